@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * A request key: the request id as a plain number while it is a safe integer,
+ * as a bigint beyond that (ids arrive as arbitrary-length decimal strings).
+ */
+export type RequestKey = number | bigint;
+
+/** A hash-function pair: H places requests, Phi places virtual servers. */
+export interface HashFunction {
+  readonly name: string;
+  /** H(id) mod slots. */
+  requestSlot(id: RequestKey, slots: number): number;
+  /** Phi(i, j) mod slots, for replica index i and virtual server j. */
+  virtualSlot(i: number, j: number, slots: number): number;
+}
+
+/** The exact polynomial values as bigints, shared by `given` and `sha256`. */
+export function givenRequestValue(id: RequestKey): bigint {
+  const x = BigInt(id);
+  return x * x + 2n * x + 17n;
+}
+
+export function givenVirtualValue(i: number, j: number): bigint {
+  const bi = BigInt(i);
+  const bj = BigInt(j);
+  return bi * bi + bj * bj + 2n * bj + 25n;
+}
+
+/**
+ * x mod m as a plain number. Reducing the id first keeps every polynomial
+ * below 2^53 (m <= 2^20), so the hot path needs no bigint arithmetic.
+ */
+function reduce(id: RequestKey, m: number): number {
+  return typeof id === 'bigint' ? Number(id % BigInt(m)) : id % m;
+}
+
+export const given: HashFunction = {
+  name: 'given',
+  requestSlot(id, slots) {
+    const x = reduce(id, slots);
+    return (((x * x) % slots) + 2 * x + 17) % slots;
+  },
+  virtualSlot(i, j, slots) {
+    return Number(givenVirtualValue(i, j) % BigInt(slots));
+  },
+};
+
+export const modified: HashFunction = {
+  name: 'modified',
+  requestSlot(id, slots) {
+    const x = reduce(id, slots);
+    return (1427 * ((x * x) % slots) + 2503 * x + 2003) % slots;
+  },
+  virtualSlot(i, j, slots) {
+    const bi = BigInt(i);
+    const bj = BigInt(j);
+    const value = 1249n * bi * bi + 2287n * bj * bj + 1663n * bj + 2287n;
+    return Number(value % BigInt(slots));
+  },
+};
+
+/** Shortest big-endian byte string of a positive integer. */
+export function bigEndianBytes(value: bigint): Buffer {
+  let hex = value.toString(16);
+  if (hex.length % 2 === 1) hex = `0${hex}`;
+  return Buffer.from(hex, 'hex');
+}
+
+/** SHA-256 digest of the value, read as a big-endian integer, mod `slots`. */
+export function sha256Mod(value: bigint, slots: number): number {
+  const digest = createHash('sha256').update(bigEndianBytes(value)).digest();
+  // Horner's rule over the bytes: exact with plain numbers because slots <= 2^20.
+  let rest = 0;
+  for (const byte of digest) rest = (rest * 256 + byte) % slots;
+  return rest;
+}
+
+export const sha256: HashFunction = {
+  name: 'sha256',
+  requestSlot(id, slots) {
+    return sha256Mod(givenRequestValue(id), slots);
+  },
+  virtualSlot(i, j, slots) {
+    return sha256Mod(givenVirtualValue(i, j), slots);
+  },
+};
+
+/** Registry of hash functions by name; add a new one here to make it selectable. */
+export const HASH_FUNCTIONS: Readonly<Record<string, HashFunction>> = Object.freeze({
+  given,
+  modified,
+  sha256,
+});
+
+export const HASH_FUNCTION_NAMES = Object.keys(HASH_FUNCTIONS);
+
+export function hashFunctionByName(name: string): HashFunction {
+  const fn = Object.hasOwn(HASH_FUNCTIONS, name) ? HASH_FUNCTIONS[name] : undefined;
+  if (!fn) throw new Error(`unknown hash function '${name}' (expected one of ${HASH_FUNCTION_NAMES.join(', ')})`);
+  return fn;
+}
+
+/** Largest ring this module promises exact plain-number arithmetic for. */
+export const MAX_SLOTS = 2 ** 20;

@@ -1,0 +1,3 @@
+export * from './hash.js';
+export * from './ring.js';
+export * from './shares.js';

@@ -1,0 +1,48 @@
+import type { HashFunction } from '../../src/ring/index.js';
+
+export interface Member {
+  readonly index: number;
+  readonly name: string;
+}
+
+export function member(index: number): Member {
+  return { index, name: `Server-${index}` };
+}
+
+export function members(n: number): Member[] {
+  return Array.from({ length: n }, (_, k) => member(k + 1));
+}
+
+/** A test hash that puts request id x at slot x and virtual server (i, j) at 10i + j. */
+export const identityHash: HashFunction = {
+  name: 'identity',
+  requestSlot: (id, slots) => Number(BigInt(id) % BigInt(slots)),
+  virtualSlot: (i, j, slots) => (10 * i + j) % slots,
+};
+
+/**
+ * A slow, independent reading of the contract: place virtual servers one by one
+ * with linear probing, then walk clockwise from the request's slot.
+ */
+export function referenceLookup(
+  hash: HashFunction,
+  slots: number,
+  k: number,
+  indices: readonly number[],
+  id: number | bigint,
+): number | undefined {
+  const owners: (number | undefined)[] = new Array(slots).fill(undefined);
+  for (const i of [...indices].sort((a, b) => a - b)) {
+    for (let j = 1; j <= k; j++) {
+      let slot = hash.virtualSlot(i, j, slots);
+      while (owners[slot] !== undefined) slot = (slot + 1) % slots;
+      owners[slot] = i;
+    }
+  }
+  const start = hash.requestSlot(id, slots);
+  for (let t = 0; t < slots; t++) {
+    const owner = owners[(start + t) % slots];
+    if (owner !== undefined) return owner;
+  }
+  return undefined;
+}

@@ -1,0 +1,28 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+
+export interface ServerOptions {
+  /** The replica's name, as the load balancer's `/rep` lists it. */
+  readonly id: string;
+  /** A pino logger; none by default (tests). */
+  readonly logger?: FastifyBaseLogger;
+}
+
+const homeResponse = {
+  200: {
+    type: 'object',
+    properties: { message: { type: 'string' }, status: { type: 'string' } },
+  },
+} as const;
+
+/** The replica: `/home`, `/heartbeat`, and a JSON 404 for everything else. */
+export function buildServer({ id, logger }: ServerOptions): FastifyInstance {
+  const app = Fastify({ ...(logger ? { loggerInstance: logger } : {}), logController: new LogController({ disableRequestLogging: true }) });
+  const home = { message: `Hello from Server: ${id}`, status: 'successful' };
+
+  app.get('/home', { schema: { response: homeResponse } }, async () => home);
+  app.get('/heartbeat', async (_request, reply) => reply.code(200).send());
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ message: `<Error> '${request.url}' not found on ${id}`, status: 'failure' });
+  });
+  return app;
+}
