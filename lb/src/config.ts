@@ -1,0 +1,101 @@
+import { HASH_FUNCTION_NAMES, MAX_SLOTS } from './ring/index.js';
+
+export type DriverKind = 'process' | 'docker';
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly driver: DriverKind;
+  readonly n: number;
+  readonly hashFunction: string;
+  readonly slots: number;
+  /** K: virtual servers per replica. */
+  readonly virtualServers: number;
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly maxFailCount: number;
+  readonly stopTimeoutMs: number;
+  readonly network: string;
+  readonly serverImage: string;
+  readonly maxReplicas: number;
+  readonly logLevel: string;
+  /** Which LB this is, written on its containers so two LBs on one engine keep apart. */
+  readonly lbId: string;
+  /** How long a replica may take to answer headers or stream a body. */
+  readonly upstreamTimeoutMs: number;
+  /** How long a new replica may take to answer its first heartbeat. */
+  readonly startTimeoutMs: number;
+  /** When set, `/add` and `/rm` need `Authorization: Bearer <token>`. */
+  readonly adminToken: string | undefined;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const DOCKER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const text = raw(env, name);
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer in ${min}..${max} (got '${text}')`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const text = raw(env, name);
+  if (text === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(text)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got '${text}')`);
+  }
+  return text as T;
+}
+
+function matching(env: Env, name: string, fallback: string, pattern: RegExp, what: string): string {
+  const text = raw(env, name);
+  if (text === undefined) return fallback;
+  if (!pattern.test(text)) throw new ConfigError(`${name} must be ${what} (got '${text}')`);
+  return text;
+}
+
+/**
+ * Reads and validates the configuration. Throws ConfigError with one line that
+ * names the variable and what it accepts; nothing starts on a bad value.
+ */
+export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config {
+  const slots = integer(env, 'SLOTS', 512, 2, MAX_SLOTS);
+  const virtualServers = integer(env, 'K', Math.max(1, Math.floor(Math.log2(slots))), 1, slots);
+  const capacity = Math.floor(slots / virtualServers);
+  const maxReplicas = integer(env, 'MAX_REPLICAS', capacity, 1, capacity);
+  const heartbeatIntervalMs = integer(env, 'HEARTBEAT_INTERVAL_MS', 1000, 10, 3_600_000);
+  return {
+    port: integer(env, 'PORT', 5000, 0, 65535),
+    host: matching(env, 'HOST', defaults.driver === 'docker' ? '0.0.0.0' : '127.0.0.1', /^[\w.:-]+$/, 'a host name or IP address'),
+    driver: oneOf(env, 'REPLICA_DRIVER', defaults.driver, ['process', 'docker']),
+    n: integer(env, 'N', 3, 0, maxReplicas),
+    hashFunction: oneOf(env, 'HASH_FUNCTION', 'sha256', HASH_FUNCTION_NAMES),
+    slots,
+    virtualServers,
+    heartbeatIntervalMs,
+    heartbeatTimeoutMs: integer(env, 'HEARTBEAT_TIMEOUT_MS', 500, 1, 600_000),
+    maxFailCount: integer(env, 'MAX_FAIL_COUNT', 3, 1, 1000),
+    stopTimeoutMs: integer(env, 'STOP_TIMEOUT_MS', 5000, 0, 600_000),
+    network: matching(env, 'NETWORK', 'net1', DOCKER_NAME, 'a Docker network name ([A-Za-z0-9][A-Za-z0-9_.-]*)'),
+    serverImage: matching(env, 'SERVER_IMAGE', 'lb-server', /^[\w][\w.\-/:@]{0,254}$/, 'a Docker image reference'),
+    maxReplicas,
+    logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    lbId: matching(env, 'LB_ID', 'lb', DOCKER_NAME, 'a name of [A-Za-z0-9][A-Za-z0-9_.-]*'),
+    upstreamTimeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 10_000, 1, 3_600_000),
+    startTimeoutMs: integer(env, 'START_TIMEOUT_MS', 20_000, 100, 600_000),
+    adminToken: raw(env, 'ADMIN_TOKEN'),
+  };
+}

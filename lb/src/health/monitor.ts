@@ -1,0 +1,95 @@
+import type { Logger } from 'pino';
+import type { ReplicaManager } from '../replicas/manager.js';
+import { probeHeartbeat, type Probe } from './probe.js';
+
+export interface MonitorOptions {
+  readonly manager: ReplicaManager;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly maxFailCount: number;
+  readonly log: Logger;
+  readonly probe?: Probe;
+}
+
+/**
+ * The heartbeat loop. Each tick checks every replica in the ring in parallel and
+ * waits for all before the next interval starts, so ticks never overlap. A
+ * replica that fails `maxFailCount` checks in a row is flatlined and respawned.
+ */
+export class HeartbeatMonitor {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private readonly inFlight = new Set<string>();
+  private readonly recovering = new Set<string>();
+  private readonly probe: Probe;
+  private tickDone: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: MonitorOptions) {
+    this.probe = options.probe ?? probeHeartbeat;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule();
+  }
+
+  /** Stops the loop and waits for a tick in progress. Respawns under way finish on their own. */
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    await this.tickDone;
+  }
+
+  /** The proxy saw a refused/reset connection: check that replica now rather than at the next tick. */
+  reportFailure(name: string): void {
+    if (this.running) void this.check(name);
+  }
+
+  /** One round: heartbeat every replica in the ring, retry due respawns. */
+  async tick(): Promise<void> {
+    const { manager } = this.options;
+    const names = manager.members().flatMap((r) => (r.state === 'healthy' || r.state === 'failing' ? [r.name] : []));
+    for (const name of manager.dueForRespawn()) this.recover(name, () => manager.respawn(name));
+    await Promise.all(names.map((name) => this.check(name)));
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.tickDone = this.tick()
+        .catch((error) => this.options.log.error({ err: error }, 'heartbeat tick failed'))
+        .finally(() => {
+          if (this.running) this.schedule();
+        });
+    }, this.options.intervalMs);
+  }
+
+  private async check(name: string): Promise<void> {
+    const { manager, timeoutMs, maxFailCount, log } = this.options;
+    const replica = manager.get(name);
+    if (!replica || this.inFlight.has(name)) return;
+    this.inFlight.add(name);
+    try {
+      const ok = await this.probe(replica.url, timeoutMs);
+      if (manager.get(name) !== replica) return; // removed or replaced meanwhile
+      if (ok) {
+        manager.heartbeatSucceeded(name);
+        return;
+      }
+      const failures = manager.heartbeatFailed(name);
+      if (failures > 0) log.warn({ name, failures, max: maxFailCount }, 'heartbeat failed');
+      if (failures >= maxFailCount) this.recover(name, () => manager.flatlineAndRespawn(name));
+    } finally {
+      this.inFlight.delete(name);
+    }
+  }
+
+  /** Runs one recovery per replica at a time, off the tick so other heartbeats keep going. */
+  private recover(name: string, action: () => Promise<void>): void {
+    if (this.recovering.has(name)) return;
+    this.recovering.add(name);
+    action()
+      .catch((error) => this.options.log.error({ name, err: error }, 'recovery failed'))
+      .finally(() => this.recovering.delete(name));
+  }
+}

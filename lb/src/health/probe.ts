@@ -1,0 +1,33 @@
+import { Agent, request } from 'undici';
+
+/** Heartbeats use their own agent so they never queue behind proxied traffic. */
+const heartbeatAgent = new Agent({ keepAliveTimeout: 10_000, connections: 4 });
+
+/** True when `GET <url>/heartbeat` answers 200 within `timeoutMs`. */
+export async function probeHeartbeat(url: string, timeoutMs: number): Promise<boolean> {
+  try {
+    const res = await request(`${url}/heartbeat`, {
+      dispatcher: heartbeatAgent,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await res.body.dump();
+    return res.statusCode === 200;
+  } catch {
+    return false;
+  }
+}
+
+export type Probe = (url: string, timeoutMs: number) => Promise<boolean>;
+
+/** Polls the heartbeat until it answers; rejects after `timeoutMs`. */
+export async function waitForHeartbeat(url: string, timeoutMs: number, probe: Probe = probeHeartbeat): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`no heartbeat from ${url} within ${timeoutMs} ms`);
+    if (await probe(url, Math.min(left, 1000))) return;
+    await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
+  }
+}

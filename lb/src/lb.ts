@@ -1,0 +1,88 @@
+import { pino, type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { hashFunctionByName } from './ring/index.js';
+import type { ReplicaDriver } from './replicas/driver.js';
+import { ReplicaManager } from './replicas/manager.js';
+import { ProcessDriver } from './replicas/process-driver.js';
+import { HeartbeatMonitor } from './health/monitor.js';
+import { Forwarder } from './proxy/forwarder.js';
+import { LbMetrics } from './metrics.js';
+import { buildApp } from './http/app.js';
+
+export interface LoadBalancer {
+  readonly config: Config;
+  readonly app: FastifyInstance;
+  readonly manager: ReplicaManager;
+  readonly monitor: HeartbeatMonitor;
+  readonly driver: ReplicaDriver;
+  /** Adopts/starts replicas, starts heartbeats, listens; resolves to the bound URL. */
+  start(): Promise<string>;
+  /** Drains requests, stops heartbeats, releases the driver (process replicas stop). */
+  stop(): Promise<void>;
+}
+
+async function createDriver(config: Config, log: Logger): Promise<ReplicaDriver> {
+  if (config.driver === 'docker') {
+    const { DockerDriver } = await import('./replicas/docker-driver.js');
+    return DockerDriver.connect(config, log);
+  }
+  return new ProcessDriver({ startTimeoutMs: config.startTimeoutMs });
+}
+
+/** Wires config -> driver -> manager -> health -> proxy -> routes. */
+export async function createLoadBalancer(
+  config: Config,
+  overrides: { driver?: ReplicaDriver; log?: Logger } = {},
+): Promise<LoadBalancer> {
+  const log = overrides.log ?? pino({ level: config.logLevel, base: { service: 'lb' } });
+  const driver = overrides.driver ?? (await createDriver(config, log));
+  const manager = new ReplicaManager({
+    driver,
+    ring: { slots: config.slots, virtualServers: config.virtualServers, hash: hashFunctionByName(config.hashFunction) },
+    maxReplicas: config.maxReplicas,
+    startTimeoutMs: config.startTimeoutMs,
+    stopTimeoutMs: config.stopTimeoutMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    log,
+  });
+  const monitor = new HeartbeatMonitor({
+    manager,
+    intervalMs: config.heartbeatIntervalMs,
+    timeoutMs: config.heartbeatTimeoutMs,
+    maxFailCount: config.maxFailCount,
+    log,
+  });
+  const metrics = new LbMetrics(manager);
+  const forwarder = new Forwarder({
+    manager,
+    metrics,
+    log,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    onUpstreamFailure: (name) => monitor.reportFailure(name),
+  });
+  const app = buildApp({ manager, forwarder, metrics, log, adminToken: config.adminToken });
+
+  let stopped: Promise<void> | undefined;
+  return {
+    config,
+    app,
+    manager,
+    monitor,
+    driver,
+    async start() {
+      await manager.init(config.n);
+      monitor.start();
+      return app.listen({ port: config.port, host: config.host });
+    },
+    stop() {
+      stopped ??= (async () => {
+        await app.close();
+        await monitor.stop();
+        await forwarder.close();
+        await manager.close();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ReplicaManager } from './replicas/manager.js';
+
+/** The LB's own Prometheus metrics, on a registry of its own (several LBs can share a process in tests). */
+export class LbMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'lb_requests_total',
+    help: 'Requests forwarded, by replica that answered and status code',
+    labelNames: ['replica', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: 'lb_request_duration_seconds',
+    help: 'Time from receiving a request to the replica answering its headers',
+    labelNames: ['replica'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly upstreamFailures = new Counter({
+    name: 'lb_upstream_failures_total',
+    help: 'Connections to a replica that were refused, reset or timed out',
+    labelNames: ['replica'] as const,
+    registers: [this.registry],
+  });
+  readonly unavailable = new Counter({
+    name: 'lb_unavailable_total',
+    help: 'Requests answered 503 because no replica was available',
+    registers: [this.registry],
+  });
+  readonly respawns = new Counter({
+    name: 'lb_respawns_total',
+    help: 'Replicas flatlined and started again',
+    labelNames: ['replica'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(manager: ReplicaManager) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'lb_process_' });
+    new Gauge({
+      name: 'lb_replicas',
+      help: 'Replicas by state (healthy and failing ones are in the ring)',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const state of ['starting', 'healthy', 'failing', 'flatlined', 'respawning']) this.set({ state }, 0);
+        for (const r of manager.members()) this.inc({ state: r.state });
+      },
+    });
+    new Gauge({
+      name: 'lb_replicas_in_ring',
+      help: 'Replicas in the current ring snapshot (receiving traffic)',
+      registers: [this.registry],
+      collect() {
+        this.set(manager.ring.size);
+      },
+    });
+    manager.on('event', (event: { type: string; name: string }) => {
+      if (event.type === 'respawned') this.respawns.inc({ replica: event.name });
+    });
+  }
+}

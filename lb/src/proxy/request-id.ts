@@ -1,0 +1,29 @@
+import { randomInt } from 'node:crypto';
+import type { RequestKey } from '../ring/index.js';
+
+export interface RequestId {
+  /** Decimal text sent to the replica and back to the client. */
+  readonly text: string;
+  /** The value the ring hashes. */
+  readonly key: RequestKey;
+}
+
+const DIGITS = /^\d{1,1024}$/;
+
+/**
+ * The client's `X-Request-Id` when it is a non-negative integer (kept in canonical
+ * decimal form, so "007" is id 7), otherwise a random integer in [100000, 999999].
+ */
+export function requestIdFrom(header: string | string[] | undefined): RequestId {
+  if (typeof header === 'string' && DIGITS.test(header)) {
+    if (header.length <= 15) {
+      const key = Number(header);
+      return { text: String(key), key };
+    }
+    const big = BigInt(header);
+    const key = big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+    return { text: big.toString(), key };
+  }
+  const key = randomInt(100000, 1000000);
+  return { text: String(key), key };
+}

@@ -1,0 +1,25 @@
+/** A running replica as a driver knows it. */
+export interface ReplicaHandle {
+  readonly name: string;
+  /** Ring index; drivers that persist it (Docker labels) give it back on adoption. */
+  readonly index: number;
+  /** Base URL the LB reaches it at, e.g. http://127.0.0.1:40123 or http://Server-1:5000. */
+  readonly url: string;
+}
+
+/** Where replicas run. The manager owns membership; a driver only starts and stops. */
+export interface ReplicaDriver {
+  readonly kind: string;
+  /** Starts a replica called `name` and resolves once its process/container runs. */
+  start(name: string, index: number): Promise<ReplicaHandle>;
+  /** Stops it: SIGTERM, up to `graceMs` to finish in-flight requests, then kill. Idempotent. */
+  stop(name: string, graceMs: number): Promise<void>;
+  /** The running replicas this LB owns (adopted at start). */
+  list(): Promise<ReplicaHandle[]>;
+  /** Why `name` cannot be used for a new replica (e.g. a foreign container has it), if so. */
+  conflict(name: string): Promise<string | undefined>;
+  /** Releases the driver; the process driver stops its children, Docker leaves containers running. */
+  close(graceMs: number): Promise<void>;
+}
+
+export class DriverError extends Error {}

@@ -1,0 +1,144 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { once } from 'node:events';
+import { DriverError, type ReplicaDriver, type ReplicaHandle } from './driver.js';
+
+interface Child {
+  readonly handle: ReplicaHandle;
+  readonly process: ChildProcess;
+  readonly exited: Promise<unknown>;
+}
+
+export interface ProcessDriverOptions {
+  /** argv after `node` that runs one replica; defaults to the built bundle or the TypeScript source. */
+  readonly serverArgs?: readonly string[];
+  readonly startTimeoutMs?: number;
+  readonly logLevel?: string;
+}
+
+/** Walks up from this file to the checkout's root (where package.json names this project). */
+export function projectRoot(from = fileURLToPath(import.meta.url)): string {
+  for (let dir = dirname(from); dir !== dirname(dir); dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'consistent-hash-lb') return dir;
+  }
+  throw new DriverError('cannot find the project root (package.json of consistent-hash-lb)');
+}
+
+/** The bundle when built (fast start), else the source through tsx. */
+export function defaultServerArgs(root = projectRoot()): string[] {
+  const bundle = join(root, 'dist', 'server.js');
+  return existsSync(bundle) ? [bundle] : ['--import', 'tsx', join(root, 'server', 'src', 'main.ts')];
+}
+
+/**
+ * Replicas as child processes on 127.0.0.1. Each child listens on a port the OS
+ * picks and reports it over IPC (no port races); it exits when the IPC channel
+ * closes, so even a SIGKILLed LB leaves no orphans.
+ */
+export class ProcessDriver implements ReplicaDriver {
+  readonly kind = 'process';
+  private readonly children = new Map<string, Child>();
+  private readonly serverArgs: readonly string[];
+  private readonly startTimeoutMs: number;
+  private readonly logLevel: string;
+  private readonly killAllOnExit = () => {
+    for (const child of this.children.values()) child.process.kill('SIGKILL');
+  };
+
+  constructor(options: ProcessDriverOptions = {}) {
+    this.serverArgs = options.serverArgs ?? defaultServerArgs();
+    this.startTimeoutMs = options.startTimeoutMs ?? 20_000;
+    this.logLevel = options.logLevel ?? 'warn';
+    process.on('exit', this.killAllOnExit);
+  }
+
+  async start(name: string, index: number): Promise<ReplicaHandle> {
+    if (this.children.has(name)) throw new DriverError(`replica process '${name}' is already running`);
+    const child = spawn(process.execPath, [...this.serverArgs], {
+      env: { ...process.env, SERVER_ID: name, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: this.logLevel },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    const exited = once(child, 'exit').catch(() => undefined);
+    try {
+      const port = await this.listeningPort(child, name);
+      const handle = { name, index, url: `http://127.0.0.1:${port}` };
+      this.children.set(name, { handle, process: child, exited });
+      void exited.then(() => {
+        if (this.children.get(name)?.process === child) this.children.delete(name);
+      });
+      return handle;
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    }
+  }
+
+  private listeningPort(child: ChildProcess, name: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => done(new DriverError(`replica '${name}' did not start within ${this.startTimeoutMs} ms`)),
+        this.startTimeoutMs,
+      );
+      const onMessage = (message: unknown) => {
+        const m = message as { type?: string; port?: number };
+        if (m?.type === 'listening' && typeof m.port === 'number') done(undefined, m.port);
+      };
+      const onExit = (code: number | null, signal: string | null) =>
+        done(new DriverError(`replica '${name}' exited during start (${signal ?? `code ${code}`})`));
+      const onError = (error: Error) => done(new DriverError(`replica '${name}' could not be spawned: ${error.message}`));
+      const done = (error?: Error, port?: number) => {
+        clearTimeout(timer);
+        child.off('message', onMessage).off('exit', onExit).off('error', onError);
+        if (error) reject(error);
+        else resolve(port!);
+      };
+      child.on('message', onMessage).on('exit', onExit).on('error', onError);
+    });
+  }
+
+  async stop(name: string, graceMs: number): Promise<void> {
+    const child = this.children.get(name);
+    if (!child) return;
+    this.children.delete(name);
+    await terminate(child, graceMs);
+  }
+
+  async list(): Promise<ReplicaHandle[]> {
+    return [...this.children.values()].map((c) => c.handle);
+  }
+
+  /** The PIDs of running replicas (tests inject faults with them). */
+  pid(name: string): number | undefined {
+    return this.children.get(name)?.process.pid;
+  }
+
+  async conflict(): Promise<string | undefined> {
+    return undefined;
+  }
+
+  async close(graceMs: number): Promise<void> {
+    const all = [...this.children.values()];
+    this.children.clear();
+    await Promise.all(all.map((c) => terminate(c, graceMs)));
+    process.off('exit', this.killAllOnExit);
+  }
+}
+
+/** SIGTERM, wait up to graceMs, then SIGKILL (also reaches a SIGSTOPped child). */
+async function terminate(child: Child, graceMs: number): Promise<void> {
+  const { process: proc } = child;
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  if (graceMs > 0) {
+    proc.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise((resolve) => (timer = setTimeout(resolve, graceMs, 'timeout')));
+    const result = await Promise.race([child.exited, timedOut]);
+    clearTimeout(timer);
+    if (result !== 'timeout') return;
+  }
+  proc.kill('SIGKILL');
+  await child.exited;
+}
