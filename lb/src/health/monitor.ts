@@ -21,6 +21,8 @@ export class HeartbeatMonitor {
   private running = false;
   private readonly inFlight = new Set<string>();
   private readonly recovering = new Set<string>();
+  /** When each replica's last failure was counted: failures count at most once per interval. */
+  private readonly lastCounted = new Map<string, number>();
   private readonly probe: Probe;
   private tickDone: Promise<void> = Promise.resolve();
 
@@ -74,11 +76,19 @@ export class HeartbeatMonitor {
       if (manager.get(name) !== replica) return; // removed or replaced meanwhile
       if (ok) {
         manager.heartbeatSucceeded(name);
+        this.lastCounted.delete(name);
         return;
       }
+      // Proxy reports can trigger checks back to back; the contract counts failures an interval apart.
+      const now = Date.now();
+      if (now - (this.lastCounted.get(name) ?? -Infinity) < this.options.intervalMs) return;
+      this.lastCounted.set(name, now);
       const failures = manager.heartbeatFailed(name);
       if (failures > 0) log.warn({ name, failures, max: maxFailCount }, 'heartbeat failed');
-      if (failures >= maxFailCount) this.recover(name, () => manager.flatlineAndRespawn(name));
+      if (failures >= maxFailCount) {
+        this.lastCounted.delete(name);
+        this.recover(name, () => manager.flatlineAndRespawn(name));
+      }
     } finally {
       this.inFlight.delete(name);
     }

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { ConfigError, parseConfig } from '../src/config.js';
+
+describe('configuration', () => {
+  it('has the contract defaults', () => {
+    const c = parseConfig({}, { driver: 'process' });
+    assert.deepEqual(
+      [c.port, c.driver, c.n, c.hashFunction, c.slots, c.virtualServers, c.heartbeatIntervalMs, c.heartbeatTimeoutMs],
+      [5000, 'process', 3, 'sha256', 512, 9, 1000, 500],
+    );
+    assert.deepEqual(
+      [c.maxFailCount, c.stopTimeoutMs, c.network, c.serverImage, c.maxReplicas, c.logLevel, c.adminToken],
+      [3, 5000, 'net1', 'lb-server', 56, 'info', undefined],
+    );
+    assert.equal(parseConfig({}, { driver: 'docker' }).driver, 'docker');
+  });
+
+  it('derives K = floor(log2 SLOTS) and MAX_REPLICAS = floor(SLOTS / K)', () => {
+    const c = parseConfig({ SLOTS: '1024' }, { driver: 'process' });
+    assert.equal(c.virtualServers, 10);
+    assert.equal(c.maxReplicas, 102);
+    assert.equal(parseConfig({ SLOTS: '100', K: '4' }, { driver: 'process' }).maxReplicas, 25);
+  });
+
+  const bad: [Record<string, string>, string][] = [
+    [{ PORT: 'http' }, "PORT must be an integer in 0..65535 (got 'http')"],
+    [{ PORT: '70000' }, "PORT must be an integer in 0..65535 (got '70000')"],
+    [{ N: '-1' }, "N must be an integer in 0..56 (got '-1')"],
+    [{ N: '57' }, "N must be an integer in 0..56 (got '57')"],
+    [{ N: '2.5' }, "N must be an integer in 0..56 (got '2.5')"],
+    [{ HASH_FUNCTION: 'md5' }, "HASH_FUNCTION must be one of given, modified, sha256 (got 'md5')"],
+    [{ REPLICA_DRIVER: 'k8s' }, "REPLICA_DRIVER must be one of process, docker (got 'k8s')"],
+    [{ SLOTS: '1' }, "SLOTS must be an integer in 2..1048576 (got '1')"],
+    [{ K: '600' }, "K must be an integer in 1..512 (got '600')"],
+    [{ MAX_REPLICAS: '57' }, "MAX_REPLICAS must be an integer in 1..56 (got '57')"],
+    [{ HEARTBEAT_INTERVAL_MS: '1s' }, "HEARTBEAT_INTERVAL_MS must be an integer in 10..3600000 (got '1s')"],
+    [{ MAX_FAIL_COUNT: '0' }, "MAX_FAIL_COUNT must be an integer in 1..1000 (got '0')"],
+    [{ LOG_LEVEL: 'loud' }, "LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got 'loud')"],
+    [{ NETWORK: 'my net' }, "NETWORK must be a Docker network name ([A-Za-z0-9][A-Za-z0-9_.-]*) (got 'my net')"],
+  ];
+  for (const [env, message] of bad) {
+    it(`refuses ${JSON.stringify(env)}`, () => {
+      assert.throws(() => parseConfig(env, { driver: 'process' }), (e: unknown) => e instanceof ConfigError && e.message === message);
+    });
+  }
+
+  it('the LB exits non-zero with one line naming the variable', () => {
+    const run = spawnSync(process.execPath, ['dist/lb.js'], { env: { ...process.env, HASH_FUNCTION: 'md5' }, encoding: 'utf8' });
+    assert.equal(run.status, 2);
+    assert.equal(run.stderr, "lb: configuration error: HASH_FUNCTION must be one of given, modified, sha256 (got 'md5')\n");
+  });
+});
