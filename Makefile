@@ -2,14 +2,61 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# Everything below can be overridden: `make up N=5 HASH_FUNCTION=given LB_PORT=8080`.
+NODE_IMAGE     ?= node:20-alpine
+SERVER_IMAGE   ?= lb-server
+LB_IMAGE       ?= lb-balancer
+LB_CONTAINER   ?= lb
+LB_ID          ?= lb
+NETWORK        ?= net1
+LB_PORT        ?= 5000
+N              ?= 3
+COMPOSE_PROJECT_NAME ?= lb
+DOCKER_GID     ?= $(shell stat -c %g /var/run/docker.sock 2>/dev/null || echo 0)
+COMPOSE        ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+export NODE_IMAGE SERVER_IMAGE LB_IMAGE LB_CONTAINER LB_ID NETWORK LB_PORT N COMPOSE_PROJECT_NAME DOCKER_GID
+LABEL := io.consistent-hash-lb.owner=$(LB_ID)
+
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 node_modules: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch node_modules
 
+dist: node_modules ## bundle each service into one file (esbuild)
+	node scripts/build.mjs
+
+images: dist ## build the replica and LB images (offline fallback for the base image)
+	@base=$$(scripts/base-image.sh) && echo "base image: $$base" && \
+	docker build -q --build-arg NODE_IMAGE=$$base -f server/Dockerfile -t $(SERVER_IMAGE) . >/dev/null && \
+	docker build -q --build-arg NODE_IMAGE=$$base -f lb/Dockerfile -t $(LB_IMAGE) . >/dev/null && \
+	echo "built $(SERVER_IMAGE) and $(LB_IMAGE)"
+
+up: images ## build and start the LB in Docker, wait until N replicas serve
+	$(COMPOSE) up -d
+	@LB_URL=http://127.0.0.1:$(LB_PORT) node scripts/wait-lb.mjs || { $(COMPOSE) logs --tail=50; exit 1; }
+	@echo "try: curl http://127.0.0.1:$(LB_PORT)/rep"
+
+stop: ## stop the LB, remove every replica it labelled, and the network (safe to run twice)
+	@$(COMPOSE) down --remove-orphans --timeout 15 2>&1 | grep -v -e '^Network .* not found' -e 'Removing network' -e 'error while removing network' || true
+	@# The LB first (so it respawns nothing), then its replicas.
+	@ids=$$(docker ps -aq --filter label=$(LABEL) --filter label=io.consistent-hash-lb.role=balancer); \
+	if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null && echo "removed load balancer container"; fi
+	@ids=$$(docker ps -aq --filter label=$(LABEL)); \
+	if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null && echo "removed $$(echo $$ids | wc -w) replica container(s)"; fi
+	@if docker network inspect $(NETWORK) >/dev/null 2>&1; then docker network rm $(NETWORK) >/dev/null && echo "removed network $(NETWORK)"; fi
+
+logs: ## follow the LB's logs
+	$(COMPOSE) logs -f
+
 test: node_modules ## npm test, then the Docker end-to-end tests when an engine answers
 	npm test
+	@if docker info >/dev/null 2>&1; then npm run test:docker; \
+	else echo "!! Docker engine not reachable: end-to-end tests SKIPPED (start dockerd, or run .ci/run)"; fi
 
-.PHONY: help test
+clean: stop ## stop everything and delete build outputs and images
+	rm -rf dist
+	-docker rmi $(LB_IMAGE) $(SERVER_IMAGE) 2>/dev/null
+
+.PHONY: help dist images up stop logs test clean

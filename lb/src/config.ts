@@ -25,6 +25,8 @@ export interface Config {
   readonly upstreamTimeoutMs: number;
   /** How long a new replica may take to answer its first heartbeat. */
   readonly startTimeoutMs: number;
+  /** Prepended to replica container names (test runs use one to keep apart); DNS alias stays the bare name. */
+  readonly containerPrefix: string;
   /** When set, `/add` and `/rm` need `Authorization: Bearer <token>`. */
   readonly adminToken: string | undefined;
 }
@@ -96,6 +98,7 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     lbId: matching(env, 'LB_ID', 'lb', DOCKER_NAME, 'a name of [A-Za-z0-9][A-Za-z0-9_.-]*'),
     upstreamTimeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 10_000, 1, 3_600_000),
     startTimeoutMs: integer(env, 'START_TIMEOUT_MS', 20_000, 100, 600_000),
+    containerPrefix: matching(env, 'CONTAINER_PREFIX', '', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,30}$/, 'empty or up to 31 of [A-Za-z0-9_.-]'),
     adminToken: raw(env, 'ADMIN_TOKEN'),
   };
 }

@@ -15,7 +15,11 @@ function loadConfig(): Config {
 }
 
 const config = loadConfig();
-const lb = await createLoadBalancer(config);
+const lb = await createLoadBalancer(config).catch((error: unknown) => {
+  // One clear line (e.g. Docker engine unreachable), not a stack trace.
+  console.error(`lb: cannot start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
 
 let signals = 0;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
