@@ -45,7 +45,11 @@ stop: ## stop the LB, remove every replica it labelled, and the network (safe to
 	if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null && echo "removed load balancer container"; fi
 	@ids=$$(docker ps -aq --filter label=$(LABEL)); \
 	if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null && echo "removed $$(echo $$ids | wc -w) replica container(s)"; fi
-	@if docker network inspect $(NETWORK) >/dev/null 2>&1; then docker network rm $(NETWORK) >/dev/null && echo "removed network $(NETWORK)"; fi
+	@# A container the LB does not own may still use the network: leave both, say so.
+	@if docker network inspect $(NETWORK) >/dev/null 2>&1; then \
+	  if docker network rm $(NETWORK) >/dev/null 2>&1; then echo "removed network $(NETWORK)"; \
+	  else echo "kept network $(NETWORK): still used by $$(docker network inspect -f '{{range .Containers}}{{.Name}} {{end}}' $(NETWORK))(not ours)"; fi; \
+	fi
 
 logs: ## follow the LB's logs
 	$(COMPOSE) logs -f
