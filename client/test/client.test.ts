@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { CommandError, parseCommand } from '../src/commands.js';
+import { startLb, type RunningLb } from '../../lb/test/helpers/lb.js';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the client as a user would, with stdin piped (not a terminal). */
+function client(args: string[], lbUrl: string, stdin = ''): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'client/src/main.ts', ...args], {
+      env: { ...process.env, LB_URL: lbUrl },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+describe('client command parsing', () => {
+  it('maps words to requests', () => {
+    assert.deepEqual(parseCommand('rep'), { kind: 'request', method: 'GET', path: '/rep' });
+    assert.deepEqual(parseCommand('  add 2 S5 S6 '), { kind: 'request', method: 'POST', path: '/add', body: { n: 2, hostnames: ['S5', 'S6'] } });
+    assert.deepEqual(parseCommand('del 1'), { kind: 'request', method: 'DELETE', path: '/rm', body: { n: 1, hostnames: [] } });
+    assert.deepEqual(parseCommand('rm 1 S5'), { kind: 'request', method: 'DELETE', path: '/rm', body: { n: 1, hostnames: ['S5'] } });
+    assert.deepEqual(parseCommand('a/b'), { kind: 'request', method: 'GET', path: '/a/b' });
+    assert.deepEqual(parseCommand('/heartbeat'), { kind: 'request', method: 'GET', path: '/heartbeat' });
+    assert.deepEqual(parseCommand('QUIT'), { kind: 'exit' });
+    assert.deepEqual(parseCommand(''), { kind: 'empty' });
+  });
+
+  it('refuses malformed commands with a usage hint', () => {
+    assert.throws(() => parseCommand('add'), new CommandError('missing <n>: add <n> [name ...]'));
+    assert.throws(() => parseCommand('add two'), new CommandError("<n> must be a whole number, got 'two': add <n> [name ...]"));
+    assert.throws(() => parseCommand('del -1'), new CommandError("<n> must be a whole number, got '-1': del <n> [name ...]"));
+    assert.throws(() => parseCommand('frobnicate now'), new CommandError("unknown command 'frobnicate' (type help)"));
+  });
+});
+
+describe('client against a real LB', () => {
+  let lb: RunningLb;
+  before(async () => {
+    lb = await startLb({ N: '3' });
+  });
+  after(() => lb.stop());
+
+  it('one-shot `rep` prints plain JSON when piped and exits 0', async () => {
+    const run = await client(['rep'], lb.url);
+    assert.equal(run.code, 0);
+    assert.equal(run.stdout, '{"message":{"N":3,"replicas":["Server-1","Server-2","Server-3"]},"status":"successful"}\n');
+    assert.equal(run.stderr, '');
+  });
+
+  it('one-shot with an LB error exits 1 and prints the error body', async () => {
+    const run = await client(['add', '1', 'Server-1'], lb.url);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, '{"message":"<Error> Hostname \'Server-1\' already exists","status":"failure"}\n');
+  });
+
+  it('a malformed command exits 1 with a clear message and sends nothing', async () => {
+    const run = await client(['add', 'x'], lb.url);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, '');
+    assert.equal(run.stderr, "error: <n> must be a whole number, got 'x': add <n> [name ...]\n");
+  });
+
+  it('a down LB gives a clear message and exit 1', async () => {
+    const run = await client(['rep'], 'http://127.0.0.1:1');
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr, 'error: cannot reach the load balancer at http://127.0.0.1:1 (ECONNREFUSED)\n');
+  });
+
+  it('reads a script from stdin, runs every line, and exits 1 if any failed', async () => {
+    const run = await client([], lb.url, 'add 1 S9\nrep\nbogus words here\nnope\ndel 1 S9\nrep\n');
+    assert.equal(run.code, 1);
+    assert.deepEqual(run.stdout.trim().split('\n'), [
+      '{"message":{"N":4,"replicas":["Server-1","Server-2","Server-3","S9"]},"status":"successful"}',
+      '{"message":{"N":4,"replicas":["Server-1","Server-2","Server-3","S9"]},"status":"successful"}',
+      '{"message":"<Error> \'/nope\' endpoint does not exist in server replicas","status":"failure"}',
+      '{"message":{"N":3,"replicas":["Server-1","Server-2","Server-3"]},"status":"successful"}',
+      '{"message":{"N":3,"replicas":["Server-1","Server-2","Server-3"]},"status":"successful"}',
+    ]);
+    assert.equal(run.stderr, "error: unknown command 'bogus' (type help)\n");
+  });
+
+  it('a clean script exits 0; `exit` stops reading', async () => {
+    const run = await client([], lb.url, 'home\nexit\nbogus words\n');
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /^\{"message":"Hello from Server: Server-[123]","status":"successful"\}\n$/);
+  });
+});
