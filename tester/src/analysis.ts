@@ -1,0 +1,251 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HASH_FUNCTIONS, Ring, sharesOf, slotHistogram } from '../../lb/src/ring/index.js';
+import { callLb } from '../../client/src/api.js';
+import { barChart, lineChart, timelineChart, writeChart } from './charts.js';
+import { runLoad, type RequestResult } from './load.js';
+import { startTarget, type DriverKind, type Target } from './targets.js';
+
+export interface AnalysisOptions {
+  readonly driver: DriverKind;
+  readonly requests: number;
+  readonly concurrency: number;
+  readonly outDir: string;
+  readonly log: (line: string) => void;
+}
+
+const HASHES = Object.keys(HASH_FUNCTIONS);
+const N_RANGE = [2, 3, 4, 5, 6];
+/** The LB draws request ids uniformly from this range when the client sends none. */
+const ID_RANGE = [100000, 999999] as const;
+const names = (n: number) => Array.from({ length: n }, (_, k) => `Server-${k + 1}`);
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/** Each replica's exact share of the id range under the SPEC ring (512 slots, K = 9). */
+export function modelShares(hash: string, n: number): Record<string, number> {
+  const fn = HASH_FUNCTIONS[hash]!;
+  const ring = Ring.of({ slots: 512, virtualServers: 9, hash: fn }, names(n).map((name, k) => ({ index: k + 1, name })));
+  return Object.fromEntries(sharesOf(ring, slotHistogram(fn, 512, ...ID_RANGE)));
+}
+
+async function withTarget<T>(options: AnalysisOptions, hash: string, n: number, body: (t: Target) => Promise<T>): Promise<T> {
+  const target = await startTarget(options.driver, hash, n);
+  try {
+    return await body(target);
+  } finally {
+    await target.stop();
+  }
+}
+
+/** A-1: 10,000 requests at N = 3, per hash function, beside the model's shares. */
+async function a1(options: AnalysisOptions) {
+  const out: Record<string, { counts: Record<string, number>; model: Record<string, number>; failed: number; seconds: number }> = {};
+  for (const hash of HASHES) {
+    const run = await withTarget(options, hash, 3, (t) =>
+      runLoad({ url: t.url, requests: options.requests, concurrency: options.concurrency }, names(3)),
+    );
+    const model = modelShares(hash, 3);
+    out[hash] = { counts: run.counts, model, failed: run.failed, seconds: run.seconds };
+    options.log(
+      `A-1 ${hash.padEnd(8)} ` +
+        names(3).map((s) => `${s} ${pct(run.counts[s]! / options.requests)} (model ${pct(model[s]!)})`).join(', ') +
+        `, failed ${run.failed}`,
+    );
+    const rows = names(3).map((replica) => ({ replica, requests: run.counts[replica]!, expected: Math.round(model[replica]! * options.requests) }));
+    await writeChart(options.outDir, `a1-${hash}`, barChart(`A-1: ${options.requests.toLocaleString('en')} requests over 3 replicas, ${hash} hash (red: ring model)`, rows));
+  }
+  return out;
+}
+
+interface ScalePoint {
+  n: number;
+  counts: Record<string, number>;
+  mean: number;
+  sd: number;
+  max: number;
+  modelMaxShare: number;
+  failed: number;
+}
+
+/** A-2: N = 2..6 (grown with /add), 10,000 requests each, per hash function. */
+async function a2(options: AnalysisOptions) {
+  const out: Record<string, ScalePoint[]> = {};
+  for (const hash of HASHES) {
+    out[hash] = await withTarget(options, hash, N_RANGE[0]!, async (t) => {
+      const points: ScalePoint[] = [];
+      for (const n of N_RANGE) {
+        if (n > N_RANGE[0]!) {
+          const added = await callLb(t.url, 'POST', '/add', { n: 1 });
+          if (added.status !== 200) throw new Error(`/add failed: ${JSON.stringify(added.body)}`);
+        }
+        const run = await runLoad({ url: t.url, requests: options.requests, concurrency: options.concurrency }, names(n));
+        const max = Math.max(...Object.values(run.counts));
+        const modelMaxShare = Math.max(...Object.values(modelShares(hash, n)));
+        points.push({ n, counts: run.counts, mean: run.mean, sd: run.sd, max, modelMaxShare, failed: run.failed });
+        options.log(`A-2 ${hash.padEnd(8)} N=${n}: mean ${run.mean.toFixed(0)}, SD ${run.sd.toFixed(0)}, max ${max} (model max ${pct(modelMaxShare)}), failed ${run.failed}`);
+      }
+      // Back down through /rm, so both admin calls are exercised by the analysis.
+      const removed = await callLb(t.url, 'DELETE', '/rm', { n: N_RANGE.length - 1 });
+      if (removed.status !== 200) throw new Error(`/rm failed: ${JSON.stringify(removed.body)}`);
+      return points;
+    });
+    const rows = out[hash]!.flatMap((p) => [
+      { x: p.n, value: p.mean, series: 'average load per replica' },
+      { x: p.n, value: p.sd, series: 'standard deviation' },
+      { x: p.n, value: p.max, series: 'busiest replica' },
+      { x: p.n, value: options.requests / p.n, series: `ideal (${options.requests.toLocaleString('en')} / N)` },
+    ]);
+    await writeChart(
+      options.outDir,
+      `a2-${hash}`,
+      lineChart(`A-2: load per replica as N grows, ${hash} hash`, rows, { x: 'Replicas (N)', y: 'Requests (of 10,000)', series: 'Measure' }),
+    );
+  }
+  return out;
+}
+
+/** A-3: every endpoint once (logged), then a replica killed under load, as a timeline. */
+async function a3(options: AnalysisOptions) {
+  const hash = 'sha256';
+  return withTarget(options, hash, 3, async (t) => {
+    const exchanges: { request: string; status: number; response: unknown }[] = [];
+    for (const [method, path, body] of [
+      ['GET', '/rep'],
+      ['GET', '/home'],
+      ['GET', '/heartbeat'],
+      ['POST', '/add', { n: 2, hostnames: ['S5'] }],
+      ['POST', '/add', { n: 1, hostnames: ['S6', 'S7'] }],
+      ['DELETE', '/rm', { n: 2, hostnames: ['S5', 'Server-4'] }],
+      ['DELETE', '/rm', { n: 1, hostnames: ['nobody'] }],
+      ['GET', '/other'],
+      ['GET', '/rep'],
+    ] as [string, string, unknown?][]) {
+      const reply = await callLb(t.url, method, path, body);
+      exchanges.push({ request: `${method} ${path}${body ? ` ${JSON.stringify(body)}` : ''}`, status: reply.status, response: reply.body });
+    }
+    const bucketMs = 100;
+    const results: RequestResult[] = [];
+    const victim = 'Server-2';
+    const killAtMs = 1500;
+    let killedAt = 0;
+    const timer = setTimeout(() => {
+      killedAt = performance.now();
+      t.kill(victim);
+    }, killAtMs);
+    const started = performance.now();
+    // Bounded pace so the timeline spans the kill and the respawn.
+    const windowMs = killAtMs + 4000;
+    const run = await runLoad(
+      { url: t.url, requests: 200_000, concurrency: 4, stopWhen: (ms) => ms > windowMs, onResult: (r) => results.push(r) },
+      names(3),
+    );
+    clearTimeout(timer);
+    const killT = (killedAt - started) / 1000;
+    const back = results.find((r) => r.server === victim && r.at / 1000 > killT + 0.05);
+    const buckets = new Map<string, number>();
+    for (const r of results) {
+      const key = `${Math.floor(r.at / bucketMs)}|${r.server ?? 'failed'}`;
+      buckets.set(key, (buckets.get(key) ?? 0) + 1);
+    }
+    const rows = [...buckets].map(([key, requests]) => {
+      const [b, replica] = key.split('|');
+      return { t: (Number(b) * bucketMs) / 1000, replica: replica!, requests };
+    });
+    const events = [{ t: killT, label: `SIGKILL ${victim}` }, ...(back ? [{ t: back.at / 1000, label: `${victim} back` }] : [])];
+    await writeChart(options.outDir, 'a3-failover', timelineChart(`A-3: ${victim} killed under load (${hash}, N = 3)`, rows, events, bucketMs));
+    const recoverySeconds = back ? back.at / 1000 - killT : undefined;
+    options.log(
+      `A-3 killed ${victim} at ${killT.toFixed(2)} s; back after ${recoverySeconds?.toFixed(2) ?? 'never'} s; ` +
+        `${run.requests} requests, ${run.failed} failed`,
+    );
+    return { hash, exchanges, killedAtSeconds: killT, recoverySeconds, requests: run.requests, failed: run.failed, counts: run.counts };
+  });
+}
+
+function a4Rows(scale: Record<string, ScalePoint[]>, pick: (p: ScalePoint) => number) {
+  return Object.entries(scale).flatMap(([hash, points]) => points.map((p) => ({ x: p.n, value: pick(p), series: hash })));
+}
+
+export async function runAnalysis(options: AnalysisOptions) {
+  await mkdir(options.outDir, { recursive: true });
+  const started = Date.now();
+  const A1 = await a1(options);
+  const A2 = await a2(options);
+  const A3 = await a3(options);
+  await writeChart(
+    options.outDir,
+    'a4-sd',
+    lineChart('A-4: standard deviation of per-replica load', a4Rows(A2, (p) => p.sd), { x: 'Replicas (N)', y: 'SD of requests per replica', series: 'Hash function' }),
+  );
+  await writeChart(
+    options.outDir,
+    'a4-max-over-mean',
+    lineChart('A-4: busiest replica relative to the average (1 = even)', a4Rows(A2, (p) => p.max / p.mean), {
+      x: 'Replicas (N)',
+      y: 'Busiest replica / average',
+      series: 'Hash function',
+    }),
+  );
+  const results = {
+    generatedAt: new Date().toISOString(),
+    driver: options.driver,
+    requests: options.requests,
+    concurrency: options.concurrency,
+    ring: { slots: 512, virtualServers: 9, idRange: ID_RANGE },
+    seconds: (Date.now() - started) / 1000,
+    A1,
+    A2,
+    A3,
+  };
+  await writeFile(join(options.outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(join(options.outDir, 'REPORT.md'), report(results));
+  return results;
+}
+
+function report(r: { A1: Awaited<ReturnType<typeof a1>>; A2: Record<string, ScalePoint[]>; A3: Awaited<ReturnType<typeof a3>>; driver: string; requests: number; generatedAt: string }): string {
+  const lines = [
+    '# Load-balancer analysis',
+    '',
+    `Generated by \`npm run tester -- analysis --driver ${r.driver}\` on ${r.generatedAt}: ${r.requests.toLocaleString('en')} requests per run,`,
+    'request ids drawn by the LB uniformly from 100000..999999, ring of 512 slots with 9 virtual servers per replica.',
+    '',
+    '## A-1: 10,000 requests over N = 3',
+    '',
+    '| hash | Server-1 | Server-2 | Server-3 | failed |',
+    '| --- | --- | --- | --- | --- |',
+    ...Object.entries(r.A1).map(
+      ([hash, a]) => `| ${hash} | ${names(3).map((s) => `${a.counts[s]} (model ${pct(a.model[s]!)})`).join(' | ')} | ${a.failed} |`,
+    ),
+    '',
+    ...HASHES.map((h) => `![A-1 ${h}](a1-${h}.png)`),
+    '',
+    '## A-2: N = 2..6',
+    '',
+    '| hash | N | mean | SD | busiest | busiest / mean | model busiest share |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...Object.entries(r.A2).flatMap(([hash, points]) =>
+      points.map((p) => `| ${hash} | ${p.n} | ${p.mean.toFixed(0)} | ${p.sd.toFixed(0)} | ${p.max} | ${(p.max / p.mean).toFixed(2)} | ${pct(p.modelMaxShare)} |`),
+    ),
+    '',
+    ...HASHES.map((h) => `![A-2 ${h}](a2-${h}.png)`),
+    '',
+    '## A-3: every endpoint, then a replica killed under load',
+    '',
+    `Killed Server-2 at ${r.A3.killedAtSeconds.toFixed(2)} s; it served again ${r.A3.recoverySeconds?.toFixed(2) ?? 'never'} s later. ` +
+      `${r.A3.requests} requests, ${r.A3.failed} failed.`,
+    '',
+    '![A-3 failover](a3-failover.png)',
+    '',
+    '| request | status | response |',
+    '| --- | --- | --- |',
+    ...r.A3.exchanges.map((e) => `| \`${e.request}\` | ${e.status} | \`${JSON.stringify(e.response)}\` |`),
+    '',
+    '## A-4: hash functions compared',
+    '',
+    '![A-4 SD](a4-sd.png)',
+    '',
+    '![A-4 max over mean](a4-max-over-mean.png)',
+    '',
+  ];
+  return lines.join('\n');
+}

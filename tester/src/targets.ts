@@ -1,0 +1,71 @@
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { pino } from 'pino';
+import { parseConfig } from '../../lb/src/config.js';
+import { createLoadBalancer } from '../../lb/src/lb.js';
+import type { ProcessDriver } from '../../lb/src/replicas/process-driver.js';
+
+/** An LB the analysis started, and how to kill one of its replicas. */
+export interface Target {
+  readonly url: string;
+  kill(replica: string): void;
+  stop(): Promise<void>;
+}
+
+export type DriverKind = 'process' | 'docker';
+
+const quick = { HEARTBEAT_INTERVAL_MS: '250', HEARTBEAT_TIMEOUT_MS: '250', MAX_FAIL_COUNT: '3' };
+
+/** An LB with the process driver, in this process (no Docker needed). */
+async function processTarget(hash: string, n: number): Promise<Target> {
+  const config = parseConfig({ PORT: '0', N: String(n), HASH_FUNCTION: hash, ...quick }, { driver: 'process' });
+  const lb = await createLoadBalancer(config, { log: pino({ level: 'silent' }) });
+  const url = await lb.start();
+  return {
+    url,
+    kill: (replica) => process.kill((lb.driver as ProcessDriver).pid(replica)!, 'SIGKILL'),
+    stop: () => lb.stop(),
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The real setup: `make up` with names of its own, removed by `make stop`. */
+async function dockerTarget(hash: string, n: number): Promise<Target> {
+  const id = 'lbtester';
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    ...quick,
+    LB_ID: id,
+    NETWORK: `${id}-net`,
+    LB_CONTAINER: `${id}-lb`,
+    CONTAINER_PREFIX: `${id}-`,
+    COMPOSE_PROJECT_NAME: id,
+    LB_PORT: String(port),
+    HASH_FUNCTION: hash,
+    N: String(n),
+  };
+  const make = (target: string) => {
+    const run = spawnSync('make', [target], { env, encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`make ${target} failed: ${run.stderr || run.stdout}`);
+  };
+  make('stop');
+  make('up');
+  return {
+    url: `http://127.0.0.1:${port}`,
+    kill: (replica) => void spawnSync('docker', ['kill', `${id}-${replica}`], { stdio: 'ignore' }),
+    stop: async () => make('stop'),
+  };
+}
+
+export function startTarget(driver: DriverKind, hash: string, n: number): Promise<Target> {
+  return driver === 'docker' ? dockerTarget(hash, n) : processTarget(hash, n);
+}

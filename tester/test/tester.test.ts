@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { barChart, lineChart, timelineChart, writeChart } from '../src/charts.js';
+import { meanAndSd, serverOf } from '../src/load.js';
+import { modelShares } from '../src/analysis.js';
+import { startLb, type RunningLb } from '../../lb/test/helpers/lb.js';
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+function tester(args: string[], lbUrl: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'tester/src/main.ts', ...args], { env: { ...process.env, LB_URL: lbUrl } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('tester helpers', () => {
+  it('reads the replica name from the contract body', () => {
+    assert.equal(serverOf({ message: 'Hello from Server: S5', status: 'successful' }), 'S5');
+    assert.equal(serverOf({ message: 'nope' }), undefined);
+    assert.equal(serverOf(null), undefined);
+  });
+
+  it('computes mean and population SD', () => {
+    assert.deepEqual(meanAndSd([2, 4, 4, 4, 5, 5, 7, 9]), { mean: 5, sd: 2 });
+    assert.deepEqual(meanAndSd([]), { mean: 0, sd: 0 });
+  });
+
+  it('the model shares for given at N = 3 are 83.6% / 4.7% / 11.7%', () => {
+    const shares = modelShares('given', 3);
+    assert.deepEqual(Object.values(shares).map((s) => Number((s * 100).toFixed(1))), [83.6, 4.7, 11.7]);
+  });
+});
+
+describe('tester run against a real LB', () => {
+  let lb: RunningLb;
+  before(async () => {
+    lb = await startLb({ HASH_FUNCTION: 'given', N: '3' });
+  });
+  after(() => lb.stop());
+
+  it('sends the requests, counts per replica, and writes the JSON report', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tester-'));
+    const file = join(dir, 'run.json');
+    const run = await tester(['run', '--requests', '2000', '--concurrency', '50', '--json', file], lb.url);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(await readFile(file, 'utf8'));
+    assert.equal(report.requests, 2000);
+    assert.equal(report.failed, 0);
+    assert.deepEqual(Object.keys(report.counts).sort(), ['Server-1', 'Server-2', 'Server-3']);
+    assert.equal(Object.values<number>(report.counts).reduce((a, b) => a + b, 0), 2000);
+    assert.ok(report.seconds > 0);
+    // given crowds Server-1 (83.6% of ids): 2,000 samples land well above 75%.
+    assert.ok(report.counts['Server-1'] > 1500, JSON.stringify(report.counts));
+    assert.match(run.stdout, /^2000 requests to http:\/\/127\.0\.0\.1:\d+ in [\d.]+ s/);
+    assert.match(run.stdout, /^ +failed +0$/m);
+  });
+
+  it('refuses bad arguments with a clear message', async () => {
+    const run = await tester(['run', '--requests', 'lots'], lb.url);
+    assert.equal(run.code, 2);
+    assert.equal(run.stderr, "tester: --requests must be a positive integer, got 'lots'\n");
+  });
+
+  it('counts every request as failed when the LB is down', async () => {
+    const run = await tester(['run', '--requests', '20', '--concurrency', '5'], 'http://127.0.0.1:1');
+    assert.equal(run.code, 1);
+    assert.match(run.stdout, /^ +failed +20$/m);
+  });
+});
+
+describe('charts', () => {
+  it('writes valid SVG and PNG files with titles and axis labels', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'charts-'));
+    const specs = {
+      bar: barChart('Bar title here', [{ replica: 'Server-1', requests: 10, expected: 9 }]),
+      line: lineChart('Line title here', [{ x: 2, value: 3, series: 'sha256' }], { x: 'Replicas (N)', y: 'SD of requests', series: 'Hash' }),
+      timeline: timelineChart('Timeline title here', [{ t: 0.1, replica: 'Server-1', requests: 5 }], [{ t: 0.1, label: 'SIGKILL Server-1' }], 100),
+    };
+    for (const [name, spec] of Object.entries(specs)) {
+      const paths = await writeChart(dir, name, spec);
+      const svg = await readFile(paths.svg, 'utf8');
+      assert.match(svg, /^<svg /);
+      assert.ok(svg.includes(`${name[0]!.toUpperCase()}${name.slice(1)} title here`), `${name} title`);
+      const png = await readFile(paths.png);
+      assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE);
+      assert.ok(png.length > 2000);
+    }
+    const line = await readFile(join(dir, 'line.svg'), 'utf8');
+    assert.ok(line.includes('Replicas (N)') && line.includes('SD of requests'));
+    assert.ok(line.includes('>Hash<'), 'the series legend is drawn');
+    const timeline = await readFile(join(dir, 'timeline.svg'), 'utf8');
+    assert.ok(timeline.includes('SIGKILL Server-1') && timeline.includes('Requests answered per 100 ms'));
+  });
+});
