@@ -20,11 +20,12 @@ LABEL := io.consistent-hash-lb.owner=$(LB_ID)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-node_modules: package-lock.json
+# Installed when missing only: reinstalling (npm ci wipes the folder) under a running
+# process because the lockfile's date moved would break it. After a pull, run npm ci.
+node_modules:
 	npm ci --no-audit --no-fund
-	@touch node_modules
 
-dist: node_modules ## bundle each service into one file (esbuild)
+dist: | node_modules ## bundle each service into one file (esbuild)
 	node scripts/build.mjs
 
 images: dist ## build the replica and LB images (offline fallback for the base image)
@@ -54,7 +55,7 @@ stop: ## stop the LB, remove every replica it labelled, and the network (safe to
 logs: ## follow the LB's logs
 	$(COMPOSE) logs -f
 
-test: node_modules ## npm test, then the Docker end-to-end tests when an engine answers
+test: | node_modules ## npm test, then the Docker end-to-end tests when an engine answers
 	npm test
 	@if docker info >/dev/null 2>&1; then npm run test:docker; \
 	else echo "!! Docker engine not reachable: end-to-end tests SKIPPED (start dockerd, or run .ci/run)"; fi
