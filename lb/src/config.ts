@@ -1,4 +1,4 @@
-import { HASH_FUNCTION_NAMES, MAX_SLOTS } from './ring/index.js';
+import { HASH_FUNCTION_NAMES, isPrime, MAX_SLOTS } from './ring/index.js';
 
 export type DriverKind = 'process' | 'docker';
 
@@ -27,6 +27,12 @@ export interface Config {
   readonly startTimeoutMs: number;
   /** Prepended to replica container names (test runs use one to keep apart); DNS alias stays the bare name. */
   readonly containerPrefix: string;
+  /** `ring` (the SPEC ring, default) or `maglev`. */
+  readonly routing: 'ring' | 'maglev';
+  /** Maglev lookup table size (a prime). */
+  readonly maglevTableSize: number;
+  /** Bounded loads: a replica over factor x average in-flight is passed over; undefined = off. */
+  readonly hashBalanceFactor: number | undefined;
   /** When set, `/add` and `/rm` need `Authorization: Bearer <token>`. */
   readonly adminToken: string | undefined;
 }
@@ -69,6 +75,22 @@ function matching(env: Env, name: string, fallback: string, pattern: RegExp, wha
   return text;
 }
 
+function prime(env: Env, name: string, fallback: number): number {
+  const value = integer(env, name, fallback, 2, 10_000_019);
+  if (!isPrime(value)) throw new ConfigError(`${name} must be a prime number (got '${value}')`);
+  return value;
+}
+
+function factor(env: Env, name: string): number | undefined {
+  const text = raw(env, name);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || value <= 1 || value > 100) {
+    throw new ConfigError(`${name} must be a number above 1 and at most 100, e.g. 1.25 (got '${text}')`);
+  }
+  return value;
+}
+
 /**
  * Reads and validates the configuration. Throws ConfigError with one line that
  * names the variable and what it accepts; nothing starts on a bad value.
@@ -100,5 +122,8 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     startTimeoutMs: integer(env, 'START_TIMEOUT_MS', 20_000, 100, 600_000),
     containerPrefix: matching(env, 'CONTAINER_PREFIX', '', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,30}$/, 'empty or up to 31 of [A-Za-z0-9_.-]'),
     adminToken: raw(env, 'ADMIN_TOKEN'),
+    routing: oneOf(env, 'ROUTING', 'ring', ['ring', 'maglev']),
+    maglevTableSize: prime(env, 'MAGLEV_TABLE_SIZE', 65537),
+    hashBalanceFactor: factor(env, 'HASH_BALANCE_FACTOR'),
   };
 }

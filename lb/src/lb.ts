@@ -1,9 +1,9 @@
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
-import { hashFunctionByName } from './ring/index.js';
+import { hashFunctionByName, MaglevTable, Ring, type Router } from './ring/index.js';
 import type { ReplicaDriver } from './replicas/driver.js';
-import { ReplicaManager } from './replicas/manager.js';
+import { ReplicaManager, type RingEntry } from './replicas/manager.js';
 import { ProcessDriver } from './replicas/process-driver.js';
 import { HeartbeatMonitor } from './health/monitor.js';
 import { Forwarder } from './proxy/forwarder.js';
@@ -30,6 +30,12 @@ async function createDriver(config: Config, log: Logger): Promise<ReplicaDriver>
   return new ProcessDriver({ startTimeoutMs: config.startTimeoutMs });
 }
 
+/** The empty routing table: the SPEC ring by default, Maglev when ROUTING=maglev. */
+export function emptyRouter(config: Config): Router<RingEntry> {
+  if (config.routing === 'maglev') return MaglevTable.empty(config.maglevTableSize, config.maxReplicas);
+  return Ring.empty({ slots: config.slots, virtualServers: config.virtualServers, hash: hashFunctionByName(config.hashFunction) });
+}
+
 /** Wires config -> driver -> manager -> health -> proxy -> routes. */
 export async function createLoadBalancer(
   config: Config,
@@ -39,7 +45,7 @@ export async function createLoadBalancer(
   const driver = overrides.driver ?? (await createDriver(config, log));
   const manager = new ReplicaManager({
     driver,
-    ring: { slots: config.slots, virtualServers: config.virtualServers, hash: hashFunctionByName(config.hashFunction) },
+    router: emptyRouter(config),
     maxReplicas: config.maxReplicas,
     startTimeoutMs: config.startTimeoutMs,
     stopTimeoutMs: config.stopTimeoutMs,
@@ -59,6 +65,7 @@ export async function createLoadBalancer(
     metrics,
     log,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
+    balanceFactor: config.hashBalanceFactor,
     onUpstreamFailure: (name) => monitor.reportFailure(name),
   });
   const app = buildApp({ manager, forwarder, metrics, log, adminToken: config.adminToken });

@@ -23,8 +23,10 @@ describe('concurrent membership changes', () => {
     assert.deepEqual((await lb.call('GET', '/rep')).json, replicasBody(expected));
     // The live ring equals one rebuilt from scratch, and routing follows it.
     const model = Ring.of({ slots: 512, virtualServers: 9, hash: given }, expected.map((name, k) => ({ index: k + 1, name })));
+    const live = lb.lb.manager.ring;
+    assert.ok(live instanceof Ring);
     assert.deepEqual(
-      lb.lb.manager.ring.virtualServers().map((v) => [v.slot, v.member.name]),
+      live.virtualServers().map((v) => [v.slot, v.member.name]),
       model.virtualServers().map((v) => [v.slot, v.member.name]),
     );
     for (const id of [11, 222, 3333, 44444, 555555, 666666]) {

@@ -141,7 +141,7 @@ async function a3(options: AnalysisOptions) {
     );
     clearTimeout(timer);
     const killT = (killedAt - started) / 1000;
-    const back = results.find((r) => r.server === victim && r.at / 1000 > killT + 0.05);
+    const back = endOfOutage(results, victim, killedAt - started);
     const buckets = new Map<string, number>();
     for (const r of results) {
       const key = `${Math.floor(r.at / bucketMs)}|${r.server ?? 'failed'}`;
@@ -160,6 +160,19 @@ async function a3(options: AnalysisOptions) {
     );
     return { hash, exchanges, killedAtSeconds: killT, recoverySeconds, requests: run.requests, failed: run.failed, counts: run.counts };
   });
+}
+
+/**
+ * The victim's first answer after its outage: answers sent before the kill lands can
+ * still arrive just after it, so the outage is the first gap of 200 ms or more in its
+ * answers from shortly before the kill on.
+ */
+export function endOfOutage(results: readonly RequestResult[], victim: string, killMs: number): RequestResult | undefined {
+  const answers = results.filter((r) => r.server === victim && r.at >= killMs - 500).sort((a, b) => a.at - b.at);
+  for (let k = 1; k < answers.length; k++) {
+    if (answers[k]!.at - answers[k - 1]!.at >= 200) return answers[k];
+  }
+  return undefined;
 }
 
 function a4Rows(scale: Record<string, ScalePoint[]>, pick: (p: ScalePoint) => number) {

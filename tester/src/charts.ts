@@ -125,3 +125,20 @@ export function timelineChart(
     ],
   } as TopLevelSpec;
 }
+
+/** One bar per label, value printed on top. */
+export function valueBarChart(title: string, rows: { label: string; value: number }[], axes: { x: string; y: string }): TopLevelSpec {
+  return {
+    ...base,
+    title,
+    data: { values: rows },
+    encoding: {
+      x: { field: 'label', type: 'nominal', title: axes.x, sort: null, axis: { labelAngle: 0 } },
+      y: { field: 'value', type: 'quantitative', title: axes.y },
+    },
+    layer: [
+      { mark: { type: 'bar', color: '#4c78a8' } },
+      { mark: { type: 'text', dy: -8 }, encoding: { text: { field: 'value', type: 'quantitative', format: ',.0f' } } },
+    ],
+  } as TopLevelSpec;
+}

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { pino } from 'pino';
 import { parseConfig } from '../../lb/src/config.js';
@@ -61,7 +61,8 @@ async function dockerTarget(hash: string, n: number): Promise<Target> {
   make('up');
   return {
     url: `http://127.0.0.1:${port}`,
-    kill: (replica) => void spawnSync('docker', ['kill', `${id}-${replica}`], { stdio: 'ignore' }),
+    // Not spawnSync: the load must keep flowing while docker kills the container.
+    kill: (replica) => void spawn('docker', ['kill', `${id}-${replica}`], { stdio: 'ignore' }),
     stop: async () => make('stop'),
   };
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { barChart, lineChart, timelineChart, writeChart } from '../src/charts.js';
 import { meanAndSd, serverOf } from '../src/load.js';
-import { modelShares } from '../src/analysis.js';
+import { endOfOutage, modelShares } from '../src/analysis.js';
 import { startLb, type RunningLb } from '../../lb/test/helpers/lb.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -32,6 +32,13 @@ describe('tester helpers', () => {
   it('computes mean and population SD', () => {
     assert.deepEqual(meanAndSd([2, 4, 4, 4, 5, 5, 7, 9]), { mean: 5, sd: 2 });
     assert.deepEqual(meanAndSd([]), { mean: 0, sd: 0 });
+  });
+
+  it('finds the end of a replica outage, ignoring answers that were in flight at the kill', () => {
+    const r = (at: number, server: string) => ({ at, server, status: 200 });
+    const results = [r(900, 'S2'), r(1000, 'S1'), r(1010, 'S2'), r(1040, 'S2'), r(1100, 'S1'), r(1700, 'S2'), r(1710, 'S2')];
+    assert.equal(endOfOutage(results, 'S2', 1000)?.at, 1700);
+    assert.equal(endOfOutage(results.slice(0, 5), 'S2', 1000), undefined);
   });
 
   it('the model shares for given at N = 3 are 83.6% / 4.7% / 11.7%', () => {

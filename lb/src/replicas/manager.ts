@@ -3,7 +3,7 @@ import { randomInt } from 'node:crypto';
 import { Mutex } from 'async-mutex';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
-import { Ring, smallestFreeIndex, type RingMember, type RingOptions } from '../ring/index.js';
+import { smallestFreeIndex, type Router, type RingMember } from '../ring/index.js';
 import { probeHeartbeat, waitForHeartbeat, type Probe } from '../health/probe.js';
 import type { ReplicaDriver, ReplicaHandle } from './driver.js';
 import { AdminError } from './errors.js';
@@ -43,7 +43,8 @@ export interface ReplicaEvent {
 
 export interface ManagerOptions {
   readonly driver: ReplicaDriver;
-  readonly ring: RingOptions;
+  /** The empty routing table (ring or Maglev) that membership changes build on. */
+  readonly router: Router<RingEntry>;
   readonly maxReplicas: number;
   readonly startTimeoutMs: number;
   readonly stopTimeoutMs: number;
@@ -65,20 +66,20 @@ const RETRY_MAX_MS = 30_000;
 export class ReplicaManager extends EventEmitter {
   private readonly mutex = new Mutex();
   private readonly replicas = new Map<string, Replica>();
-  private snapshot: Ring<RingEntry>;
+  private snapshot: Router<RingEntry>;
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly probe: Probe;
   readonly recentEvents: ReplicaEvent[] = [];
 
   constructor(private readonly options: ManagerOptions) {
     super();
-    this.snapshot = Ring.empty(options.ring);
+    this.snapshot = options.router;
     this.limit = pLimit(options.concurrency ?? 8);
     this.probe = options.probe ?? probeHeartbeat;
   }
 
-  /** The current ring: immutable, safe to read without locking. */
-  get ring(): Ring<RingEntry> {
+  /** The current routing table: immutable, safe to read without locking. */
+  get ring(): Router<RingEntry> {
     return this.snapshot;
   }
 
@@ -116,7 +117,7 @@ export class ReplicaManager extends EventEmitter {
         else Object.assign(replica, { state: 'flatlined', lastError: 'no heartbeat at adoption' });
         this.emitEvent('adopted', handle.name, replica.state);
       }
-      this.setRing(Ring.of(this.options.ring, ring));
+      this.setRing(this.options.router.with(...ring));
       const missing = Math.min(n, this.options.maxReplicas) - this.replicas.size;
       if (missing > 0) await this.startAll(generateNames(missing, this.replicas.keys()));
     });
@@ -285,13 +286,9 @@ export class ReplicaManager extends EventEmitter {
       await Promise.all(names.map((name) => this.limit(() => this.stopQuietly(name, 0))));
       throw new AdminError(`<Error> Could not start ${failed.join(', ')}; nothing was added`, 500);
     }
-    let ring = this.snapshot;
-    for (const result of results) {
-      const handle = (result as PromiseFulfilledResult<ReplicaHandle>).value;
-      this.replicas.set(handle.name, this.record(handle, 'healthy'));
-      ring = ring.with(handle);
-    }
-    this.setRing(ring);
+    const handles = results.map((r) => (r as PromiseFulfilledResult<ReplicaHandle>).value);
+    for (const handle of handles) this.replicas.set(handle.name, this.record(handle, 'healthy'));
+    this.setRing(this.snapshot.with(...handles));
     for (const name of names) this.emitEvent('added', name);
   }
 
@@ -329,7 +326,7 @@ export class ReplicaManager extends EventEmitter {
     };
   }
 
-  private setRing(ring: Ring<RingEntry>): void {
+  private setRing(ring: Router<RingEntry>): void {
     this.snapshot = ring;
     this.emit('ring', ring);
   }

@@ -1,4 +1,5 @@
 import type { HashFunction, RequestKey } from './hash.js';
+import type { Router } from './router.js';
 
 /** What the ring needs to know of a replica: its ring index and its name. */
 export interface RingMember {
@@ -30,7 +31,8 @@ const EMPTY = -1;
  * on each change because linear probing makes placement depend on every
  * replica inserted before (ascending index), as the contract defines.
  */
-export class Ring<T extends RingMember> {
+export class Ring<T extends RingMember> implements Router<T> {
+  readonly kind = 'ring';
   /** Members in ascending ring index. */
   readonly members: readonly T[];
   readonly capacity: number;
@@ -58,23 +60,21 @@ export class Ring<T extends RingMember> {
     return new Ring<T>(options, []);
   }
 
-  /** A ring holding exactly `members` (validated as `with` would, one by one). */
+  /** A ring holding exactly `members`. */
   static of<T extends RingMember>(options: RingOptions, members: Iterable<T>): Ring<T> {
-    let ring = Ring.empty<T>(options);
-    const list = [...members];
-    for (const m of list) ring.checkAddable(m, list.length);
-    ring.checkUnique(list);
-    return new Ring<T>(options, list);
+    return Ring.empty<T>(options).with(...members);
   }
 
   get size(): number {
     return this.members.length;
   }
 
-  /** A new ring with `member` added. */
-  with(member: T): Ring<T> {
-    this.checkAddable(member, this.members.length + 1);
-    return new Ring<T>(this.options, [...this.members, member]);
+  /** A new ring with these members added (rebuilt once). */
+  with(...added: T[]): Ring<T> {
+    const all = [...this.members, ...added];
+    for (const member of added) this.checkAddable(member, all.length);
+    this.checkUnique(all);
+    return new Ring<T>(this.options, all);
   }
 
   /** A new ring without the member called `name` (the same ring if absent). */
