@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { given, Ring } from '../lb/src/ring/index.js';
 import { send, waitFor } from '../lb/test/helpers/lb.js';
+import { freePort } from '../tester/src/net.js';
 
 /** Names this run owns and removes: its LB id, network, container prefix and compose project. */
 const id = `lbt${process.pid}`;
@@ -21,15 +21,6 @@ const isRunning = (name: string) => {
     return false;
   }
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const engineUp = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
 

@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { valueBarChart, writeChart } from '../../tester/src/charts.js';
 import { ensureInstalled, startHaproxy, startNginx, type Proxy } from './proxies.js';
+import { freePort } from '../../tester/src/net.js';
 
 interface Row {
   target: string;
@@ -30,15 +30,6 @@ const { values } = parseArgs({
 const duration = Number(values.duration ?? (values.quick ? 3 : 10));
 const connections = Number(values.connections ?? 64);
 const rounds = Number(values.rounds ?? 3);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForPort(port: number): Promise<void> {
   for (let t = 0; t < 100; t++) {

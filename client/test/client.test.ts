@@ -1,29 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { CommandError, parseCommand } from '../src/commands.js';
 import { startLb, type RunningLb } from '../../lb/test/helpers/lb.js';
+import { runCli } from '../../lb/test/helpers/cli.js';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the client as a user would, with stdin piped (not a terminal). */
-function client(args: string[], lbUrl: string, stdin = ''): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'client/src/main.ts', ...args], {
-      env: { ...process.env, LB_URL: lbUrl },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+/** The client with stdin piped (not a terminal). */
+const client = (args: string[], lbUrl: string, stdin = '') => runCli('client/src/main.ts', args, lbUrl, stdin);
 
 describe('client command parsing', () => {
   it('maps words to requests', () => {

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HASH_FUNCTIONS, Ring, sharesOf, slotHistogram } from '../../lb/src/ring/index.js';
+import { HASH_FUNCTIONS, MaglevTable, Ring, sha256, sharesOf, slotHistogram } from '../../lb/src/ring/index.js';
 import { callLb } from '../../client/src/api.js';
 import { barChart, lineChart, timelineChart, writeChart } from './charts.js';
 import { runLoad, type RequestResult } from './load.js';
@@ -28,8 +28,14 @@ export function modelShares(hash: string, n: number): Record<string, number> {
   return Object.fromEntries(sharesOf(ring, slotHistogram(fn, 512, ...ID_RANGE)));
 }
 
-async function withTarget<T>(options: AnalysisOptions, hash: string, n: number, body: (t: Target) => Promise<T>): Promise<T> {
-  const target = await startTarget(options.driver, hash, n);
+async function withTarget<T>(
+  options: AnalysisOptions,
+  hash: string,
+  n: number,
+  body: (t: Target) => Promise<T>,
+  extra: Record<string, string> = {},
+): Promise<T> {
+  const target = await startTarget(options.driver, hash, n, extra);
   try {
     return await body(target);
   } finally {
@@ -175,6 +181,102 @@ export function endOfOutage(results: readonly RequestResult[], victim: string, k
   return undefined;
 }
 
+/** An exact model of a routing table over the id range: ids per bucket, and each bucket's owner. */
+interface Model {
+  readonly histogram: Uint32Array;
+  /** Owner of each bucket with Server-1..N (less `without`); the table is built once per call. */
+  owners(n: number, without?: string): (bucket: number) => string | undefined;
+}
+
+const MAGLEV_SIZE = 65537;
+const members = (n: number, without?: string) =>
+  names(n)
+    .map((name, k) => ({ index: k + 1, name }))
+    .filter((m) => m.name !== without);
+
+function ringModel(hash: string): Model {
+  const fn = HASH_FUNCTIONS[hash]!;
+  return {
+    histogram: slotHistogram(fn, 512, ...ID_RANGE),
+    owners(n, without) {
+      const ring = Ring.of({ slots: 512, virtualServers: 9, hash: fn }, members(n, without));
+      return (slot) => ring.ownerOfSlot(slot)?.name;
+    },
+  };
+}
+
+function maglevModel(): Model {
+  const histogram = new Uint32Array(MAGLEV_SIZE);
+  for (let id = ID_RANGE[0]; id <= ID_RANGE[1]; id++) histogram[sha256.requestSlot(id, MAGLEV_SIZE)]!++;
+  return {
+    histogram,
+    owners(n, without) {
+      const table = MaglevTable.of(MAGLEV_SIZE, members(n, without));
+      return (entry) => table.ownerOfEntry(entry)?.name;
+    },
+  };
+}
+
+/** Share of all ids whose replica differs between two memberships. */
+function movedShare(model: Model, before: (b: number) => string | undefined, after: (b: number) => string | undefined): number {
+  let moved = 0;
+  let total = 0;
+  model.histogram.forEach((count, bucket) => {
+    total += count;
+    if (count > 0 && before(bucket) !== after(bucket)) moved += count;
+  });
+  return moved / total;
+}
+
+/** A-5: the three rings and Maglev: balance at 10,000 requests, and key movement on add/remove. */
+async function a5(options: AnalysisOptions, rings: Record<string, ScalePoint[]>) {
+  const maglev = await withTarget(
+    options,
+    'sha256',
+    N_RANGE[0]!,
+    async (t) => {
+      const points: ScalePoint[] = [];
+      for (const n of N_RANGE) {
+        if (n > N_RANGE[0]!) await callLb(t.url, 'POST', '/add', { n: 1 });
+        const run = await runLoad({ url: t.url, requests: options.requests, concurrency: options.concurrency }, names(n));
+        const max = Math.max(...Object.values(run.counts));
+        points.push({ n, counts: run.counts, mean: run.mean, sd: run.sd, max, modelMaxShare: 1 / n, failed: run.failed });
+        options.log(`A-5 maglev   N=${n}: SD ${run.sd.toFixed(0)}, busiest / mean ${(max / run.mean).toFixed(3)}, failed ${run.failed}`);
+      }
+      return points;
+    },
+    { ROUTING: 'maglev' },
+  );
+  const models: Record<string, Model> = { ...Object.fromEntries(HASHES.map((h) => [h, ringModel(h)])), maglev: maglevModel() };
+  const disruption: Record<string, { n: number; add: number; remove: number }[]> = {};
+  for (const [name, model] of Object.entries(models)) {
+    disruption[name] = N_RANGE.map((n) => {
+      const now = model.owners(n);
+      const add = movedShare(model, now, model.owners(n + 1));
+      // Removal: each replica in turn, averaged.
+      const remove = names(n).reduce((sum, gone) => sum + movedShare(model, now, model.owners(n, gone)), 0) / n;
+      return { n, add, remove };
+    });
+    options.log(`A-5 ${name.padEnd(8)} moved on add: ${disruption[name]!.map((d) => pct(d.add)).join(' ')} (minimal ${N_RANGE.map((n) => pct(1 / (n + 1))).join(' ')})`);
+  }
+  const balance = { ...rings, maglev };
+  await balanceChart(options, 'a5-max-over-mean', 'A-5: busiest replica / average, 10,000 requests (1 = even)', balance, 'Routing');
+  const addRows = Object.entries(disruption).flatMap(([series, ds]) => ds.map((d) => ({ x: d.n, value: d.add * 100, series })));
+  addRows.push(...N_RANGE.map((n) => ({ x: n, value: 100 / (n + 1), series: 'minimal 1/(N+1)' })));
+  await writeChart(
+    options.outDir,
+    'a5-disruption',
+    lineChart('A-5: request ids that change replica when one is added to N', addRows, { x: 'Replicas before the add (N)', y: 'Ids moved (%)', series: 'Routing' }),
+  );
+  return { maglev, disruption };
+}
+
+/** Busiest replica over the average, against N, one line per series. */
+function balanceChart(options: AnalysisOptions, name: string, title: string, scale: Record<string, ScalePoint[]>, series: string) {
+  const rows = a4Rows(scale, (p) => p.max / p.mean);
+  return writeChart(options.outDir, name, lineChart(title, rows, { x: 'Replicas (N)', y: 'Busiest replica / average', series }));
+}
+
 function a4Rows(scale: Record<string, ScalePoint[]>, pick: (p: ScalePoint) => number) {
   return Object.entries(scale).flatMap(([hash, points]) => points.map((p) => ({ x: p.n, value: pick(p), series: hash })));
 }
@@ -185,20 +287,13 @@ export async function runAnalysis(options: AnalysisOptions) {
   const A1 = await a1(options);
   const A2 = await a2(options);
   const A3 = await a3(options);
+  const A5 = await a5(options, A2);
   await writeChart(
     options.outDir,
     'a4-sd',
     lineChart('A-4: standard deviation of per-replica load', a4Rows(A2, (p) => p.sd), { x: 'Replicas (N)', y: 'SD of requests per replica', series: 'Hash function' }),
   );
-  await writeChart(
-    options.outDir,
-    'a4-max-over-mean',
-    lineChart('A-4: busiest replica relative to the average (1 = even)', a4Rows(A2, (p) => p.max / p.mean), {
-      x: 'Replicas (N)',
-      y: 'Busiest replica / average',
-      series: 'Hash function',
-    }),
-  );
+  await balanceChart(options, 'a4-max-over-mean', 'A-4: busiest replica relative to the average (1 = even)', A2, 'Hash function');
   const results = {
     generatedAt: new Date().toISOString(),
     driver: options.driver,
@@ -209,13 +304,23 @@ export async function runAnalysis(options: AnalysisOptions) {
     A1,
     A2,
     A3,
+    A5,
   };
   await writeFile(join(options.outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(join(options.outDir, 'REPORT.md'), report(results));
   return results;
 }
 
-function report(r: { A1: Awaited<ReturnType<typeof a1>>; A2: Record<string, ScalePoint[]>; A3: Awaited<ReturnType<typeof a3>>; driver: string; requests: number; generatedAt: string }): string {
+function report(r: {
+  A1: Awaited<ReturnType<typeof a1>>;
+  A2: Record<string, ScalePoint[]>;
+  A3: Awaited<ReturnType<typeof a3>>;
+  A5: Awaited<ReturnType<typeof a5>>;
+  driver: string;
+  requests: number;
+  generatedAt: string;
+}): string {
+  const balance: Record<string, ScalePoint[]> = { ...r.A2, maglev: r.A5.maglev };
   const lines = [
     '# Load-balancer analysis',
     '',
@@ -258,6 +363,24 @@ function report(r: { A1: Awaited<ReturnType<typeof a1>>; A2: Record<string, Scal
     '![A-4 SD](a4-sd.png)',
     '',
     '![A-4 max over mean](a4-max-over-mean.png)',
+    '',
+    '## A-5: the rings against Maglev',
+    '',
+    'Busiest replica / average and SD at 10,000 requests (measured); ids that change replica when one is added',
+    'or removed (exact, over all 900,000 ids; removal averaged over which replica leaves).',
+    '',
+    '| routing | N | busiest / mean | SD | moved on add (minimal) | moved on remove (minimal) |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...Object.entries(balance).flatMap(([name, points]) =>
+      points.map((p, k) => {
+        const d = r.A5.disruption[name]![k]!;
+        return `| ${name} | ${p.n} | ${(p.max / p.mean).toFixed(3)} | ${p.sd.toFixed(0)} | ${pct(d.add)} (${pct(1 / (p.n + 1))}) | ${pct(d.remove)} (${pct(1 / p.n)}) |`;
+      }),
+    ),
+    '',
+    '![A-5 balance](a5-max-over-mean.png)',
+    '',
+    '![A-5 disruption](a5-disruption.png)',
     '',
   ];
   return lines.join('\n');

@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { pino } from 'pino';
 import { parseConfig } from '../../lb/src/config.js';
 import { createLoadBalancer } from '../../lb/src/lb.js';
 import type { ProcessDriver } from '../../lb/src/replicas/process-driver.js';
+import { freePort } from './net.js';
 
 /** An LB the analysis started, and how to kill one of its replicas. */
 export interface Target {
@@ -17,8 +17,8 @@ export type DriverKind = 'process' | 'docker';
 const quick = { HEARTBEAT_INTERVAL_MS: '250', HEARTBEAT_TIMEOUT_MS: '250', MAX_FAIL_COUNT: '3' };
 
 /** An LB with the process driver, in this process (no Docker needed). */
-async function processTarget(hash: string, n: number): Promise<Target> {
-  const config = parseConfig({ PORT: '0', N: String(n), HASH_FUNCTION: hash, ...quick }, { driver: 'process' });
+async function processTarget(hash: string, n: number, extra: Record<string, string>): Promise<Target> {
+  const config = parseConfig({ PORT: '0', N: String(n), HASH_FUNCTION: hash, ...quick, ...extra }, { driver: 'process' });
   const lb = await createLoadBalancer(config, { log: pino({ level: 'silent' }) });
   const url = await lb.start();
   return {
@@ -28,17 +28,8 @@ async function processTarget(hash: string, n: number): Promise<Target> {
   };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** The real setup: `make up` with names of its own, removed by `make stop`. */
-async function dockerTarget(hash: string, n: number): Promise<Target> {
+async function dockerTarget(hash: string, n: number, extra: Record<string, string>): Promise<Target> {
   const id = 'lbtester';
   const port = await freePort();
   const env = {
@@ -52,6 +43,7 @@ async function dockerTarget(hash: string, n: number): Promise<Target> {
     LB_PORT: String(port),
     HASH_FUNCTION: hash,
     N: String(n),
+    ...extra,
   };
   const make = (target: string) => {
     const run = spawnSync('make', [target], { env, encoding: 'utf8' });
@@ -67,6 +59,7 @@ async function dockerTarget(hash: string, n: number): Promise<Target> {
   };
 }
 
-export function startTarget(driver: DriverKind, hash: string, n: number): Promise<Target> {
-  return driver === 'docker' ? dockerTarget(hash, n) : processTarget(hash, n);
+/** `extra`: more LB settings, e.g. { ROUTING: 'maglev' }. */
+export function startTarget(driver: DriverKind, hash: string, n: number, extra: Record<string, string> = {}): Promise<Target> {
+  return driver === 'docker' ? dockerTarget(hash, n, extra) : processTarget(hash, n, extra);
 }

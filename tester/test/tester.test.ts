@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,19 +7,11 @@ import { barChart, lineChart, timelineChart, writeChart } from '../src/charts.js
 import { meanAndSd, serverOf } from '../src/load.js';
 import { endOfOutage, modelShares } from '../src/analysis.js';
 import { startLb, type RunningLb } from '../../lb/test/helpers/lb.js';
+import { runCli } from '../../lb/test/helpers/cli.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-function tester(args: string[], lbUrl: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'tester/src/main.ts', ...args], { env: { ...process.env, LB_URL: lbUrl } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const tester = (args: string[], lbUrl: string) => runCli('tester/src/main.ts', args, lbUrl);
 
 describe('tester helpers', () => {
   it('reads the replica name from the contract body', () => {
