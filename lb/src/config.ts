@@ -23,6 +23,8 @@ export interface Config {
   readonly lbId: string;
   /** How long a replica may take to answer headers or stream a body. */
   readonly upstreamTimeoutMs: number;
+  /** How long a client may take to send a whole request (slow-body clients are cut off). */
+  readonly requestTimeoutMs: number;
   /** How long a new replica may take to answer its first heartbeat. */
   readonly startTimeoutMs: number;
   /** Prepended to replica container names (test runs use one to keep apart); DNS alias stays the bare name. */
@@ -120,6 +122,7 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     lbId: matching(env, 'LB_ID', 'lb', DOCKER_NAME, 'a name of [A-Za-z0-9][A-Za-z0-9_.-]*'),
     upstreamTimeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 10_000, 1, 3_600_000),
     startTimeoutMs: integer(env, 'START_TIMEOUT_MS', 20_000, 100, 600_000),
+    requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
     containerPrefix: matching(env, 'CONTAINER_PREFIX', '', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,30}$/, 'empty or up to 31 of [A-Za-z0-9_.-]'),
     adminToken: raw(env, 'ADMIN_TOKEN'),
     routing: oneOf(env, 'ROUTING', 'ring', ['ring', 'maglev']),

@@ -68,7 +68,7 @@ export async function createLoadBalancer(
     balanceFactor: config.hashBalanceFactor,
     onUpstreamFailure: (name) => monitor.reportFailure(name),
   });
-  const app = buildApp({ manager, forwarder, metrics, log, adminToken: config.adminToken });
+  const app = buildApp({ manager, forwarder, metrics, log, adminToken: config.adminToken, requestTimeoutMs: config.requestTimeoutMs });
 
   let stopped: Promise<void> | undefined;
   return {

@@ -15,6 +15,7 @@ export interface AppOptions {
   readonly metrics: LbMetrics;
   readonly log: Logger;
   readonly adminToken: string | undefined;
+  readonly requestTimeoutMs: number;
 }
 
 /** Paths the LB answers itself and never forwards, with the methods each takes. */
@@ -35,8 +36,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ADMIN_BODY_LIMIT,
     // Slow or stalled clients cannot hold a connection forever.
-    requestTimeout: 30_000,
-    connectionTimeout: 60_000,
+    requestTimeout: options.requestTimeoutMs,
+    connectionTimeout: 2 * options.requestTimeoutMs,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
