@@ -55,9 +55,11 @@ stop: ## stop the LB, remove every replica it labelled, and the network (safe to
 logs: ## follow the LB's logs
 	$(COMPOSE) logs -f
 
-test: | node_modules ## npm test, the chaos suite, then the Docker end-to-end tests when an engine answers
+test: | node_modules ## npm test, chaos and browser suites, then the Docker end-to-end tests when an engine answers
 	npm test
 	npm run test:chaos
+	@if [ -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then npm run test:browser; \
+	else echo "!! no Chromium: dashboard browser tests SKIPPED (apt-get install chromium, or run .ci/run)"; fi
 	@if docker info >/dev/null 2>&1; then npm run test:docker; \
 	else echo "!! Docker engine not reachable: end-to-end tests SKIPPED (start dockerd, or run .ci/run)"; fi
 

@@ -9,6 +9,7 @@ import { HeartbeatMonitor } from './health/monitor.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { LbMetrics } from './metrics.js';
 import { buildApp } from './http/app.js';
+import { TrafficStats } from './dashboard/stats.js';
 
 export interface LoadBalancer {
   readonly config: Config;
@@ -60,6 +61,7 @@ export async function createLoadBalancer(
     log,
   });
   const metrics = new LbMetrics(manager);
+  const stats = new TrafficStats();
   const forwarder = new Forwarder({
     manager,
     metrics,
@@ -67,8 +69,27 @@ export async function createLoadBalancer(
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     balanceFactor: config.hashBalanceFactor,
     onUpstreamFailure: (name) => monitor.reportFailure(name),
+    onResult: (replica, ok, ms) => stats.record(replica, ok, ms),
   });
-  const app = buildApp({ manager, forwarder, metrics, log, adminToken: config.adminToken, requestTimeoutMs: config.requestTimeoutMs });
+  const app = buildApp({
+    manager,
+    forwarder,
+    metrics,
+    log,
+    adminToken: config.adminToken,
+    requestTimeoutMs: config.requestTimeoutMs,
+    dashboard: {
+      stats,
+      config: {
+        routing: config.routing,
+        hashFunction: config.hashFunction,
+        slots: config.slots,
+        virtualServers: config.virtualServers,
+        maxFailCount: config.maxFailCount,
+        adminTokenRequired: config.adminToken !== undefined,
+      },
+    },
+  });
 
   let stopped: Promise<void> | undefined;
   return {

@@ -75,6 +75,7 @@ describe('LB API with N = 3, given hash', () => {
       ['POST', '/rep', 'GET'],
       ['GET', '/rm', 'DELETE'],
       ['PUT', '/metrics', 'GET'],
+      ['POST', '/dashboard', 'GET'],
     ] as const) {
       const res = await lb.call(method, path);
       assert.equal(res.status, 405, `${method} ${path}`);
@@ -82,6 +83,20 @@ describe('LB API with N = 3, given hash', () => {
       assert.equal(res.headers.get('x-served-by'), null);
       assert.equal(res.json.status, 'failure');
     }
+  });
+
+  it('serves the dashboard and its JSON state itself; unknown paths under it are 404, not forwarded', async () => {
+    const page = await lb.call('GET', '/dashboard');
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type')!, /^text\/html/);
+    assert.match(page.text, /<title>Load balancer dashboard<\/title>/);
+    const state = await lb.call('GET', '/dashboard/state');
+    assert.deepEqual(state.json.replicas.map((r: { name: string }) => r.name), ['Server-1', 'Server-2', 'Server-3']);
+    assert.equal(state.json.layout.virtualServers.length, 27);
+    const missing = await lb.call('GET', '/dashboard/nope');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get('x-served-by'), null);
+    assert.deepEqual(missing.json, failureBody("<Error> '/dashboard/nope' does not exist on the load balancer"));
   });
 
   const badCalls: [string, string, unknown, number, string][] = [

@@ -8,6 +8,9 @@ import { AdminError } from '../replicas/errors.js';
 import { errorHandler } from './errors.js';
 import { failure } from './failure.js';
 import { membershipBody, replicaList, type MembershipBody } from './schemas.js';
+import { registerDashboard } from '../dashboard/routes.js';
+import type { TrafficStats } from '../dashboard/stats.js';
+import type { DashboardConfig } from '../dashboard/snapshot.js';
 
 export interface AppOptions {
   readonly manager: ReplicaManager;
@@ -16,6 +19,7 @@ export interface AppOptions {
   readonly log: Logger;
   readonly adminToken: string | undefined;
   readonly requestTimeoutMs: number;
+  readonly dashboard: { readonly stats: TrafficStats; readonly config: DashboardConfig };
 }
 
 /** Paths the LB answers itself and never forwards, with the methods each takes. */
@@ -69,12 +73,15 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return metrics.registry.metrics();
   });
 
+  registerDashboard(app, { manager, ...options.dashboard });
+
   // Everything else is forwarded. Its own scope streams bodies through unparsed.
   app.register(async (proxy) => {
     proxy.removeAllContentTypeParsers();
     proxy.addContentTypeParser('*', (_request, _payload, done) => done(null));
     proxy.all('/*', async (request, reply) => {
       const own = ownPathMethod(request.url);
+      if (own === request.method) return notFound(request, reply);
       if (own !== undefined) return methodNotAllowed(request, reply, own);
       return forwarder.forward(request, reply);
     });
@@ -100,6 +107,12 @@ function parseJsonBody(_request: FastifyRequest, body: string | Buffer, done: (e
 function ownPathMethod(url: string): string | undefined {
   const first = url.slice(1).split(/[/?]/, 1)[0]!;
   return Object.hasOwn(OWN_PATHS, first) ? OWN_PATHS[first] : undefined;
+}
+
+/** An LB-owned path (e.g. under /dashboard/) that does not exist: never forwarded. */
+function notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = request.url.split('?', 1)[0];
+  return reply.code(404).send(failure(`<Error> '${path}' does not exist on the load balancer`));
 }
 
 function methodNotAllowed(request: FastifyRequest, reply: FastifyReply, allowed: string): FastifyReply {

@@ -14,6 +14,8 @@ export interface ForwarderOptions {
   readonly metrics: LbMetrics;
   readonly log: Logger;
   readonly upstreamTimeoutMs: number;
+  /** Told each replica outcome (the dashboard's traffic numbers). */
+  readonly onResult?: (replica: string, ok: boolean, ms: number) => void;
   /** Bounded loads: pass over replicas above factor x average in-flight. Off when undefined. */
   readonly balanceFactor?: number | undefined;
   /** Told when a replica refuses, resets or times out, so it is checked now. */
@@ -92,6 +94,7 @@ export class Forwarder {
         release();
         this.suspects.set(target.name, Date.now() + SUSPECT_MS);
         this.options.metrics.upstreamFailures.inc({ replica: target.name });
+        this.options.onResult?.(target.name, false, 0);
         this.options.onUpstreamFailure(target.name);
         this.options.log.warn({ replica: target.name, err: (error as Error).message }, 'upstream failed');
         if (replayable) continue;
@@ -117,7 +120,9 @@ export class Forwarder {
     release: () => void,
   ): Promise<FastifyReply> {
     const { metrics } = this.options;
-    metrics.latency.observe({ replica }, (performance.now() - started) / 1000);
+    const ms = performance.now() - started;
+    metrics.latency.observe({ replica }, ms / 1000);
+    this.options.onResult?.(replica, true, ms);
     reply.header('x-served-by', replica);
     if (response.statusCode === 404) {
       metrics.requests.inc({ replica, code: 400 });

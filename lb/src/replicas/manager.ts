@@ -184,9 +184,10 @@ export class ReplicaManager extends EventEmitter {
   /** A heartbeat answered: the replica is healthy again. */
   heartbeatSucceeded(name: string): void {
     const replica = this.replicas.get(name);
-    if (replica && (replica.state === 'healthy' || replica.state === 'failing')) {
+    if (replica && replica.state === 'failing') {
       replica.state = 'healthy';
       replica.failures = 0;
+      this.emit('state', replica);
     }
   }
 
@@ -195,7 +196,9 @@ export class ReplicaManager extends EventEmitter {
     const replica = this.replicas.get(name);
     if (!replica || (replica.state !== 'healthy' && replica.state !== 'failing')) return 0;
     replica.state = 'failing';
-    return ++replica.failures;
+    replica.failures++;
+    this.emit('state', replica);
+    return replica.failures;
   }
 
   /**
@@ -221,6 +224,7 @@ export class ReplicaManager extends EventEmitter {
       const replica = this.replicas.get(name);
       if (!replica || replica.state !== 'flatlined') return;
       replica.state = 'respawning';
+      this.emit('state', replica);
       await this.stopQuietly(name, 0);
       try {
         const handle = await this.startOne(name, replica.index);

@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { ReplicaManager } from '../replicas/manager.js';
+import { dashboardSnapshot, type DashboardConfig } from './snapshot.js';
+import type { TrafficStats } from './stats.js';
+import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
+
+const TRAFFIC_PUSH_MS = 500;
+const SECURITY = {
+  'content-security-policy': "default-src 'self'; img-src 'self' data:",
+  'x-content-type-options': 'nosniff',
+};
+
+/**
+ * GET /dashboard (page, app.js, app.css, state, events). The event stream pushes a
+ * snapshot at once on any replica change and on a timer (twice a second) for traffic.
+ */
+export function registerDashboard(app: FastifyInstance, deps: { manager: ReplicaManager; stats: TrafficStats; config: DashboardConfig }): void {
+  const { manager, stats, config } = deps;
+  const clients = new Set<ServerResponse>();
+  const snapshot = () => dashboardSnapshot(manager, stats, config);
+  let timer: NodeJS.Timeout | undefined;
+  let pending = false;
+
+  const push = () => {
+    pending = false;
+    if (clients.size === 0) return;
+    const frame = `data: ${JSON.stringify(snapshot())}\n\n`;
+    for (const client of clients) client.write(frame);
+  };
+  // Several changes in one tick become one frame.
+  const pushSoon = () => {
+    if (!pending && clients.size > 0) {
+      pending = true;
+      setImmediate(push);
+    }
+  };
+  manager.on('state', pushSoon).on('event', pushSoon).on('ring', pushSoon);
+
+  app.get('/dashboard', async (_req, reply) => reply.headers(SECURITY).type('text/html; charset=utf-8').send(PAGE_HTML));
+  app.get('/dashboard/app.js', async (_req, reply) => reply.headers(SECURITY).type('text/javascript; charset=utf-8').send(PAGE_JS));
+  app.get('/dashboard/app.css', async (_req, reply) => reply.headers(SECURITY).type('text/css; charset=utf-8').send(PAGE_CSS));
+  app.get('/dashboard/state', async () => snapshot());
+
+  app.get('/dashboard/events', (request, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...SECURITY });
+    res.write(`retry: 1000\ndata: ${JSON.stringify(snapshot())}\n\n`);
+    clients.add(res);
+    timer ??= setInterval(push, TRAFFIC_PUSH_MS);
+    request.raw.on('close', () => {
+      clients.delete(res);
+      if (clients.size === 0 && timer) {
+        clearInterval(timer);
+        timer = undefined;
+      }
+    });
+  });
+
+  // Open streams would keep the server from closing.
+  app.addHook('preClose', async () => {
+    clearInterval(timer);
+    for (const client of clients) client.end();
+    clients.clear();
+  });
+}
