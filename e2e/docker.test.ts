@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { given, Ring } from '../lb/src/ring/index.js';
 import { send, waitFor } from '../lb/test/helpers/lb.js';
 import { freePort } from '../tester/src/net.js';
+import { runLoad } from '../tester/src/load.js';
 
 /** Names this run owns and removes: its LB id, network, container prefix and compose project. */
 const id = `lbt${process.pid}`;
@@ -85,10 +86,12 @@ describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp
     assert.equal(missing.json.message, "<Error> '/nothing' endpoint does not exist in server replicas");
   });
 
-  it('docker kill Server-2: a new Server-2 container serves again within 10 s', async () => {
+  it('docker kill Server-2 under load: no failed GET, and a new Server-2 container serves within 10 s', async () => {
     const ring = model(['Server-1', 'Server-2', 'Server-3']);
     const toServer2 = [...Array(2000).keys()].find((k) => ring.lookup(k + 100000)!.name === 'Server-2')! + 100000;
     const before = containerId('Server-2');
+    const load = runLoad({ url, requests: 3000, concurrency: 20, timeoutMs: 5000 });
+    await new Promise((r) => setTimeout(r, 200));
     docker('kill', `${prefix}Server-2`);
     const killedAt = Date.now();
     await waitFor(
@@ -101,6 +104,8 @@ describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp
     );
     const after = containerId('Server-2');
     assert.notEqual(after, before);
+    const summary = await load;
+    assert.equal(summary.failed, 0, `${summary.failed} of ${summary.requests} requests failed`);
     assert.ok(Date.now() - killedAt < 10_000);
     assert.equal((await call('GET', '/rep')).json.message.N, 3);
   });
