@@ -37,6 +37,23 @@ export function emptyRouter(config: Config): Router<RingEntry> {
   return Ring.empty({ slots: config.slots, virtualServers: config.virtualServers, hash: hashFunctionByName(config.hashFunction) });
 }
 
+/**
+ * Stops accepting, lets in-flight requests finish, and closes keep-alive connections
+ * as they go idle: Node closes idle ones only once, when close() is called, so a
+ * connection busy then would hold the server open for its whole keep-alive timeout.
+ * Whatever is still open after `boundMs` is cut.
+ */
+async function drainAndClose(app: FastifyInstance, boundMs: number): Promise<void> {
+  const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+  const cut = setTimeout(() => app.server.closeAllConnections(), boundMs);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(sweep);
+    clearTimeout(cut);
+  }
+}
+
 /** Wires config -> driver -> manager -> health -> proxy -> routes. */
 export async function createLoadBalancer(
   config: Config,
@@ -105,7 +122,7 @@ export async function createLoadBalancer(
     },
     stop() {
       stopped ??= (async () => {
-        await app.close();
+        await drainAndClose(app, 2 * config.upstreamTimeoutMs);
         await monitor.stop();
         await forwarder.close();
         await manager.close();
