@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { given, Ring } from '../lb/src/ring/index.js';
 import { send, waitFor } from '../lb/test/helpers/lb.js';
 import { freePort } from '../tester/src/net.js';
+import { isolatedDocker } from '../tester/src/targets.js';
 import { runLoad } from '../tester/src/load.js';
 
 /** Names this run owns and removes: its LB id, network, container prefix and compose project. */
@@ -26,39 +27,23 @@ const isRunning = (name: string) => {
 const engineUp = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
 
 describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp && 'no Docker engine' }, () => {
+  let lb: ReturnType<typeof isolatedDocker>;
   let url = '';
-  let env: NodeJS.ProcessEnv = {};
-  const make = (target: string) => {
-    const run = spawnSync('make', [target], { env, encoding: 'utf8' });
-    if (run.status !== 0) throw new Error(`make ${target} failed:\n${run.stdout}\n${run.stderr}`);
-    return run.stdout;
-  };
+  const make = (target: string) => lb.make(target);
   const call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
     send(url, method, path, body, headers);
   const model = (names: string[]) =>
     Ring.of({ slots: 512, virtualServers: 9, hash: given }, names.map((name, k) => ({ index: k + 1, name })));
 
   before(async () => {
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    env = {
-      ...process.env,
-      LB_ID: id,
-      NETWORK: `${id}-net`,
-      LB_CONTAINER: `${id}-lb`,
-      CONTAINER_PREFIX: prefix,
-      COMPOSE_PROJECT_NAME: id,
-      LB_PORT: String(port),
-      HASH_FUNCTION: 'given',
-      HEARTBEAT_INTERVAL_MS: '500',
-      N: '3',
-    };
+    lb = isolatedDocker(id, await freePort(), { HASH_FUNCTION: 'given', HEARTBEAT_INTERVAL_MS: '500', N: '3' });
+    url = lb.url;
     make('up');
   });
 
   after(() => {
     spawnSync('docker', ['rm', '-f', foreign], { stdio: 'ignore' });
-    spawnSync('make', ['stop'], { env, stdio: 'ignore' });
+    spawnSync('make', ['stop'], { env: lb.env, stdio: 'ignore' });
   });
 
   it('make up starts Server-1..3 as labelled, running containers', async () => {

@@ -7,6 +7,7 @@ import autocannon from 'autocannon';
 import { valueBarChart, writeChart } from '../../tester/src/charts.js';
 import { ensureInstalled, startHaproxy, startNginx, type Proxy } from './proxies.js';
 import { freePort } from '../../tester/src/net.js';
+import { waitForHeartbeat } from '../../lb/src/health/probe.js';
 
 interface Row {
   target: string;
@@ -31,18 +32,8 @@ const duration = Number(values.duration ?? (values.quick ? 3 : 10));
 const connections = Number(values.connections ?? 64);
 const rounds = Number(values.rounds ?? 3);
 
-async function waitForPort(port: number): Promise<void> {
-  for (let t = 0; t < 100; t++) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/heartbeat`, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`nothing answers on port ${port}`);
-}
+/** Every target serves /heartbeat (the proxies forward it), so a 200 there means it is up. */
+const waitForPort = (port: number) => waitForHeartbeat(`http://127.0.0.1:${port}`, 10_000);
 
 /** The LB as its own process (process driver, 3 replicas), and the replicas' ports. */
 async function startLb(): Promise<{ port: number; replicaPorts: number[]; stop: () => Promise<void> }> {

@@ -73,23 +73,36 @@ interface ScalePoint {
   failed: number;
 }
 
+/** Grows the target from N_RANGE[0] through /add, sending the load at each N. */
+async function growAndMeasure(
+  options: AnalysisOptions,
+  t: Target,
+  modelMaxShare: (n: number) => number,
+  line: (p: ScalePoint) => string,
+): Promise<ScalePoint[]> {
+  const points: ScalePoint[] = [];
+  for (const n of N_RANGE) {
+    if (n > N_RANGE[0]!) {
+      const added = await callLb(t.url, 'POST', '/add', { n: 1 });
+      if (added.status !== 200) throw new Error(`/add failed: ${JSON.stringify(added.body)}`);
+    }
+    const run = await runLoad({ url: t.url, requests: options.requests, concurrency: options.concurrency }, names(n));
+    const max = Math.max(...Object.values(run.counts));
+    const point = { n, counts: run.counts, mean: run.mean, sd: run.sd, max, modelMaxShare: modelMaxShare(n), failed: run.failed };
+    points.push(point);
+    options.log(line(point));
+  }
+  return points;
+}
+
 /** A-2: N = 2..6 (grown with /add), 10,000 requests each, per hash function. */
 async function a2(options: AnalysisOptions) {
   const out: Record<string, ScalePoint[]> = {};
   for (const hash of HASHES) {
     out[hash] = await withTarget(options, hash, N_RANGE[0]!, async (t) => {
-      const points: ScalePoint[] = [];
-      for (const n of N_RANGE) {
-        if (n > N_RANGE[0]!) {
-          const added = await callLb(t.url, 'POST', '/add', { n: 1 });
-          if (added.status !== 200) throw new Error(`/add failed: ${JSON.stringify(added.body)}`);
-        }
-        const run = await runLoad({ url: t.url, requests: options.requests, concurrency: options.concurrency }, names(n));
-        const max = Math.max(...Object.values(run.counts));
-        const modelMaxShare = Math.max(...Object.values(modelShares(hash, n)));
-        points.push({ n, counts: run.counts, mean: run.mean, sd: run.sd, max, modelMaxShare, failed: run.failed });
-        options.log(`A-2 ${hash.padEnd(8)} N=${n}: mean ${run.mean.toFixed(0)}, SD ${run.sd.toFixed(0)}, max ${max} (model max ${pct(modelMaxShare)}), failed ${run.failed}`);
-      }
+      const points = await growAndMeasure(options, t, (n) => Math.max(...Object.values(modelShares(hash, n))), (p) =>
+        `A-2 ${hash.padEnd(8)} N=${p.n}: mean ${p.mean.toFixed(0)}, SD ${p.sd.toFixed(0)}, max ${p.max} (model max ${pct(p.modelMaxShare)}), failed ${p.failed}`,
+      );
       // Back down through /rm, so both admin calls are exercised by the analysis.
       const removed = await callLb(t.url, 'DELETE', '/rm', { n: N_RANGE.length - 1 });
       if (removed.status !== 200) throw new Error(`/rm failed: ${JSON.stringify(removed.body)}`);
@@ -234,17 +247,10 @@ async function a5(options: AnalysisOptions, rings: Record<string, ScalePoint[]>)
     options,
     'sha256',
     N_RANGE[0]!,
-    async (t) => {
-      const points: ScalePoint[] = [];
-      for (const n of N_RANGE) {
-        if (n > N_RANGE[0]!) await callLb(t.url, 'POST', '/add', { n: 1 });
-        const run = await runLoad({ url: t.url, requests: options.requests, concurrency: options.concurrency }, names(n));
-        const max = Math.max(...Object.values(run.counts));
-        points.push({ n, counts: run.counts, mean: run.mean, sd: run.sd, max, modelMaxShare: 1 / n, failed: run.failed });
-        options.log(`A-5 maglev   N=${n}: SD ${run.sd.toFixed(0)}, busiest / mean ${(max / run.mean).toFixed(3)}, failed ${run.failed}`);
-      }
-      return points;
-    },
+    (t) =>
+      growAndMeasure(options, t, (n) => 1 / n, (p) =>
+        `A-5 maglev   N=${p.n}: SD ${p.sd.toFixed(0)}, busiest / mean ${(p.max / p.mean).toFixed(3)}, failed ${p.failed}`,
+      ),
     { ROUTING: 'maglev' },
   );
   const models: Record<string, Model> = { ...Object.fromEntries(HASHES.map((h) => [h, ringModel(h)])), maglev: maglevModel() };

@@ -28,38 +28,42 @@ async function processTarget(hash: string, n: number, extra: Record<string, stri
   };
 }
 
-/** The real setup: `make up` with names of its own, removed by `make stop`. */
-async function dockerTarget(hash: string, n: number, extra: Record<string, string>): Promise<Target> {
-  const id = 'lbtester';
-  const port = await freePort();
+/**
+ * An LB in Docker under names this caller owns (LB id, network, LB container, replica
+ * prefix, compose project, host port), so `make stop` removes exactly what it started.
+ */
+export function isolatedDocker(id: string, port: number, settings: Record<string, string>) {
   const env = {
     ...process.env,
-    ...quick,
     LB_ID: id,
     NETWORK: `${id}-net`,
     LB_CONTAINER: `${id}-lb`,
     CONTAINER_PREFIX: `${id}-`,
     COMPOSE_PROJECT_NAME: id,
     LB_PORT: String(port),
-    HASH_FUNCTION: hash,
-    N: String(n),
-    ...extra,
+    ...settings,
   };
-  const make = (target: string) => {
+  const make = (target: string): string => {
     const run = spawnSync('make', [target], { env, encoding: 'utf8' });
-    if (run.status !== 0) throw new Error(`make ${target} failed: ${run.stderr || run.stdout}`);
+    if (run.status !== 0) throw new Error(`make ${target} failed:\n${run.stdout}\n${run.stderr}`);
+    return run.stdout;
   };
-  make('stop');
-  make('up');
+  return { env, make, url: `http://127.0.0.1:${port}`, container: (replica: string) => `${id}-${replica}` };
+}
+
+/** The real setup: `make up` with names of its own, removed by `make stop`. */
+async function dockerTarget(hash: string, n: number, extra: Record<string, string>): Promise<Target> {
+  const lb = isolatedDocker('lbtester', await freePort(), { ...quick, HASH_FUNCTION: hash, N: String(n), ...extra });
+  lb.make('stop');
+  lb.make('up');
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: lb.url,
     // Not spawnSync: the load must keep flowing while docker kills the container.
-    kill: (replica) => void spawn('docker', ['kill', `${id}-${replica}`], { stdio: 'ignore' }),
-    stop: async () => make('stop'),
+    kill: (replica) => void spawn('docker', ['kill', lb.container(replica)], { stdio: 'ignore' }),
+    stop: async () => void lb.make('stop'),
   };
 }
 
-/** `extra`: more LB settings, e.g. { ROUTING: 'maglev' }. */
 export function startTarget(driver: DriverKind, hash: string, n: number, extra: Record<string, string> = {}): Promise<Target> {
   return driver === 'docker' ? dockerTarget(hash, n, extra) : processTarget(hash, n, extra);
 }

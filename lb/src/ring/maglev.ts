@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sha256, type RequestKey } from './hash.js';
 import { RingError, type RingMember } from './ring.js';
-import type { Router } from './router.js';
+import { distinctFrom, type Router } from './router.js';
 
 /** A member's preference list over the table: offset, offset + skip, offset + 2 skip, ... (mod M). */
 export interface Permutation {
@@ -98,17 +98,7 @@ export class MaglevTable<T extends RingMember> implements Router<T> {
 
   /** The owner, then the next distinct owners of the following entries. */
   candidates(key: RequestKey): T[] {
-    const start = this.entryOf(key);
-    const seen = new Set<number>();
-    const order: T[] = [];
-    for (let t = 0; t < this.tableSize && order.length < this.members.length; t++) {
-      const pos = this.entries[(start + t) % this.tableSize]!;
-      if (pos >= 0 && !seen.has(pos)) {
-        seen.add(pos);
-        order.push(this.members[pos]!);
-      }
-    }
-    return order;
+    return distinctFrom(this.entries, this.entryOf(key), this.members);
   }
 
   /** Entries per member name (the dashboard and the analysis show it). */

@@ -1,5 +1,5 @@
 import type { HashFunction, RequestKey } from './hash.js';
-import type { Router } from './router.js';
+import { distinctFrom, type Router } from './router.js';
 
 /** What the ring needs to know of a replica: its ring index and its name. */
 export interface RingMember {
@@ -110,18 +110,7 @@ export class Ring<T extends RingMember> implements Router<T> {
    * their virtual servers: the owner first, then the failover candidates.
    */
   candidates(key: RequestKey): T[] {
-    const start = this.slotOf(key);
-    const { slots } = this.options;
-    const seen = new Set<number>();
-    const order: T[] = [];
-    for (let t = 0; t < slots && order.length < this.members.length; t++) {
-      const pos = this.placed[(start + t) % slots]!;
-      if (pos !== EMPTY && !seen.has(pos)) {
-        seen.add(pos);
-        order.push(this.members[pos]!);
-      }
-    }
-    return order;
+    return distinctFrom(this.placed, this.slotOf(key), this.members);
   }
 
   /** Every virtual server on the ring, by ascending slot. */

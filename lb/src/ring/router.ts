@@ -19,3 +19,20 @@ export interface Router<T extends RingMember> {
   /** Distinct members in the order failover tries them: the owner first. */
   candidates(key: RequestKey): T[];
 }
+
+/**
+ * Distinct members in the order a walk from `start` meets them in a position table
+ * (entry -> index into `members`, negative when empty): failover order for both tables.
+ */
+export function distinctFrom<T>(table: Int32Array, start: number, members: readonly T[]): T[] {
+  const seen = new Set<number>();
+  const order: T[] = [];
+  for (let t = 0; t < table.length && order.length < members.length; t++) {
+    const pos = table[(start + t) % table.length]!;
+    if (pos >= 0 && !seen.has(pos)) {
+      seen.add(pos);
+      order.push(members[pos]!);
+    }
+  }
+  return order;
+}
