@@ -18,10 +18,10 @@ function describeValidation(issue: ValidationIssue): string {
   return `${where} ${issue.message ?? 'is invalid'}`;
 }
 
-const BY_CODE: Record<string, (e: FastifyError) => string> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => '<Error> Content-Type must be application/json',
-  FST_ERR_CTP_BODY_TOO_LARGE: () => '<Error> Request body is too large',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => '<Error> Content-Length does not match the body',
+const BY_CODE: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: '<Error> Content-Type must be application/json',
+  FST_ERR_CTP_BODY_TOO_LARGE: '<Error> Request body is too large',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: '<Error> Content-Length does not match the body',
 };
 
 /** Every error leaves as `{"message": "<Error> ...", "status": "failure"}`. */
@@ -37,7 +37,7 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   const status = error.statusCode ?? 500;
   const known = error.code ? BY_CODE[error.code] : undefined;
   if (known) {
-    reply.code(status).send(failure(known(error)));
+    reply.code(status).send(failure(known));
   } else if (status >= 400 && status < 500) {
     reply.code(status).send(failure(`<Error> ${error.message}`));
   } else {

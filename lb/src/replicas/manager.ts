@@ -106,12 +106,12 @@ export class ReplicaManager extends EventEmitter {
       const adopted = (await this.options.driver.list()).sort((a, b) => a.index - b.index);
       const ring: RingEntry[] = [];
       for (const handle of adopted) {
-        const replica = this.record(handle, 'healthy');
         if (this.replicas.has(handle.name) || ring.some((m) => m.index === handle.index)) {
           this.options.log.warn({ name: handle.name }, 'duplicate replica found at start; removing it');
           await this.options.driver.stop(handle.name, 0);
           continue;
         }
+        const replica = this.record(handle, 'healthy');
         this.replicas.set(handle.name, replica);
         if (await this.probe(handle.url, this.options.heartbeatTimeoutMs)) ring.push(handle);
         else Object.assign(replica, { state: 'flatlined', lastError: 'no heartbeat at adoption' });
