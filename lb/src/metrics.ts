@@ -60,4 +60,10 @@ export class LbMetrics {
       if (event.type === 'respawned') this.respawns.inc({ replica: event.name });
     });
   }
+
+  /** A replica answered: `code` as the client sees it, `ms` to the answer's headers. */
+  answered(replica: string, code: number, ms: number): void {
+    this.requests.inc({ replica, code });
+    this.latency.observe({ replica }, ms / 1000);
+  }
 }

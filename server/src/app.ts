@@ -16,7 +16,13 @@ const homeResponse = {
 
 /** The replica: `/home`, `/heartbeat`, and a JSON 404 for everything else. */
 export function buildServer({ id, logger }: ServerOptions): FastifyInstance {
-  const app = Fastify({ ...(logger ? { loggerInstance: logger } : {}), logController: new LogController({ disableRequestLogging: true }) });
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger } : {}),
+    logController: new LogController({ disableRequestLogging: true }),
+    // A request already sent on an open connection when SIGTERM arrives is in flight: serve it.
+    // (The LB takes a replica out of the ring before stopping it, so no new ones come.)
+    return503OnClosing: false,
+  });
   const home = { message: `Hello from Server: ${id}`, status: 'successful' };
 
   app.get('/home', { schema: { response: homeResponse } }, async () => home);

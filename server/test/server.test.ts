@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { buildServer } from '../src/app.js';
+import type { AddressInfo } from 'node:net';
+import { Client } from 'undici';
 
 describe('replica server', () => {
   const app = buildServer({ id: 'Server-7' });
@@ -30,5 +32,33 @@ describe('replica server', () => {
   it('only GET serves /home', async () => {
     const res = await app.inject({ method: 'POST', url: '/home' });
     assert.equal(res.statusCode, 404);
+  });
+});
+
+describe('replica shutdown', () => {
+  it('serves a request that arrives on an open connection once close() began, with Connection: close, not a 503', async () => {
+    const replica = buildServer({ id: 'Closing-1' });
+    let client: Client | undefined;
+    let late: { status: number; connection: unknown; body: string } | undefined;
+    // Between "routes closed" and "idle connections closed": where a request the LB sent just
+    // before it took the replica out of the ring lands.
+    replica.addHook('preClose', async () => {
+      const res = await client!.request({ path: '/home', method: 'GET' });
+      late = { status: res.statusCode, connection: res.headers.connection, body: await res.body.text() };
+    });
+    await replica.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = replica.server.address() as AddressInfo;
+    client = new Client(`http://127.0.0.1:${port}`); // one keep-alive connection, as the LB keeps
+    try {
+      await (await client.request({ path: '/home', method: 'GET' })).body.text();
+      await replica.close();
+      assert.deepEqual(late, {
+        status: 200,
+        connection: 'close',
+        body: '{"message":"Hello from Server: Closing-1","status":"successful"}',
+      });
+    } finally {
+      await client.close();
+    }
   });
 });

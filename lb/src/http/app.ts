@@ -9,6 +9,7 @@ import { errorHandler } from './errors.js';
 import { failure } from './failure.js';
 import { membershipBody, replicaList, type MembershipBody } from './schemas.js';
 import { registerDashboard } from '../dashboard/routes.js';
+import { frontDoorServer } from './server.js';
 import type { TrafficStats } from '../dashboard/stats.js';
 import type { DashboardConfig } from '../dashboard/snapshot.js';
 
@@ -35,7 +36,13 @@ const ADMIN_BODY_LIMIT = 16 * 1024;
 
 export function buildApp(options: AppOptions): FastifyInstance {
   const { manager, forwarder, metrics, log } = options;
+  let closing = false;
   const app = Fastify({
+    serverFactory: frontDoorServer({
+      isOwn: (url) => ownPathMethod(url) !== undefined,
+      forward: (req, res) => forwarder.forward(req, res),
+      closing: () => closing,
+    }),
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ADMIN_BODY_LIMIT,
@@ -45,6 +52,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
   });
   app.setErrorHandler(errorHandler);
   // Admin bodies are JSON only; the proxy scope below takes any type.
@@ -75,15 +85,17 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   registerDashboard(app, { manager, ...options.dashboard });
 
-  // Everything else is forwarded. Its own scope streams bodies through unparsed.
-  app.register(async (proxy) => {
-    proxy.removeAllContentTypeParsers();
-    proxy.addContentTypeParser('*', (_request, _payload, done) => done(null));
-    proxy.all('/*', async (request, reply) => {
-      const own = ownPathMethod(request.url);
-      if (own === request.method) return notFound(request, reply);
-      if (own !== undefined) return methodNotAllowed(request, reply, own);
-      return forwarder.forward(request, reply);
+  // The server hands Fastify only the LB's own paths; the rest of each of them is answered here.
+  // (Forwarded paths reach this only through app.inject, which bypasses the server.)
+  app.register(async (own) => {
+    own.removeAllContentTypeParsers();
+    own.addContentTypeParser('*', (_request, _payload, done) => done(null));
+    own.all('/*', async (request, reply) => {
+      const allowed = ownPathMethod(request.url);
+      if (allowed === request.method) return notFound(request, reply);
+      if (allowed !== undefined) return methodNotAllowed(request, reply, allowed);
+      reply.hijack();
+      forwarder.forward(request.raw, reply.raw);
     });
   });
   return app;
@@ -103,9 +115,11 @@ function parseJsonBody(_request: FastifyRequest, body: string | Buffer, done: (e
   }
 }
 
-/** The method an LB-owned path takes, if the URL is one of them. */
+/** The method an LB-owned path takes, if the URL is one of them. Runs on every request: no regex, no split. */
 function ownPathMethod(url: string): string | undefined {
-  const first = url.slice(1).split(/[/?]/, 1)[0]!;
+  let end = 1;
+  while (end < url.length && url[end] !== '/' && url[end] !== '?') end++;
+  const first = url.slice(1, end);
   return Object.hasOwn(OWN_PATHS, first) ? OWN_PATHS[first] : undefined;
 }
 
