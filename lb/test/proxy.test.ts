@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { Client } from 'undici';
 import { parseConfig } from '../src/config.js';
 import { createLoadBalancer, type LoadBalancer } from '../src/lb.js';
 import { given, Ring } from '../src/ring/index.js';
@@ -204,13 +205,23 @@ describe('forwarding through the LB', () => {
     await waitFor('the LB to abandon the 1 GiB answer', () => log(streamer!).abandoned.includes(huge), 5000);
   });
 
-  it('finishes an answer in flight when it shuts down', async () => {
-    const pending = raw(url, 'GET', '/slow?ms=300');
-    await waitFor('the replica to see /slow', () => requestsTo('/slow').length === 1, 5000);
-    const stopped = lb.stop();
-    const answer = await pending;
-    await stopped;
-    assert.equal(answer.status, 200);
-    assert.equal(answer.body.toString(), `slow ${requestsTo('/slow')[0]}`);
+  it('on shutdown finishes the answer in flight, and answers the next request on that connection with Connection: close', async () => {
+    const client = new Client(url); // one keep-alive connection
+    try {
+      const first = client.request({ path: '/slow?ms=300', method: 'GET' });
+      await waitFor('the replica to see /slow', () => requestsTo('/slow').length === 1, 5000);
+      const stopped = lb.stop();
+      // Queued behind the first: it reaches the LB on the same connection once shutdown has begun.
+      const second = client.request({ path: '/echo', method: 'GET', headers: { 'x-request-id': '5' } });
+      const [a, b] = await Promise.all([first, second]);
+      assert.equal(a.statusCode, 200);
+      assert.equal(await a.body.text(), `slow ${requestsTo('/slow')[0]}`);
+      assert.equal(b.statusCode, 200);
+      assert.equal(b.headers.connection, 'close');
+      assert.equal(JSON.parse(await b.body.text()).method, 'GET');
+      await stopped;
+    } finally {
+      await client.close();
+    }
   });
 });
