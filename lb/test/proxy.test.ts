@@ -2,12 +2,9 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { Client } from 'undici';
-import { parseConfig } from '../src/config.js';
-import { createLoadBalancer, type LoadBalancer } from '../src/lb.js';
 import { given, Ring } from '../src/ring/index.js';
-import { failureBody, waitFor } from './helpers/lb.js';
+import { failureBody, startLb, waitFor, type RunningLb } from './helpers/lb.js';
 import { startUpstream, StaticDriver, type UpstreamLog } from './helpers/upstream.js';
 import { members } from './helpers/ring.js';
 
@@ -53,7 +50,7 @@ describe('forwarding through the LB', () => {
   const upstreams = new Map<string, Awaited<ReturnType<typeof startUpstream>>>();
   const log = (name: string): UpstreamLog => upstreams.get(name)!.log;
   const requestsTo = (path: string) => NAMES.flatMap((n) => log(n).requests.filter((r) => r.url.startsWith(path)).map(() => n));
-  let lb: LoadBalancer;
+  let lb: RunningLb;
   let url: string;
 
   before(async () => {
@@ -67,14 +64,10 @@ describe('forwarding through the LB', () => {
       log(name).requests.length = 0;
       log(name).abandoned.length = 0;
     }
-    const config = parseConfig(
-      // A long upstream timeout: anything abandoned sooner was abandoned because the client left.
-      { PORT: '0', N: '3', HASH_FUNCTION: 'given', HEARTBEAT_INTERVAL_MS: '200', UPSTREAM_TIMEOUT_MS: '60000' },
-      { driver: 'process' },
-    );
     const driver = new StaticDriver(new Map(NAMES.map((n) => [n, upstreams.get(n)!.url])));
-    lb = await createLoadBalancer(config, { driver, log: pino({ level: 'silent' }) });
-    url = await lb.start();
+    // A long upstream timeout: anything abandoned sooner was abandoned because the client left.
+    lb = await startLb({ N: '3', HASH_FUNCTION: 'given', UPSTREAM_TIMEOUT_MS: '60000' }, driver);
+    url = lb.url;
   });
   afterEach(() => lb.stop());
 

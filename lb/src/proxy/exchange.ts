@@ -63,19 +63,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.headers = upstreamHeaders(req.rawHeaders, id.text, req.socket.remoteAddress);
   }
 
-  /** Sends to the first replica; the exchange ends if the client's connection closes meanwhile. */
-  start(target: RingEntry): void {
-    watchConnection(this.connection).add(this);
-    this.send(target);
-  }
-
   /** The client's connection closed: stop asking the replica for an answer nobody will read. */
   cancel(): void {
     this.cancelled = true;
     this.abort?.();
   }
 
-  private send(target: RingEntry): void {
+  /** Sends to `target`; the attempt is cancelled if the client's connection closes meanwhile. */
+  send(target: RingEntry): void {
+    watchConnection(this.connection).add(this);
     this.target = target;
     this.mode = undefined;
     this.abort = undefined;
@@ -103,7 +99,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.host.answered(replica, 400, ms);
       this.mode = 'discard';
       const path = this.req.url!.split('?', 1)[0];
-      this.reply(400, failure(`<Error> '${path}' endpoint does not exist in server replicas`), ['x-served-by', replica]);
+      this.reply(400, `<Error> '${path}' endpoint does not exist in server replicas`);
       return true;
     }
     this.host.answered(replica, status, ms);
@@ -134,8 +130,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
-    this.host.settled(this.target.name);
-    this.finish();
+    this.settle();
     if (this.mode === 'buffer') {
       this.res.writeHead(this.status, this.answerHeaders);
       this.res.end(this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks));
@@ -145,23 +140,22 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onError(error: Error): void {
+    this.settle();
+    if (this.cancelled) return;
     const replica = this.target.name;
-    this.host.settled(replica);
-    if (this.cancelled) return this.finish();
     if (this.mode === undefined) {
       this.host.failed(replica, error);
       if (this.replayable) return this.sendToNext();
-      this.finish();
-      return this.reply(502, failure(`<Error> Replica ${replica} failed: ${errorCode(error)}`), ['x-served-by', replica]);
+      return this.reply(502, `<Error> Replica ${replica} failed: ${errorCode(error)}`);
     }
-    this.finish();
     // The replica answered, then broke off: what the client already has cannot be taken back.
     if (this.mode === 'stream') this.res.destroy(error);
-    else if (this.mode === 'buffer') this.reply(502, failure(`<Error> Replica ${replica} broke off its answer: ${errorCode(error)}`), ['x-served-by', replica]);
+    else if (this.mode === 'buffer') this.reply(502, `<Error> Replica ${replica} broke off its answer: ${errorCode(error)}`);
   }
 
-  /** The client's connection no longer waits for this exchange. */
-  private finish(): void {
+  /** The attempt is over: no longer in flight to the replica, nor watched on the client's connection. */
+  private settle(): void {
+    this.host.settled(this.target.name);
     watchConnection(this.connection).delete(this);
   }
 
@@ -179,12 +173,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
     // The current membership: a concurrent /rm may have replaced the snapshot.
     const next = this.host.next(this.id.key, this.tried);
     if (next) return this.send(next);
-    this.finish();
     this.host.exhausted(this.res, this.id);
   }
 
-  private reply(status: number, body: Failure, headers: string[]): void {
-    sendFailure(this.res, status, body, ['x-request-id', this.id.text, ...headers]);
+  /** The contract's error, naming the replica that caused it. */
+  private reply(status: number, message: string): void {
+    sendFailure(this.res, status, failure(message), ['x-request-id', this.id.text, 'x-served-by', this.target.name]);
   }
 }
 

@@ -55,7 +55,7 @@ export class Forwarder implements ExchangeHost {
     const ring = this.options.manager.ring;
     const owner = ring.lookup(id.key);
     if (!owner) return this.exhausted(res, id);
-    new Exchange(this, req, res, id).start(this.choose(ring, id.key, owner));
+    new Exchange(this, req, res, id).send(this.choose(ring, id.key, owner));
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { parseConfig } from '../../src/config.js';
 import { createLoadBalancer, type LoadBalancer } from '../../src/lb.js';
+import type { ReplicaDriver } from '../../src/replicas/driver.js';
 
 export interface RunningLb {
   readonly lb: LoadBalancer;
@@ -16,13 +17,14 @@ export interface Answer {
   readonly json: any;
 }
 
-/** A real LB on 127.0.0.1 with real replica processes, fast heartbeats, quiet logs. */
-export async function startLb(env: Record<string, string> = {}): Promise<RunningLb> {
+/** A real LB on 127.0.0.1 with real replica processes (or the given driver's), fast heartbeats, quiet logs. */
+export async function startLb(env: Record<string, string> = {}, driver?: ReplicaDriver): Promise<RunningLb> {
   const config = parseConfig(
     { PORT: '0', HEARTBEAT_INTERVAL_MS: '200', HEARTBEAT_TIMEOUT_MS: '200', STOP_TIMEOUT_MS: '2000', ...env },
     { driver: 'process' },
   );
-  const lb = await createLoadBalancer(config, { log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const lb = await createLoadBalancer(config, driver ? { driver, log } : { log });
   const url = await lb.start();
   const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     send(url, method, path, body, headers);
