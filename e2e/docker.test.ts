@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { given, Ring } from '../lb/src/ring/index.js';
+import { given, Ring } from '../lb/src/routing/index.js';
 import { send, waitFor } from '../lb/test/helpers/lb.js';
 import { freePort } from '../tester/src/net.js';
 import { isolatedDocker } from '../tester/src/targets.js';

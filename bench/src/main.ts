@@ -7,7 +7,7 @@ import autocannon from 'autocannon';
 import { valueBarChart, writeChart } from '../../tester/src/charts.js';
 import { ensureInstalled, startHaproxy, startNginx, type Proxy } from './proxies.js';
 import { freePort } from '../../tester/src/net.js';
-import { waitForHeartbeat } from '../../lb/src/health/probe.js';
+import { waitForHeartbeat } from '../../lb/src/replicas/probe.js';
 
 interface Row {
   target: string;

@@ -1,6 +1,5 @@
-import { HASH_FUNCTION_NAMES, isPrime, MAX_SLOTS } from './ring/index.js';
-
-export type DriverKind = 'process' | 'docker';
+import { HASH_FUNCTION_NAMES, isPrime, MAX_SLOTS } from './routing/index.js';
+import type { DriverKind } from './replicas/driver.js';
 
 export interface Config {
   readonly port: number;

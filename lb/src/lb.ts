@@ -1,11 +1,14 @@
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
-import { hashFunctionByName, MaglevTable, Ring, type Router } from './ring/index.js';
+import { hashFunctionByName, MaglevTable, Ring, type RoutingTable } from './routing/index.js';
 import type { ReplicaDriver } from './replicas/driver.js';
-import { ReplicaManager, type RingEntry } from './replicas/manager.js';
+import { ReplicaManager } from './replicas/manager.js';
+import type { ReplicaHandle } from './replicas/driver.js';
 import { ProcessDriver } from './replicas/process-driver.js';
 import { HeartbeatMonitor } from './health/monitor.js';
+import { Recovery } from './health/recovery.js';
+import { EventLog } from './dashboard/event-log.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { LbMetrics } from './metrics.js';
 import { buildApp } from './http/app.js';
@@ -15,7 +18,9 @@ export interface LoadBalancer {
   readonly config: Config;
   readonly app: FastifyInstance;
   readonly manager: ReplicaManager;
+  readonly recovery: Recovery;
   readonly monitor: HeartbeatMonitor;
+  readonly events: EventLog;
   readonly driver: ReplicaDriver;
   /** Adopts/starts replicas, starts heartbeats, listens; resolves to the bound URL. */
   start(): Promise<string>;
@@ -32,7 +37,7 @@ async function createDriver(config: Config, log: Logger): Promise<ReplicaDriver>
 }
 
 /** The empty routing table: the SPEC ring by default, Maglev when ROUTING=maglev. */
-export function emptyRouter(config: Config): Router<RingEntry> {
+export function emptyRouter(config: Config): RoutingTable<ReplicaHandle> {
   if (config.routing === 'maglev') return MaglevTable.empty(config.maglevTableSize, config.maxReplicas);
   return Ring.empty({ slots: config.slots, virtualServers: config.virtualServers, hash: hashFunctionByName(config.hashFunction) });
 }
@@ -70,14 +75,17 @@ export async function createLoadBalancer(
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
     log,
   });
+  const recovery = new Recovery(manager, log);
+  const events = new EventLog(manager, recovery);
   const monitor = new HeartbeatMonitor({
     manager,
+    recovery,
     intervalMs: config.heartbeatIntervalMs,
     timeoutMs: config.heartbeatTimeoutMs,
     maxFailCount: config.maxFailCount,
     log,
   });
-  const metrics = new LbMetrics(manager);
+  const metrics = new LbMetrics(manager, recovery);
   const stats = new TrafficStats();
   const forwarder = new Forwarder({
     manager,
@@ -96,6 +104,9 @@ export async function createLoadBalancer(
     adminToken: config.adminToken,
     requestTimeoutMs: config.requestTimeoutMs,
     dashboard: {
+      manager,
+      recovery,
+      events,
       stats,
       config: {
         routing: config.routing,
@@ -113,7 +124,9 @@ export async function createLoadBalancer(
     config,
     app,
     manager,
+    recovery,
     monitor,
+    events,
     driver,
     async start() {
       await manager.init(config.n);

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReplicaManager } from './replicas/manager.js';
+import type { Recovery } from './health/recovery.js';
 
 /** The LB's own Prometheus metrics, on a registry of its own (several LBs can share a process in tests). */
 export class LbMetrics {
@@ -35,7 +36,7 @@ export class LbMetrics {
     registers: [this.registry],
   });
 
-  constructor(manager: ReplicaManager) {
+  constructor(manager: ReplicaManager, recovery: Recovery) {
     collectDefaultMetrics({ register: this.registry, prefix: 'lb_process_' });
     new Gauge({
       name: 'lb_replicas',
@@ -43,9 +44,7 @@ export class LbMetrics {
       labelNames: ['state'] as const,
       registers: [this.registry],
       collect() {
-        this.reset();
-        for (const state of ['starting', 'healthy', 'failing', 'flatlined', 'respawning']) this.set({ state }, 0);
-        for (const r of manager.members()) this.inc({ state: r.state });
+        for (const [state, count] of Object.entries(recovery.countByState())) this.set({ state }, count);
       },
     });
     new Gauge({
@@ -53,10 +52,10 @@ export class LbMetrics {
       help: 'Replicas in the current ring snapshot (receiving traffic)',
       registers: [this.registry],
       collect() {
-        this.set(manager.ring.size);
+        this.set(manager.router.size);
       },
     });
-    manager.on('event', (event: { type: string; name: string }) => {
+    recovery.on('event', (event) => {
       if (event.type === 'respawned') this.respawns.inc({ replica: event.name });
     });
   }

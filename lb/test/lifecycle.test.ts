@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { given, Ring } from '../src/ring/index.js';
+import { given, Ring } from '../src/routing/index.js';
 import type { ProcessDriver } from '../src/replicas/process-driver.js';
 import { isAlive, replicasBody, send, startLb, waitFor, type RunningLb } from './helpers/lb.js';
 
@@ -23,7 +23,7 @@ describe('concurrent membership changes', () => {
     assert.deepEqual((await lb.call('GET', '/rep')).json, replicasBody(expected));
     // The live ring equals one rebuilt from scratch, and routing follows it.
     const model = Ring.of({ slots: 512, virtualServers: 9, hash: given }, expected.map((name, k) => ({ index: k + 1, name })));
-    const live = lb.lb.manager.ring;
+    const live = lb.lb.manager.router;
     assert.ok(live instanceof Ring);
     assert.deepEqual(
       live.virtualServers().map((v) => [v.slot, v.member.name]),
@@ -92,7 +92,7 @@ describe('a replica killed with SIGKILL', () => {
       'a new Server-1 process in the ring',
       () => {
         const pid = driver.pid(victim);
-        const inRing = lb.lb.manager.ring.has(victim);
+        const inRing = lb.lb.manager.router.has(victim);
         return pid !== undefined && pid !== oldPid && inRing ? pid : undefined;
       },
       maxFail * interval + 2000,
@@ -109,7 +109,7 @@ describe('a replica killed with SIGKILL', () => {
     assert.equal(failed, 0, `${failed} of ${sent} requests failed (recovered in ${recoveredMs} ms)`);
     assert.deepEqual((await lb.call('GET', '/rep')).json, replicasBody(['Server-1', 'Server-2', 'Server-3']));
     assert.equal(lb.lb.manager.get(victim)!.index, 1);
-    assert.equal(lb.lb.manager.get(victim)!.respawns, 1);
+    assert.equal(lb.lb.recovery.get(victim)!.respawns, 1);
     const metrics = await lb.call('GET', '/metrics');
     assert.match(metrics.text, /^lb_respawns_total\{replica="Server-1"\} 1$/m);
   });

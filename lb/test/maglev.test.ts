@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { MaglevTable, type PermutationOf } from '../src/ring/index.js';
-import { boundedChoice, loadBound } from '../src/proxy/bounded.js';
+import { MaglevTable, type PermutationOf } from '../src/routing/index.js';
+import { boundedChoice, loadBound } from '../src/routing/index.js';
 import { member, members } from './helpers/ring.js';
 import { startLb, type RunningLb } from './helpers/lb.js';
 

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Client } from 'undici';
-import { given, Ring } from '../src/ring/index.js';
+import { given, Ring } from '../src/routing/index.js';
 import { failureBody, startLb, waitFor, type RunningLb } from './helpers/lb.js';
 import { startUpstream, StaticDriver, type UpstreamLog } from './helpers/upstream.js';
 import { members } from './helpers/ring.js';

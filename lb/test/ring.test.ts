@@ -6,12 +6,12 @@ import {
   HASH_FUNCTIONS,
   modified,
   Ring,
-  RingError,
+  RoutingError,
   sha256,
   sharesOf,
   slotHistogram,
   smallestFreeIndex,
-} from '../src/ring/index.js';
+} from '../src/routing/index.js';
 import { identityHash, member, members, referenceLookup, type Member } from './helpers/ring.js';
 
 const spec = { slots: 512, virtualServers: 9, hash: given };
@@ -140,7 +140,7 @@ describe('ring membership', () => {
     const ring = Ring.of({ slots: 20, virtualServers: 3, hash: given }, members(6));
     assert.equal(ring.capacity, 6);
     assert.throws(() => ring.with(member(7)), (e: unknown) => {
-      assert.ok(e instanceof RingError);
+      assert.ok(e instanceof RoutingError);
       assert.equal(e.message, 'ring is full: 20 slots hold at most 6 replicas of 3 virtual servers');
       return true;
     });

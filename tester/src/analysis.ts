@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HASH_FUNCTIONS, MaglevTable, Ring, sha256, sharesOf, slotHistogram } from '../../lb/src/ring/index.js';
+import { HASH_FUNCTIONS, MaglevTable, Ring, sha256, sharesOf, slotHistogram } from '../../lb/src/routing/index.js';
 import { callLb } from '../../client/src/api.js';
 import { barChart, lineChart, timelineChart, writeChart } from './charts.js';
 import { runLoad, type RequestResult } from './load.js';

@@ -1,8 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import type { ReplicaManager } from '../replicas/manager.js';
-import { dashboardSnapshot, type DashboardConfig } from './snapshot.js';
-import type { TrafficStats } from './stats.js';
+import { dashboardSnapshot, type DashboardSources } from './snapshot.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 
 const TRAFFIC_PUSH_MS = 500;
@@ -15,10 +13,9 @@ const SECURITY = {
  * GET /dashboard (page, app.js, app.css, state, events). The event stream pushes a
  * snapshot at once on any replica change and on a timer (twice a second) for traffic.
  */
-export function registerDashboard(app: FastifyInstance, deps: { manager: ReplicaManager; stats: TrafficStats; config: DashboardConfig }): void {
-  const { manager, stats, config } = deps;
+export function registerDashboard(app: FastifyInstance, sources: DashboardSources): void {
   const clients = new Set<ServerResponse>();
-  const snapshot = () => dashboardSnapshot(manager, stats, config);
+  const snapshot = () => dashboardSnapshot(sources);
   let timer: NodeJS.Timeout | undefined;
   let pending = false;
 
@@ -35,7 +32,8 @@ export function registerDashboard(app: FastifyInstance, deps: { manager: Replica
       setImmediate(push);
     }
   };
-  manager.on('state', pushSoon).on('event', pushSoon).on('ring', pushSoon);
+  sources.manager.on('member', pushSoon).on('routing', pushSoon);
+  sources.recovery.on('state', pushSoon).on('event', pushSoon);
 
   app.get('/dashboard', async (_req, reply) => reply.headers(SECURITY).type('text/html; charset=utf-8').send(PAGE_HTML));
   app.get('/dashboard/app.js', async (_req, reply) => reply.headers(SECURITY).type('text/javascript; charset=utf-8').send(PAGE_JS));

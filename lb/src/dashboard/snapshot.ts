@@ -1,6 +1,16 @@
-import { MaglevTable, Ring } from '../ring/index.js';
 import type { ReplicaManager } from '../replicas/manager.js';
+import type { Recovery } from '../health/recovery.js';
+import type { EventLog } from './event-log.js';
 import type { TrafficStats } from './stats.js';
+
+/** What the dashboard reads: membership, health, traffic and the event log. */
+export interface DashboardSources {
+  readonly manager: ReplicaManager;
+  readonly recovery: Recovery;
+  readonly events: EventLog;
+  readonly stats: TrafficStats;
+  readonly config: DashboardConfig;
+}
 
 export interface DashboardConfig {
   readonly routing: string;
@@ -12,15 +22,13 @@ export interface DashboardConfig {
 }
 
 /** Everything the page draws, as one JSON document. */
-export function dashboardSnapshot(manager: ReplicaManager, stats: TrafficStats, config: DashboardConfig) {
+export function dashboardSnapshot({ manager, recovery, events, stats, config }: DashboardSources) {
   const now = Date.now();
-  const router = manager.ring;
+  const router = manager.router;
   const layout =
-    router instanceof Ring
+    router.kind === 'ring'
       ? { kind: 'ring' as const, slots: config.slots, virtualServers: router.virtualServers().map((v) => ({ slot: v.slot, replica: v.member.name })) }
-      : router instanceof MaglevTable
-        ? { kind: 'maglev' as const, tableSize: router.tableSize, entries: Object.fromEntries(router.shares()) }
-        : { kind: 'unknown' as const };
+      : { kind: 'maglev' as const, tableSize: router.tableSize, entries: Object.fromEntries(router.shares()) };
   return {
     at: now,
     routing: config.routing,
@@ -32,14 +40,14 @@ export function dashboardSnapshot(manager: ReplicaManager, stats: TrafficStats, 
     replicas: manager.members().map((r) => ({
       name: r.name,
       index: r.index,
-      state: r.state,
-      failures: r.failures,
-      respawns: r.respawns,
+      state: recovery.get(r.name)?.state ?? 'healthy',
+      failures: recovery.get(r.name)?.failures ?? 0,
+      respawns: recovery.get(r.name)?.respawns ?? 0,
       uptimeSeconds: Math.round((now - r.startedAt) / 1000),
       inRing: router.has(r.name),
       ...stats.rates(r.name, now),
     })),
     totals: stats.totals(now),
-    events: manager.recentEvents.slice(-50),
+    events: events.recent(50),
   };
 }

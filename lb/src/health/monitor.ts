@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
 import type { ReplicaManager } from '../replicas/manager.js';
-import { probeHeartbeat, type Probe } from './probe.js';
+import { probeHeartbeat, type Probe } from '../replicas/probe.js';
+import type { Recovery } from './recovery.js';
 
 export interface MonitorOptions {
   readonly manager: ReplicaManager;
+  readonly recovery: Recovery;
   readonly intervalMs: number;
   readonly timeoutMs: number;
   readonly maxFailCount: number;
@@ -50,10 +52,9 @@ export class HeartbeatMonitor {
 
   /** One round: heartbeat every replica in the ring, retry due respawns. */
   async tick(): Promise<void> {
-    const { manager } = this.options;
-    const names = manager.members().flatMap((r) => (r.state === 'healthy' || r.state === 'failing' ? [r.name] : []));
-    for (const name of manager.dueForRespawn()) this.recover(name, () => manager.respawn(name));
-    await Promise.all(names.map((name) => this.check(name)));
+    const { recovery } = this.options;
+    for (const name of recovery.dueForRespawn()) this.recover(name, () => recovery.respawn(name));
+    await Promise.all(recovery.checked().map((name) => this.check(name)));
   }
 
   private schedule(): void {
@@ -67,7 +68,7 @@ export class HeartbeatMonitor {
   }
 
   private async check(name: string): Promise<void> {
-    const { manager, timeoutMs, maxFailCount, log } = this.options;
+    const { manager, recovery, timeoutMs, maxFailCount, log } = this.options;
     const replica = manager.get(name);
     if (!replica || this.inFlight.has(name)) return;
     this.inFlight.add(name);
@@ -75,7 +76,7 @@ export class HeartbeatMonitor {
       const ok = await this.probe(replica.url, timeoutMs);
       if (manager.get(name) !== replica) return; // removed or replaced meanwhile
       if (ok) {
-        manager.heartbeatSucceeded(name);
+        recovery.succeeded(name);
         this.lastCounted.delete(name);
         return;
       }
@@ -83,11 +84,11 @@ export class HeartbeatMonitor {
       const now = Date.now();
       if (now - (this.lastCounted.get(name) ?? -Infinity) < this.options.intervalMs) return;
       this.lastCounted.set(name, now);
-      const failures = manager.heartbeatFailed(name);
+      const failures = recovery.failed(name);
       if (failures > 0) log.warn({ name, failures, max: maxFailCount }, 'heartbeat failed');
       if (failures >= maxFailCount) {
         this.lastCounted.delete(name);
-        this.recover(name, () => manager.flatlineAndRespawn(name));
+        this.recover(name, () => recovery.flatline(name));
       }
     } finally {
       this.inFlight.delete(name);

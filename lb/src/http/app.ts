@@ -4,14 +4,12 @@ import type { Logger } from 'pino';
 import type { ReplicaManager } from '../replicas/manager.js';
 import type { Forwarder } from '../proxy/forwarder.js';
 import type { LbMetrics } from '../metrics.js';
-import { AdminError } from '../replicas/errors.js';
+import { LbError, pathOf, toFailure } from '../contract/errors.js';
 import { errorHandler } from './errors.js';
-import { failure } from './failure.js';
 import { membershipBody, replicaList, type MembershipBody } from './schemas.js';
 import { registerDashboard } from '../dashboard/routes.js';
+import type { DashboardSources } from '../dashboard/snapshot.js';
 import { frontDoorServer } from './server.js';
-import type { TrafficStats } from '../dashboard/stats.js';
-import type { DashboardConfig } from '../dashboard/snapshot.js';
 
 export interface AppOptions {
   readonly manager: ReplicaManager;
@@ -20,7 +18,7 @@ export interface AppOptions {
   readonly log: Logger;
   readonly adminToken: string | undefined;
   readonly requestTimeoutMs: number;
-  readonly dashboard: { readonly stats: TrafficStats; readonly config: DashboardConfig };
+  readonly dashboard: DashboardSources;
 }
 
 /** Paths the LB answers itself and never forwards, with the methods each takes. */
@@ -83,20 +81,17 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return metrics.registry.metrics();
   });
 
-  registerDashboard(app, { manager, ...options.dashboard });
+  registerDashboard(app, options.dashboard);
 
-  // The server hands Fastify only the LB's own paths; the rest of each of them is answered here.
-  // (Forwarded paths reach this only through app.inject, which bypasses the server.)
-  app.register(async (own) => {
-    own.removeAllContentTypeParsers();
-    own.addContentTypeParser('*', (_request, _payload, done) => done(null));
-    own.all('/*', async (request, reply) => {
-      const allowed = ownPathMethod(request.url);
-      if (allowed === request.method) return notFound(request, reply);
-      if (allowed !== undefined) return methodNotAllowed(request, reply, allowed);
-      reply.hijack();
-      forwarder.forward(request.raw, reply.raw);
-    });
+  // The server hands Fastify only the LB's own paths: what no route above answers is a
+  // path under them that does not exist (404) or a method they do not take (405).
+  app.setNotFoundHandler((request, reply) => {
+    const allowed = ownPathMethod(request.url);
+    const path = pathOf(request.url);
+    if (allowed === undefined || allowed === request.method) {
+      return fail(reply, new LbError('NOT_ON_LB', `'${path}' does not exist on the load balancer`));
+    }
+    return fail(reply.header('allow', allowed), new LbError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on '${path}'; use ${allowed}`));
   });
   return app;
 }
@@ -107,11 +102,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
  */
 function parseJsonBody(_request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) {
   const text = body.toString();
-  if (text.trim() === '') return done(new AdminError('<Error> Request body is empty; send a JSON object'));
+  if (text.trim() === '') return done(new LbError('BAD_REQUEST', 'Request body is empty; send a JSON object'));
   try {
     done(null, JSON.parse(text));
   } catch (error) {
-    done(new AdminError(`<Error> Request body is not valid JSON: ${(error as Error).message}`));
+    done(new LbError('BAD_REQUEST', `Request body is not valid JSON: ${(error as Error).message}`));
   }
 }
 
@@ -123,18 +118,15 @@ function ownPathMethod(url: string): string | undefined {
   return Object.hasOwn(OWN_PATHS, first) ? OWN_PATHS[first] : undefined;
 }
 
-/** An LB-owned path (e.g. under /dashboard/) that does not exist: never forwarded. */
-function notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const path = request.url.split('?', 1)[0];
-  return reply.code(404).send(failure(`<Error> '${path}' does not exist on the load balancer`));
+function fail(reply: FastifyReply, error: LbError): FastifyReply {
+  const { status, body } = toFailure(error);
+  return reply.code(status).send(body);
 }
 
-function methodNotAllowed(request: FastifyRequest, reply: FastifyReply, allowed: string): FastifyReply {
-  const path = request.url.split('?', 1)[0];
-  return reply
-    .code(405)
-    .header('allow', allowed)
-    .send(failure(`<Error> ${request.method} is not allowed on '${path}'; use ${allowed}`));
+/** The token of `Authorization: Bearer <token>`; the scheme name is case-insensitive (RFC 9110 11.1). */
+function bearerToken(header: string | undefined): string {
+  const match = /^bearer +(.*)$/i.exec(header ?? '');
+  return match ? match[1]! : '';
 }
 
 /** `Authorization: Bearer <token>` when a token is configured; compared in constant time. */
@@ -143,13 +135,7 @@ function adminGuard(token: string | undefined) {
   const expected = token === undefined ? undefined : digest(token);
   return async (request: FastifyRequest, reply: FastifyReply) => {
     if (!expected) return;
-    const header = request.headers.authorization ?? '';
-    const given = header.startsWith('Bearer ') ? header.slice(7) : '';
-    if (!timingSafeEqual(digest(given), expected)) {
-      return reply
-        .code(401)
-        .header('www-authenticate', 'Bearer')
-        .send(failure('<Error> Missing or wrong admin token (send Authorization: Bearer <ADMIN_TOKEN>)'));
-    }
+    const given = bearerToken(request.headers.authorization);
+    if (!timingSafeEqual(digest(given), expected)) return fail(reply.header('www-authenticate', 'Bearer'), new LbError('UNAUTHORIZED'));
   };
 }

@@ -1,6 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AdminError } from '../replicas/errors.js';
-import { failure } from './failure.js';
+import { codeForStatus, LbError, toFailure } from '../contract/errors.js';
 
 interface ValidationIssue {
   instancePath?: string;
@@ -18,30 +17,29 @@ function describeValidation(issue: ValidationIssue): string {
   return `${where} ${issue.message ?? 'is invalid'}`;
 }
 
-const BY_CODE: Record<string, string> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: '<Error> Content-Type must be application/json',
-  FST_ERR_CTP_BODY_TOO_LARGE: '<Error> Request body is too large',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: '<Error> Content-Length does not match the body',
+/** Fastify's own errors, as the LB's. */
+const BY_CODE: Record<string, LbError> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: new LbError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json'),
+  FST_ERR_CTP_BODY_TOO_LARGE: new LbError('BODY_TOO_LARGE', 'Request body is too large'),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: new LbError('BAD_REQUEST', 'Content-Length does not match the body'),
 };
 
-/** Every error leaves as `{"message": "<Error> ...", "status": "failure"}`. */
-export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  if (error instanceof AdminError) {
-    reply.code(error.statusCode).send(failure(error.message));
-    return;
-  }
+/** Any error a route or Fastify raises, as the LB's error (unknown ones are internal). */
+function asLbError(error: FastifyError): LbError | undefined {
+  if (error instanceof LbError) return error;
   if (error.validation && error.validation.length > 0) {
-    reply.code(400).send(failure(`<Error> Invalid request body: ${describeValidation(error.validation[0] as ValidationIssue)}`));
-    return;
+    return new LbError('BAD_REQUEST', `Invalid request body: ${describeValidation(error.validation[0] as ValidationIssue)}`);
   }
-  const status = error.statusCode ?? 500;
   const known = error.code ? BY_CODE[error.code] : undefined;
-  if (known) {
-    reply.code(status).send(failure(known));
-  } else if (status >= 400 && status < 500) {
-    reply.code(status).send(failure(`<Error> ${error.message}`));
-  } else {
-    request.log.error({ err: error }, 'request failed');
-    reply.code(500).send(failure('<Error> Internal error in the load balancer'));
-  }
+  if (known) return known;
+  const status = error.statusCode ?? 500;
+  return status >= 400 && status < 500 ? new LbError(codeForStatus(status), error.message) : undefined;
+}
+
+/** Every error leaves in the contract's shape. */
+export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const known = asLbError(error);
+  if (!known) request.log.error({ err: error }, 'request failed');
+  const { status, body } = toFailure(known);
+  reply.code(status).send(body);
 }

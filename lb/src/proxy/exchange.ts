@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
-import type { RingEntry } from '../replicas/manager.js';
-import { failure, type Failure } from '../http/failure.js';
+import type { ReplicaHandle } from '../replicas/driver.js';
+import { codeOf, failureBody, LbError, notOnReplicas } from '../contract/errors.js';
 import type { RequestId } from './request-id.js';
 import { contentLength, downstreamHeaders, upstreamHeaders } from './headers.js';
 
 /** What one exchange needs from the forwarder: connections, bookkeeping and the failover order. */
 export interface ExchangeHost {
-  dispatcher(replica: RingEntry): Dispatcher;
+  dispatcher(replica: ReplicaHandle): Dispatcher;
   /** Counts a request in flight to the replica (until `settled`). */
   began(replica: string): void;
   settled(replica: string): void;
@@ -17,7 +17,7 @@ export interface ExchangeHost {
   /** The replica refused, reset or timed out before answering. */
   failed(replica: string, error: Error): void;
   /** The next distinct replica for `key` not yet tried, on the current ring. */
-  next(key: RequestId['key'], tried: ReadonlySet<string>): RingEntry | undefined;
+  next(key: RequestId['key'], tried: ReadonlySet<string>): ReplicaHandle | undefined;
   /** Every candidate failed a replayable request. */
   exhausted(res: ServerResponse, id: RequestId): void;
 }
@@ -38,7 +38,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private readonly replayable: boolean;
   /** Kept: undici destroys the request body once sent, and Node then clears `req.socket`. */
   private readonly connection: WatchedSocket;
-  private target!: RingEntry;
+  private target!: ReplicaHandle;
   private tried: Set<string> | undefined;
   private started = 0;
   /** How the current answer is relayed; undefined until its headers arrive. */
@@ -70,7 +70,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   /** Sends to `target`; the attempt is cancelled if the client's connection closes meanwhile. */
-  send(target: RingEntry): void {
+  send(target: ReplicaHandle): void {
     watchConnection(this.connection).add(this);
     this.target = target;
     this.mode = undefined;
@@ -98,8 +98,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (status === 404) {
       this.host.answered(replica, 400, ms);
       this.mode = 'discard';
-      const path = this.req.url!.split('?', 1)[0];
-      this.reply(400, `<Error> '${path}' endpoint does not exist in server replicas`);
+      this.reply(notOnReplicas(this.req.url!));
       return true;
     }
     this.host.answered(replica, status, ms);
@@ -146,11 +145,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.mode === undefined) {
       this.host.failed(replica, error);
       if (this.replayable) return this.sendToNext();
-      return this.reply(502, `<Error> Replica ${replica} failed: ${errorCode(error)}`);
+      return this.reply(new LbError('REPLICA_FAILED', `Replica ${replica} failed: ${codeOf(error)}`));
     }
     // The replica answered, then broke off: what the client already has cannot be taken back.
     if (this.mode === 'stream') this.res.destroy(error);
-    else if (this.mode === 'buffer') this.reply(502, `<Error> Replica ${replica} broke off its answer: ${errorCode(error)}`);
+    else if (this.mode === 'buffer') this.reply(new LbError('REPLICA_FAILED', `Replica ${replica} broke off its answer: ${codeOf(error)}`));
   }
 
   /** The attempt is over: no longer in flight to the replica, nor watched on the client's connection. */
@@ -177,8 +176,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   /** The contract's error, naming the replica that caused it. */
-  private reply(status: number, message: string): void {
-    sendFailure(this.res, status, failure(message), ['x-request-id', this.id.text, 'x-served-by', this.target.name]);
+  private reply(error: LbError): void {
+    sendFailure(this.res, error, ['x-request-id', this.id.text, 'x-served-by', this.target.name]);
   }
 }
 
@@ -204,19 +203,14 @@ function watchConnection(socket: WatchedSocket): Set<Exchange> {
 }
 
 /** The contract's JSON error, with the given extra headers ([name, value, ...]). */
-export function sendFailure(res: ServerResponse, status: number, body: Failure, headers: string[]): void {
+export function sendFailure(res: ServerResponse, error: LbError, headers: string[]): void {
   if (res.headersSent) return void res.destroy();
-  const text = JSON.stringify(body);
-  res.writeHead(status, ['content-type', JSON_TYPE, 'content-length', String(Buffer.byteLength(text)), ...headers]);
+  const text = JSON.stringify(failureBody(error));
+  res.writeHead(error.status, ['content-type', JSON_TYPE, 'content-length', String(Buffer.byteLength(text)), ...headers]);
   res.end(text);
 }
 
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
-function errorCode(error: unknown): string {
-  const e = error as { code?: string; message?: string };
-  return e.code ?? e.message ?? 'error';
 }

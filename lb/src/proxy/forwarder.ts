@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
-import type { Router } from '../ring/index.js';
-import type { ReplicaManager, RingEntry } from '../replicas/manager.js';
+import { boundedChoice, loadBound, type Router } from '../routing/index.js';
+import type { ReplicaManager } from '../replicas/manager.js';
+import type { ReplicaHandle } from '../replicas/driver.js';
 import type { LbMetrics } from '../metrics.js';
-import { failure } from '../http/failure.js';
+import { LbError } from '../contract/errors.js';
 import { requestIdFrom, type RequestId } from './request-id.js';
-import { boundedChoice, loadBound } from './bounded.js';
 import { Exchange, sendFailure, type ExchangeHost } from './exchange.js';
 
 export interface ForwarderOptions {
@@ -22,7 +22,7 @@ export interface ForwarderOptions {
   readonly onUpstreamFailure: (name: string) => void;
 }
 
-const NO_REPLICA = failure('<Error> No server replica is available');
+const NO_REPLICA = new LbError('NO_REPLICA');
 
 /** A replica that just failed a connection is passed over this long (outlier ejection). */
 const SUSPECT_MS = 1000;
@@ -43,8 +43,8 @@ export class Forwarder implements ExchangeHost {
   private totalInFlight = 0;
 
   constructor(private readonly options: ForwarderOptions) {
-    options.manager.on('ring', (ring: Router<RingEntry>) => {
-      this.prunePools(ring);
+    options.manager.on('routing', (router) => {
+      this.prunePools(router);
       this.suspects.clear(); // a respawned replica gets a clean slate
     });
   }
@@ -52,7 +52,7 @@ export class Forwarder implements ExchangeHost {
   /** Relays one client request; the answer (or the contract's error) goes to `res`. */
   forward(req: IncomingMessage, res: ServerResponse): void {
     const id = requestIdFrom(req.headers['x-request-id']);
-    const ring = this.options.manager.ring;
+    const ring = this.options.manager.router;
     const owner = ring.lookup(id.key);
     if (!owner) return this.exhausted(res, id);
     new Exchange(this, req, res, id).send(this.choose(ring, id.key, owner));
@@ -64,7 +64,7 @@ export class Forwarder implements ExchangeHost {
     await Promise.all(pools.map((p) => p.close()));
   }
 
-  dispatcher(replica: RingEntry): Dispatcher {
+  dispatcher(replica: ReplicaHandle): Dispatcher {
     let pool = this.pools.get(replica.url);
     if (!pool) {
       const timeout = this.options.upstreamTimeoutMs;
@@ -104,17 +104,17 @@ export class Forwarder implements ExchangeHost {
   }
 
   /** Only walked after a failure, so the common path stays one table lookup. */
-  next(key: RequestId['key'], tried: ReadonlySet<string>): RingEntry | undefined {
-    return this.options.manager.ring.candidates(key).find((m) => !tried.has(m.name));
+  next(key: RequestId['key'], tried: ReadonlySet<string>): ReplicaHandle | undefined {
+    return this.options.manager.router.candidates(key).find((m) => !tried.has(m.name));
   }
 
   exhausted(res: ServerResponse, id: RequestId): void {
     this.options.metrics.unavailable.inc();
-    sendFailure(res, 503, NO_REPLICA, ['x-request-id', id.text]);
+    sendFailure(res, NO_REPLICA, ['x-request-id', id.text]);
   }
 
   /** The owner, unless it just failed or (bounded loads) is over the bound: then the next one clockwise. */
-  private choose(ring: Router<RingEntry>, key: RequestId['key'], owner: RingEntry): RingEntry {
+  private choose(ring: Router<ReplicaHandle>, key: RequestId['key'], owner: ReplicaHandle): ReplicaHandle {
     const factor = this.options.balanceFactor;
     if (factor === undefined && !this.isSuspect(owner.name)) return owner;
     const bound = factor === undefined ? Infinity : loadBound(factor, this.totalInFlight, ring.size);
@@ -134,7 +134,7 @@ export class Forwarder implements ExchangeHost {
   }
 
   /** Pools of replicas that left the ring close once their in-flight requests finish. */
-  private prunePools(ring: Router<RingEntry>): void {
+  private prunePools(ring: Router<ReplicaHandle>): void {
     const live = new Set(ring.members.map((m) => m.url));
     for (const [url, pool] of this.pools) {
       if (!live.has(url)) {

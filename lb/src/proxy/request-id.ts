@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { RequestKey } from '../ring/index.js';
+import type { RequestKey } from '../routing/index.js';
 
 export interface RequestId {
   /** Decimal text sent to the replica and back to the client. */

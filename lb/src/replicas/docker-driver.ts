@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { DriverError, type ReplicaDriver, type ReplicaHandle } from './driver.js';
+import { driverError, type ReplicaDriver, type ReplicaHandle } from './driver.js';
 
 /** Labels that mark a container as a replica of one particular LB. */
 export const LABEL_MANAGED = 'io.consistent-hash-lb.managed';
@@ -58,7 +58,7 @@ export class DockerDriver implements ReplicaDriver {
       await docker.ping();
     } catch (error) {
       const hint = (error as { code?: string }).code === 'EACCES' ? ' (run with the socket\'s group: DOCKER_GID=$(stat -c %g /var/run/docker.sock), as make up does)' : '';
-      throw new DriverError(`cannot reach the Docker engine: ${dockerMessage(error)}${hint}`);
+      throw driverError(`cannot reach the Docker engine: ${dockerMessage(error)}${hint}`);
     }
     await driver.ensureNetwork();
     return driver;
@@ -76,7 +76,7 @@ export class DockerDriver implements ReplicaDriver {
       await this.docker.createNetwork({ Name: network, Driver: 'bridge', CheckDuplicate: true, Labels: this.labels() });
       this.options.log.info({ network }, 'created network');
     } catch (error) {
-      if (statusOf(error) !== 409) throw new DriverError(`cannot create network '${network}': ${dockerMessage(error)}`);
+      if (statusOf(error) !== 409) throw driverError(`cannot create network '${network}': ${dockerMessage(error)}`);
     }
   }
 
@@ -95,13 +95,13 @@ export class DockerDriver implements ReplicaDriver {
           NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [name] } } },
         });
       } catch (error) {
-        throw new DriverError(`cannot create container '${this.containerName(name)}': ${dockerMessage(error)}`);
+        throw driverError(`cannot create container '${this.containerName(name)}': ${dockerMessage(error)}`);
       }
       try {
         await container.start();
       } catch (error) {
         await container.remove({ force: true }).catch(() => undefined);
-        throw new DriverError(`cannot start container '${this.containerName(name)}': ${dockerMessage(error)}`);
+        throw driverError(`cannot start container '${this.containerName(name)}': ${dockerMessage(error)}`);
       }
       return { name, index, url: `http://${name}:${REPLICA_PORT}` };
     });
@@ -116,17 +116,17 @@ export class DockerDriver implements ReplicaDriver {
         info = await container.inspect();
       } catch (error) {
         if (statusOf(error) === 404) return;
-        throw new DriverError(`cannot inspect '${this.containerName(name)}': ${dockerMessage(error)}`);
+        throw driverError(`cannot inspect '${this.containerName(name)}': ${dockerMessage(error)}`);
       }
       if (!this.isOurs(info.Config.Labels)) {
-        throw new DriverError(`container '${this.containerName(name)}' is not managed by this load balancer; left alone`);
+        throw driverError(`container '${this.containerName(name)}' is not managed by this load balancer; left alone`);
       }
       try {
         if (info.State.Running && graceMs > 0) await container.stop({ t: Math.ceil(graceMs / 1000) });
         await container.remove({ force: true });
       } catch (error) {
         if (statusOf(error) !== 404 && statusOf(error) !== 304) {
-          throw new DriverError(`cannot remove '${this.containerName(name)}': ${dockerMessage(error)}`);
+          throw driverError(`cannot remove '${this.containerName(name)}': ${dockerMessage(error)}`);
         }
       }
     });

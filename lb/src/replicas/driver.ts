@@ -1,5 +1,10 @@
-/** A running replica as a driver knows it. */
-export interface ReplicaHandle {
+import { LbError } from '../contract/errors.js';
+import type { RoutingMember } from '../routing/index.js';
+
+export type DriverKind = 'process' | 'docker';
+
+/** A running replica as a driver knows it: also what the routing table holds. */
+export interface ReplicaHandle extends RoutingMember {
   readonly name: string;
   /** Ring index; drivers that persist it (Docker labels) give it back on adoption. */
   readonly index: number;
@@ -22,4 +27,5 @@ export interface ReplicaDriver {
   close(graceMs: number): Promise<void>;
 }
 
-export class DriverError extends Error {}
+/** A driver's failure (engine unreachable, start failed): the manager reports it as START_FAILED or logs it. */
+export const driverError = (detail: string) => new LbError('DRIVER_FAILED', detail);

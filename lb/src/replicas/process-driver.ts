@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
-import { DriverError, type ReplicaDriver, type ReplicaHandle } from './driver.js';
+import { driverError, type ReplicaDriver, type ReplicaHandle } from './driver.js';
 
 interface Child {
   readonly handle: ReplicaHandle;
@@ -24,7 +24,7 @@ export function projectRoot(from = fileURLToPath(import.meta.url)): string {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'consistent-hash-lb') return dir;
   }
-  throw new DriverError('cannot find the project root (package.json of consistent-hash-lb)');
+  throw driverError('cannot find the project root (package.json of consistent-hash-lb)');
 }
 
 /** The bundle when built (fast start), else the source through tsx. */
@@ -56,7 +56,7 @@ export class ProcessDriver implements ReplicaDriver {
   }
 
   async start(name: string, index: number): Promise<ReplicaHandle> {
-    if (this.children.has(name)) throw new DriverError(`replica process '${name}' is already running`);
+    if (this.children.has(name)) throw driverError(`replica process '${name}' is already running`);
     const child = spawn(process.execPath, [...this.serverArgs], {
       env: { ...process.env, SERVER_ID: name, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: this.logLevel },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -79,7 +79,7 @@ export class ProcessDriver implements ReplicaDriver {
   private listeningPort(child: ChildProcess, name: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => done(new DriverError(`replica '${name}' did not start within ${this.startTimeoutMs} ms`)),
+        () => done(driverError(`replica '${name}' did not start within ${this.startTimeoutMs} ms`)),
         this.startTimeoutMs,
       );
       const onMessage = (message: unknown) => {
@@ -87,8 +87,8 @@ export class ProcessDriver implements ReplicaDriver {
         if (m?.type === 'listening' && typeof m.port === 'number') done(undefined, m.port);
       };
       const onExit = (code: number | null, signal: string | null) =>
-        done(new DriverError(`replica '${name}' exited during start (${signal ?? `code ${code}`})`));
-      const onError = (error: Error) => done(new DriverError(`replica '${name}' could not be spawned: ${error.message}`));
+        done(driverError(`replica '${name}' exited during start (${signal ?? `code ${code}`})`));
+      const onError = (error: Error) => done(driverError(`replica '${name}' could not be spawned: ${error.message}`));
       const done = (error?: Error, port?: number) => {
         clearTimeout(timer);
         child.off('message', onMessage).off('exit', onExit).off('error', onError);

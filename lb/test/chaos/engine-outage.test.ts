@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { parseConfig } from '../../src/config.js';
 import { createLoadBalancer } from '../../src/lb.js';
-import { DriverError, type ReplicaDriver, type ReplicaHandle } from '../../src/replicas/driver.js';
+import { driverError, type ReplicaDriver, type ReplicaHandle } from '../../src/replicas/driver.js';
 import { ProcessDriver } from '../../src/replicas/process-driver.js';
 import { send, waitFor } from '../helpers/lb.js';
 
@@ -14,7 +14,7 @@ class OutageDriver implements ReplicaDriver {
   startAttempts = 0;
   constructor(readonly inner: ProcessDriver) {}
   private check(): void {
-    if (this.down) throw new DriverError('cannot reach the Docker engine: connect ECONNREFUSED /var/run/docker.sock');
+    if (this.down) throw driverError('cannot reach the Docker engine: connect ECONNREFUSED /var/run/docker.sock');
   }
   async start(name: string, index: number): Promise<ReplicaHandle> {
     this.startAttempts++;
@@ -40,14 +40,14 @@ describe('replica engine unreachable for a while', () => {
       driver.down = true;
       process.kill(driver.inner.pid('Server-1')!, 'SIGKILL');
       // Flatlined, and every respawn attempt fails while the engine is down.
-      await waitFor('a failed respawn', () => lb.manager.recentEvents.some((e) => e.type === 'respawn-failed') || undefined, 5000);
+      await waitFor('a failed respawn', () => lb.events.recent().some((e) => e.type === 'respawn-failed') || undefined, 5000);
       const attemptsAt = driver.startAttempts;
       await new Promise((r) => setTimeout(r, 1500));
       const retries = driver.startAttempts - attemptsAt;
       // Backoff: 0.5 s, 1 s, 2 s ... so about two retries in 1.5 s, not one per heartbeat (15).
       assert.ok(retries >= 1 && retries <= 3, `${retries} retries in 1.5 s`);
-      assert.equal(lb.manager.get('Server-1')!.state, 'flatlined');
-      assert.match(lb.manager.get('Server-1')!.lastError!, /cannot reach the Docker engine/);
+      assert.equal(lb.recovery.get('Server-1')!.state, 'flatlined');
+      assert.match(lb.recovery.get('Server-1')!.lastError!, /cannot reach the Docker engine/);
 
       // Requests still flow to the survivor; admin calls fail cleanly and change nothing.
       for (let k = 0; k < 20; k++) assert.equal((await send(url, 'GET', '/home')).status, 200);
@@ -57,7 +57,7 @@ describe('replica engine unreachable for a while', () => {
       assert.deepEqual((await send(url, 'GET', '/rep')).json.message.replicas, ['Server-1', 'Server-2']);
 
       driver.down = false;
-      await waitFor('Server-1 back', () => (lb.manager.get('Server-1')!.state === 'healthy' && lb.manager.ring.has('Server-1')) || undefined, 10_000);
+      await waitFor('Server-1 back', () => (lb.recovery.get('Server-1')!.state === 'healthy' && lb.manager.router.has('Server-1')) || undefined, 10_000);
       assert.equal((await send(url, 'POST', '/add', { n: 1 })).status, 200);
       assert.deepEqual((await send(url, 'GET', '/rep')).json.message.replicas, ['Server-1', 'Server-2', 'Server-3']);
     } finally {

@@ -28,7 +28,7 @@ async function underLoad(lb: RunningLb, requests: number, fault: () => Promise<v
 const pidOf = (lb: RunningLb, name: string) => (lb.lb.driver as ProcessDriver).pid(name);
 const newPid = (lb: RunningLb, name: string, old: number) => () => {
   const pid = pidOf(lb, name);
-  return pid !== undefined && pid !== old && lb.lb.manager.ring.has(name) ? pid : undefined;
+  return pid !== undefined && pid !== old && lb.lb.manager.router.has(name) ? pid : undefined;
 };
 
 describe('faults under load (process driver)', () => {
@@ -79,7 +79,7 @@ describe('faults under load (process driver)', () => {
     assert.ok(during.status === 503 || during.status === 200, `got ${during.status}`);
     if (during.status === 503) assert.deepEqual(during.json, { message: '<Error> No server replica is available', status: 'failure' });
     const t0 = Date.now();
-    await waitFor('all three back', async () => ((await lb!.call('GET', '/home')).status === 200 && lb!.lb.manager.ring.size === 3) || undefined, 10_000);
+    await waitFor('all three back', async () => ((await lb!.call('GET', '/home')).status === 200 && lb!.lb.manager.router.size === 3) || undefined, 10_000);
     const recoveredMs = Date.now() - t0;
     const after = await runLoad({ url: lb.url, requests: 1000, concurrency: 20 });
     assert.equal(after.failed, 0);
@@ -98,12 +98,12 @@ describe('faults under load (process driver)', () => {
       const rms = await Promise.all(Array.from({ length: 10 }, () => lb!.call('DELETE', '/rm', { n: 1 })));
       assert.ok(rms.every((a) => a.status === 200));
     });
-    await waitFor('every replica healthy', () => lb!.lb.manager.members().every((r) => r.state === 'healthy') || undefined, 5000);
+    await waitFor('every replica healthy', () => lb!.lb.manager.names().every((name) => lb!.lb.recovery.get(name)?.state === 'healthy') || undefined, 5000);
     assert.equal(summary.failed, 0, `${summary.failed} of ${summary.requests} failed`);
     const names = lb.lb.manager.names();
     assert.equal(names.length, 3);
     assert.deepEqual((await lb.call('GET', '/rep')).json.message.replicas, names);
-    assert.deepEqual(lb.lb.manager.ring.members.map((m) => m.name), names);
+    assert.deepEqual(lb.lb.manager.router.members.map((m) => m.name), names);
     const children = (await import('node:fs')).readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
     const ours = names.map((n) => pidOf(lb!, n));
     const replicaChildren = children.filter((pid) => isAlive(pid) && !ours.includes(pid));

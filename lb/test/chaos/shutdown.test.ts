@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { hashFunctionByName, Ring } from '../../src/ring/index.js';
+import { hashFunctionByName, Ring } from '../../src/routing/index.js';
 import { isAlive, send, waitFor } from '../helpers/lb.js';
 
 const childPids = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);

@@ -1,4 +1,4 @@
-import type { HashFunction } from '../../src/ring/index.js';
+import type { HashFunction } from '../../src/routing/index.js';
 
 export interface Member {
   readonly index: number;

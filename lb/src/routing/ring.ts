@@ -1,11 +1,5 @@
 import type { HashFunction, RequestKey } from './hash.js';
-import { distinctFrom, type Router } from './router.js';
-
-/** What the ring needs to know of a replica: its ring index and its name. */
-export interface RingMember {
-  readonly index: number;
-  readonly name: string;
-}
+import { distinctFrom, RoutingError, type Router, type RoutingMember } from './router.js';
 
 export interface RingOptions {
   readonly slots: number;
@@ -13,8 +7,6 @@ export interface RingOptions {
   readonly virtualServers: number;
   readonly hash: HashFunction;
 }
-
-export class RingError extends Error {}
 
 /** A virtual server's place on the ring. */
 export interface VirtualServer<T> {
@@ -31,7 +23,7 @@ const EMPTY = -1;
  * on each change because linear probing makes placement depend on every
  * replica inserted before (ascending index), as the contract defines.
  */
-export class Ring<T extends RingMember> implements Router<T> {
+export class Ring<T extends RoutingMember> implements Router<T> {
   readonly kind = 'ring';
   /** Members in ascending ring index. */
   readonly members: readonly T[];
@@ -46,9 +38,9 @@ export class Ring<T extends RingMember> implements Router<T> {
     members: readonly T[],
   ) {
     const { slots, virtualServers } = options;
-    if (!Number.isInteger(slots) || slots < 1) throw new RingError(`slots must be a positive integer (got ${slots})`);
+    if (!Number.isInteger(slots) || slots < 1) throw new RoutingError(`slots must be a positive integer (got ${slots})`);
     if (!Number.isInteger(virtualServers) || virtualServers < 1 || virtualServers > slots) {
-      throw new RingError(`virtual servers per replica must be an integer in 1..${slots} (got ${virtualServers})`);
+      throw new RoutingError(`virtual servers per replica must be an integer in 1..${slots} (got ${virtualServers})`);
     }
     this.capacity = Math.floor(slots / virtualServers);
     this.members = Object.freeze([...members].sort((a, b) => a.index - b.index));
@@ -56,12 +48,12 @@ export class Ring<T extends RingMember> implements Router<T> {
     this.owner = ownerTable(this.placed);
   }
 
-  static empty<T extends RingMember>(options: RingOptions): Ring<T> {
+  static empty<T extends RoutingMember>(options: RingOptions): Ring<T> {
     return new Ring<T>(options, []);
   }
 
   /** A ring holding exactly `members`. */
-  static of<T extends RingMember>(options: RingOptions, members: Iterable<T>): Ring<T> {
+  static of<T extends RoutingMember>(options: RingOptions, members: Iterable<T>): Ring<T> {
     return Ring.empty<T>(options).with(...members);
   }
 
@@ -125,14 +117,14 @@ export class Ring<T extends RingMember> implements Router<T> {
 
   private checkAddable(member: T, newSize: number): void {
     if (!Number.isInteger(member.index) || member.index < 1) {
-      throw new RingError(`ring index must be a positive integer (got ${member.index})`);
+      throw new RoutingError(`ring index must be a positive integer (got ${member.index})`);
     }
     if (this.members.some((m) => m.index === member.index)) {
-      throw new RingError(`ring index ${member.index} is already taken`);
+      throw new RoutingError(`ring index ${member.index} is already taken`);
     }
-    if (this.has(member.name)) throw new RingError(`replica '${member.name}' is already on the ring`);
+    if (this.has(member.name)) throw new RoutingError(`replica '${member.name}' is already on the ring`);
     if (newSize > this.capacity) {
-      throw new RingError(
+      throw new RoutingError(
         `ring is full: ${this.options.slots} slots hold at most ${this.capacity} replicas of ${this.options.virtualServers} virtual servers`,
       );
     }
@@ -142,13 +134,13 @@ export class Ring<T extends RingMember> implements Router<T> {
     const names = new Set(list.map((m) => m.name));
     const indices = new Set(list.map((m) => m.index));
     if (names.size !== list.length || indices.size !== list.length) {
-      throw new RingError('replica names and ring indices must be unique');
+      throw new RoutingError('replica names and ring indices must be unique');
     }
   }
 }
 
 /** Places j = 1..K of each member, ascending index, probing linearly past taken slots. */
-function placeVirtualServers(options: RingOptions, members: readonly RingMember[]): Int32Array {
+function placeVirtualServers(options: RingOptions, members: readonly RoutingMember[]): Int32Array {
   const placed = new Int32Array(options.slots).fill(EMPTY);
   forEachPlacement(options, members, (slot, pos) => {
     placed[slot] = pos;
@@ -158,7 +150,7 @@ function placeVirtualServers(options: RingOptions, members: readonly RingMember[
 
 function forEachPlacement(
   options: RingOptions,
-  members: readonly RingMember[],
+  members: readonly RoutingMember[],
   visit: (slot: number, pos: number, j: number) => void,
 ): void {
   const { slots, virtualServers, hash } = options;

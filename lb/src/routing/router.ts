@@ -1,11 +1,19 @@
 import type { RequestKey } from './hash.js';
-import type { RingMember } from './ring.js';
+
+/** What a routing table needs to know of a replica: its ring index and its name. */
+export interface RoutingMember {
+  readonly index: number;
+  readonly name: string;
+}
+
+/** A membership change the table cannot make (index taken, table full, bad size). */
+export class RoutingError extends Error {}
 
 /**
  * What the proxy and the manager need of a routing table: immutable membership
  * changes and O(1) lookup. The SPEC ring and the Maglev table both provide it.
  */
-export interface Router<T extends RingMember> {
+export interface Router<T extends RoutingMember> {
   readonly kind: 'ring' | 'maglev';
   readonly members: readonly T[];
   readonly size: number;

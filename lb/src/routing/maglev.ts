@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sha256, type RequestKey } from './hash.js';
-import { RingError, type RingMember } from './ring.js';
-import { distinctFrom, type Router } from './router.js';
+import { isPrime } from './primes.js';
+import { distinctFrom, RoutingError, type Router, type RoutingMember } from './router.js';
 
 /** A member's preference list over the table: offset, offset + skip, offset + 2 skip, ... (mod M). */
 export interface Permutation {
@@ -21,18 +21,12 @@ export const sha256Permutation: PermutationOf = (name, size) => {
   return { offset: digest.readUIntBE(0, 6) % size, skip: (digest.readUIntBE(6, 6) % (size - 1)) + 1 };
 };
 
-export function isPrime(n: number): boolean {
-  if (!Number.isInteger(n) || n < 2) return false;
-  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
-  return true;
-}
-
 /**
  * Maglev consistent hashing (Eisenbud et al., NSDI 2016): a lookup table of prime
  * size M, filled round-robin, each member taking its next preferred free entry.
  * Every member gets floor(M/N) or ceil(M/N) entries; a change moves few keys.
  */
-export class MaglevTable<T extends RingMember> implements Router<T> {
+export class MaglevTable<T extends RoutingMember> implements Router<T> {
   readonly kind = 'maglev';
   readonly members: readonly T[];
   /** entry -> position in `members`, or -1 when empty. */
@@ -48,12 +42,12 @@ export class MaglevTable<T extends RingMember> implements Router<T> {
     this.entries = populate(tableSize, this.members.map((m) => permutationOf(m.name, tableSize)));
   }
 
-  static empty<T extends RingMember>(tableSize: number, capacity: number, permutationOf: PermutationOf = sha256Permutation): MaglevTable<T> {
-    if (!isPrime(tableSize)) throw new RingError(`Maglev table size must be a prime (got ${tableSize})`);
+  static empty<T extends RoutingMember>(tableSize: number, capacity: number, permutationOf: PermutationOf = sha256Permutation): MaglevTable<T> {
+    if (!isPrime(tableSize)) throw new RoutingError(`Maglev table size must be a prime (got ${tableSize})`);
     return new MaglevTable<T>(tableSize, [], Math.min(capacity, tableSize), permutationOf);
   }
 
-  static of<T extends RingMember>(tableSize: number, members: Iterable<T>, permutationOf: PermutationOf = sha256Permutation): MaglevTable<T> {
+  static of<T extends RoutingMember>(tableSize: number, members: Iterable<T>, permutationOf: PermutationOf = sha256Permutation): MaglevTable<T> {
     return MaglevTable.empty<T>(tableSize, tableSize, permutationOf).with(...members);
   }
 
@@ -65,11 +59,11 @@ export class MaglevTable<T extends RingMember> implements Router<T> {
     const all = [...this.members];
     for (const member of added) {
       if (all.some((m) => m.name === member.name || m.index === member.index)) {
-        throw new RingError(`replica '${member.name}' (index ${member.index}) is already in the table`);
+        throw new RoutingError(`replica '${member.name}' (index ${member.index}) is already in the table`);
       }
       all.push(member);
     }
-    if (all.length > this.capacity) throw new RingError(`Maglev table is full: at most ${this.capacity} replicas`);
+    if (all.length > this.capacity) throw new RoutingError(`Maglev table is full: at most ${this.capacity} replicas`);
     return new MaglevTable<T>(this.tableSize, all, this.capacity, this.permutationOf);
   }
 

@@ -1,5 +1,6 @@
 import type { HashFunction } from './hash.js';
-import { Ring, type RingMember } from './ring.js';
+import type { Ring } from './ring.js';
+import type { RoutingMember } from './router.js';
 
 /** How many ids in [from, to] hash to each slot. Independent of the replica set. */
 export function slotHistogram(hash: HashFunction, slots: number, from: number, to: number): Uint32Array {
@@ -9,7 +10,7 @@ export function slotHistogram(hash: HashFunction, slots: number, from: number, t
 }
 
 /** Each member's share (0..1) of a slot histogram under `ring`. */
-export function sharesOf<T extends RingMember>(ring: Ring<T>, histogram: Uint32Array): Map<string, number> {
+export function sharesOf<T extends RoutingMember>(ring: Ring<T>, histogram: Uint32Array): Map<string, number> {
   const shares = new Map<string, number>(ring.members.map((m) => [m.name, 0]));
   let total = 0;
   histogram.forEach((count, slot) => {

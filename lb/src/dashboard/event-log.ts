@@ -1,0 +1,23 @@
+import type { Recovery } from '../health/recovery.js';
+import type { ReplicaManager } from '../replicas/manager.js';
+import type { ReplicaEvent } from '../replicas/events.js';
+
+const KEPT = 200;
+
+/** The recent replica events the dashboard lists: membership (manager) and recovery (health). */
+export class EventLog {
+  private readonly events: ReplicaEvent[] = [];
+
+  constructor(manager: ReplicaManager, recovery: Recovery) {
+    const keep = (event: ReplicaEvent) => {
+      this.events.push(event);
+      if (this.events.length > KEPT) this.events.shift();
+    };
+    manager.on('member', keep);
+    recovery.on('event', keep);
+  }
+
+  recent(count = KEPT): ReplicaEvent[] {
+    return this.events.slice(-count);
+  }
+}

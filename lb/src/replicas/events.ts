@@ -1,0 +1,24 @@
+import type { RoutingTable } from '../routing/index.js';
+import type { ReplicaHandle } from './driver.js';
+
+/** What happened to a replica: membership changes (manager) and recovery (health). */
+export type ReplicaEventType = 'added' | 'removed' | 'adopted' | 'flatlined' | 'respawned' | 'respawn-failed';
+
+export interface ReplicaEvent {
+  readonly type: ReplicaEventType;
+  readonly name: string;
+  readonly at: number;
+  readonly detail?: string;
+}
+
+export function replicaEvent(type: ReplicaEventType, name: string, detail?: string): ReplicaEvent {
+  return { type, name, at: Date.now(), ...(detail ? { detail } : {}) };
+}
+
+/** The manager's events, typed once for every listener. */
+export interface MembershipEvents {
+  /** A new routing table is current (membership changed, or a member left or re-entered it). */
+  routing: [router: RoutingTable<ReplicaHandle>];
+  /** A member joined or left. */
+  member: [event: ReplicaEvent];
+}
