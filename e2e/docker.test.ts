@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { given, Ring } from '../lb/src/routing/index.js';
-import { send, waitFor } from '../lb/test/helpers/lb.js';
-import { freePort } from '../tester/src/net.js';
-import { isolatedDocker } from '../tester/src/targets.js';
-import { runLoad } from '../tester/src/load.js';
+import { send, waitFor } from '../kit/src/lb.js';
+import { freePort } from '../kit/src/net.js';
+import { isolatedDocker } from '../kit/src/docker.js';
+import { runLoad } from '../kit/src/load.js';
 
 /** Names this run owns and removes: its LB id, network, container prefix and compose project. */
 const id = `lbt${process.pid}`;

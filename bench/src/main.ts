@@ -1,12 +1,13 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { valueBarChart, writeChart } from '../../tester/src/charts.js';
 import { ensureInstalled, startHaproxy, startNginx, type Proxy } from './proxies.js';
-import { freePort } from '../../tester/src/net.js';
+import { freePort } from '../../kit/src/net.js';
+import { spawnLb } from '../../kit/src/lb.js';
 import { waitForHeartbeat } from '../../lb/src/replicas/probe.js';
 
 interface Row {
@@ -37,26 +38,9 @@ const waitForPort = (port: number) => waitForHeartbeat(`http://127.0.0.1:${port}
 
 /** The LB as its own process (process driver, 3 replicas), and the replicas' ports. */
 async function startLb(): Promise<{ port: number; replicaPorts: number[]; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['dist/lb.js'], {
-    env: { ...process.env, PORT: String(port), N: '3', LOG_LEVEL: 'warn', HASH_FUNCTION: 'sha256' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  await waitForPort(port);
-  const pids = (await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')).trim().split(/\s+/);
-  // The replicas listen on ports the OS picked; ss names the process of each listener.
-  const ss = spawnSync('ss', ['-ltnpH'], { encoding: 'utf8' }).stdout;
-  const replicaPorts = pids.map((pid) => Number(new RegExp(`127\\.0\\.0\\.1:(\\d+) .*pid=${pid},`).exec(ss)?.[1]));
-  if (replicaPorts.some((p) => !p)) throw new Error('could not find the replica ports');
-  const exited = new Promise((r) => child.once('exit', r));
-  return {
-    port,
-    replicaPorts,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  const lb = await spawnLb({ N: '3', LOG_LEVEL: 'info', HASH_FUNCTION: 'sha256' });
+  const replicaPorts = (await lb.members()).map((m) => Number(new URL(m.url).port));
+  return { port: Number(new URL(lb.url).port), replicaPorts, stop: async () => void (await lb.stop()) };
 }
 
 /** One autocannon run; every request gets a random id, as clients of a hashing LB would send. */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CommandError, parseCommand } from '../src/commands.js';
-import { startLb, type RunningLb } from '../../lb/test/helpers/lb.js';
-import { runCli } from '../../lb/test/helpers/cli.js';
+import { startLb, type RunningLb } from '../../kit/src/lb.js';
+import { runCli } from '../../kit/src/cli.js';
 
 /** The client with stdin piped (not a terminal). */
 const client = (args: string[], lbUrl: string, stdin = '') => runCli('client/src/main.ts', args, lbUrl, stdin);

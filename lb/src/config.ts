@@ -38,6 +38,12 @@ export interface Config {
   readonly adminToken: string | undefined;
 }
 
+/** The contract's defaults, for tools that model the LB (tester analysis, tests). */
+export const DEFAULT_SLOTS = 512;
+/** K defaults to log2(SLOTS). */
+export const defaultVirtualServers = (slots: number): number => Math.max(1, Math.floor(Math.log2(slots)));
+export const DEFAULT_MAGLEV_TABLE_SIZE = 65537;
+
 export class ConfigError extends Error {}
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -97,8 +103,8 @@ function factor(env: Env, name: string): number | undefined {
  * names the variable and what it accepts; nothing starts on a bad value.
  */
 export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config {
-  const slots = integer(env, 'SLOTS', 512, 2, MAX_SLOTS);
-  const virtualServers = integer(env, 'K', Math.max(1, Math.floor(Math.log2(slots))), 1, slots);
+  const slots = integer(env, 'SLOTS', DEFAULT_SLOTS, 2, MAX_SLOTS);
+  const virtualServers = integer(env, 'K', defaultVirtualServers(slots), 1, slots);
   const capacity = Math.floor(slots / virtualServers);
   const maxReplicas = integer(env, 'MAX_REPLICAS', capacity, 1, capacity);
   const heartbeatIntervalMs = integer(env, 'HEARTBEAT_INTERVAL_MS', 1000, 10, 3_600_000);
@@ -125,7 +131,7 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     containerPrefix: matching(env, 'CONTAINER_PREFIX', '', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,30}$/, 'empty or up to 31 of [A-Za-z0-9_.-]'),
     adminToken: raw(env, 'ADMIN_TOKEN'),
     routing: oneOf(env, 'ROUTING', 'ring', ['ring', 'maglev']),
-    maglevTableSize: prime(env, 'MAGLEV_TABLE_SIZE', 65537),
+    maglevTableSize: prime(env, 'MAGLEV_TABLE_SIZE', DEFAULT_MAGLEV_TABLE_SIZE),
     hashBalanceFactor: factor(env, 'HASH_BALANCE_FACTOR'),
   };
 }

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { SingleBar, Presets } from 'cli-progress';
 import { runAnalysis } from './analysis.js';
-import { runLoad } from './load.js';
+import { runLoad } from '../../kit/src/load.js';
 
 const USAGE = `usage:
   npm run tester -- run [--requests 10000] [--concurrency 200] [--path /home] [--json FILE]

@@ -1,9 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { pino } from 'pino';
-import { parseConfig } from '../../lb/src/config.js';
-import { createLoadBalancer } from '../../lb/src/lb.js';
-import type { ProcessDriver } from '../../lb/src/replicas/process-driver.js';
-import { freePort } from './net.js';
+import { spawn } from 'node:child_process';
+import type { DriverKind } from '../../lb/src/replicas/driver.js';
+import { startLb } from '../../kit/src/lb.js';
+import { freePort } from '../../kit/src/net.js';
+import { isolatedDocker } from '../../kit/src/docker.js';
 
 /** An LB the analysis started, and how to kill one of its replicas. */
 export interface Target {
@@ -12,43 +11,14 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-export type DriverKind = 'process' | 'docker';
+export type { DriverKind };
 
 const quick = { HEARTBEAT_INTERVAL_MS: '250', HEARTBEAT_TIMEOUT_MS: '250', MAX_FAIL_COUNT: '3' };
 
 /** An LB with the process driver, in this process (no Docker needed). */
 async function processTarget(hash: string, n: number, extra: Record<string, string>): Promise<Target> {
-  const config = parseConfig({ PORT: '0', N: String(n), HASH_FUNCTION: hash, ...quick, ...extra }, { driver: 'process' });
-  const lb = await createLoadBalancer(config, { log: pino({ level: 'silent' }) });
-  const url = await lb.start();
-  return {
-    url,
-    kill: (replica) => process.kill((lb.driver as ProcessDriver).pid(replica)!, 'SIGKILL'),
-    stop: () => lb.stop(),
-  };
-}
-
-/**
- * An LB in Docker under names this caller owns (LB id, network, LB container, replica
- * prefix, compose project, host port), so `make stop` removes exactly what it started.
- */
-export function isolatedDocker(id: string, port: number, settings: Record<string, string>) {
-  const env = {
-    ...process.env,
-    LB_ID: id,
-    NETWORK: `${id}-net`,
-    LB_CONTAINER: `${id}-lb`,
-    CONTAINER_PREFIX: `${id}-`,
-    COMPOSE_PROJECT_NAME: id,
-    LB_PORT: String(port),
-    ...settings,
-  };
-  const make = (target: string): string => {
-    const run = spawnSync('make', [target], { env, encoding: 'utf8' });
-    if (run.status !== 0) throw new Error(`make ${target} failed:\n${run.stdout}\n${run.stderr}`);
-    return run.stdout;
-  };
-  return { env, make, url: `http://127.0.0.1:${port}`, container: (replica: string) => `${id}-${replica}` };
+  const lb = await startLb({ N: String(n), HASH_FUNCTION: hash, ...quick, ...extra });
+  return { url: lb.url, kill: (replica) => process.kill(lb.pid(replica), 'SIGKILL'), stop: () => lb.stop() };
 }
 
 /** The real setup: `make up` with names of its own, removed by `make stop`. */

@@ -4,27 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { barChart, lineChart, timelineChart, writeChart } from '../src/charts.js';
-import { meanAndSd, serverOf } from '../src/load.js';
 import { endOfOutage, modelShares } from '../src/analysis.js';
-import { startLb, type RunningLb } from '../../lb/test/helpers/lb.js';
-import { runCli } from '../../lb/test/helpers/cli.js';
+import { startLb, type RunningLb } from '../../kit/src/lb.js';
+import { runCli } from '../../kit/src/cli.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 const tester = (args: string[], lbUrl: string) => runCli('tester/src/main.ts', args, lbUrl);
 
 describe('tester helpers', () => {
-  it('reads the replica name from the contract body', () => {
-    assert.equal(serverOf({ message: 'Hello from Server: S5', status: 'successful' }), 'S5');
-    assert.equal(serverOf({ message: 'nope' }), undefined);
-    assert.equal(serverOf(null), undefined);
-  });
-
-  it('computes mean and population SD', () => {
-    assert.deepEqual(meanAndSd([2, 4, 4, 4, 5, 5, 7, 9]), { mean: 5, sd: 2 });
-    assert.deepEqual(meanAndSd([]), { mean: 0, sd: 0 });
-  });
-
   it('finds the end of a replica outage, ignoring answers that were in flight at the kill', () => {
     const r = (at: number, server: string) => ({ at, server, status: 200 });
     const results = [r(900, 'S2'), r(1000, 'S1'), r(1010, 'S2'), r(1040, 'S2'), r(1100, 'S1'), r(1700, 'S2'), r(1710, 'S2')];

@@ -27,6 +27,7 @@ const OWN_PATHS: Readonly<Record<string, string>> = {
   add: 'POST',
   rm: 'DELETE',
   metrics: 'GET',
+  membership: 'GET',
   dashboard: 'GET',
 };
 
@@ -75,6 +76,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     { onRequest: admin, schema: { body: membershipBody, response: replicaList } },
     async (request) => replicasReply(await manager.remove(request.body.n, request.body.hostnames ?? [])),
   );
+
+  // What data-plane instances (and tools) route by: members with name, ring index and URL.
+  app.get('/membership', async () => manager.snapshot());
 
   app.get('/metrics', async (_request, reply) => {
     reply.type(metrics.registry.contentType);

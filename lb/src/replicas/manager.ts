@@ -10,6 +10,13 @@ import { replicaEvent, type MembershipEvents, type ReplicaEventType } from './ev
 import { generateNames, nameKey, quoteName, REPLICA_NAME } from './names.js';
 import { probeHeartbeat, waitForHeartbeat, type Probe } from './probe.js';
 
+/** What data planes route by: the routing table's members, numbered so newer wins. */
+export interface MembershipSnapshot {
+  readonly version: number;
+  /** In ring-index order. */
+  readonly members: readonly ReplicaHandle[];
+}
+
 /** A member as the manager knows it. */
 export interface Member extends ReplicaHandle {
   /** When this member's current process/container started (ms epoch). */
@@ -41,6 +48,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   private readonly mutex = new Mutex();
   private readonly byName = new Map<string, Member>();
   private current: RoutingTable<ReplicaHandle>;
+  private version = 0;
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly probe: Probe;
 
@@ -54,6 +62,11 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   /** The current routing table: immutable, safe to read without locking. */
   get router(): RoutingTable<ReplicaHandle> {
     return this.current;
+  }
+
+  /** The routing table's members and the version of this table. */
+  snapshot(): MembershipSnapshot {
+    return { version: this.version, members: this.current.members.map(({ name, index, url }) => ({ name, index, url })) };
   }
 
   /** Member names in ring-index order. */
@@ -230,6 +243,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
 
   private setRouter(router: RoutingTable<ReplicaHandle>): void {
     this.current = router;
+    this.version++;
     this.emit('routing', router);
   }
 

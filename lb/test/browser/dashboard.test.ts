@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { ProcessDriver } from '../../src/replicas/process-driver.js';
-import { runLoad } from '../../../tester/src/load.js';
-import { startLb, type RunningLb } from '../helpers/lb.js';
+import { runLoad } from '../../../kit/src/load.js';
+import { startLb, type RunningLb } from '../../../kit/src/lb.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const stateOf = (page: Page, name: string) => page.locator(`[data-replica="${name}"] .state`).textContent();
@@ -74,7 +73,7 @@ describe('dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no bro
       }).observe(document.querySelector('#replicas')!, { childList: true, subtree: true, characterData: true });
     });
     const load = runLoad({ url: lb.url, requests: 3000, concurrency: 10 });
-    process.kill((lb.lb.driver as ProcessDriver).pid('Server-2')!, 'SIGKILL');
+    process.kill(lb.pid('Server-2'), 'SIGKILL');
     await page.waitForFunction(() => (window as unknown as { seen: string[] }).seen.includes('respawning'), undefined, { timeout: 10_000 });
     await page.waitForFunction(() => document.querySelector('[data-replica="Server-2"] .state')?.textContent === 'healthy', undefined, { timeout: 10_000 });
     await load;

@@ -5,7 +5,7 @@ import { parseConfig } from '../../src/config.js';
 import { createLoadBalancer } from '../../src/lb.js';
 import { driverError, type ReplicaDriver, type ReplicaHandle } from '../../src/replicas/driver.js';
 import { ProcessDriver } from '../../src/replicas/process-driver.js';
-import { send, waitFor } from '../helpers/lb.js';
+import { send, waitFor } from '../../../kit/src/lb.js';
 
 /** The process driver behind a switch: while `down`, every call fails as an unreachable engine would. */
 class OutageDriver implements ReplicaDriver {

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import type { ProcessDriver } from '../../src/replicas/process-driver.js';
-import { runLoad, type RequestResult } from '../../../tester/src/load.js';
-import { isAlive, replicasBody, startLb, waitFor, type RunningLb } from '../helpers/lb.js';
+import { runLoad, type RequestResult } from '../../../kit/src/load.js';
+import { isAlive, replicasBody, startLb, waitFor, type RunningLb } from '../../../kit/src/lb.js';
 
 const INTERVAL = 200;
 const MAX_FAIL = 3;
@@ -25,7 +24,7 @@ async function underLoad(lb: RunningLb, requests: number, fault: () => Promise<v
   return { summary, results };
 }
 
-const pidOf = (lb: RunningLb, name: string) => (lb.lb.driver as ProcessDriver).pid(name);
+const pidOf = (lb: RunningLb, name: string) => lb.pid(name);
 const newPid = (lb: RunningLb, name: string, old: number) => () => {
   const pid = pidOf(lb, name);
   return pid !== undefined && pid !== old && lb.lb.manager.router.has(name) ? pid : undefined;

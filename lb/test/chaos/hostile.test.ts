@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { replicasBody, startLb, type RunningLb } from '../helpers/lb.js';
+import { replicasBody, startLb, type RunningLb } from '../../../kit/src/lb.js';
 
 const INITIAL = replicasBody(['Server-1', 'Server-2', 'Server-3']);
 

@@ -1,33 +1,26 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { hashFunctionByName, Ring } from '../../src/routing/index.js';
-import { isAlive, send, waitFor } from '../helpers/lb.js';
+import { isAlive, send, spawnLb, waitFor } from '../../../kit/src/lb.js';
 
 const childPids = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 const serverIdOf = (pid: number) => /SERVER_ID=([^\0]+)/.exec(readFileSync(`/proc/${pid}/environ`, 'utf8'))?.[1];
 
 describe('graceful shutdown', () => {
   it('SIGTERM lets an in-flight request finish (here by failing over off a hung replica), then stops every replica', async () => {
-    const lb = spawn(process.execPath, ['dist/lb.js'], {
-      env: { ...process.env, PORT: '0', N: '3', HASH_FUNCTION: 'given', UPSTREAM_TIMEOUT_MS: '1000', STOP_TIMEOUT_MS: '1000', LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    lb.stdout.on('data', (c) => (out += c));
-    const url = await waitFor('the LB', () => /listening on (http:\/\/[\d.:]+)/.exec(out)?.[1], 15_000);
-    const replicas = childPids(lb.pid!);
+    const lb = await spawnLb({ N: '3', HASH_FUNCTION: 'given', UPSTREAM_TIMEOUT_MS: '1000', STOP_TIMEOUT_MS: '1000' });
+    const url = lb.url;
+    const replicas = childPids(lb.pid);
     const server1 = replicas.find((pid) => serverIdOf(pid) === 'Server-1')!;
     const ring = Ring.of({ slots: 512, virtualServers: 9, hash: hashFunctionByName('given') }, [1, 2, 3].map((i) => ({ index: i, name: `Server-${i}` })));
     const id = [...Array(1000).keys()].map((k) => k + 100000).find((k) => ring.lookup(k)!.name === 'Server-1')!;
 
     process.kill(server1, 'SIGSTOP'); // accepts connections, never answers
-    const exited = new Promise<number | null>((resolve) => lb.on('exit', (code) => resolve(code)));
     const inFlight = send(url, 'GET', '/home', undefined, { 'x-request-id': String(id) });
     await new Promise((r) => setTimeout(r, 200));
     const t0 = Date.now();
-    lb.kill('SIGTERM');
+    const exited = lb.stop('SIGTERM');
     const answer = await inFlight;
     assert.equal(answer.status, 200);
     assert.notEqual(answer.headers.get('x-served-by'), 'Server-1');

@@ -11,8 +11,8 @@ import {
   sharesOf,
   slotHistogram,
   smallestFreeIndex,
-} from '../src/routing/index.js';
-import { identityHash, member, members, referenceLookup, type Member } from './helpers/ring.js';
+} from '../../src/routing/index.js';
+import { identityHash, member, members, referenceLookup, type Member } from '../helpers/ring.js';
 
 const spec = { slots: 512, virtualServers: 9, hash: given };
 const slotsOf = (ring: Ring<Member>, name: string) =>

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { given, Ring } from '../src/routing/index.js';
-import { failureBody, replicasBody, startLb, type RunningLb } from './helpers/lb.js';
+import { given, Ring } from '../../src/routing/index.js';
+import { failureBody, replicasBody, startLb, type RunningLb } from '../../../kit/src/lb.js';
 
 const FIXED_IDS = [0, 1, 7, 42, 100000, 123456, 271828, 314159, 500000, 777777, 999999, 2 ** 40, ...Array.from({ length: 40 }, (_, k) => 100003 + k * 22501)];
 const model = (members: [number, string][]) =>

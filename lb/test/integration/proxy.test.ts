@@ -3,10 +3,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Client } from 'undici';
-import { given, Ring } from '../src/routing/index.js';
-import { failureBody, startLb, waitFor, type RunningLb } from './helpers/lb.js';
-import { startUpstream, StaticDriver, type UpstreamLog } from './helpers/upstream.js';
-import { members } from './helpers/ring.js';
+import { given, Ring } from '../../src/routing/index.js';
+import { failureBody, startLb, waitFor, type RunningLb } from '../../../kit/src/lb.js';
+import { startUpstream, StaticDriver, type UpstreamLog } from '../helpers/upstream.js';
+import { members } from '../helpers/ring.js';
 
 const NAMES = ['Server-1', 'Server-2', 'Server-3'];
 const ring = Ring.of({ slots: 512, virtualServers: 9, hash: given }, members(3));

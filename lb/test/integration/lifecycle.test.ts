@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { given, Ring } from '../src/routing/index.js';
-import type { ProcessDriver } from '../src/replicas/process-driver.js';
-import { isAlive, replicasBody, send, startLb, waitFor, type RunningLb } from './helpers/lb.js';
+import { given, Ring } from '../../src/routing/index.js';
+import type { ProcessDriver } from '../../src/replicas/process-driver.js';
+import { isAlive, replicasBody, send, spawnLb, startLb, waitFor, type RunningLb } from '../../../kit/src/lb.js';
 
-const pids = (lb: RunningLb) => lb.lb.manager.names().map((name) => (lb.lb.driver as ProcessDriver).pid(name)!);
+const pids = (lb: RunningLb) => lb.lb.manager.names().map((name) => lb.pid(name));
 
 describe('concurrent membership changes', () => {
   let lb: RunningLb;
@@ -136,20 +135,12 @@ describe('no child process outlives the LB', () => {
 
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
     it(`an LB process ended by ${signal} takes its replicas with it`, async () => {
-      const child = spawn(process.execPath, ['dist/lb.js'], {
-        env: { ...process.env, PORT: '0', N: '3', LOG_LEVEL: 'info' },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      let out = '';
-      child.stdout.on('data', (chunk) => (out += chunk));
-      const url = await waitFor('the LB to listen', () => /listening on (http:\/\/[\d.:]+)/.exec(out)?.[1], 15000);
-      const rep = await send(url, 'GET', '/rep');
+      const lb = await spawnLb({ N: '3' });
+      const rep = await send(lb.url, 'GET', '/rep');
       assert.equal(rep.json.message.N, 3);
-      const replicaPids = await childPids(child.pid!);
+      const replicaPids = await childPids(lb.pid);
       assert.equal(replicaPids.length, 3);
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      child.kill(signal);
-      const code = await exited;
+      const code = await lb.stop(signal);
       if (signal !== 'SIGKILL') assert.equal(code, 0);
       await waitFor('replicas to exit', () => replicaPids.every((p) => !isAlive(p)) || undefined, 5000);
     });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { bigEndianBytes, given, hashFunctionByName, modified, sha256 } from '../src/routing/index.js';
+import { bigEndianBytes, given, hashFunctionByName, modified, sha256 } from '../../src/routing/index.js';
 
 describe('hash functions', () => {
   it('given: H(i) = i^2 + 2i + 17 and Phi(i, j) = i^2 + j^2 + 2j + 25, mod SLOTS', () => {
