@@ -25,6 +25,9 @@ help: ## list the targets
 node_modules:
 	npm ci --no-audit --no-fund
 
+run: | node_modules ## the LB on :$(LB_PORT) with replicas as local processes (no Docker); installs npm packages if missing
+	PORT=$(LB_PORT) N=$(N) npm start
+
 dist: | node_modules ## bundle each service into one file (esbuild)
 	node scripts/build.mjs
 
@@ -67,4 +70,4 @@ clean: stop ## stop everything and delete build outputs and images
 	rm -rf dist
 	-docker rmi $(LB_IMAGE) $(SERVER_IMAGE) 2>/dev/null
 
-.PHONY: help dist images up stop logs test clean
+.PHONY: help run dist images up stop logs test clean
