@@ -9,7 +9,11 @@ import { ProcessDriver } from './replicas/process-driver.js';
 import { HeartbeatMonitor } from './health/monitor.js';
 import { Recovery } from './health/recovery.js';
 import { EventLog } from './dashboard/event-log.js';
+import { randomUUID } from 'node:crypto';
 import { Forwarder } from './proxy/forwarder.js';
+import { DataPlane } from './proxy/data-plane.js';
+import { Deadlines } from './proxy/deadlines.js';
+import { UpstreamPool } from './proxy/upstream.js';
 import { LbMetrics } from './metrics.js';
 import { buildApp } from './http/app.js';
 import { TrafficStats } from './dashboard/stats.js';
@@ -42,22 +46,10 @@ export function emptyRouter(config: Config): RoutingTable<ReplicaHandle> {
   return Ring.empty({ slots: config.slots, virtualServers: config.virtualServers, hash: hashFunctionByName(config.hashFunction) });
 }
 
-/**
- * Stops accepting, lets in-flight requests finish, and closes keep-alive connections
- * as they go idle: Node closes idle ones only once, when close() is called, so a
- * connection busy then would hold the server open for its whole keep-alive timeout.
- * Whatever is still open after `boundMs` is cut.
- */
-async function drainAndClose(app: FastifyInstance, boundMs: number): Promise<void> {
-  const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
-  const cut = setTimeout(() => app.server.closeAllConnections(), boundMs);
-  try {
-    await app.close();
-  } finally {
-    clearInterval(sweep);
-    clearTimeout(cut);
-  }
-}
+/** Deadlines of the data plane are met within this. */
+const DEADLINE_RESOLUTION_MS = 50;
+/** /add may wait its turn behind other changes and then start replicas: give it time. */
+const OWN_ROUTES_TIMEOUT_MS = 600_000;
 
 /** Wires config -> driver -> manager -> health -> proxy -> routes. */
 export async function createLoadBalancer(
@@ -87,6 +79,7 @@ export async function createLoadBalancer(
   });
   const metrics = new LbMetrics(manager, recovery);
   const stats = new TrafficStats();
+  const deadlines = new Deadlines(DEADLINE_RESOLUTION_MS);
   const forwarder = new Forwarder({
     manager,
     metrics,
@@ -95,10 +88,9 @@ export async function createLoadBalancer(
     balanceFactor: config.hashBalanceFactor,
     onUpstreamFailure: (name) => monitor.reportFailure(name),
     onResult: (replica, ok, ms) => stats.record(replica, ok, ms),
-  });
+  }, deadlines);
   const app = buildApp({
     manager,
-    forwarder,
     metrics,
     log,
     adminToken: config.adminToken,
@@ -119,6 +111,15 @@ export async function createLoadBalancer(
     },
   });
 
+  // The LB's own routes listen on an abstract Unix socket that only this process reaches.
+  const ownSocket = `\0consistent-hash-lb-${process.pid}-${randomUUID()}`;
+  const ownRoutes = new UpstreamPool(
+    { path: ownSocket },
+    { maxConnections: 64, connectTimeoutMs: 1000, responseTimeoutMs: OWN_ROUTES_TIMEOUT_MS, idleTimeoutMs: 30_000 },
+    deadlines,
+  );
+  const dataPlane = new DataPlane({ forwarder, ownRoutes, deadlines, requestTimeoutMs: config.requestTimeoutMs });
+
   let stopped: Promise<void> | undefined;
   return {
     config,
@@ -131,14 +132,19 @@ export async function createLoadBalancer(
     async start() {
       await manager.init(config.n);
       monitor.start();
-      return app.listen({ port: config.port, host: config.host });
+      await app.listen({ path: ownSocket });
+      return dataPlane.listen(config.port, config.host);
     },
     stop() {
       stopped ??= (async () => {
-        await drainAndClose(app, 2 * config.upstreamTimeoutMs);
+        // Client connections drain (answers in flight finish, each closing its connection)
+        // while Fastify ends its event streams and finishes admin calls.
+        await Promise.all([dataPlane.close(2 * config.upstreamTimeoutMs), app.close()]);
+        ownRoutes.close();
+        forwarder.close();
         await monitor.stop();
-        await forwarder.close();
         await manager.close();
+        deadlines.close();
       })();
       return stopped;
     },

@@ -19,6 +19,7 @@ const STATUS = {
   METHOD_NOT_ALLOWED: 405,
   REQUEST_TIMEOUT: 408,
   BODY_TOO_LARGE: 413,
+  EXPECTATION_FAILED: 417,
   UNSUPPORTED_MEDIA_TYPE: 415,
   HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
@@ -29,6 +30,7 @@ const STATUS = {
   NOT_IMPLEMENTED: 501,
   REPLICA_FAILED: 502,
   NO_REPLICA: 503,
+  HTTP_VERSION_NOT_SUPPORTED: 505,
   /** The controller (membership owner) cannot be reached from a data-plane instance. */
   CONTROLLER_UNAVAILABLE: 503,
 } as const satisfies Record<string, number>;

@@ -2,18 +2,16 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ReplicaManager } from '../replicas/manager.js';
-import type { Forwarder } from '../proxy/forwarder.js';
 import type { LbMetrics } from '../metrics.js';
 import { LbError, pathOf, toFailure } from '../contract/errors.js';
+import { ownPathMethod } from '../contract/paths.js';
 import { errorHandler } from './errors.js';
 import { membershipBody, replicaList, type MembershipBody } from './schemas.js';
 import { registerDashboard } from '../dashboard/routes.js';
 import type { DashboardSources } from '../dashboard/snapshot.js';
-import { frontDoorServer } from './server.js';
 
 export interface AppOptions {
   readonly manager: ReplicaManager;
-  readonly forwarder: Forwarder;
   readonly metrics: LbMetrics;
   readonly log: Logger;
   readonly adminToken: string | undefined;
@@ -21,39 +19,22 @@ export interface AppOptions {
   readonly dashboard: DashboardSources;
 }
 
-/** Paths the LB answers itself and never forwards, with the methods each takes. */
-const OWN_PATHS: Readonly<Record<string, string>> = {
-  rep: 'GET',
-  add: 'POST',
-  rm: 'DELETE',
-  metrics: 'GET',
-  membership: 'GET',
-  dashboard: 'GET',
-};
-
 const ADMIN_BODY_LIMIT = 16 * 1024;
 
 export function buildApp(options: AppOptions): FastifyInstance {
-  const { manager, forwarder, metrics, log } = options;
-  let closing = false;
+  const { manager, metrics, log } = options;
   const app = Fastify({
-    serverFactory: frontDoorServer({
-      isOwn: (url) => ownPathMethod(url) !== undefined,
-      forward: (req, res) => forwarder.forward(req, res),
-      closing: () => closing,
-    }),
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ADMIN_BODY_LIMIT,
     // Slow or stalled clients cannot hold a connection forever.
     requestTimeout: options.requestTimeoutMs,
-    connectionTimeout: 2 * options.requestTimeoutMs,
+    // Its only client is the data plane, on an internal socket: no idle cut (a long /add is silent).
     keepAliveTimeout: 72_000,
-    return503OnClosing: true,
+    connectionTimeout: 0,
+    // Requests reach this app through the data plane, which drains client connections itself.
+    return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-  });
-  app.addHook('preClose', async () => {
-    closing = true;
   });
   app.setErrorHandler(errorHandler);
   // Admin bodies are JSON only; the proxy scope below takes any type.
@@ -112,14 +93,6 @@ function parseJsonBody(_request: FastifyRequest, body: string | Buffer, done: (e
   } catch (error) {
     done(new LbError('BAD_REQUEST', `Request body is not valid JSON: ${(error as Error).message}`));
   }
-}
-
-/** The method an LB-owned path takes, if the URL is one of them. Runs on every request: no regex, no split. */
-function ownPathMethod(url: string): string | undefined {
-  let end = 1;
-  while (end < url.length && url[end] !== '/' && url[end] !== '?') end++;
-  const first = url.slice(1, end);
-  return Object.hasOwn(OWN_PATHS, first) ? OWN_PATHS[first] : undefined;
 }
 
 function fail(reply: FastifyReply, error: LbError): FastifyReply {

@@ -1,14 +1,14 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import type { Dispatcher } from 'undici';
+import { LbError, notOnReplicas } from '../contract/errors.js';
 import type { ReplicaHandle } from '../replicas/driver.js';
-import { codeOf, failureBody, LbError, notOnReplicas } from '../contract/errors.js';
+import type { RequestKey } from '../routing/index.js';
+import { requestHead, responseHead, type Framing } from './headers.js';
+import type { Head } from './http-parser.js';
 import type { RequestId } from './request-id.js';
-import { contentLength, downstreamHeaders, upstreamHeaders } from './headers.js';
+import type { ResponseHandler, UpstreamConnection, UpstreamError, UpstreamPool } from './upstream.js';
 
-/** What one exchange needs from the forwarder: connections, bookkeeping and the failover order. */
+/** What one exchange needs from the forwarder: pools, bookkeeping and the failover order. */
 export interface ExchangeHost {
-  dispatcher(replica: ReplicaHandle): Dispatcher;
+  pool(replica: ReplicaHandle): UpstreamPool;
   /** Counts a request in flight to the replica (until `settled`). */
   began(replica: string): void;
   settled(replica: string): void;
@@ -16,201 +16,317 @@ export interface ExchangeHost {
   answered(replica: string, code: number, ms: number): void;
   /** The replica refused, reset or timed out before answering. */
   failed(replica: string, error: Error): void;
-  /** The next distinct replica for `key` not yet tried, on the current ring. */
-  next(key: RequestId['key'], tried: ReadonlySet<string>): ReplicaHandle | undefined;
-  /** Every candidate failed a replayable request. */
-  exhausted(res: ServerResponse, id: RequestId): void;
+  /** The next distinct replica for `key` not yet tried, on the current routing table. */
+  next(key: RequestKey, tried: ReadonlySet<string>): ReplicaHandle | undefined;
+  /** Every candidate failed a replayable request (or none exists). */
+  unavailable(): LbError;
 }
 
-/** Bodies up to this size (declared by Content-Length) go out in one write with the headers. */
-const BUFFER_LIMIT = 64 * 1024;
-const JSON_TYPE = 'application/json; charset=utf-8';
+/** The client side of an exchange: where the answer goes, in order, on one connection. */
+export interface ClientSide {
+  readonly clientIp: string;
+  /** Writes to the client; false when its buffer is full (wait for `onClientDrain`). */
+  write(data: string | Buffer): boolean;
+  cork(): void;
+  uncork(): void;
+  /** The answer is complete; `keepAlive` false closes the connection after it. */
+  answered(keepAlive: boolean): void;
+  /** Whether the connection stays open after this answer (client asked, LB not shutting down). */
+  keepsAlive(requestKeepAlive: boolean): boolean;
+  /** The answer cannot be completed (the replica broke off mid-stream): cut the connection. */
+  abort(): void;
+  /** Stop / start reading the client while the upstream cannot take more body. */
+  pauseBody(): void;
+  resumeBody(): void;
+}
+
+/** One request as parsed, with its body as it arrives. */
+export interface ParsedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: readonly string[];
+  readonly host: string | undefined;
+  readonly versionMinor: number;
+  readonly keepAlive: boolean;
+  readonly hasBody: boolean;
+  readonly chunked: boolean;
+  readonly expectsContinue: boolean;
+}
+
+/** Where an exchange goes: a replica (with failover), or the LB's own routes (Fastify). */
+export type Destination =
+  | { readonly kind: 'replica'; readonly id: RequestId; readonly replica: ReplicaHandle }
+  | { readonly kind: 'unavailable'; readonly id: RequestId }
+  | { readonly kind: 'own'; readonly pool: UpstreamPool };
+
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Answers up to this size (declared by Content-Length) are held until whole, then sent in one write. */
+const HOLD_LIMIT = 64 * 1024;
 
 /**
- * One client request on its way through the LB: sent to a replica, sent again to the
- * next one when a bodiless GET/HEAD finds it dead, and the answer relayed to the client.
- * It is its own undici dispatch handler, so a request costs one object, not a stream
- * and a promise per hop.
+ * One client request on its way through the LB: sent to a replica over a pooled raw socket,
+ * sent again to the next replica when a bodiless GET/HEAD finds it dead before any answer,
+ * and the answer relayed to the client with backpressure both ways.
  */
-export class Exchange implements Dispatcher.DispatchHandler {
-  private readonly headers: string[];
-  private readonly body: IncomingMessage | null;
+export class Exchange implements ResponseHandler {
   private readonly replayable: boolean;
-  /** Kept: undici destroys the request body once sent, and Node then clears `req.socket`. */
-  private readonly connection: WatchedSocket;
-  private target!: ReplicaHandle;
+  private connection: UpstreamConnection | undefined;
+  private cancelWait: (() => void) | undefined;
+  /** Body received before the upstream connection was ready. */
+  private pending: Buffer[] | undefined;
+  private bodyComplete: boolean;
+  private target: ReplicaHandle | undefined;
   private tried: Set<string> | undefined;
-  private started = 0;
-  /** How the current answer is relayed; undefined until its headers arrive. */
-  private mode: 'buffer' | 'stream' | 'discard' | undefined;
-  private status = 0;
-  private answerHeaders: string[] = [];
-  private chunks: Buffer[] = [];
-  private abort: ((error?: Error) => void) | undefined;
-  private resume: (() => void) | undefined;
-  private cancelled = false;
+  private startedAt = 0;
+  /** How the answer is relayed: undefined until its head arrives. */
+  private mode: 'buffer' | 'relay' | 'discard' | undefined;
+  /** A small sized answer is held until whole: a replica breaking it off gets a clean 502. */
+  private held: { head: string; chunks: Buffer[] } | undefined;
+  private framing: Framing = 'none';
+  private keepAlive = false;
+  private done = false;
+  private retriedStale = false;
+  /** The replica counted as having this request in flight. */
+  private inFlightTo: string | undefined;
 
   constructor(
     private readonly host: ExchangeHost,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-    private readonly id: RequestId,
+    private readonly client: ClientSide,
+    private readonly request: ParsedRequest,
+    private readonly destination: Destination,
   ) {
-    this.body = hasBody(req) ? req : null;
-    // Only a bodiless GET/HEAD can be sent again to another replica.
-    this.replayable = this.body === null && (req.method === 'GET' || req.method === 'HEAD');
-    this.connection = req.socket;
-    this.headers = upstreamHeaders(req.rawHeaders, id.text, req.socket.remoteAddress);
+    this.replayable = !request.hasBody && (request.method === 'GET' || request.method === 'HEAD');
+    this.bodyComplete = !request.hasBody;
   }
 
-  /** The client's connection closed: stop asking the replica for an answer nobody will read. */
+  start(): void {
+    const { destination } = this;
+    if (destination.kind === 'unavailable') return this.replyFailure(this.host.unavailable());
+    if (this.request.expectsContinue) this.client.write(CONTINUE);
+    if (destination.kind === 'own') return this.connect(destination.pool);
+    this.sendTo(destination.replica);
+  }
+
+  /** A piece of the request body from the client. */
+  onRequestBody(chunk: Buffer): void {
+    if (this.done && this.connection === undefined) return;
+    if (this.connection === undefined) {
+      (this.pending ??= []).push(chunk);
+      return;
+    }
+    if (!this.connection.writeBody(chunk, this.request.chunked)) this.client.pauseBody();
+  }
+
+  onRequestComplete(): void {
+    this.bodyComplete = true;
+    if (this.request.hasBody) this.connection?.endBody(this.request.chunked);
+  }
+
+  /** The client's connection closed: stop asking the upstream for an answer nobody will read. */
   cancel(): void {
-    this.cancelled = true;
-    this.abort?.();
+    this.cancelWait?.();
+    this.cancelWait = undefined;
+    this.release();
+    this.done = true;
   }
 
-  /** Sends to `target`; the attempt is cancelled if the client's connection closes meanwhile. */
-  send(target: ReplicaHandle): void {
-    watchConnection(this.connection).add(this);
-    this.target = target;
-    this.mode = undefined;
-    this.abort = undefined;
-    this.host.began(target.name);
-    this.started = performance.now();
-    const options: Dispatcher.DispatchOptions = {
-      path: this.req.url!,
-      method: this.req.method as Dispatcher.HttpMethod,
-      headers: this.headers,
-      body: this.body,
-    };
-    this.host.dispatcher(target).dispatch(options, this);
+  beginBatch(): void {
+    this.client.cork();
   }
 
-  onConnect(abort: (error?: Error) => void): void {
-    this.abort = abort;
-    if (this.cancelled) abort(); // the client left while the request waited for a connection
+  endBatch(): void {
+    this.client.uncork();
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
-    if (this.clientLeft()) return false;
-    const replica = this.target.name;
-    const ms = performance.now() - this.started;
-    if (status === 404) {
-      this.host.answered(replica, 400, ms);
-      this.mode = 'discard';
-      this.reply(notOnReplicas(this.req.url!));
-      return true;
+  onResponseHead(head: Head): number {
+    const { request, destination } = this;
+    const replica = this.target;
+    const status = head.status;
+    if (replica !== undefined && destination.kind === 'replica') {
+      const ms = performance.now() - this.startedAt;
+      if (status === 404) {
+        this.host.answered(replica.name, 400, ms);
+        this.mode = 'discard';
+        this.replyFailure(notOnReplicas(request.path));
+        return 0;
+      }
+      this.host.answered(replica.name, status, ms);
     }
-    this.host.answered(replica, status, ms);
-    this.status = status;
-    this.answerHeaders = downstreamHeaders(raw, this.id.text, replica);
-    const length = contentLength(raw);
-    if (length !== undefined && length <= BUFFER_LIMIT) {
+    const bodiless = request.method === 'HEAD' || status === 204 || status === 304;
+    const length = bodiless ? undefined : contentLengthOf(head.headers);
+    this.framing = bodiless ? 'none' : length !== undefined ? 'length' : request.versionMinor >= 1 ? 'chunked' : 'close';
+    this.keepAlive = this.framing !== 'close' && this.client.keepsAlive(request.keepAlive);
+    const id = destination.kind === 'own' ? undefined : destination.id.text;
+    const text = responseHead({ status, headers: head.headers, id, servedBy: replica?.name, framing: this.framing, keepAlive: this.keepAlive });
+    if (length !== undefined && length > 0 && length <= HOLD_LIMIT) {
       this.mode = 'buffer';
-      return true;
+      this.held = { head: text, chunks: [] };
+    } else {
+      this.mode = 'relay';
+      this.client.write(text);
     }
-    this.mode = 'stream';
-    this.resume = resume;
-    this.res.writeHead(status, this.answerHeaders);
-    return true;
+    return request.method === 'HEAD' ? 1 : 0;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.mode === 'buffer') {
-      this.chunks.push(chunk);
-      return true;
+  onResponseBody(chunk: Buffer): void {
+    if (this.mode === 'buffer') return void this.held!.chunks.push(chunk);
+    if (this.mode !== 'relay' || this.done) return;
+    let flushed: boolean;
+    if (this.framing === 'chunked') {
+      this.client.write(`${chunk.length.toString(16)}\r\n`);
+      this.client.write(chunk);
+      flushed = this.client.write('\r\n');
+    } else {
+      flushed = this.client.write(chunk);
     }
-    if (this.mode !== 'stream') return true;
-    if (this.clientLeft()) return false;
-    // Backpressure: undici pauses the replica's socket until the client drains.
-    const flushed = this.res.write(chunk);
-    if (!flushed) this.res.once('drain', this.resume!);
-    return flushed;
+    // Backpressure: stop reading the replica until the client drains.
+    if (!flushed) this.connection?.pause();
   }
 
-  onComplete(): void {
+  onClientDrain(): void {
+    this.connection?.resume();
+  }
+
+  onUpstreamDrain(): void {
+    this.client.resumeBody();
+  }
+
+  onResponseComplete(): void {
     this.settle();
+    if (this.done) return;
     if (this.mode === 'buffer') {
-      this.res.writeHead(this.status, this.answerHeaders);
-      this.res.end(this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks));
-    } else if (this.mode === 'stream') {
-      this.res.end();
+      const { head, chunks } = this.held!;
+      this.held = undefined;
+      this.client.write(head);
+      for (const chunk of chunks) this.client.write(chunk);
+      return this.finish(this.keepAlive);
+    }
+    if (this.mode === 'relay') {
+      if (this.framing === 'chunked') this.client.write('0\r\n\r\n');
+      this.finish(this.keepAlive);
     }
   }
 
-  onError(error: Error): void {
+  onUpstreamError(error: UpstreamError): void {
+    const connection = this.connection;
+    this.connection = undefined;
     this.settle();
-    if (this.cancelled) return;
-    const replica = this.target.name;
-    if (this.mode === undefined) {
-      this.host.failed(replica, error);
-      if (this.replayable) return this.sendToNext();
-      return this.reply(new LbError('REPLICA_FAILED', `Replica ${replica} failed: ${codeOf(error)}`));
+    if (this.done) return;
+    if (this.mode === 'relay') return this.cut(); // what the client has cannot be taken back
+    if (this.mode === 'discard') return;
+    const replica = this.target;
+    if (this.mode === 'buffer') {
+      this.held = undefined;
+      return this.replyFailure(new LbError(replica ? 'REPLICA_FAILED' : 'INTERNAL', `Replica ${replica?.name ?? 'lb'} broke off its answer: ${error.code}`));
     }
-    // The replica answered, then broke off: what the client already has cannot be taken back.
-    if (this.mode === 'stream') this.res.destroy(error);
-    else if (this.mode === 'buffer') this.reply(new LbError('REPLICA_FAILED', `Replica ${replica} broke off its answer: ${codeOf(error)}`));
+    if (replica === undefined) return this.replyFailure(new LbError('INTERNAL', `the LB's own routes failed: ${error.code}`));
+    // A pooled connection the replica had just closed (the keep-alive race): one fresh try, no blame.
+    if (connection?.reused && !connection.answering && !this.retriedStale && this.canResend()) {
+      this.retriedStale = true;
+      return this.sendTo(replica, true);
+    }
+    this.host.failed(replica.name, error);
+    if (this.replayable) return this.sendToNext();
+    this.replyFailure(new LbError('REPLICA_FAILED', `Replica ${replica.name} failed: ${error.code}`));
   }
 
-  /** The attempt is over: no longer in flight to the replica, nor watched on the client's connection. */
-  private settle(): void {
-    this.host.settled(this.target.name);
-    watchConnection(this.connection).delete(this);
+  /** The client timed out or broke the protocol mid-exchange: answer if nothing was sent, else cut. */
+  fail(error: LbError): void {
+    if (this.done) return;
+    this.release();
+    if (this.mode === undefined || this.mode === 'buffer') this.replyFailure(error, false);
+    else this.cut();
   }
 
-  /** Checked before relaying: the connection's 'close' may not have been emitted yet. */
-  private clientLeft(): boolean {
-    if (!this.res.destroyed) return false;
-    this.cancel();
-    return true;
+  private canResend(): boolean {
+    // A body already streamed to the dead connection is gone: only a body still pending can be resent.
+    return this.replayable || (this.pending === undefined && !this.request.hasBody);
+  }
+
+  private sendTo(replica: ReplicaHandle, fresh = false): void {
+    this.target = replica;
+    this.host.began(replica.name);
+    this.inFlightTo = replica.name;
+    this.startedAt = performance.now();
+    this.connect(this.host.pool(replica), fresh);
+  }
+
+  private connect(pool: UpstreamPool, fresh = false): void {
+    this.cancelWait = pool.acquire((error, connection) => {
+      this.cancelWait = undefined;
+      if (this.done) return connection?.destroy();
+      if (error) return this.onUpstreamError(error);
+      this.attach(connection!);
+    }, fresh);
+  }
+
+  private attach(connection: UpstreamConnection): void {
+    this.connection = connection;
+    const { request } = this;
+    const id = this.destination.kind === 'own' ? undefined : this.destination.id.text;
+    const head = requestHead(request, id, this.client.clientIp);
+    connection.send(this, head, !request.hasBody);
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending) for (const chunk of pending) this.onRequestBody(chunk);
+    if (request.hasBody && this.bodyComplete) connection.endBody(request.chunked);
   }
 
   private sendToNext(): void {
-    if (this.clientLeft()) return;
-    this.tried ??= new Set();
-    this.tried.add(this.target.name);
-    // The current membership: a concurrent /rm may have replaced the snapshot.
-    const next = this.host.next(this.id.key, this.tried);
-    if (next) return this.send(next);
-    this.host.exhausted(this.res, this.id);
+    const replica = this.target!;
+    (this.tried ??= new Set()).add(replica.name);
+    // The current membership: a concurrent /rm may have replaced the routing table.
+    const next = this.destination.kind === 'replica' ? this.host.next(this.destination.id.key, this.tried) : undefined;
+    if (next) return this.sendTo(next);
+    this.replyFailure(this.host.unavailable(), true, false);
   }
 
-  /** The contract's error, naming the replica that caused it. */
-  private reply(error: LbError): void {
-    sendFailure(this.res, error, ['x-request-id', this.id.text, 'x-served-by', this.target.name]);
+  /** The contract's error as the whole answer, naming the replica when one caused it. */
+  private replyFailure(error: LbError, keepAlive = true, namesReplica = true): void {
+    const body = JSON.stringify({ message: `<Error> ${error.detail}`, status: 'failure' });
+    const headers = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body))];
+    const id = this.destination.kind === 'own' ? undefined : this.destination.id.text;
+    const servedBy = namesReplica ? this.target?.name : undefined;
+    const lbHeaders = id !== undefined ? ['x-request-id', id, ...(servedBy ? ['x-served-by', servedBy] : [])] : [];
+    const alive = keepAlive && this.bodyComplete && this.client.keepsAlive(this.request.keepAlive);
+    this.client.write(responseHead({ status: error.status, headers: [...headers, ...lbHeaders], id: undefined, servedBy: undefined, framing: 'length', keepAlive: alive }) + body);
+    this.finish(alive);
+  }
+
+  private finish(keepAlive: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    this.client.answered(keepAlive);
+  }
+
+  private cut(): void {
+    this.done = true;
+    this.release();
+    this.client.abort();
+  }
+
+  /** Gives up the upstream connection mid-exchange: it cannot be reused. */
+  private release(): void {
+    const connection = this.connection;
+    this.connection = undefined;
+    if (connection) {
+      connection.destroy();
+      this.settle();
+    }
+  }
+
+  /** The attempt is over: no longer in flight to its replica. */
+  private settle(): void {
+    if (this.inFlightTo === undefined) return;
+    this.host.settled(this.inFlightTo);
+    this.inFlightTo = undefined;
   }
 }
 
-const EXCHANGES = Symbol('exchanges in flight');
-type WatchedSocket = Socket & { [EXCHANGES]?: Set<Exchange> };
-
-/**
- * The exchanges in flight on a client connection (more than one only when pipelined).
- * One 'close' listener per connection, not per request: a listener on every response
- * cost ~10 us per request, and keep-alive connections carry thousands of requests.
- */
-function watchConnection(socket: WatchedSocket): Set<Exchange> {
-  let exchanges = socket[EXCHANGES];
-  if (exchanges === undefined) {
-    const watched = new Set<Exchange>();
-    socket[EXCHANGES] = exchanges = watched;
-    socket.once('close', () => {
-      for (const exchange of watched) exchange.cancel();
-      watched.clear();
-    });
+function contentLengthOf(headers: readonly string[]): number | undefined {
+  for (let k = 0; k < headers.length; k += 2) {
+    const name = headers[k]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(headers[k + 1]);
   }
-  return exchanges;
-}
-
-/** The contract's JSON error, with the given extra headers ([name, value, ...]). */
-export function sendFailure(res: ServerResponse, error: LbError, headers: string[]): void {
-  if (res.headersSent) return void res.destroy();
-  const text = JSON.stringify(failureBody(error));
-  res.writeHead(error.status, ['content-type', JSON_TYPE, 'content-length', String(Buffer.byteLength(text)), ...headers]);
-  res.end(text);
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  return undefined;
 }

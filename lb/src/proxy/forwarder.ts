@@ -1,13 +1,14 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
-import { boundedChoice, loadBound, type Router } from '../routing/index.js';
-import type { ReplicaManager } from '../replicas/manager.js';
-import type { ReplicaHandle } from '../replicas/driver.js';
-import type { LbMetrics } from '../metrics.js';
 import { LbError } from '../contract/errors.js';
-import { requestIdFrom, type RequestId } from './request-id.js';
-import { Exchange, sendFailure, type ExchangeHost } from './exchange.js';
+import { boundedChoice, loadBound, type RequestKey, type RoutingTable } from '../routing/index.js';
+import type { ReplicaHandle } from '../replicas/driver.js';
+import type { ReplicaManager } from '../replicas/manager.js';
+import type { LbMetrics } from '../metrics.js';
+import type { Deadlines } from './deadlines.js';
+import type { Destination, ExchangeHost } from './exchange.js';
+import { headerValue } from './headers.js';
+import { requestIdFrom } from './request-id.js';
+import { UpstreamPool, type PoolOptions } from './upstream.js';
 
 export interface ForwarderOptions {
   readonly manager: ReplicaManager;
@@ -22,59 +23,63 @@ export interface ForwarderOptions {
   readonly onUpstreamFailure: (name: string) => void;
 }
 
-const NO_REPLICA = new LbError('NO_REPLICA');
-
 /** A replica that just failed a connection is passed over this long (outlier ejection). */
 const SUSPECT_MS = 1000;
 /** Connecting on a local network takes well under a millisecond; a dead container's IP never answers. */
 const CONNECT_TIMEOUT_MS = 1000;
+/** Below the replicas' own keep-alive timeout (72 s), so the LB closes idle connections first. */
+const IDLE_TIMEOUT_MS = 30_000;
+const MAX_CONNECTIONS_PER_REPLICA = 256;
 
 /**
- * Forwards requests to the replica the ring picks, one keep-alive undici Pool
- * per replica. GET/HEAD without a body fail over to the next distinct replica
- * clockwise when a connection is refused, reset or times out.
+ * Picks the replica for each request (the routing table's owner, unless it just failed or,
+ * with bounded loads, is over the bound) and keeps one pool of raw keep-alive sockets per
+ * replica. GET/HEAD without a body fail over to the next distinct replica clockwise.
  */
 export class Forwarder implements ExchangeHost {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, UpstreamPool>();
   /** Replica name -> until when it is passed over after a failed connection. */
   private readonly suspects = new Map<string, number>();
   /** Requests in flight per replica, and in all. */
   private readonly inFlight = new Map<string, number>();
   private totalInFlight = 0;
+  private readonly poolOptions: PoolOptions;
 
-  constructor(private readonly options: ForwarderOptions) {
+  constructor(
+    private readonly options: ForwarderOptions,
+    private readonly deadlines: Deadlines,
+  ) {
+    this.poolOptions = {
+      maxConnections: MAX_CONNECTIONS_PER_REPLICA,
+      connectTimeoutMs: Math.min(options.upstreamTimeoutMs, CONNECT_TIMEOUT_MS),
+      responseTimeoutMs: options.upstreamTimeoutMs,
+      idleTimeoutMs: IDLE_TIMEOUT_MS,
+    };
     options.manager.on('routing', (router) => {
       this.prunePools(router);
       this.suspects.clear(); // a respawned replica gets a clean slate
     });
   }
 
-  /** Relays one client request; the answer (or the contract's error) goes to `res`. */
-  forward(req: IncomingMessage, res: ServerResponse): void {
-    const id = requestIdFrom(req.headers['x-request-id']);
-    const ring = this.options.manager.router;
-    const owner = ring.lookup(id.key);
-    if (!owner) return this.exhausted(res, id);
-    new Exchange(this, req, res, id).send(this.choose(ring, id.key, owner));
+  /** Where a forwarded request goes: the chosen replica for its id, or nowhere. */
+  destination(headers: readonly string[]): Destination {
+    const id = requestIdFrom(headerValue(headers, 'x-request-id'));
+    const router = this.options.manager.router;
+    const owner = router.lookup(id.key);
+    if (!owner) return { kind: 'unavailable', id };
+    return { kind: 'replica', id, replica: this.choose(router, id.key, owner) };
   }
 
-  async close(): Promise<void> {
-    const pools = [...this.pools.values()];
+  close(): void {
+    for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
-    await Promise.all(pools.map((p) => p.close()));
   }
 
-  dispatcher(replica: ReplicaHandle): Dispatcher {
+  pool(replica: ReplicaHandle): UpstreamPool {
     let pool = this.pools.get(replica.url);
     if (!pool) {
-      const timeout = this.options.upstreamTimeoutMs;
-      pool = new Pool(replica.url, {
-        connections: 256,
-        keepAliveTimeout: 30_000,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        connectTimeout: Math.min(timeout, CONNECT_TIMEOUT_MS),
-      });
+      const url = new URL(replica.url);
+      pool = new UpstreamPool({ host: url.hostname, port: Number(url.port || 80) }, this.poolOptions, this.deadlines);
       this.pools.set(replica.url, pool);
     }
     return pool;
@@ -104,23 +109,23 @@ export class Forwarder implements ExchangeHost {
   }
 
   /** Only walked after a failure, so the common path stays one table lookup. */
-  next(key: RequestId['key'], tried: ReadonlySet<string>): ReplicaHandle | undefined {
+  next(key: RequestKey, tried: ReadonlySet<string>): ReplicaHandle | undefined {
     return this.options.manager.router.candidates(key).find((m) => !tried.has(m.name));
   }
 
-  exhausted(res: ServerResponse, id: RequestId): void {
+  unavailable(): LbError {
     this.options.metrics.unavailable.inc();
-    sendFailure(res, NO_REPLICA, ['x-request-id', id.text]);
+    return new LbError('NO_REPLICA');
   }
 
   /** The owner, unless it just failed or (bounded loads) is over the bound: then the next one clockwise. */
-  private choose(ring: Router<ReplicaHandle>, key: RequestId['key'], owner: ReplicaHandle): ReplicaHandle {
+  private choose(router: RoutingTable<ReplicaHandle>, key: RequestKey, owner: ReplicaHandle): ReplicaHandle {
     const factor = this.options.balanceFactor;
     if (factor === undefined && !this.isSuspect(owner.name)) return owner;
-    const bound = factor === undefined ? Infinity : loadBound(factor, this.totalInFlight, ring.size);
+    const bound = factor === undefined ? Infinity : loadBound(factor, this.totalInFlight, router.size);
     const load = (name: string) => this.inFlight.get(name) ?? 0;
     if (!this.isSuspect(owner.name) && load(owner.name) + 1 <= bound) return owner;
-    const trusted = ring.candidates(key).filter((m) => !this.isSuspect(m.name));
+    const trusted = router.candidates(key).filter((m) => !this.isSuspect(m.name));
     return boundedChoice(trusted, load, bound) ?? owner;
   }
 
@@ -133,13 +138,13 @@ export class Forwarder implements ExchangeHost {
     return false;
   }
 
-  /** Pools of replicas that left the ring close once their in-flight requests finish. */
-  private prunePools(ring: Router<ReplicaHandle>): void {
-    const live = new Set(ring.members.map((m) => m.url));
+  /** Pools of replicas that left the routing table close; their in-flight requests finish. */
+  private prunePools(router: RoutingTable<ReplicaHandle>): void {
+    const live = new Set(router.members.map((m) => m.url));
     for (const [url, pool] of this.pools) {
       if (!live.has(url)) {
         this.pools.delete(url);
-        pool.close().catch(() => undefined);
+        pool.close();
       }
     }
   }

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1). */
 const HOP_BY_HOP = new Set([
   'connection',
@@ -11,68 +13,137 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Headers the LB sets itself on the way back; a replica's own copies are dropped. */
-const SET_BY_LB = new Set(['x-request-id', 'x-served-by']);
+/** Request headers the LB replaces or answers itself: the id, the client chain, the expectation. */
+const SET_BY_LB_UP = new Set(['x-request-id', 'x-forwarded-for', 'expect']);
+/** Response headers the LB sets itself; a replica's own copies are dropped. */
+const SET_BY_LB_DOWN = new Set(['x-request-id', 'x-served-by']);
+
+/** How Node's server says keep-alive (the README's examples show it). */
+export const KEEP_ALIVE_SECONDS = 72;
+const KEEP_ALIVE = `Connection: keep-alive\r\nKeep-Alive: timeout=${KEEP_ALIVE_SECONDS}\r\n\r\n`;
+const CLOSE = 'Connection: close\r\n\r\n';
+
+/** What the replica is told of one client request. */
+export interface UpstreamRequest {
+  readonly method: string;
+  /** Origin-form: path and query. */
+  readonly path: string;
+  /** [name, value, ...] as the client sent them. */
+  readonly headers: readonly string[];
+  /** Host to send when the client sent none (HTTP/1.0) or its target was absolute-form. */
+  readonly host: string | undefined;
+  readonly chunked: boolean;
+}
 
 /**
- * The client's headers for the replica, as undici takes them ([name, value, ...]):
- * hop-by-hop ones and those `Connection` lists are dropped, `X-Request-Id` is the
- * canonical id, and the client's address is appended to `X-Forwarded-For`.
+ * The request head for the replica: hop-by-hop headers and those `Connection` lists are
+ * dropped, `X-Request-Id` is the canonical id and the client's address is appended to
+ * `X-Forwarded-For`. Always HTTP/1.1 on a keep-alive connection.
  */
-export function upstreamHeaders(raw: readonly string[], id: string, clientIp: string | undefined): string[] {
-  const out: string[] = [];
-  const listed = connectionListed(raw, (v) => v);
+export function requestHead(req: UpstreamRequest, id: string | undefined, clientIp: string): string {
+  const raw = req.headers;
+  const listed = connectionListed(raw);
+  let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
   let forwardedFor: string | undefined;
+  let hasHost = false;
   for (let k = 0; k < raw.length; k += 2) {
     const name = raw[k]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || lower === 'x-request-id' || listed?.has(lower)) continue;
     if (lower === 'x-forwarded-for') {
       forwardedFor = forwardedFor === undefined ? raw[k + 1]! : `${forwardedFor}, ${raw[k + 1]!}`;
       continue;
     }
-    out.push(name, raw[k + 1]!);
+    if (HOP_BY_HOP.has(lower) || SET_BY_LB_UP.has(lower) || listed?.has(lower)) continue;
+    if (lower === 'host') {
+      if (req.host !== undefined) continue;
+      hasHost = true;
+    }
+    head += `${name}: ${raw[k + 1]!}\r\n`;
   }
-  out.push('x-request-id', id);
-  const ip = clientIp ?? 'unknown';
-  out.push('x-forwarded-for', forwardedFor === undefined ? ip : `${forwardedFor}, ${ip}`);
-  return out;
+  if (!hasHost && req.host !== undefined) head += `host: ${req.host}\r\n`;
+  if (req.chunked) head += 'transfer-encoding: chunked\r\n';
+  if (id !== undefined) head += `x-request-id: ${id}\r\n`;
+  head += `x-forwarded-for: ${forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`}\r\n\r\n`;
+  return head;
+}
+
+/** How the answer's body is framed for the client. */
+export type Framing = 'length' | 'chunked' | 'close' | 'none';
+
+export interface DownstreamResponse {
+  readonly status: number;
+  /** [name, value, ...] as the replica sent them. */
+  readonly headers: readonly string[];
+  /** The LB's own headers: X-Request-Id and X-Served-By (forwarded requests only). */
+  readonly id: string | undefined;
+  readonly servedBy: string | undefined;
+  readonly framing: Framing;
+  readonly keepAlive: boolean;
 }
 
 /**
- * The replica's response headers for the client ([name, value, ...] as writeHead
- * takes them), without hop-by-hop ones, and the LB's `X-Request-Id` and `X-Served-By`.
+ * The response head for the client: the replica's headers without hop-by-hop ones and those
+ * `Connection` lists (nor its own X-Request-Id / X-Served-By), then the LB's, the framing,
+ * a Date when the replica sent none, and the connection's fate.
  */
-export function downstreamHeaders(raw: readonly Buffer[], id: string, replica: string): string[] {
-  const out: string[] = [];
-  const listed = connectionListed(raw, (v) => v.toString('latin1'));
+export function responseHead(res: DownstreamResponse): string {
+  const raw = res.headers;
+  const listed = connectionListed(raw);
+  const lbHeaders = res.servedBy !== undefined;
+  let head = `HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? 'Unknown'}\r\n`;
+  let hasDate = false;
   for (let k = 0; k < raw.length; k += 2) {
-    const name = raw[k]!.toString('latin1');
+    const name = raw[k]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || SET_BY_LB.has(lower) || listed?.has(lower)) continue;
-    out.push(name, raw[k + 1]!.toString('latin1'));
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower) || (lbHeaders && SET_BY_LB_DOWN.has(lower))) continue;
+    if (lower === 'date') hasDate = true;
+    head += `${name}: ${raw[k + 1]!}\r\n`;
   }
-  out.push('x-request-id', id, 'x-served-by', replica);
-  return out;
+  if (!hasDate) head += `Date: ${httpDate()}\r\n`;
+  if (lbHeaders) head += `x-request-id: ${res.id}\r\nx-served-by: ${res.servedBy}\r\n`;
+  if (res.framing === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
+  return head + (res.keepAlive ? KEEP_ALIVE : CLOSE);
 }
 
 /** Header names (lower case) that a `Connection` header lists as hop-by-hop; undefined when there is none. */
-function connectionListed<T extends string | Buffer>(raw: readonly T[], text: (value: T) => string): Set<string> | undefined {
+function connectionListed(raw: readonly string[]): Set<string> | undefined {
   let listed: Set<string> | undefined;
   for (let k = 0; k < raw.length; k += 2) {
     const name = raw[k]!;
-    if (name.length !== 10 || text(name).toLowerCase() !== 'connection') continue;
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
     listed ??= new Set();
-    for (const token of text(raw[k + 1]!).split(',')) listed.add(token.trim().toLowerCase());
+    for (const token of raw[k + 1]!.split(',')) listed.add(token.trim().toLowerCase());
   }
   return listed;
 }
 
-/** Content-Length of raw headers, or undefined when absent (e.g. chunked). */
-export function contentLength(raw: readonly Buffer[]): number | undefined {
+/** The first value of a header (case-insensitive name), or undefined. */
+export function headerValue(raw: readonly string[], lowerName: string): string | undefined {
   for (let k = 0; k < raw.length; k += 2) {
     const name = raw[k]!;
-    if (name.length === 14 && name.toString('latin1').toLowerCase() === 'content-length') return Number(raw[k + 1]!.toString('latin1'));
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[k + 1];
   }
   return undefined;
+}
+
+/** How many times a header appears. */
+export function headerCount(raw: readonly string[], lowerName: string): number {
+  let count = 0;
+  for (let k = 0; k < raw.length; k += 2) {
+    const name = raw[k]!;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) count++;
+  }
+  return count;
+}
+
+let dateText = '';
+let dateSecond = -1;
+/** The IMF-fixdate of now, computed once a second as Node's server does. */
+function httpDate(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second * 1000).toUTCString();
+  }
+  return dateText;
 }

@@ -1,59 +1,76 @@
 import assert from 'node:assert/strict';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { Dispatcher } from 'undici';
-import { Exchange, type ExchangeHost } from '../../src/proxy/exchange.js';
-import { requestIdFrom, type RequestId } from '../../src/proxy/request-id.js';
+import { LbError } from '../../src/contract/errors.js';
+import { Deadlines } from '../../src/proxy/deadlines.js';
+import { Exchange, type ClientSide, type Destination, type ExchangeHost, type ParsedRequest } from '../../src/proxy/exchange.js';
+import { requestIdFrom } from '../../src/proxy/request-id.js';
+import { UpstreamPool } from '../../src/proxy/upstream.js';
 import type { ReplicaHandle } from '../../src/replicas/driver.js';
 
-/** What a fake replica does with one dispatch: answer, fail before answering, or break off. */
-type Script =
-  | { answer: number; headers?: string[]; body?: string }
-  | { fail: string }
-  | { breakAfter: string; length: number }
-  | { hang: true };
+/** A raw TCP "replica" answering each request with the bytes `script` gives (or not at all). */
+type Script = (socket: Socket, request: string) => void;
 
-const replica = (name: string): ReplicaHandle => ({ name, index: 1, url: `http://${name}` });
+const SCRIPTS: Record<string, Script> = {
+  ok: (s) => s.write('HTTP/1.1 201 Created\r\nx-app: 1\r\nconnection: x-app2\r\nx-app2: hidden\r\nx-served-by: fake\r\ncontent-length: 2\r\n\r\nhi'),
+  missing: (s) => s.write('HTTP/1.1 404 Not Found\r\ncontent-length: 4\r\n\r\nnope'),
+  reset: (s) => s.destroy(),
+  broken: (s) => {
+    s.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npart');
+    setTimeout(() => s.destroy(), 10);
+  },
+  hang: () => undefined,
+  // One byte more than its Content-Length, then a second answer nobody asked for.
+  overlong: (s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nxyHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'),
+  garbage: (s) => s.write('HTTP/1.1 2x0 OK\r\n\r\n'),
+};
 
-/** An ExchangeHost whose replicas follow scripts, recording what the exchange told it. */
+const servers = new Map<string, { server: Server; url: string; requests: string[]; sockets: number; closed: number }>();
+const deadlines = new Deadlines(20);
+
+before(async () => {
+  for (const [name, script] of Object.entries(SCRIPTS)) {
+    const entry = { server: createServer(), url: '', requests: [] as string[], sockets: 0, closed: 0 };
+    entry.server.on('connection', (socket) => {
+      entry.sockets++;
+      socket.on('error', () => undefined);
+      socket.on('close', () => entry.closed++);
+      socket.on('data', (data) => {
+        entry.requests.push(data.toString('latin1'));
+        script(socket, data.toString('latin1'));
+      });
+    });
+    await new Promise<void>((r) => entry.server.listen(0, '127.0.0.1', r));
+    entry.url = `http://127.0.0.1:${(entry.server.address() as { port: number }).port}`;
+    servers.set(name, entry);
+  }
+  // A port nobody listens on: connections are refused.
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const port = (closed.address() as { port: number }).port;
+  await new Promise((r) => closed.close(r));
+  servers.set('refused', { server: closed, url: `http://127.0.0.1:${port}`, requests: [], sockets: 0, closed: 0 });
+});
+after(() => {
+  for (const { server } of servers.values()) server.close();
+  deadlines.close();
+});
+
+const replica = (name: string): ReplicaHandle => ({ name, index: 1, url: servers.get(name)!.url });
+
+/** A host whose failover order is `order`, recording what the exchange tells it. */
 class FakeHost implements ExchangeHost {
   readonly log: string[] = [];
-  readonly sent: { replica: string; options: Dispatcher.DispatchOptions }[] = [];
-  aborted = 0;
-  constructor(
-    private readonly scripts: Record<string, Script>,
-    private readonly order: string[],
-  ) {}
-
-  dispatcher(target: ReplicaHandle): Dispatcher {
-    const script = this.scripts[target.name]!;
-    const host = this;
-    return {
-      dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) {
-        host.sent.push({ replica: target.name, options });
-        handler.onConnect!(() => {
-          host.aborted++;
-          handler.onError!(Object.assign(new Error('aborted'), { code: 'UND_ERR_ABORTED' }));
-        });
-        setImmediate(() => {
-          if ('hang' in script) return;
-          if ('fail' in script) return handler.onError!(Object.assign(new Error(script.fail), { code: script.fail }));
-          if ('breakAfter' in script) {
-            const raw = [Buffer.from('content-length'), Buffer.from(String(script.length))];
-            handler.onHeaders!(200, raw, () => {}, '');
-            handler.onData!(Buffer.from(script.breakAfter));
-            return handler.onError!(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
-          }
-          const body = script.body ?? '';
-          const raw = [...(script.headers ?? []), 'content-length', String(Buffer.byteLength(body))].map((s) => Buffer.from(s));
-          handler.onHeaders!(script.answer, raw, () => {}, '');
-          if (body) handler.onData!(Buffer.from(body));
-          handler.onComplete!([]);
-        });
-        return true;
-      },
-    } as unknown as Dispatcher;
+  private readonly pools = new Map<string, UpstreamPool>();
+  constructor(private readonly order: string[]) {}
+  pool(target: ReplicaHandle): UpstreamPool {
+    let pool = this.pools.get(target.name);
+    if (!pool) {
+      const url = new URL(target.url);
+      pool = new UpstreamPool({ host: url.hostname, port: Number(url.port) }, { maxConnections: 4, connectTimeoutMs: 500, responseTimeoutMs: 300, idleTimeoutMs: 5000 }, deadlines);
+      this.pools.set(target.name, pool);
+    }
+    return pool;
   }
   began(name: string) {
     this.log.push(`began ${name}`);
@@ -67,107 +84,179 @@ class FakeHost implements ExchangeHost {
   failed(name: string, error: Error) {
     this.log.push(`failed ${name} ${(error as { code?: string }).code}`);
   }
-  next(_key: RequestId['key'], tried: ReadonlySet<string>) {
+  next(_key: unknown, tried: ReadonlySet<string>) {
     const name = this.order.find((n) => !tried.has(n));
     return name === undefined ? undefined : replica(name);
   }
-  exhausted(res: import('node:http').ServerResponse, id: RequestId) {
-    this.log.push('exhausted');
-    res.writeHead(503, { 'x-request-id': id.text }).end('none');
+  unavailable() {
+    this.log.push('unavailable');
+    return new LbError('NO_REPLICA');
+  }
+  close() {
+    for (const pool of this.pools.values()) pool.close();
   }
 }
 
-let server: Server;
-let url: string;
-let host: FakeHost;
-
-before(async () => {
-  server = createServer((req, res) => new Exchange(host, req, res, requestIdFrom(req.headers['x-request-id'])).send(replica(host.next(0, new Set())!.name)));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-after(() => new Promise((r) => server.close(r)));
-
-function call(method: string, path: string, headers: Record<string, string> = {}, body?: string) {
-  return new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
-    const req = request(`${url}${path}`, { method, headers: { 'x-request-id': '42', ...headers }, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+/** Collects what the exchange writes to the client. */
+class FakeClient implements ClientSide {
+  readonly clientIp = '10.1.2.3';
+  text = '';
+  aborted = false;
+  readonly done: Promise<boolean>;
+  private resolve!: (keepAlive: boolean) => void;
+  constructor() {
+    this.done = new Promise((r) => (this.resolve = r));
+  }
+  write(data: string | Buffer) {
+    this.text += typeof data === 'string' ? data : data.toString('latin1');
+    return true;
+  }
+  cork() {}
+  uncork() {}
+  answered(keepAlive: boolean) {
+    this.resolve(keepAlive);
+  }
+  keepsAlive(requestKeepAlive: boolean) {
+    return requestKeepAlive;
+  }
+  abort() {
+    this.aborted = true;
+    this.resolve(false);
+  }
+  pauseBody() {}
+  resumeBody() {}
 }
 
-describe('Exchange (fake host and replicas)', () => {
-  it('relays an answer with the LB headers and the replica headers filtered', async () => {
-    host = new FakeHost({ A: { answer: 201, headers: ['x-app', '1', 'connection', 'x-app2', 'x-app2', 'hidden', 'x-served-by', 'fake'], body: 'hi' } }, ['A']);
-    const res = await call('GET', '/home?q=1');
-    assert.equal(res.status, 201);
+const GET: ParsedRequest = { method: 'GET', path: '/home?q=1', headers: ['Host', 'lb'], host: undefined, versionMinor: 1, keepAlive: true, hasBody: false, chunked: false, expectsContinue: false };
+const POST: ParsedRequest = { ...GET, method: 'POST', headers: ['Host', 'lb', 'content-length', '4'], hasBody: true };
+
+function run(order: string[], request: ParsedRequest = GET, body?: string) {
+  const host = new FakeHost(order);
+  const client = new FakeClient();
+  const destination: Destination = { kind: 'replica', id: requestIdFrom('42'), replica: replica(order[0]!) };
+  const exchange = new Exchange(host, client, request, destination);
+  exchange.start();
+  if (body !== undefined) exchange.onRequestBody(Buffer.from(body));
+  if (request.hasBody) exchange.onRequestComplete();
+  return { host, client, exchange };
+}
+
+const answer = (text: string) => {
+  const [head, body] = text.split('\r\n\r\n');
+  const [status, ...lines] = head!.split('\r\n');
+  return { status: status!, headers: lines, body: body ?? '' };
+};
+
+describe('Exchange (scripted raw replicas, fake client and host)', () => {
+  it('relays an answer with the LB headers and the replica headers filtered; the request carries id and client', async () => {
+    const { host, client } = run(['ok']);
+    assert.equal(await client.done, true);
+    const res = answer(client.text);
+    assert.equal(res.status, 'HTTP/1.1 201 Created');
+    assert.deepEqual(res.headers.filter((h) => !h.startsWith('Date:')), [
+      'x-app: 1', 'content-length: 2', 'x-request-id: 42', 'x-served-by: ok', 'Connection: keep-alive', 'Keep-Alive: timeout=72',
+    ]);
     assert.equal(res.body, 'hi');
-    assert.equal(res.headers['x-app'], '1');
-    assert.equal(res.headers['x-app2'], undefined);
-    assert.equal(res.headers['x-served-by'], 'A');
-    assert.equal(res.headers['x-request-id'], '42');
-    assert.deepEqual(host.log, ['began A', 'answered A 201', 'settled A']);
-    assert.equal(host.sent[0]!.options.path, '/home?q=1');
+    assert.deepEqual(host.log, ['began ok', 'answered ok 201', 'settled ok']);
+    assert.equal(servers.get('ok')!.requests.at(-1), 'GET /home?q=1 HTTP/1.1\r\nHost: lb\r\nx-request-id: 42\r\nx-forwarded-for: 10.1.2.3\r\n\r\n');
+    host.close();
   });
 
   it("turns a replica's 404 into the contract's 400", async () => {
-    host = new FakeHost({ A: { answer: 404, body: 'nope' } }, ['A']);
-    const res = await call('GET', '/other?x=1');
-    assert.equal(res.status, 400);
-    assert.deepEqual(JSON.parse(res.body), { message: "<Error> '/other' endpoint does not exist in server replicas", status: 'failure' });
-    assert.deepEqual(host.log, ['began A', 'answered A 400', 'settled A']);
+    const { host, client } = run(['missing']);
+    await client.done;
+    const res = answer(client.text);
+    assert.equal(res.status, 'HTTP/1.1 400 Bad Request');
+    assert.deepEqual(JSON.parse(res.body), { message: "<Error> '/home' endpoint does not exist in server replicas", status: 'failure' });
+    assert.deepEqual(host.log, ['began missing', 'answered missing 400', 'settled missing']);
+    host.close();
   });
 
-  it('sends a bodiless GET to the next replica when one fails before answering', async () => {
-    host = new FakeHost({ A: { fail: 'ECONNREFUSED' }, B: { fail: 'ECONNRESET' }, C: { answer: 200, body: 'ok' } }, ['A', 'B', 'C']);
-    const res = await call('GET', '/home');
-    assert.equal(res.status, 200);
-    assert.equal(res.headers['x-served-by'], 'C');
+  it('sends a bodiless GET on to the next replica when one refuses or resets before answering', async () => {
+    const { host, client } = run(['refused', 'reset', 'ok']);
+    await client.done;
+    assert.match(client.text, /^HTTP\/1\.1 201 Created\r\n/);
+    assert.match(client.text, /x-served-by: ok\r\n/);
     assert.deepEqual(host.log, [
-      'began A', 'settled A', 'failed A ECONNREFUSED',
-      'began B', 'settled B', 'failed B ECONNRESET',
-      'began C', 'answered C 200', 'settled C',
+      'began refused', 'settled refused', 'failed refused ECONNREFUSED',
+      'began reset', 'settled reset', 'failed reset ECONNRESET',
+      'began ok', 'answered ok 201', 'settled ok',
     ]);
+    host.close();
   });
 
   it('never sends a POST twice: a failure is a 502 naming the replica', async () => {
-    host = new FakeHost({ A: { fail: 'ECONNREFUSED' }, B: { answer: 200 } }, ['A', 'B']);
-    const res = await call('POST', '/home', { 'content-type': 'text/plain' }, 'data');
-    assert.equal(res.status, 502);
-    assert.deepEqual(JSON.parse(res.body), { message: '<Error> Replica A failed: ECONNREFUSED', status: 'failure' });
-    assert.equal(res.headers['x-served-by'], 'A');
-    assert.deepEqual(host.sent.map((s) => s.replica), ['A']);
+    const { host, client } = run(['reset', 'ok'], POST, 'data');
+    await client.done;
+    const res = answer(client.text);
+    assert.equal(res.status, 'HTTP/1.1 502 Bad Gateway');
+    assert.deepEqual(JSON.parse(res.body), { message: '<Error> Replica reset failed: ECONNRESET', status: 'failure' });
+    assert.ok(res.headers.includes('x-served-by: reset'));
+    assert.equal(host.log.filter((l) => l.startsWith('began')).length, 1);
+    host.close();
   });
 
-  it('asks the host for its answer when every replica failed a GET', async () => {
-    host = new FakeHost({ A: { fail: 'ECONNREFUSED' }, B: { fail: 'ECONNREFUSED' } }, ['A', 'B']);
-    const res = await call('GET', '/home');
-    assert.equal(res.status, 503);
-    assert.equal(host.log.at(-1), 'exhausted');
+  it('answers the contract 503 when every replica failed a GET', async () => {
+    const { host, client } = run(['refused', 'reset']);
+    await client.done;
+    const res = answer(client.text);
+    assert.equal(res.status, 'HTTP/1.1 503 Service Unavailable');
+    assert.deepEqual(JSON.parse(res.body), { message: '<Error> No server replica is available', status: 'failure' });
+    assert.equal(host.log.at(-1), 'unavailable');
+    host.close();
   });
 
-  it('a buffered answer broken off is a 502, not a short body', async () => {
-    host = new FakeHost({ A: { breakAfter: 'part', length: 100 } }, ['A']);
-    const res = await call('GET', '/home');
-    assert.equal(res.status, 502);
-    assert.deepEqual(JSON.parse(res.body), { message: '<Error> Replica A broke off its answer: UND_ERR_SOCKET', status: 'failure' });
+  it('a small answer broken off is a 502, not a short body', async () => {
+    const { host, client } = run(['broken']);
+    await client.done;
+    const res = answer(client.text);
+    assert.equal(res.status, 'HTTP/1.1 502 Bad Gateway');
+    assert.match(JSON.parse(res.body).message, /^<Error> Replica broken broke off its answer: \S+$/);
+    host.close();
   });
 
-  it('a client that leaves aborts the replica request', async () => {
-    host = new FakeHost({ A: { hang: true } }, ['A']);
-    const req = request(`${url}/home`, { agent: false });
-    req.on('error', () => undefined);
-    req.end();
+  it('a replica that does not answer in time is a failure (HEADERS_TIMEOUT), then the next one answers', async () => {
+    const { host, client } = run(['hang', 'ok']);
+    await client.done;
+    assert.match(client.text, /x-served-by: ok/);
+    assert.ok(host.log.includes('failed hang HEADERS_TIMEOUT'));
+    host.close();
+  });
+
+  it('bytes beyond Content-Length close the pooled connection instead of desynchronising it', async () => {
+    const entry = servers.get('overlong')!;
+    const before = entry.sockets;
+    const host = new FakeHost(['overlong']);
+    for (let k = 0; k < 2; k++) {
+      const client = new FakeClient();
+      const exchange = new Exchange(host, client, GET, { kind: 'replica', id: requestIdFrom('1'), replica: replica('overlong') });
+      exchange.start();
+      await client.done;
+      assert.equal(answer(client.text).body, 'x');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(entry.sockets - before, 2, 'each exchange needed a new connection');
+    host.close();
+  });
+
+  it('a malformed status line is a failure of that replica (BAD_RESPONSE)', async () => {
+    const { host, client } = run(['garbage', 'ok']);
+    await client.done;
+    assert.match(client.text, /x-served-by: ok/);
+    assert.match(host.log.join(' '), /failed garbage BAD_RESPONSE/);
+    host.close();
+  });
+
+  it('a client that leaves closes the replica connection', async () => {
+    const entry = servers.get('hang')!;
+    const { host, exchange } = run(['hang']);
     await new Promise((r) => setTimeout(r, 50));
-    req.destroy();
-    const deadline = Date.now() + 2000;
-    while (host.aborted === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(host.aborted, 1);
-    assert.deepEqual(host.log, ['began A', 'settled A']);
+    const open = entry.sockets - entry.closed;
+    assert.ok(open >= 1);
+    exchange.cancel();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(entry.sockets - entry.closed, open - 1, 'the replica saw its connection close');
+    assert.deepEqual(host.log, ['began hang', 'settled hang']);
+    host.close();
   });
 });

@@ -1,35 +1,51 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { contentLength, downstreamHeaders, upstreamHeaders } from '../../src/proxy/headers.js';
+import { headerCount, headerValue, requestHead, responseHead } from '../../src/proxy/headers.js';
 import { requestIdFrom } from '../../src/proxy/request-id.js';
 
-const buffers = (...items: string[]) => items.map((s) => Buffer.from(s, 'latin1'));
-
-describe('forwarded headers', () => {
-  it('upstream: drops hop-by-hop and Connection-listed headers, sets the id, appends the client to X-Forwarded-For', () => {
-    const raw = [
+describe('forwarded heads', () => {
+  it('request: drops hop-by-hop, Connection-listed and Expect headers, sets the id, appends the client to X-Forwarded-For', () => {
+    const headers = [
       'Host', 'lb', 'Connection', 'keep-alive, X-Secret', 'X-Secret', 's', 'Keep-Alive', 'timeout=5', 'TE', 'trailers',
-      'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'Proxy-Authorization', 'p', 'X-Request-Id', '007',
+      'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'Proxy-Authorization', 'p', 'X-Request-Id', '007', 'Expect', '100-continue',
       'X-Forwarded-For', '10.0.0.1', 'x-forwarded-for', '10.0.0.2', 'Accept', '*/*',
     ];
-    assert.deepEqual(upstreamHeaders(raw, '7', '127.0.0.1'), [
-      'Host', 'lb', 'Accept', '*/*', 'x-request-id', '7', 'x-forwarded-for', '10.0.0.1, 10.0.0.2, 127.0.0.1',
-    ]);
-  });
-
-  it('downstream: drops hop-by-hop, Connection-listed and LB-owned headers, keeps repeated ones, names the replica', () => {
-    const raw = buffers(
-      'Content-Type', 'text/plain', 'Connection', 'close, X-Internal', 'X-Internal', 'i', 'Set-Cookie', 'a=1',
-      'Set-Cookie', 'b=2', 'X-Served-By', 'spoofed', 'X-Request-Id', '999', 'Transfer-Encoding', 'chunked',
+    assert.equal(
+      requestHead({ method: 'POST', path: '/home?x=1', headers, host: undefined, chunked: true }, '7', '127.0.0.1'),
+      'POST /home?x=1 HTTP/1.1\r\nHost: lb\r\nAccept: */*\r\ntransfer-encoding: chunked\r\n' +
+        'x-request-id: 7\r\nx-forwarded-for: 10.0.0.1, 10.0.0.2, 127.0.0.1\r\n\r\n',
     );
-    assert.deepEqual(downstreamHeaders(raw, '42', 'Server-2'), [
-      'Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'x-request-id', '42', 'x-served-by', 'Server-2',
-    ]);
   });
 
-  it('reads Content-Length in any case, undefined when absent', () => {
-    assert.equal(contentLength(buffers('content-type', 'x', 'CONTENT-LENGTH', '12')), 12);
-    assert.equal(contentLength(buffers('transfer-encoding', 'chunked')), undefined);
+  it('request: an absolute-form target replaces Host; no id for the LB\'s own routes', () => {
+    assert.equal(
+      requestHead({ method: 'GET', path: '/rep', headers: ['Host', 'ignored'], host: 'lb.example:5000', chunked: false }, undefined, '::1'),
+      'GET /rep HTTP/1.1\r\nhost: lb.example:5000\r\nx-forwarded-for: ::1\r\n\r\n',
+    );
+  });
+
+  it('response: drops hop-by-hop, Connection-listed and LB-owned headers, keeps repeated ones, names the replica', () => {
+    const headers = [
+      'Content-Type', 'text/plain', 'Connection', 'close, X-Internal', 'X-Internal', 'i', 'Set-Cookie', 'a=1',
+      'Set-Cookie', 'b=2', 'X-Served-By', 'spoofed', 'X-Request-Id', '999', 'Transfer-Encoding', 'chunked', 'Date', 'D',
+    ];
+    assert.equal(
+      responseHead({ status: 201, headers, id: '42', servedBy: 'Server-2', framing: 'chunked', keepAlive: true }),
+      'HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nDate: D\r\n' +
+        'x-request-id: 42\r\nx-served-by: Server-2\r\nTransfer-Encoding: chunked\r\n' +
+        'Connection: keep-alive\r\nKeep-Alive: timeout=72\r\n\r\n',
+    );
+  });
+
+  it('response: adds a Date when the replica sent none, and says close when the connection ends', () => {
+    const head = responseHead({ status: 200, headers: ['content-length', '0'], id: undefined, servedBy: undefined, framing: 'length', keepAlive: false });
+    assert.match(head, /^HTTP\/1\.1 200 OK\r\ncontent-length: 0\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\nConnection: close\r\n\r\n$/);
+  });
+
+  it('reads header values and counts in any case', () => {
+    assert.equal(headerValue(['content-type', 'x', 'CONTENT-LENGTH', '12'], 'content-length'), '12');
+    assert.equal(headerValue(['a', 'b'], 'content-length'), undefined);
+    assert.equal(headerCount(['Host', 'a', 'host', 'b', 'x', 'y'], 'host'), 2);
   });
 });
 

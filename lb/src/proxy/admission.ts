@@ -1,0 +1,58 @@
+import { LbError } from '../contract/errors.js';
+import { headerCount, headerValue } from './headers.js';
+import type { Head } from './http-parser.js';
+
+/** More header fields than this and a replica (node:http keeps 2,000 entries) could lose the LB's own. */
+export const MAX_HEADER_FIELDS = 1000;
+
+/** A request the data plane will serve: its origin-form path and, for absolute-form targets, the Host. */
+export interface Admitted {
+  readonly path: string;
+  readonly host: string | undefined;
+  readonly hasBody: boolean;
+  readonly chunked: boolean;
+  /** `Expect: 100-continue`: the LB answers 100 itself before reading the body. */
+  readonly expectsContinue: boolean;
+}
+
+/**
+ * What the parser accepted that the LB still refuses, as a client error (no replica is
+ * blamed): requests it cannot forward (CONNECT, asterisk-form, HTTP/0.9 and 2+), and what
+ * RFC 9112 requires a server to refuse (no Host on HTTP/1.1, more than one Host).
+ */
+export function admit(head: Head): Admitted | LbError {
+  const { versionMajor: major, versionMinor: minor, method, url, headers } = head;
+  if (major !== 1) {
+    return major === 0
+      ? new LbError('BAD_REQUEST', 'HTTP/0.9 requests are not supported')
+      : new LbError('HTTP_VERSION_NOT_SUPPORTED', `HTTP/${major}.${minor} is not supported over HTTP/1 syntax`);
+  }
+  if (headers.length / 2 > MAX_HEADER_FIELDS) {
+    return new LbError('HEADERS_TOO_LARGE', `Request has ${headers.length / 2} header fields; at most ${MAX_HEADER_FIELDS} are forwarded`);
+  }
+  if (method === 'CONNECT') return new LbError('BAD_REQUEST', 'CONNECT is not supported: this load balancer is not a forward proxy');
+  const hosts = headerCount(headers, 'host');
+  if (hosts > 1) return new LbError('BAD_REQUEST', 'Request has more than one Host header');
+  if (hosts === 0 && minor >= 1) return new LbError('BAD_REQUEST', 'HTTP/1.1 request has no Host header');
+  const target = requestTarget(url);
+  if (target instanceof LbError) return target;
+  const expect = headerValue(headers, 'expect');
+  if (expect !== undefined && expect.trim().toLowerCase() !== '100-continue') {
+    return new LbError('EXPECTATION_FAILED', `Expectation '${expect.slice(0, 40)}' is not supported (only 100-continue)`);
+  }
+  const transferEncoding = headerValue(headers, 'transfer-encoding');
+  const chunked = transferEncoding !== undefined;
+  const length = headerValue(headers, 'content-length');
+  const hasBody = chunked || (length !== undefined && Number(length) > 0);
+  return { ...target, hasBody, chunked, expectsContinue: expect !== undefined && hasBody && minor >= 1 };
+}
+
+/** Origin-form as is; absolute-form (RFC 9112 3.2.2) becomes origin-form with its authority as Host. */
+function requestTarget(url: string): { path: string; host: string | undefined } | LbError {
+  if (url.startsWith('/')) return { path: url, host: undefined };
+  if (url === '*') return new LbError('BAD_REQUEST', "Asterisk-form target '*' is not forwarded (OPTIONS * asks the LB itself; it has no options to tell)");
+  const absolute = /^https?:\/\/([^/?#]+)([^#]*)$/i.exec(url);
+  if (!absolute) return new LbError('BAD_REQUEST', 'Request target must be a path (origin-form) or an absolute http URL');
+  const rest = absolute[2]!;
+  return { path: rest.startsWith('/') ? rest : `/${rest}`, host: absolute[1]! };
+}

@@ -1,0 +1,278 @@
+import type { Socket } from 'node:net';
+import { LbError } from '../contract/errors.js';
+import { admit } from './admission.js';
+import type { Timed } from './deadlines.js';
+import { responseHead } from './headers.js';
+import { HttpParser, isParseError, type Head, type ParseError, type ParserHandler } from './http-parser.js';
+import type { ClientSide, Exchange, ParsedRequest } from './exchange.js';
+
+/** What a client connection needs from the data plane. */
+export interface ConnectionHost {
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  /** True once shutdown began: answers still go out, each closing its connection. */
+  readonly closing: boolean;
+  /** The exchange that will answer `request`. */
+  exchange(client: ClientSide, request: ParsedRequest): Exchange;
+  /** The connection is gone. */
+  closed(connection: ClientConnection): void;
+}
+
+/** A request parsed (or refused) and waiting for its turn to be answered. */
+interface Queued {
+  request: ParsedRequest | undefined;
+  /** Refused before forwarding: answered with this error, then the connection closes. */
+  refusal: LbError | undefined;
+  exchange: Exchange | undefined;
+  /** Body pieces that arrived before its exchange started. */
+  body: Buffer[] | undefined;
+  complete: boolean;
+  /** Began after shutdown did: answered with `Connection: close`. */
+  afterShutdown: boolean;
+}
+
+/** After shutdown began, a connection whose answer just went out waits this long for a request already on its way. */
+const SHUTDOWN_LINGER_MS = 100;
+
+/**
+ * One client connection: llhttp in request mode, requests answered one at a time in
+ * order (as nginx and HAProxy do), reading paused while requests wait their turn or the
+ * replica cannot take more body, and one deadline for the whole request (head and body).
+ */
+export class ClientConnection implements ParserHandler, ClientSide, Timed {
+  deadline = 0;
+  readonly clientIp: string;
+  private readonly parser = new HttpParser('request', this);
+  /** queue[0] is being answered; the rest wait. */
+  private readonly queue: Queued[] = [];
+  /** The request being received. */
+  private receiving: Queued | undefined;
+  private pausedForBody = false;
+  private pausedForQueue = false;
+  private ended = false;
+  private clientEnded = false;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly host: ConnectionHost,
+  ) {
+    this.clientIp = socket.remoteAddress ?? 'unknown';
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.queue[0]?.exchange?.onClientDrain());
+    socket.on('error', () => undefined); // 'close' follows
+    socket.on('close', () => this.onClose());
+    // A client that ends its side has left (as node:http and nginx take it): its requests are cancelled.
+    socket.on('end', () => {
+      this.clientEnded = true;
+      if (this.isIdle) socket.end();
+      else socket.destroy();
+    });
+    this.idle();
+  }
+
+  /** Nothing in flight: closes at once (shutdown) or after the keep-alive timeout. */
+  get isIdle(): boolean {
+    return this.queue.length === 0 && this.receiving === undefined;
+  }
+
+  // ---- the parser's callbacks
+
+  onMessageBegin(): void {
+    this.receiving = { request: undefined, refusal: undefined, exchange: undefined, body: undefined, complete: false, afterShutdown: this.host.closing };
+    this.deadline = Date.now() + this.host.requestTimeoutMs;
+  }
+
+  onHead(head: Head): number {
+    const queued = this.receiving!;
+    const admitted = admit(head);
+    if (admitted instanceof LbError) {
+      queued.refusal = admitted;
+    } else {
+      queued.request = {
+        method: head.method,
+        path: admitted.path,
+        headers: head.headers,
+        host: admitted.host,
+        versionMinor: head.versionMinor,
+        keepAlive: head.keepAlive,
+        hasBody: admitted.hasBody,
+        chunked: admitted.chunked,
+        expectsContinue: admitted.expectsContinue,
+      };
+    }
+    this.queue.push(queued);
+    if (this.queue.length === 1) this.startNext();
+    return 0;
+  }
+
+  onBody(chunk: Buffer): void {
+    const queued = this.receiving;
+    if (!queued || queued.refusal) return;
+    if (queued.exchange) queued.exchange.onRequestBody(chunk);
+    else (queued.body ??= []).push(chunk);
+  }
+
+  onMessageComplete(): void {
+    const queued = this.receiving;
+    this.receiving = undefined;
+    this.deadline = 0;
+    if (!queued) return;
+    queued.complete = true;
+    queued.exchange?.onRequestComplete();
+  }
+
+  // ---- ClientSide, for the exchange answering queue[0]
+
+  write(data: string | Buffer): boolean {
+    if (this.ended) return true;
+    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+  }
+
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
+  keepsAlive(requestKeepAlive: boolean): boolean {
+    // A request received before shutdown is answered as usual: its client could not know.
+    return requestKeepAlive && !this.ended && !this.clientEnded && !(this.queue[0]?.afterShutdown ?? this.host.closing);
+  }
+
+  answered(keepAlive: boolean): void {
+    this.queue.shift();
+    if (!keepAlive) return this.endGracefully();
+    this.startNext();
+    if (this.pausedForQueue && this.queue.length <= 1) {
+      this.pausedForQueue = false;
+      this.updateReading();
+    }
+    if (this.isIdle) this.idle();
+  }
+
+  abort(): void {
+    this.socket.destroy();
+  }
+
+  pauseBody(): void {
+    this.pausedForBody = true;
+    this.updateReading();
+  }
+
+  resumeBody(): void {
+    this.pausedForBody = false;
+    this.updateReading();
+  }
+
+  // ---- deadlines and shutdown
+
+  expire(): void {
+    if (this.receiving === undefined) return void this.socket.destroy(); // idle past keep-alive
+    this.failReceiving(new LbError('REQUEST_TIMEOUT', `Request not received within ${this.host.requestTimeoutMs} ms (REQUEST_TIMEOUT_MS)`));
+  }
+
+  /** Shutdown: an idle connection closes now; a busy one after its current answer. */
+  drain(): void {
+    if (this.isIdle) this.socket.end();
+  }
+
+  // ---- internals
+
+  private onData(chunk: Buffer): void {
+    let data = chunk;
+    for (;;) {
+      const result = this.parser.execute(data);
+      if (isParseError(result)) return this.protocolError(result);
+      // After a message with `Upgrade` llhttp stops; the LB does not upgrade, so it parses on.
+      if (result >= data.length || this.ended) break;
+      data = data.subarray(result);
+    }
+    if (this.queue.length > 1 && !this.pausedForQueue) {
+      this.pausedForQueue = true;
+      this.updateReading();
+    }
+  }
+
+  private startNext(): void {
+    const queued = this.queue[0];
+    if (!queued || queued.exchange) return;
+    if (queued.refusal || !queued.request) return this.refuse(queued.refusal ?? new LbError('BAD_REQUEST', 'Bad request'));
+    const exchange = this.host.exchange(this, queued.request);
+    queued.exchange = exchange;
+    exchange.start();
+    const body = queued.body;
+    queued.body = undefined;
+    if (body) for (const chunk of body) exchange.onRequestBody(chunk);
+    if (queued.complete) exchange.onRequestComplete();
+  }
+
+  /** The contract's error, then the connection closes (the rest of the stream cannot be trusted). */
+  private refuse(error: LbError): void {
+    const body = JSON.stringify({ message: `<Error> ${error.detail}`, status: 'failure' });
+    const headers = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body))];
+    this.write(responseHead({ status: error.status, headers, id: undefined, servedBy: undefined, framing: 'length', keepAlive: false }) + body);
+    this.endGracefully();
+  }
+
+  /** What node:http's server answers to a request llhttp refused, in the contract's shape. */
+  private protocolError(error: ParseError): void {
+    this.stopReading();
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 'BODY_TOO_LARGE' : 'BAD_REQUEST';
+    this.failReceiving(new LbError(status, `Malformed HTTP request: ${error.reason ?? error.code}`));
+  }
+
+  /**
+   * Ends the request being received with `error` and reads no more: a request being answered
+   * gets the error (or is cut if its answer began); one waiting its turn gets it in turn.
+   */
+  private failReceiving(error: LbError): void {
+    this.stopReading();
+    const receiving = this.receiving;
+    this.receiving = undefined;
+    this.deadline = 0;
+    if (receiving?.exchange) return receiving.exchange.fail(error);
+    if (receiving && this.queue.includes(receiving)) {
+      receiving.refusal = error;
+      receiving.request = undefined;
+    } else {
+      this.queue.push({ request: undefined, refusal: error, exchange: undefined, body: undefined, complete: true, afterShutdown: true });
+    }
+    if (this.queue.length === 1) this.startNext();
+  }
+
+  private stopReading(): void {
+    this.socket.pause();
+    this.socket.removeAllListeners('data');
+  }
+
+  private endGracefully(): void {
+    this.ended = true;
+    this.deadline = 0;
+    this.socket.end();
+    // A client that never reads cannot hold the socket open forever.
+    this.socket.setTimeout(this.host.keepAliveTimeoutMs, () => this.socket.destroy());
+  }
+
+  private updateReading(): void {
+    if (this.ended) return;
+    if (this.pausedForBody || this.pausedForQueue) this.socket.pause();
+    else this.socket.resume();
+  }
+
+  private idle(): void {
+    if (this.clientEnded) return void this.socket.end();
+    this.deadline = Date.now() + (this.host.closing ? SHUTDOWN_LINGER_MS : this.host.keepAliveTimeoutMs);
+  }
+
+  private onClose(): void {
+    this.ended = true;
+    for (const queued of this.queue) queued.exchange?.cancel();
+    this.queue.length = 0;
+    this.receiving = undefined;
+    this.parser.close();
+    this.host.closed(this);
+  }
+}

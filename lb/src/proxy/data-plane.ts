@@ -1,0 +1,85 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { ownPathMethod } from '../contract/paths.js';
+import { ClientConnection, type ConnectionHost } from './client.js';
+import type { Deadlines } from './deadlines.js';
+import { Exchange, type ClientSide, type ParsedRequest } from './exchange.js';
+import type { Forwarder } from './forwarder.js';
+import { KEEP_ALIVE_SECONDS } from './headers.js';
+import type { UpstreamPool } from './upstream.js';
+
+export interface DataPlaneOptions {
+  readonly forwarder: Forwarder;
+  /** The LB's own routes (Fastify on an internal socket): /rep, /add, /rm, /metrics, /membership, /dashboard. */
+  readonly ownRoutes: UpstreamPool;
+  readonly deadlines: Deadlines;
+  /** The whole request, head and body, must arrive within this. */
+  readonly requestTimeoutMs: number;
+}
+
+/**
+ * The front door: client connections on raw sockets. Forwarded requests go to replicas;
+ * the LB's own paths go, the same way, to its Fastify app on an internal socket.
+ */
+export class DataPlane implements ConnectionHost {
+  readonly keepAliveTimeoutMs = KEEP_ALIVE_SECONDS * 1000;
+  readonly requestTimeoutMs: number;
+  closing = false;
+  private readonly server: Server;
+  private readonly connections = new Set<ClientConnection>();
+  private emptied: (() => void) | undefined;
+
+  constructor(private readonly options: DataPlaneOptions) {
+    this.requestTimeoutMs = options.requestTimeoutMs;
+    // Half-open: a client that ends its side after sending still gets its answers.
+    this.server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+  }
+
+  /** Resolves to the URL it listens on. */
+  listen(port: number, host: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        const address = this.server.address() as AddressInfo;
+        resolve(`http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`);
+      });
+    });
+  }
+
+  exchange(client: ClientSide, request: ParsedRequest): Exchange {
+    const { forwarder, ownRoutes } = this.options;
+    const destination = ownPathMethod(request.path) !== undefined ? { kind: 'own' as const, pool: ownRoutes } : forwarder.destination(request.headers);
+    return new Exchange(forwarder, client, request, destination);
+  }
+
+  closed(connection: ClientConnection): void {
+    this.connections.delete(connection);
+    this.options.deadlines.unwatch(connection);
+    if (this.connections.size === 0) this.emptied?.();
+  }
+
+  /**
+   * Stops accepting; idle connections close now, busy ones after their current answer (sent
+   * with `Connection: close`); whatever is still open after `boundMs` is cut.
+   */
+  async close(boundMs: number): Promise<void> {
+    this.closing = true;
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const connection of this.connections) connection.drain();
+    if (this.connections.size > 0) {
+      const emptied = new Promise<void>((resolve) => (this.emptied = resolve));
+      const cut = setTimeout(() => {
+        for (const connection of this.connections) connection.socket.destroy();
+      }, boundMs);
+      await emptied;
+      clearTimeout(cut);
+    }
+    await stopped;
+  }
+
+  private accept(socket: Socket): void {
+    const connection = new ClientConnection(socket, this);
+    this.connections.add(connection);
+    this.options.deadlines.watch(connection);
+  }
+}

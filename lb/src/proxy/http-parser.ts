@@ -1,0 +1,135 @@
+import { createRequire } from 'node:module';
+import { maxHeaderSize } from 'node:http';
+
+/**
+ * Node's own HTTP/1 parser (llhttp behind `node:_http_common`, the one node:http uses), so the
+ * data plane accepts and rejects exactly what Node does without node:http's per-request objects.
+ */
+interface NativeParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(data: Buffer): number | ParseError;
+  finish(): undefined | ParseError;
+  close(): void;
+  [callback: number]: ((...args: any[]) => unknown) | null;
+}
+interface NativeParserClass {
+  new (): NativeParser;
+  readonly REQUEST: number;
+  readonly RESPONSE: number;
+  readonly kOnMessageBegin: number;
+  readonly kOnHeaders: number;
+  readonly kOnHeadersComplete: number;
+  readonly kOnBody: number;
+  readonly kOnMessageComplete: number;
+  readonly kOnExecute: number;
+}
+
+/** What `execute` returns when the bytes are not HTTP: `code` is llhttp's (HPE_...). */
+export interface ParseError extends Error {
+  readonly code: string;
+  readonly reason?: string;
+  readonly bytesParsed: number;
+}
+
+const common = createRequire(import.meta.url)('_http_common') as { HTTPParser: NativeParserClass; methods: string[] };
+const Native = common.HTTPParser;
+const METHODS = common.methods;
+
+/** One message's head, as the parser reports it. */
+export interface Head {
+  readonly versionMajor: number;
+  readonly versionMinor: number;
+  /** [name, value, ...] as received. */
+  readonly headers: string[];
+  /** Requests only. */
+  readonly method: string;
+  readonly url: string;
+  /** Responses only. */
+  readonly status: number;
+  readonly statusMessage: string;
+  /** llhttp saw `Connection: upgrade` + `Upgrade` (or CONNECT): the bytes after the head are not HTTP. */
+  readonly upgrade: boolean;
+  readonly keepAlive: boolean;
+}
+
+export interface ParserHandler {
+  onMessageBegin(): void;
+  /** Return 1 for a response that has no body whatever its headers say (the answer to HEAD). */
+  onHead(head: Head): number;
+  onBody(chunk: Buffer): void;
+  onMessageComplete(): void;
+}
+
+export type ParserKind = 'request' | 'response';
+
+/**
+ * A parser bound to a handler. Heads split over several reads arrive in pieces
+ * (`kOnHeaders`); they are put together here so the handler sees one head.
+ */
+export class HttpParser {
+  private readonly native = new Native();
+  private pendingHeaders: string[] = [];
+  private pendingUrl = '';
+
+  constructor(kind: ParserKind, handler: ParserHandler) {
+    const native = this.native;
+    native.initialize(kind === 'request' ? Native.REQUEST : Native.RESPONSE, {}, maxHeaderSize, 0);
+    native[Native.kOnMessageBegin] = () => handler.onMessageBegin();
+    native[Native.kOnHeaders] = (headers: string[], url: string) => {
+      for (const item of headers) this.pendingHeaders.push(item);
+      this.pendingUrl += url;
+    };
+    native[Native.kOnHeadersComplete] = (
+      versionMajor: number,
+      versionMinor: number,
+      headers: string[] | undefined,
+      method: number | undefined,
+      url: string | undefined,
+      status: number | undefined,
+      statusMessage: string | undefined,
+      upgrade: boolean,
+      keepAlive: boolean,
+    ) => {
+      if (headers === undefined) {
+        headers = this.pendingHeaders;
+        this.pendingHeaders = [];
+      }
+      if (!url) {
+        url = this.pendingUrl;
+        this.pendingUrl = '';
+      }
+      return handler.onHead({
+        versionMajor,
+        versionMinor,
+        headers,
+        method: method === undefined ? '' : METHODS[method]!,
+        url,
+        status: status ?? 0,
+        statusMessage: statusMessage ?? '',
+        upgrade,
+        keepAlive,
+      });
+    };
+    native[Native.kOnBody] = (chunk: Buffer) => handler.onBody(chunk);
+    native[Native.kOnMessageComplete] = () => handler.onMessageComplete();
+    native[Native.kOnExecute] = null;
+  }
+
+  /** Parses `data`; returns the bytes consumed, or the error that stopped it. */
+  execute(data: Buffer): number | ParseError {
+    return this.native.execute(data);
+  }
+
+  /** The connection ended: completes a message framed by the close, or says it was cut short. */
+  finish(): ParseError | undefined {
+    return this.native.finish();
+  }
+
+  close(): void {
+    this.native.close();
+  }
+}
+
+export function isParseError(value: unknown): value is ParseError {
+  return value instanceof Error;
+}

@@ -1,0 +1,310 @@
+import { connect, type Socket } from 'node:net';
+import type { Deadlines, Timed } from './deadlines.js';
+import { HttpParser, isParseError, type Head, type ParserHandler } from './http-parser.js';
+
+/** Why an upstream exchange failed; `code` is what the client's 502 names. */
+export class UpstreamError extends Error {
+  constructor(
+    readonly code: string,
+    message: string = code,
+  ) {
+    super(message);
+  }
+}
+
+/** What one exchange gets from its upstream connection. */
+export interface ResponseHandler {
+  /** Return 1 when the answer has no body whatever its headers say (HEAD). */
+  onResponseHead(head: Head): number;
+  onResponseBody(chunk: Buffer): void;
+  onResponseComplete(): void;
+  onUpstreamError(error: UpstreamError): void;
+  /** The connection can take more request body (after a write returned false). */
+  onUpstreamDrain(): void;
+  /** Around one read's worth of callbacks, so what they write goes out in one syscall. */
+  beginBatch(): void;
+  endBatch(): void;
+}
+
+export type UpstreamTarget = { readonly host: string; readonly port: number } | { readonly path: string };
+
+export interface PoolOptions {
+  readonly maxConnections: number;
+  readonly connectTimeoutMs: number;
+  /** Until the answer's head arrives, and then between two pieces of its body. */
+  readonly responseTimeoutMs: number;
+  /** An idle pooled connection is closed after this (below the replicas' own keep-alive timeout). */
+  readonly idleTimeoutMs: number;
+}
+
+type Acquired = (error: UpstreamError | null, connection?: UpstreamConnection) => void;
+
+/** A keep-alive pool of raw sockets to one upstream (a replica, or the LB's own Fastify). */
+export class UpstreamPool {
+  private readonly idle: UpstreamConnection[] = [];
+  private readonly waiting: Acquired[] = [];
+  private open = 0;
+  private closed = false;
+
+  constructor(
+    readonly target: UpstreamTarget,
+    readonly options: PoolOptions,
+    readonly deadlines: Deadlines,
+  ) {}
+
+  /** Hands a connection to `done`: an idle one (most recent first), a new one, or the next freed. */
+  acquire(done: Acquired, fresh = false): () => void {
+    if (this.closed) {
+      done(new UpstreamError('POOL_CLOSED'));
+      return noop;
+    }
+    if (!fresh) {
+      const connection = this.idle.pop();
+      if (connection) {
+        connection.activate();
+        done(null, connection);
+        return noop;
+      }
+    }
+    if (this.open < this.options.maxConnections || fresh) {
+      this.connect(done);
+      return noop;
+    }
+    this.waiting.push(done);
+    return () => {
+      const at = this.waiting.indexOf(done);
+      if (at !== -1) this.waiting.splice(at, 1);
+    };
+  }
+
+  /** A connection finished its exchange cleanly and may carry another. */
+  release(connection: UpstreamConnection): void {
+    if (this.closed) return connection.destroy();
+    const next = this.waiting.shift();
+    if (next) {
+      connection.activate();
+      next(null, connection);
+      return;
+    }
+    connection.park(Date.now() + this.options.idleTimeoutMs);
+    this.idle.push(connection);
+  }
+
+  /** A connection closed or was destroyed: no longer counted, nor idle. */
+  forget(connection: UpstreamConnection): void {
+    this.open--;
+    const at = this.idle.indexOf(connection);
+    if (at !== -1) this.idle.splice(at, 1);
+    // A slot is free: a waiter gets a new connection.
+    const next = this.waiting.shift();
+    if (next) this.connect(next);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const done of this.waiting.splice(0)) done(new UpstreamError('POOL_CLOSED'));
+    for (const connection of this.idle.splice(0)) connection.destroy();
+  }
+
+  private connect(done: Acquired): void {
+    this.open++;
+    const socket = connect(this.target as never);
+    socket.setNoDelay(true);
+    const connection = new UpstreamConnection(this, socket);
+    connection.deadline = Date.now() + this.options.connectTimeoutMs;
+    this.deadlines.watch(connection);
+    connection.onConnected(done);
+  }
+}
+
+function noop(): void {}
+
+/**
+ * One socket to an upstream, with llhttp in response mode. It carries one exchange at a
+ * time; anything the upstream sends outside an exchange (bytes after a complete answer,
+ * an answer nobody asked for) closes it, so a misbehaving replica cannot desynchronise it.
+ */
+export class UpstreamConnection implements ParserHandler, Timed {
+  deadline = 0;
+  /** Has carried an exchange before (a failure before any byte may be the keep-alive race). */
+  reused = false;
+  /** Bytes of the current answer have arrived. */
+  answering = false;
+  private handler: ResponseHandler | null = null;
+  private readonly parser: HttpParser;
+  private requestComplete = false;
+  private responseComplete = false;
+  private responseKeepAlive = false;
+  private dead = false;
+  private connected = false;
+
+  constructor(
+    private readonly pool: UpstreamPool,
+    readonly socket: Socket,
+  ) {
+    this.parser = new HttpParser('response', this);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.handler?.onUpstreamDrain());
+    socket.on('end', () => this.onEnd());
+    socket.on('error', (error: NodeJS.ErrnoException) => this.fail(new UpstreamError(error.code ?? 'SOCKET_ERROR', error.message)));
+    socket.on('close', () => this.onClose());
+  }
+
+  onConnected(done: Acquired): void {
+    const onError = (error: NodeJS.ErrnoException) => {
+      if (this.connected) return;
+      this.connected = true;
+      done(new UpstreamError(error.code ?? 'CONNECT_FAILED', error.message));
+    };
+    this.socket.once('error', onError);
+    this.socket.once('connect', () => {
+      this.socket.off('error', onError);
+      if (this.connected) return; // timed out meanwhile
+      this.connected = true;
+      this.deadline = 0;
+      done(null, this);
+    });
+    this.connectFailed = (error) => {
+      if (this.connected) return;
+      this.connected = true;
+      done(error);
+    };
+  }
+
+  private connectFailed: ((error: UpstreamError) => void) | undefined;
+
+  /** Taken out of the pool for an exchange. */
+  activate(): void {
+    this.deadline = 0;
+  }
+
+  /** Idle in the pool until `deadline`. */
+  park(deadline: number): void {
+    this.deadline = deadline;
+  }
+
+  /** Sends a request head (and, for a bodiless request, that is the whole request). */
+  send(handler: ResponseHandler, head: string, complete: boolean): void {
+    this.handler = handler;
+    this.answering = false;
+    this.requestComplete = complete;
+    this.responseComplete = false;
+    this.deadline = Date.now() + this.pool.options.responseTimeoutMs;
+    this.socket.write(head, 'latin1');
+  }
+
+  /** A piece of the request body; false when the socket's buffer is full (wait for onUpstreamDrain). */
+  writeBody(chunk: Buffer, chunked: boolean): boolean {
+    if (chunked) this.socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    const flushed = this.socket.write(chunk);
+    return chunked ? this.socket.write('\r\n', 'latin1') && flushed : flushed;
+  }
+
+  endBody(chunked: boolean): void {
+    if (chunked) this.socket.write('0\r\n\r\n', 'latin1');
+    this.requestComplete = true;
+    this.maybeRelease();
+  }
+
+  /** The exchange is abandoned (client gone, or it failed over): the socket cannot be reused. */
+  destroy(): void {
+    this.handler = null;
+    this.dead = true;
+    this.socket.destroy();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  expire(): void {
+    if (!this.connected) {
+      this.connectFailed?.(new UpstreamError('CONNECT_TIMEOUT', `no connection within ${this.pool.options.connectTimeoutMs} ms`));
+      this.destroy();
+    } else if (this.handler) {
+      this.fail(new UpstreamError(this.answering ? 'BODY_TIMEOUT' : 'HEADERS_TIMEOUT'));
+    } else {
+      this.destroy(); // idle too long
+    }
+  }
+
+  onMessageBegin(): void {
+    // An answer while none was asked for (or a second one): the stream cannot be trusted.
+    if (!this.handler || this.responseComplete) this.fail(new UpstreamError('UNSOLICITED_RESPONSE'));
+  }
+
+  onHead(head: Head): number {
+    const handler = this.handler;
+    if (!handler) return 0;
+    // Interim answers (100 Continue, 103 Early Hints) are not relayed: the final one follows.
+    if (head.status >= 100 && head.status < 200 && head.status !== 101) return 0;
+    if (head.status === 101 || head.upgrade) {
+      this.fail(new UpstreamError('UNEXPECTED_UPGRADE'));
+      return 0;
+    }
+    this.answering = true;
+    this.responseKeepAlive = head.keepAlive;
+    this.deadline = Date.now() + this.pool.options.responseTimeoutMs;
+    return handler.onResponseHead(head);
+  }
+
+  onBody(chunk: Buffer): void {
+    if (!this.handler) return;
+    this.deadline = Date.now() + this.pool.options.responseTimeoutMs;
+    this.handler.onResponseBody(chunk);
+  }
+
+  onMessageComplete(): void {
+    if (!this.answering) return; // an interim answer ended
+    const handler = this.handler;
+    this.responseComplete = true;
+    this.deadline = 0;
+    handler?.onResponseComplete();
+  }
+
+  private onData(chunk: Buffer): void {
+    const handler = this.handler;
+    if (!handler) return this.destroy(); // bytes outside an exchange
+    handler.beginBatch();
+    const result = this.parser.execute(chunk);
+    handler.endBatch();
+    if (isParseError(result)) return this.fail(new UpstreamError('BAD_RESPONSE', `${result.code}: ${result.reason ?? result.message}`));
+    if (this.responseComplete) this.maybeRelease();
+  }
+
+  private onEnd(): void {
+    // A close-delimited answer ends with the connection.
+    if (this.handler && this.answering && !this.responseComplete) {
+      const result = this.parser.finish();
+      if (isParseError(result) || !this.responseComplete) return this.fail(new UpstreamError('UPSTREAM_CLOSED', 'the replica closed the connection mid-answer'));
+    }
+  }
+
+  private onClose(): void {
+    this.pool.deadlines.unwatch(this);
+    if (this.handler && !this.dead) this.fail(new UpstreamError(this.answering ? 'UPSTREAM_CLOSED' : 'ECONNRESET', 'the replica closed the connection'));
+    this.dead = true;
+    this.parser.close();
+    this.pool.forget(this);
+  }
+
+  /** After a whole answer to a whole request on a keep-alive connection, back to the pool. */
+  private maybeRelease(): void {
+    if (!this.responseComplete || !this.requestComplete || !this.handler) return;
+    this.handler = null;
+    this.reused = true;
+    if (this.responseKeepAlive && !this.dead && !this.socket.destroyed) this.pool.release(this);
+    else this.destroy();
+  }
+
+  /** Closes the connection; the exchange hears of it unless its answer was already whole. */
+  private fail(error: UpstreamError): void {
+    const handler = this.responseComplete ? null : this.handler;
+    this.destroy();
+    handler?.onUpstreamError(error);
+  }
+}
