@@ -3,9 +3,9 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import { valueBarChart, writeChart } from '../../tester/src/charts.js';
-import { ensureInstalled, startHaproxy, startNginx, type Proxy } from './proxies.js';
+import { ensureInstalled, startHaproxy, startNginx, startNodeBare, type Proxy } from './proxies.js';
+import { autocannonRun, childrenOf, withCpu, wrkRun, type Sample } from './measure.js';
 import { freePort } from '../../kit/src/net.js';
 import { spawnLb } from '../../kit/src/lb.js';
 import { waitForHeartbeat } from '../../lb/src/replicas/probe.js';
@@ -16,6 +16,14 @@ interface Row {
   p50_ms: number;
   p99_ms: number;
   errors: number;
+  /** utime + stime of the proxy's process(es) over a round, per request; null for direct. */
+  cpu_us_per_req: number | null;
+}
+
+/** A target: its port, and the processes whose CPU is its cost (none for direct). */
+interface Target {
+  readonly port: number;
+  readonly pids: () => number[];
 }
 
 const log = (line: string) => console.error(line);
@@ -27,8 +35,11 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     json: { type: 'string' },
     targets: { type: 'string' },
+    client: { type: 'string' },
   },
 });
+const client = values.client ?? 'wrk';
+if (client !== 'wrk' && client !== 'autocannon') throw new Error(`--client must be wrk or autocannon (got ${client})`);
 const duration = Number(values.duration ?? (values.quick ? 3 : 10));
 const connections = Number(values.connections ?? 64);
 const rounds = Number(values.rounds ?? 3);
@@ -37,33 +48,14 @@ const rounds = Number(values.rounds ?? 3);
 const waitForPort = (port: number) => waitForHeartbeat(`http://127.0.0.1:${port}`, 10_000);
 
 /** The LB as its own process (process driver, 3 replicas), and the replicas' ports. */
-async function startLb(): Promise<{ port: number; replicaPorts: number[]; stop: () => Promise<void> }> {
+async function startLb(): Promise<{ port: number; pid: number; replicaPorts: number[]; stop: () => Promise<void> }> {
   const lb = await spawnLb({ N: '3', LOG_LEVEL: 'info', HASH_FUNCTION: 'sha256' });
   const replicaPorts = (await lb.members()).map((m) => Number(new URL(m.url).port));
-  return { port: Number(new URL(lb.url).port), replicaPorts, stop: async () => void (await lb.stop()) };
+  return { port: Number(new URL(lb.url).port), pid: lb.pid, replicaPorts, stop: async () => void (await lb.stop()) };
 }
 
-/** One autocannon run; every request gets a random id, as clients of a hashing LB would send. */
-async function measure(port: number, seconds: number): Promise<Row & { non2xx: number }> {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}/home`,
-    connections,
-    duration: seconds,
-    requests: [
-      {
-        setupRequest: (req: any) => ({ ...req, headers: { ...req.headers, 'x-request-id': String(100000 + Math.floor(Math.random() * 900000)) } }),
-      },
-    ],
-  });
-  return {
-    target: '',
-    rps: result.requests.average,
-    p50_ms: result.latency.p50,
-    p99_ms: result.latency.p99,
-    errors: result.errors + result.timeouts + result.non2xx,
-    non2xx: result.non2xx,
-  };
-}
+const measure = (port: number, seconds: number): Promise<Sample> =>
+  client === 'wrk' ? wrkRun(port, seconds, connections) : autocannonRun(port, seconds, connections);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -83,55 +75,74 @@ async function main(): Promise<void> {
   try {
     const lb = await startLb();
     stops.push(lb.stop);
-    const targets: Record<string, number> = { direct: lb.replicaPorts[0]!, lb: lb.port };
+    const targets: Record<string, Target> = {
+      direct: { port: lb.replicaPorts[0]!, pids: () => [] },
+      lb: { port: lb.port, pids: () => [lb.pid] }, // not its children: they are the replicas
+    };
+    const proxied = (proxy: Proxy): Target => ({ port: proxy.port, pids: () => [proxy.pid, ...childrenOf(proxy.pid)] });
+    const nodeBare = await startNodeBare(await freePort(), lb.replicaPorts);
+    stops.push(nodeBare.stop);
+    targets['node-bare'] = proxied(nodeBare);
     if (ensureInstalled('nginx', 'nginx-light', log)) {
-      const nginx: Proxy = await startNginx(dir, await freePort(), lb.replicaPorts);
+      const nginx = await startNginx(dir, await freePort(), lb.replicaPorts);
       stops.push(nginx.stop);
-      targets.nginx = nginx.port;
+      targets.nginx = proxied(nginx); // master and its worker
     } else log('nginx not available: skipped');
     if (ensureInstalled('haproxy', 'haproxy', log)) {
       const haproxy = await startHaproxy(dir, await freePort(), lb.replicaPorts);
       stops.push(haproxy.stop);
-      targets.haproxy = haproxy.port;
+      targets.haproxy = proxied(haproxy);
     } else log('haproxy not available: skipped');
+    if (client === 'wrk' && !ensureInstalled('wrk', 'wrk', log)) throw new Error('wrk is not installed (apt-get install wrk), or use --client autocannon');
     const wanted = values.targets ? values.targets.split(',') : Object.keys(targets);
     const names = Object.keys(targets).filter((t) => wanted.includes(t));
-    for (const name of names) await waitForPort(targets[name]!);
+    for (const name of names) await waitForPort(targets[name]!.port);
 
-    log(`warm-up: 2 s per target; then ${rounds} rounds x ${duration} s, ${connections} connections`);
-    for (const name of names) await measure(targets[name]!, 2);
+    log(`${client}: warm-up 2 s per target; then ${rounds} rounds x ${duration} s, ${connections} connections`);
+    for (const name of names) await measure(targets[name]!.port, 2);
     const samples: Record<string, Row[]> = Object.fromEntries(names.map((n) => [n, []]));
     for (let round = 0; round < rounds; round++) {
       // Alternate the order so drift (thermal, caches, background work) cancels out.
       const order = round % 2 === 0 ? names : [...names].reverse();
       for (const name of order) {
-        const row = await measure(targets[name]!, duration);
-        samples[name]!.push(row);
-        log(`round ${round + 1} ${name.padEnd(8)} ${row.rps.toFixed(0).padStart(7)} req/s  p50 ${row.p50_ms} ms  p99 ${row.p99_ms} ms  errors ${row.errors}`);
+        const target = targets[name]!;
+        const { result, cpuUs } = await withCpu(target.pids, () => measure(target.port, duration));
+        const cpu = target.pids().length === 0 || result.requests === 0 ? null : cpuUs / result.requests;
+        samples[name]!.push({ target: name, ...result, cpu_us_per_req: cpu });
+        log(
+          `round ${round + 1} ${name.padEnd(9)} ${result.rps.toFixed(0).padStart(7)} req/s  p50 ${result.p50_ms.toFixed(2)} ms  p99 ${result.p99_ms.toFixed(2)} ms  ` +
+            `cpu ${cpu === null ? '-' : `${cpu.toFixed(1)} us/req`}  errors ${result.errors}`,
+        );
       }
     }
-    const rows: Row[] = names.map((target) => ({
-      target,
-      rps: median(samples[target]!.map((r) => r.rps)),
-      p50_ms: median(samples[target]!.map((r) => r.p50_ms)),
-      p99_ms: median(samples[target]!.map((r) => r.p99_ms)),
-      errors: samples[target]!.reduce((a, r) => a + r.errors, 0),
-    }));
-    const nginxRps = rows.find((r) => r.target === 'nginx')?.rps;
-    console.log(`\n| target | req/s | p50 ms | p99 ms | errors | vs nginx |\n| --- | --- | --- | --- | --- | --- |`);
+    const rows: Row[] = names.map((target) => {
+      const cpu = samples[target]!.map((r) => r.cpu_us_per_req).filter((c): c is number => c !== null);
+      return {
+        target,
+        rps: median(samples[target]!.map((r) => r.rps)),
+        p50_ms: median(samples[target]!.map((r) => r.p50_ms)),
+        p99_ms: median(samples[target]!.map((r) => r.p99_ms)),
+        errors: samples[target]!.reduce((a, r) => a + r.errors, 0),
+        cpu_us_per_req: cpu.length ? median(cpu) : null,
+      };
+    });
+    const nginx = rows.find((r) => r.target === 'nginx');
+    console.log(`\n| target | req/s | p50 ms | p99 ms | CPU us/req | errors | req/s vs nginx | CPU vs nginx |\n| --- | --- | --- | --- | --- | --- | --- | --- |`);
     for (const r of rows) {
-      const ratio = nginxRps ? (r.rps / nginxRps).toFixed(2) : '-';
-      console.log(`| ${r.target} | ${r.rps.toFixed(0)} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} | ${ratio} |`);
+      const rpsRatio = nginx ? (r.rps / nginx.rps).toFixed(2) : '-';
+      const cpuRatio = nginx?.cpu_us_per_req && r.cpu_us_per_req !== null ? (r.cpu_us_per_req / nginx.cpu_us_per_req).toFixed(2) : '-';
+      const cpu = r.cpu_us_per_req === null ? '-' : r.cpu_us_per_req.toFixed(1);
+      console.log(`| ${r.target} | ${r.rps.toFixed(0)} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${cpu} | ${r.errors} | ${rpsRatio} | ${cpuRatio} |`);
     }
     const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
-    const report = { rows, machine, connections, duration, rounds, generatedAt: new Date().toISOString() };
+    const report = { client, rows, machine, connections, duration, rounds, generatedAt: new Date().toISOString() };
     if (values.json) await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
     await mkdir('plots', { recursive: true });
     await writeChart(
       'plots',
       'bench',
       valueBarChart(
-        `Throughput, ${connections} connections, median of ${rounds} x ${duration} s`,
+        `Throughput (${client}), ${connections} connections, median of ${rounds} x ${duration} s`,
         rows.map((r) => ({ label: r.target, value: r.rps })),
         { x: 'Target (same 3 replicas)', y: 'Requests per second' },
       ),

@@ -2,9 +2,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** A proxy process the bench started, and its listen port. */
+/** A proxy process the bench started, its listen port, and the process whose CPU is its cost. */
 export interface Proxy {
   readonly port: number;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -64,7 +65,7 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
 `;
   await writeFile(join(root, 'nginx.conf'), conf);
   const child = spawn('nginx', ['-p', root, '-c', join(root, 'nginx.conf'), '-e', join(root, 'error.log')], { stdio: 'ignore' });
-  return { port, stop: supervise(child) };
+  return { port, pid: child.pid!, stop: supervise(child) };
 }
 
 /** HAProxy, one thread, consistent hash on X-Request-Id, keep-alive to the servers. */
@@ -90,5 +91,11 @@ ${upstreams.map((p, k) => `  server s${k + 1} 127.0.0.1:${p}`).join('\n')}
 `;
   await writeFile(file, conf);
   const child = spawn('haproxy', ['-f', file, '-db'], { stdio: 'ignore' });
-  return { port, stop: supervise(child) };
+  return { port, pid: child.pid!, stop: supervise(child) };
+}
+
+/** node:http + undici Pool + pipe (bench/src/node-bare.ts): where Node's own stack stops. */
+export async function startNodeBare(port: number, upstreams: number[]): Promise<Proxy> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/node-bare.ts', String(port), ...upstreams.map(String)], { stdio: 'ignore' });
+  return { port, pid: child.pid!, stop: supervise(child) };
 }

@@ -36,6 +36,9 @@ export class LbMetrics {
     registers: [this.registry],
   });
 
+  /** Bound series per replica, so a request costs no label hashing; dropped when the replica leaves. */
+  private readonly bound = new Map<string, { latency: { observe(v: number): void }; codes: Map<number, { inc(): void }> }>();
+
   constructor(manager: ReplicaManager, recovery: Recovery) {
     collectDefaultMetrics({ register: this.registry, prefix: 'lb_process_' });
     new Gauge({
@@ -58,11 +61,31 @@ export class LbMetrics {
     recovery.on('event', (event) => {
       if (event.type === 'respawned') this.respawns.inc({ replica: event.name });
     });
+    // A removed replica's series go with it: /metrics does not grow with every name ever used.
+    manager.on('member', (event) => {
+      if (event.type === 'removed') this.forget(event.name);
+    });
   }
 
   /** A replica answered: `code` as the client sees it, `ms` to the answer's headers. */
   answered(replica: string, code: number, ms: number): void {
-    this.requests.inc({ replica, code });
-    this.latency.observe({ replica }, ms / 1000);
+    let series = this.bound.get(replica);
+    if (!series) {
+      series = { latency: this.latency.labels(replica), codes: new Map() };
+      this.bound.set(replica, series);
+    }
+    let counter = series.codes.get(code);
+    if (!counter) {
+      counter = this.requests.labels(replica, String(code));
+      series.codes.set(code, counter);
+    }
+    counter.inc();
+    series.latency.observe(ms / 1000);
+  }
+
+  private forget(replica: string): void {
+    for (const code of this.bound.get(replica)?.codes.keys() ?? []) this.requests.remove(replica, String(code));
+    this.bound.delete(replica);
+    for (const metric of [this.latency, this.upstreamFailures, this.respawns]) metric.remove(replica);
   }
 }

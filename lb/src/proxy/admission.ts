@@ -1,5 +1,4 @@
 import { LbError } from '../contract/errors.js';
-import { headerCount, headerValue } from './headers.js';
 import type { Head } from './http-parser.js';
 
 /** More header fields than this and a replica (node:http keeps 2,000 entries) could lose the LB's own. */
@@ -13,6 +12,8 @@ export interface Admitted {
   readonly chunked: boolean;
   /** `Expect: 100-continue`: the LB answers 100 itself before reading the body. */
   readonly expectsContinue: boolean;
+  /** The first X-Request-Id, as sent. */
+  readonly requestId: string | undefined;
 }
 
 /**
@@ -31,20 +32,54 @@ export function admit(head: Head): Admitted | LbError {
     return new LbError('HEADERS_TOO_LARGE', `Request has ${headers.length / 2} header fields; at most ${MAX_HEADER_FIELDS} are forwarded`);
   }
   if (method === 'CONNECT') return new LbError('BAD_REQUEST', 'CONNECT is not supported: this load balancer is not a forward proxy');
-  const hosts = headerCount(headers, 'host');
-  if (hosts > 1) return new LbError('BAD_REQUEST', 'Request has more than one Host header');
-  if (hosts === 0 && minor >= 1) return new LbError('BAD_REQUEST', 'HTTP/1.1 request has no Host header');
+  const facts = scan(headers);
+  if (facts.hosts > 1) return new LbError('BAD_REQUEST', 'Request has more than one Host header');
+  if (facts.hosts === 0 && minor >= 1) return new LbError('BAD_REQUEST', 'HTTP/1.1 request has no Host header');
   const target = requestTarget(url);
   if (target instanceof LbError) return target;
-  const expect = headerValue(headers, 'expect');
+  const { expect } = facts;
   if (expect !== undefined && expect.trim().toLowerCase() !== '100-continue') {
     return new LbError('EXPECTATION_FAILED', `Expectation '${expect.slice(0, 40)}' is not supported (only 100-continue)`);
   }
-  const transferEncoding = headerValue(headers, 'transfer-encoding');
-  const chunked = transferEncoding !== undefined;
-  const length = headerValue(headers, 'content-length');
-  const hasBody = chunked || (length !== undefined && Number(length) > 0);
-  return { ...target, hasBody, chunked, expectsContinue: expect !== undefined && hasBody && minor >= 1 };
+  // llhttp refused any Transfer-Encoding of a request that does not end in chunked.
+  const chunked = facts.transferEncoding;
+  const hasBody = chunked || (facts.contentLength !== undefined && Number(facts.contentLength) > 0);
+  return { ...target, hasBody, chunked, expectsContinue: expect !== undefined && hasBody && minor >= 1, requestId: facts.requestId };
+}
+
+interface HeaderFacts {
+  hosts: number;
+  expect: string | undefined;
+  transferEncoding: boolean;
+  contentLength: string | undefined;
+  requestId: string | undefined;
+}
+
+/** What admission and routing need from the headers, in one pass (this runs per request). */
+function scan(headers: readonly string[]): HeaderFacts {
+  const facts: HeaderFacts = { hosts: 0, expect: undefined, transferEncoding: false, contentLength: undefined, requestId: undefined };
+  for (let k = 0; k < headers.length; k += 2) {
+    const name = headers[k]!;
+    // Switch on length first: most headers are none of these, and lower-casing costs.
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'host') facts.hosts++;
+        break;
+      case 6:
+        if (name.toLowerCase() === 'expect') facts.expect ??= headers[k + 1];
+        break;
+      case 12:
+        if (name.toLowerCase() === 'x-request-id') facts.requestId ??= headers[k + 1];
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') facts.contentLength ??= headers[k + 1];
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') facts.transferEncoding = true;
+        break;
+    }
+  }
+  return facts;
 }
 
 /** Origin-form as is; absolute-form (RFC 9112 3.2.2) becomes origin-form with its authority as Host. */

@@ -4,6 +4,7 @@ import { admit } from './admission.js';
 import type { Timed } from './deadlines.js';
 import { responseHead } from './headers.js';
 import { HttpParser, isParseError, type Head, type ParseError, type ParserHandler } from './http-parser.js';
+import { setReading } from './reading.js';
 import type { ClientSide, Exchange, ParsedRequest } from './exchange.js';
 
 /** What a client connection needs from the data plane. */
@@ -51,6 +52,8 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   private pausedForQueue = false;
   private ended = false;
   private clientEnded = false;
+  /** The parser reads the socket in C++ (no 'data' events). */
+  private readonly consumed: boolean;
 
   constructor(
     readonly socket: Socket,
@@ -58,7 +61,8 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   ) {
     this.clientIp = socket.remoteAddress ?? 'unknown';
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.consumed = this.parser.consume(socket, (result, chunk) => this.onParsed(result, chunk));
+    if (!this.consumed) socket.on('data', (chunk: Buffer) => this.onParsed(this.parser.execute(chunk), () => chunk));
     socket.on('drain', () => this.queue[0]?.exchange?.onClientDrain());
     socket.on('error', () => undefined); // 'close' follows
     socket.on('close', () => this.onClose());
@@ -99,6 +103,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
         hasBody: admitted.hasBody,
         chunked: admitted.chunked,
         expectsContinue: admitted.expectsContinue,
+        requestId: admitted.requestId,
       };
     }
     this.queue.push(queued);
@@ -181,14 +186,16 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   // ---- internals
 
-  private onData(chunk: Buffer): void {
-    let data = chunk;
+  private onParsed(parsed: number | ParseError, chunk: () => Buffer): void {
+    let result = parsed;
     for (;;) {
-      const result = this.parser.execute(data);
       if (isParseError(result)) return this.protocolError(result);
       // After a message with `Upgrade` llhttp stops; the LB does not upgrade, so it parses on.
+      const data = chunk();
       if (result >= data.length || this.ended) break;
-      data = data.subarray(result);
+      const rest = data.subarray(result);
+      result = this.parser.execute(rest);
+      chunk = () => rest;
     }
     if (this.queue.length > 1 && !this.pausedForQueue) {
       this.pausedForQueue = true;
@@ -244,9 +251,11 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   }
 
   private stopReading(): void {
-    this.socket.pause();
+    this.reading = false;
+    setReading(this.socket, this.consumed, false);
     this.socket.removeAllListeners('data');
   }
+  private reading = true;
 
   private endGracefully(): void {
     this.ended = true;
@@ -257,9 +266,8 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   }
 
   private updateReading(): void {
-    if (this.ended) return;
-    if (this.pausedForBody || this.pausedForQueue) this.socket.pause();
-    else this.socket.resume();
+    if (this.ended || !this.reading) return;
+    setReading(this.socket, this.consumed, !(this.pausedForBody || this.pausedForQueue));
   }
 
   private idle(): void {

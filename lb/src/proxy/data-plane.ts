@@ -48,7 +48,7 @@ export class DataPlane implements ConnectionHost {
 
   exchange(client: ClientSide, request: ParsedRequest): Exchange {
     const { forwarder, ownRoutes } = this.options;
-    const destination = ownPathMethod(request.path) !== undefined ? { kind: 'own' as const, pool: ownRoutes } : forwarder.destination(request.headers);
+    const destination = ownPathMethod(request.path) !== undefined ? { kind: 'own' as const, pool: ownRoutes } : forwarder.destination(request.requestId);
     return new Exchange(forwarder, client, request, destination);
   }
 

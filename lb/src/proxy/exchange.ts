@@ -51,6 +51,8 @@ export interface ParsedRequest {
   readonly hasBody: boolean;
   readonly chunked: boolean;
   readonly expectsContinue: boolean;
+  /** The client's X-Request-Id, as sent. */
+  readonly requestId: string | undefined;
 }
 
 /** Where an exchange goes: a replica (with failover), or the LB's own routes (Fastify). */
@@ -130,13 +132,21 @@ export class Exchange implements ResponseHandler {
     this.done = true;
   }
 
-  beginBatch(): void {
-    this.client.cork();
-  }
-
   endBatch(): void {
+    if (!this.corked) return;
+    this.corked = false;
     this.client.uncork();
   }
+
+  /** Writes to the client, corked until the end of this read (head and body leave in one writev). */
+  private out(data: string | Buffer): boolean {
+    if (!this.corked) {
+      this.corked = true;
+      this.client.cork();
+    }
+    return this.client.write(data);
+  }
+  private corked = false;
 
   onResponseHead(head: Head): number {
     const { request, destination } = this;
@@ -163,7 +173,7 @@ export class Exchange implements ResponseHandler {
       this.held = { head: text, chunks: [] };
     } else {
       this.mode = 'relay';
-      this.client.write(text);
+      this.out(text);
     }
     return request.method === 'HEAD' ? 1 : 0;
   }
@@ -173,11 +183,11 @@ export class Exchange implements ResponseHandler {
     if (this.mode !== 'relay' || this.done) return;
     let flushed: boolean;
     if (this.framing === 'chunked') {
-      this.client.write(`${chunk.length.toString(16)}\r\n`);
-      this.client.write(chunk);
-      flushed = this.client.write('\r\n');
+      this.out(`${chunk.length.toString(16)}\r\n`);
+      this.out(chunk);
+      flushed = this.out('\r\n');
     } else {
-      flushed = this.client.write(chunk);
+      flushed = this.out(chunk);
     }
     // Backpressure: stop reading the replica until the client drains.
     if (!flushed) this.connection?.pause();
@@ -197,12 +207,12 @@ export class Exchange implements ResponseHandler {
     if (this.mode === 'buffer') {
       const { head, chunks } = this.held!;
       this.held = undefined;
-      this.client.write(head);
-      for (const chunk of chunks) this.client.write(chunk);
+      this.out(head);
+      for (const chunk of chunks) this.out(chunk);
       return this.finish(this.keepAlive);
     }
     if (this.mode === 'relay') {
-      if (this.framing === 'chunked') this.client.write('0\r\n\r\n');
+      if (this.framing === 'chunked') this.out('0\r\n\r\n');
       this.finish(this.keepAlive);
     }
   }
@@ -289,18 +299,20 @@ export class Exchange implements ResponseHandler {
     const servedBy = namesReplica ? this.target?.name : undefined;
     const lbHeaders = id !== undefined ? ['x-request-id', id, ...(servedBy ? ['x-served-by', servedBy] : [])] : [];
     const alive = keepAlive && this.bodyComplete && this.client.keepsAlive(this.request.keepAlive);
-    this.client.write(responseHead({ status: error.status, headers: [...headers, ...lbHeaders], id: undefined, servedBy: undefined, framing: 'length', keepAlive: alive }) + body);
+    this.out(responseHead({ status: error.status, headers: [...headers, ...lbHeaders], id: undefined, servedBy: undefined, framing: 'length', keepAlive: alive }) + body);
     this.finish(alive);
   }
 
   private finish(keepAlive: boolean): void {
     if (this.done) return;
     this.done = true;
+    this.endBatch();
     this.client.answered(keepAlive);
   }
 
   private cut(): void {
     this.done = true;
+    this.endBatch();
     this.release();
     this.client.abort();
   }

@@ -6,7 +6,6 @@ import type { ReplicaManager } from '../replicas/manager.js';
 import type { LbMetrics } from '../metrics.js';
 import type { Deadlines } from './deadlines.js';
 import type { Destination, ExchangeHost } from './exchange.js';
-import { headerValue } from './headers.js';
 import { requestIdFrom } from './request-id.js';
 import { UpstreamPool, type PoolOptions } from './upstream.js';
 
@@ -61,9 +60,9 @@ export class Forwarder implements ExchangeHost {
     });
   }
 
-  /** Where a forwarded request goes: the chosen replica for its id, or nowhere. */
-  destination(headers: readonly string[]): Destination {
-    const id = requestIdFrom(headerValue(headers, 'x-request-id'));
+  /** Where a forwarded request goes: the chosen replica for its id (the client's X-Request-Id), or nowhere. */
+  destination(requestId: string | undefined): Destination {
+    const id = requestIdFrom(requestId);
     const router = this.options.manager.router;
     const owner = router.lookup(id.key);
     if (!owner) return { kind: 'unavailable', id };

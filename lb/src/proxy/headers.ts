@@ -117,25 +117,6 @@ function connectionListed(raw: readonly string[]): Set<string> | undefined {
   return listed;
 }
 
-/** The first value of a header (case-insensitive name), or undefined. */
-export function headerValue(raw: readonly string[], lowerName: string): string | undefined {
-  for (let k = 0; k < raw.length; k += 2) {
-    const name = raw[k]!;
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[k + 1];
-  }
-  return undefined;
-}
-
-/** How many times a header appears. */
-export function headerCount(raw: readonly string[], lowerName: string): number {
-  let count = 0;
-  for (let k = 0; k < raw.length; k += 2) {
-    const name = raw[k]!;
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) count++;
-  }
-  return count;
-}
-
 let dateText = '';
 let dateSecond = -1;
 /** The IMF-fixdate of now, computed once a second as Node's server does. */

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { maxHeaderSize } from 'node:http';
+import type { Socket } from 'node:net';
 
 /**
  * Node's own HTTP/1 parser (llhttp behind `node:_http_common`, the one node:http uses), so the
@@ -10,6 +11,9 @@ interface NativeParser {
   execute(data: Buffer): number | ParseError;
   finish(): undefined | ParseError;
   close(): void;
+  consume(handle: object): void;
+  unconsume(): void;
+  getCurrentBuffer(): Buffer;
   [callback: number]: ((...args: any[]) => unknown) | null;
 }
 interface NativeParserClass {
@@ -115,6 +119,20 @@ export class HttpParser {
     native[Native.kOnExecute] = null;
   }
 
+  /**
+   * Reads the socket in C++ (as node:http's server does): each read is parsed without a
+   * JS 'data' event or a Buffer of its own; `onRead` gets what `execute` would return and
+   * the chunk's unparsed rest when llhttp stopped early (after an Upgrade message).
+   * Pause and resume the socket with `readStop`/`readStart` on its handle then.
+   */
+  consume(socket: Socket, onRead: (result: number | ParseError, chunk: () => Buffer) => void): boolean {
+    const handle = (socket as unknown as { _handle?: object })._handle;
+    if (!handle) return false;
+    this.native[Native.kOnExecute] = (result: number | ParseError) => onRead(result, () => this.native.getCurrentBuffer());
+    this.native.consume(handle);
+    return true;
+  }
+
   /** Parses `data`; returns the bytes consumed, or the error that stopped it. */
   execute(data: Buffer): number | ParseError {
     return this.native.execute(data);
@@ -126,6 +144,7 @@ export class HttpParser {
   }
 
   close(): void {
+    this.native[Native.kOnExecute] = null;
     this.native.close();
   }
 }

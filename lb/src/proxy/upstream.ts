@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Deadlines, Timed } from './deadlines.js';
-import { HttpParser, isParseError, type Head, type ParserHandler } from './http-parser.js';
+import { HttpParser, isParseError, type Head, type ParseError, type ParserHandler } from './http-parser.js';
+import { setReading } from './reading.js';
 
 /** Why an upstream exchange failed; `code` is what the client's 502 names. */
 export class UpstreamError extends Error {
@@ -21,8 +22,7 @@ export interface ResponseHandler {
   onUpstreamError(error: UpstreamError): void;
   /** The connection can take more request body (after a write returned false). */
   onUpstreamDrain(): void;
-  /** Around one read's worth of callbacks, so what they write goes out in one syscall. */
-  beginBatch(): void;
+  /** One read's callbacks are over: what they wrote (corked) goes out now, in one syscall. */
   endBatch(): void;
 }
 
@@ -143,7 +143,6 @@ export class UpstreamConnection implements ParserHandler, Timed {
     readonly socket: Socket,
   ) {
     this.parser = new HttpParser('response', this);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.handler?.onUpstreamDrain());
     socket.on('end', () => this.onEnd());
     socket.on('error', (error: NodeJS.ErrnoException) => this.fail(new UpstreamError(error.code ?? 'SOCKET_ERROR', error.message)));
@@ -162,6 +161,8 @@ export class UpstreamConnection implements ParserHandler, Timed {
       if (this.connected) return; // timed out meanwhile
       this.connected = true;
       this.deadline = 0;
+      this.consumed = this.parser.consume(this.socket, (result) => this.onParsed(result));
+      if (!this.consumed) this.socket.on('data', (chunk: Buffer) => this.onParsed(this.parser.execute(chunk)));
       done(null, this);
     });
     this.connectFailed = (error) => {
@@ -172,6 +173,7 @@ export class UpstreamConnection implements ParserHandler, Timed {
   }
 
   private connectFailed: ((error: UpstreamError) => void) | undefined;
+  private consumed = false;
 
   /** Taken out of the pool for an exchange. */
   activate(): void {
@@ -214,11 +216,11 @@ export class UpstreamConnection implements ParserHandler, Timed {
   }
 
   pause(): void {
-    this.socket.pause();
+    setReading(this.socket, this.consumed, false);
   }
 
   resume(): void {
-    this.socket.resume();
+    setReading(this.socket, this.consumed, true);
   }
 
   expire(): void {
@@ -266,12 +268,10 @@ export class UpstreamConnection implements ParserHandler, Timed {
     handler?.onResponseComplete();
   }
 
-  private onData(chunk: Buffer): void {
-    const handler = this.handler;
-    if (!handler) return this.destroy(); // bytes outside an exchange
-    handler.beginBatch();
-    const result = this.parser.execute(chunk);
-    handler.endBatch();
+  /** One read, parsed (the callbacks ran meanwhile). */
+  private onParsed(result: number | ParseError): void {
+    if (!this.handler && !this.dead) return this.destroy(); // bytes outside an exchange
+    this.handler?.endBatch();
     if (isParseError(result)) return this.fail(new UpstreamError('BAD_RESPONSE', `${result.code}: ${result.reason ?? result.message}`));
     if (this.responseComplete) this.maybeRelease();
   }

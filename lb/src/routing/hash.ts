@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * A request key: the request id as a plain number while it is a safe integer,
@@ -69,7 +69,8 @@ export function bigEndianBytes(value: bigint): Buffer {
 
 /** SHA-256 digest of the value, read as a big-endian integer, mod `slots`. */
 export function sha256Mod(value: bigint, slots: number): number {
-  const digest = createHash('sha256').update(bigEndianBytes(value)).digest();
+  // One-shot hash: no Hash object per request (this runs once per forwarded request).
+  const digest = hash('sha256', bigEndianBytes(value), 'buffer');
   // Horner's rule over the bytes: exact with plain numbers because slots <= 2^20.
   let rest = 0;
   for (const byte of digest) rest = (rest * 256 + byte) % slots;

@@ -127,7 +127,7 @@ class FakeClient implements ClientSide {
   resumeBody() {}
 }
 
-const GET: ParsedRequest = { method: 'GET', path: '/home?q=1', headers: ['Host', 'lb'], host: undefined, versionMinor: 1, keepAlive: true, hasBody: false, chunked: false, expectsContinue: false };
+const GET: ParsedRequest = { method: 'GET', path: '/home?q=1', headers: ['Host', 'lb'], host: undefined, versionMinor: 1, keepAlive: true, hasBody: false, chunked: false, expectsContinue: false, requestId: '42' };
 const POST: ParsedRequest = { ...GET, method: 'POST', headers: ['Host', 'lb', 'content-length', '4'], hasBody: true };
 
 function run(order: string[], request: ParsedRequest = GET, body?: string) {
@@ -165,6 +165,7 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
   it("turns a replica's 404 into the contract's 400", async () => {
     const { host, client } = run(['missing']);
     await client.done;
+    while (host.log.length < 3) await new Promise((r) => setTimeout(r, 5)); // the 404's body is read after the answer
     const res = answer(client.text);
     assert.equal(res.status, 'HTTP/1.1 400 Bad Request');
     assert.deepEqual(JSON.parse(res.body), { message: "<Error> '/home' endpoint does not exist in server replicas", status: 'failure' });
