@@ -274,7 +274,7 @@ export class Exchange implements ResponseHandler {
     this.connection = connection;
     const { request } = this;
     const id = this.destination.kind === 'own' ? undefined : this.destination.id.text;
-    const head = requestHead(request, id, this.client.clientIp);
+    const head = requestHead(request, id, this.client.clientIp, connection.authority);
     connection.send(this, head, !request.hasBody);
     const pending = this.pending;
     this.pending = undefined;

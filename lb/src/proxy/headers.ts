@@ -30,7 +30,7 @@ export interface UpstreamRequest {
   readonly path: string;
   /** [name, value, ...] as the client sent them. */
   readonly headers: readonly string[];
-  /** Host to send when the client sent none (HTTP/1.0) or its target was absolute-form. */
+  /** Host from an absolute-form target: replaces the client's Host. */
   readonly host: string | undefined;
   readonly chunked: boolean;
 }
@@ -40,7 +40,7 @@ export interface UpstreamRequest {
  * dropped, `X-Request-Id` is the canonical id and the client's address is appended to
  * `X-Forwarded-For`. Always HTTP/1.1 on a keep-alive connection.
  */
-export function requestHead(req: UpstreamRequest, id: string | undefined, clientIp: string): string {
+export function requestHead(req: UpstreamRequest, id: string | undefined, clientIp: string, defaultHost: string): string {
   const raw = req.headers;
   const listed = connectionListed(raw);
   let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
@@ -60,7 +60,8 @@ export function requestHead(req: UpstreamRequest, id: string | undefined, client
     }
     head += `${name}: ${raw[k + 1]!}\r\n`;
   }
-  if (!hasHost && req.host !== undefined) head += `host: ${req.host}\r\n`;
+  // HTTP/1.1 needs a Host: the absolute-form authority, else the client's, else (HTTP/1.0) the replica's.
+  if (!hasHost) head += `host: ${req.host ?? defaultHost}\r\n`;
   if (req.chunked) head += 'transfer-encoding: chunked\r\n';
   if (id !== undefined) head += `x-request-id: ${id}\r\n`;
   head += `x-forwarded-for: ${forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`}\r\n\r\n`;

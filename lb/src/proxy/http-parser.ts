@@ -115,7 +115,12 @@ export class HttpParser {
       });
     };
     native[Native.kOnBody] = (chunk: Buffer) => handler.onBody(chunk);
-    native[Native.kOnMessageComplete] = () => handler.onMessageComplete();
+    native[Native.kOnMessageComplete] = () => {
+      // Trailers arrive through kOnHeaders too: they are not forwarded, and must not leak into the next head.
+      this.pendingHeaders = [];
+      this.pendingUrl = '';
+      handler.onMessageComplete();
+    };
     native[Native.kOnExecute] = null;
   }
 

@@ -41,6 +41,8 @@ type Acquired = (error: UpstreamError | null, connection?: UpstreamConnection) =
 
 /** A keep-alive pool of raw sockets to one upstream (a replica, or the LB's own Fastify). */
 export class UpstreamPool {
+  /** What a request to this upstream says in Host when the client gave none. */
+  readonly authority: string;
   private readonly idle: UpstreamConnection[] = [];
   private readonly waiting: Acquired[] = [];
   private open = 0;
@@ -50,7 +52,9 @@ export class UpstreamPool {
     readonly target: UpstreamTarget,
     readonly options: PoolOptions,
     readonly deadlines: Deadlines,
-  ) {}
+  ) {
+    this.authority = 'path' in target ? 'localhost' : `${target.host}:${target.port}`;
+  }
 
   /** Hands a connection to `done`: an idle one (most recent first), a new one, or the next freed. */
   acquire(done: Acquired, fresh = false): () => void {
@@ -126,6 +130,7 @@ function noop(): void {}
  */
 export class UpstreamConnection implements ParserHandler, Timed {
   deadline = 0;
+  readonly authority: string;
   /** Has carried an exchange before (a failure before any byte may be the keep-alive race). */
   reused = false;
   /** Bytes of the current answer have arrived. */
@@ -142,6 +147,7 @@ export class UpstreamConnection implements ParserHandler, Timed {
     private readonly pool: UpstreamPool,
     readonly socket: Socket,
   ) {
+    this.authority = pool.authority;
     this.parser = new HttpParser('response', this);
     socket.on('drain', () => this.handler?.onUpstreamDrain());
     socket.on('end', () => this.onEnd());

@@ -11,7 +11,7 @@ describe('forwarded heads', () => {
       'X-Forwarded-For', '10.0.0.1', 'x-forwarded-for', '10.0.0.2', 'Accept', '*/*',
     ];
     assert.equal(
-      requestHead({ method: 'POST', path: '/home?x=1', headers, host: undefined, chunked: true }, '7', '127.0.0.1'),
+      requestHead({ method: 'POST', path: '/home?x=1', headers, host: undefined, chunked: true }, '7', '127.0.0.1', 'replica:1'),
       'POST /home?x=1 HTTP/1.1\r\nHost: lb\r\nAccept: */*\r\ntransfer-encoding: chunked\r\n' +
         'x-request-id: 7\r\nx-forwarded-for: 10.0.0.1, 10.0.0.2, 127.0.0.1\r\n\r\n',
     );
@@ -19,8 +19,15 @@ describe('forwarded heads', () => {
 
   it('request: an absolute-form target replaces Host; no id for the LB\'s own routes', () => {
     assert.equal(
-      requestHead({ method: 'GET', path: '/rep', headers: ['Host', 'ignored'], host: 'lb.example:5000', chunked: false }, undefined, '::1'),
+      requestHead({ method: 'GET', path: '/rep', headers: ['Host', 'ignored'], host: 'lb.example:5000', chunked: false }, undefined, '::1', 'replica:1'),
       'GET /rep HTTP/1.1\r\nhost: lb.example:5000\r\nx-forwarded-for: ::1\r\n\r\n',
+    );
+  });
+
+  it('request: an HTTP/1.0 request without Host gets the replica as Host', () => {
+    assert.equal(
+      requestHead({ method: 'GET', path: '/', headers: [], host: undefined, chunked: false }, '1', '::1', 'replica:1'),
+      'GET / HTTP/1.1\r\nhost: replica:1\r\nx-request-id: 1\r\nx-forwarded-for: ::1\r\n\r\n',
     );
   });
 
