@@ -36,6 +36,10 @@ export interface Config {
   readonly hashBalanceFactor: number | undefined;
   /** When set, `/add` and `/rm` need `Authorization: Bearer <token>`. */
   readonly adminToken: string | undefined;
+  /** Passive health: consecutive 5xx (or failed attempts) that eject a replica from routing; 0 = off. */
+  readonly outlierConsecutiveErrors: number;
+  readonly outlierEjectionMs: number;
+  readonly outlierMaxEjectedPercent: number;
 }
 
 /** The contract's defaults, for tools that model the LB (tester analysis, tests). */
@@ -133,5 +137,8 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     routing: oneOf(env, 'ROUTING', 'ring', ['ring', 'maglev']),
     maglevTableSize: prime(env, 'MAGLEV_TABLE_SIZE', DEFAULT_MAGLEV_TABLE_SIZE),
     hashBalanceFactor: factor(env, 'HASH_BALANCE_FACTOR'),
+    outlierConsecutiveErrors: integer(env, 'OUTLIER_CONSECUTIVE_5XX', 5, 0, 10_000),
+    outlierEjectionMs: integer(env, 'OUTLIER_EJECTION_MS', 10_000, 1, 3_600_000),
+    outlierMaxEjectedPercent: integer(env, 'OUTLIER_MAX_EJECTED_PERCENT', 50, 0, 100),
   };
 }

@@ -8,6 +8,7 @@ import type { ReplicaHandle } from './replicas/driver.js';
 import { ProcessDriver } from './replicas/process-driver.js';
 import { HeartbeatMonitor } from './health/monitor.js';
 import { Recovery } from './health/recovery.js';
+import { OutlierDetector } from './health/outliers.js';
 import { EventLog } from './dashboard/event-log.js';
 import { randomUUID } from 'node:crypto';
 import { Forwarder } from './proxy/forwarder.js';
@@ -77,7 +78,22 @@ export async function createLoadBalancer(
     maxFailCount: config.maxFailCount,
     log,
   });
-  const metrics = new LbMetrics(manager, recovery);
+  const outliers = new OutlierDetector(
+    {
+      consecutiveErrors: config.outlierConsecutiveErrors || Infinity,
+      baseEjectionMs: config.outlierEjectionMs,
+      maxEjectedPercent: config.outlierMaxEjectedPercent,
+    },
+    () => manager.router.size,
+    (name, until) => {
+      metrics.outlierEjections.inc({ replica: name });
+      log.warn({ replica: name, forMs: until - Date.now() }, 'replica ejected: consecutive 5xx or failed attempts');
+    },
+  );
+  // A replica that left, or came back respawned, starts clean.
+  manager.on('member', (event) => event.type === 'removed' && outliers.forget(event.name));
+  recovery.on('event', (event) => event.type === 'respawned' && outliers.forget(event.name));
+  const metrics = new LbMetrics(manager, recovery, outliers);
   const stats = new TrafficStats();
   const deadlines = new Deadlines(DEADLINE_RESOLUTION_MS);
   const forwarder = new Forwarder({
@@ -88,6 +104,8 @@ export async function createLoadBalancer(
     balanceFactor: config.hashBalanceFactor,
     onUpstreamFailure: (name) => monitor.reportFailure(name),
     onResult: (replica, ok, ms) => stats.record(replica, ok, ms),
+    outliers,
+    isFailing: (name) => recovery.isFailing(name),
   }, deadlines);
   const app = buildApp({
     manager,
@@ -98,6 +116,7 @@ export async function createLoadBalancer(
     dashboard: {
       manager,
       recovery,
+      outliers,
       events,
       stats,
       config: {

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReplicaManager } from './replicas/manager.js';
 import type { Recovery } from './health/recovery.js';
+import type { OutlierDetector } from './health/outliers.js';
 
 /** The LB's own Prometheus metrics, on a registry of its own (several LBs can share a process in tests). */
 export class LbMetrics {
@@ -29,6 +30,12 @@ export class LbMetrics {
     help: 'Requests answered 503 because no replica was available',
     registers: [this.registry],
   });
+  readonly outlierEjections = new Counter({
+    name: 'lb_outlier_ejections_total',
+    help: 'Replicas passed over for a while after consecutive 5xx answers or failed attempts',
+    labelNames: ['replica'] as const,
+    registers: [this.registry],
+  });
   readonly respawns = new Counter({
     name: 'lb_respawns_total',
     help: 'Replicas flatlined and started again',
@@ -39,7 +46,7 @@ export class LbMetrics {
   /** Bound series per replica, so a request costs no label hashing; dropped when the replica leaves. */
   private readonly bound = new Map<string, { latency: { observe(v: number): void }; codes: Map<number, { inc(): void }> }>();
 
-  constructor(manager: ReplicaManager, recovery: Recovery) {
+  constructor(manager: ReplicaManager, recovery: Recovery, outliers: OutlierDetector) {
     collectDefaultMetrics({ register: this.registry, prefix: 'lb_process_' });
     new Gauge({
       name: 'lb_replicas',
@@ -48,6 +55,14 @@ export class LbMetrics {
       registers: [this.registry],
       collect() {
         for (const [state, count] of Object.entries(recovery.countByState())) this.set({ state }, count);
+      },
+    });
+    new Gauge({
+      name: 'lb_replicas_ejected',
+      help: 'Replicas ejected from routing choices by outlier detection now',
+      registers: [this.registry],
+      collect() {
+        this.set(outliers.ejected().length);
       },
     });
     new Gauge({
@@ -86,6 +101,6 @@ export class LbMetrics {
   private forget(replica: string): void {
     for (const code of this.bound.get(replica)?.codes.keys() ?? []) this.requests.remove(replica, String(code));
     this.bound.delete(replica);
-    for (const metric of [this.latency, this.upstreamFailures, this.respawns]) metric.remove(replica);
+    for (const metric of [this.latency, this.upstreamFailures, this.respawns, this.outlierEjections]) metric.remove(replica);
   }
 }

@@ -83,7 +83,7 @@ th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line
 th { color: var(--muted); font-weight: 600; font-size: 13px; }
 .state { font-weight: 600; }
 .state-healthy { color: var(--ok); }
-.state-failing, .state-starting, .state-respawning { color: var(--warn); }
+.state-failing, .state-respawning { color: var(--warn); }
 .state-flatlined { color: var(--bad); }
 .big { font-size: 20px; margin: 0 0 6px; }
 form { display: grid; grid-template-columns: 1fr; gap: 4px; margin-bottom: 12px; }
@@ -161,7 +161,7 @@ export const PAGE_JS = `(function () {
       name.appendChild(document.createTextNode(r.name));
       tr.appendChild(name);
       tr.appendChild(node('td', {}, String(r.index)));
-      var stateText = r.state === 'failing' ? 'failing ' + r.failures + '/' + s.maxFailCount : r.state;
+      var stateText = (r.state === 'failing' ? 'failing ' + r.failures + '/' + s.maxFailCount : r.state) + (r.ejected ? ' (ejected: 5xx)' : '');
       tr.appendChild(node('td', { class: 'state state-' + r.state }, stateText));
       tr.appendChild(node('td', {}, fixed(r.rps, 1)));
       tr.appendChild(node('td', {}, String(r.errors)));

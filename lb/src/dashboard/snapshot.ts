@@ -1,5 +1,6 @@
 import type { ReplicaManager } from '../replicas/manager.js';
 import type { Recovery } from '../health/recovery.js';
+import type { OutlierDetector } from '../health/outliers.js';
 import type { EventLog } from './event-log.js';
 import type { TrafficStats } from './stats.js';
 
@@ -7,6 +8,7 @@ import type { TrafficStats } from './stats.js';
 export interface DashboardSources {
   readonly manager: ReplicaManager;
   readonly recovery: Recovery;
+  readonly outliers: OutlierDetector;
   readonly events: EventLog;
   readonly stats: TrafficStats;
   readonly config: DashboardConfig;
@@ -22,7 +24,7 @@ export interface DashboardConfig {
 }
 
 /** Everything the page draws, as one JSON document. */
-export function dashboardSnapshot({ manager, recovery, events, stats, config }: DashboardSources) {
+export function dashboardSnapshot({ manager, recovery, outliers, events, stats, config }: DashboardSources) {
   const now = Date.now();
   const router = manager.router;
   const layout =
@@ -45,6 +47,7 @@ export function dashboardSnapshot({ manager, recovery, events, stats, config }: 
       respawns: recovery.get(r.name)?.respawns ?? 0,
       uptimeSeconds: Math.round((now - r.startedAt) / 1000),
       inRing: router.has(r.name),
+      ejected: outliers.isEjected(r.name, now),
       ...stats.rates(r.name, now),
     })),
     totals: stats.totals(now),

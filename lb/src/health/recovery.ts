@@ -54,6 +54,11 @@ export class Recovery extends EventEmitter<RecoveryEvents> {
     return this.health.get(name);
   }
 
+  /** Heartbeats failing, not yet flatlined: still in the routing table, passed over while another can serve. */
+  isFailing(name: string): boolean {
+    return this.health.get(name)?.state === 'failing';
+  }
+
   /** Names that heartbeats should check: members in the routing table. */
   checked(): string[] {
     return this.manager.names().filter((name) => {

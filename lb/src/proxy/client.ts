@@ -34,6 +34,11 @@ interface Queued {
 
 /** After shutdown began, a connection whose answer just went out waits this long for a request already on its way. */
 const SHUTDOWN_LINGER_MS = 100;
+/**
+ * After its last answer, a closing connection keeps reading (and dropping) what the client
+ * still sends, so closing does not reset the answer away (nginx's lingering close), this long at most.
+ */
+const LINGER_MS = 5000;
 
 /**
  * One client connection: llhttp in request mode, requests answered one at a time in
@@ -83,12 +88,14 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   // ---- the parser's callbacks
 
   onMessageBegin(): void {
+    if (this.ended) return;
     this.receiving = { request: undefined, refusal: undefined, exchange: undefined, body: undefined, complete: false, afterShutdown: this.host.closing };
     this.deadline = Date.now() + this.host.requestTimeoutMs;
   }
 
   onHead(head: Head): number {
-    const queued = this.receiving!;
+    const queued = this.receiving;
+    if (this.ended || !queued) return 0;
     const admitted = admit(head);
     if (admitted instanceof LbError) {
       queued.refusal = admitted;
@@ -187,6 +194,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   // ---- internals
 
   private onParsed(parsed: number | ParseError, chunk: () => Buffer): void {
+    if (this.ended) return; // lingering: the rest is dropped
     let result = parsed;
     for (;;) {
       if (isParseError(result)) return this.protocolError(result);
@@ -253,16 +261,17 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   private stopReading(): void {
     this.reading = false;
     setReading(this.socket, this.consumed, false);
-    this.socket.removeAllListeners('data');
   }
   private reading = true;
 
   private endGracefully(): void {
     this.ended = true;
     this.deadline = 0;
+    this.receiving = undefined;
     this.socket.end();
-    // A client that never reads cannot hold the socket open forever.
-    this.socket.setTimeout(this.host.keepAliveTimeoutMs, () => this.socket.destroy());
+    // Read on (and drop) until the client closes, so its unread answer is not reset away.
+    setReading(this.socket, this.consumed, true);
+    this.socket.setTimeout(LINGER_MS, () => this.socket.destroy());
   }
 
   private updateReading(): void {

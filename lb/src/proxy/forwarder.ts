@@ -4,6 +4,7 @@ import { boundedChoice, loadBound, type RequestKey, type RoutingTable } from '..
 import type { ReplicaHandle } from '../replicas/driver.js';
 import type { ReplicaManager } from '../replicas/manager.js';
 import type { LbMetrics } from '../metrics.js';
+import type { OutlierDetector } from '../health/outliers.js';
 import type { Deadlines } from './deadlines.js';
 import type { Destination, ExchangeHost } from './exchange.js';
 import { requestIdFrom } from './request-id.js';
@@ -20,6 +21,10 @@ export interface ForwarderOptions {
   readonly balanceFactor?: number | undefined;
   /** Told when a replica refuses, resets or times out, so it is checked now. */
   readonly onUpstreamFailure: (name: string) => void;
+  /** Passive health from answers: ejected replicas are passed over while another can serve. */
+  readonly outliers: OutlierDetector;
+  /** Whether heartbeats are failing for the replica (not yet flatlined): passed over likewise. */
+  readonly isFailing: (name: string) => boolean;
 }
 
 /** A replica that just failed a connection is passed over this long (outlier ejection). */
@@ -95,12 +100,14 @@ export class Forwarder implements ExchangeHost {
   }
 
   answered(replica: string, code: number, ms: number): void {
+    this.options.outliers.observe(replica, code);
     this.options.metrics.answered(replica, code, ms);
     this.options.onResult?.(replica, true, ms);
   }
 
   failed(replica: string, error: Error): void {
     this.suspects.set(replica, Date.now() + SUSPECT_MS);
+    this.options.outliers.observe(replica, 0);
     this.options.metrics.upstreamFailures.inc({ replica });
     this.options.onResult?.(replica, false, 0);
     this.options.onUpstreamFailure(replica);
@@ -117,15 +124,23 @@ export class Forwarder implements ExchangeHost {
     return new LbError('NO_REPLICA');
   }
 
-  /** The owner, unless it just failed or (bounded loads) is over the bound: then the next one clockwise. */
+  /**
+   * The owner, unless it is passed over (a connection just failed, answers 5xx in a row,
+   * heartbeats failing) or, with bounded loads, over the bound: then the next one clockwise.
+   * When every replica is passed over, the owner still gets the request.
+   */
   private choose(router: RoutingTable<ReplicaHandle>, key: RequestKey, owner: ReplicaHandle): ReplicaHandle {
     const factor = this.options.balanceFactor;
-    if (factor === undefined && !this.isSuspect(owner.name)) return owner;
+    if (factor === undefined && !this.passedOver(owner.name)) return owner;
     const bound = factor === undefined ? Infinity : loadBound(factor, this.totalInFlight, router.size);
     const load = (name: string) => this.inFlight.get(name) ?? 0;
-    if (!this.isSuspect(owner.name) && load(owner.name) + 1 <= bound) return owner;
-    const trusted = router.candidates(key).filter((m) => !this.isSuspect(m.name));
+    if (!this.passedOver(owner.name) && load(owner.name) + 1 <= bound) return owner;
+    const trusted = router.candidates(key).filter((m) => !this.passedOver(m.name));
     return boundedChoice(trusted, load, bound) ?? owner;
+  }
+
+  private passedOver(name: string): boolean {
+    return this.isSuspect(name) || this.options.outliers.isEjected(name) || this.options.isFailing(name);
   }
 
   private isSuspect(name: string): boolean {

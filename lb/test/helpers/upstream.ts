@@ -14,12 +14,13 @@ export interface UpstreamLog {
  * /echo (method, body length and digest), /bytes?n=&length= (n bytes in 16 KiB writes,
  * block k filled with byte k; chunked unless length=1), /headers (hop-by-hop and repeated
  * headers), /reset?on= (drops the connection if `on` is absent or names this replica),
- * /slow?ms= (answers late), /broken?n=&of= (promises `of` bytes, sends n, drops the
+ * /status?code=&on= (that replica answers `code`), /slow?ms= (answers late), /broken?n=&of= (promises `of` bytes, sends n, drops the
  * connection), /hang (never answers).
  */
 export async function startUpstream(name: string): Promise<{ url: string; log: UpstreamLog; close: () => Promise<void> }> {
   const log: UpstreamLog = { requests: [], abandoned: [] };
-  const server: Server = createServer((req, res) => void handle(name, log, req, res));
+  // A request the LB gives up on (client left, timed out) aborts its body: not an error here.
+  const server: Server = createServer((req, res) => void handle(name, log, req, res).catch(() => undefined));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -71,6 +72,11 @@ async function handle(name: string, log: UpstreamLog, req: IncomingMessage, res:
           'Content-Type', 'text/plain',
         ])
         .end('made');
+    case '/status': {
+      // ?code=500&on=Server-2: that replica answers `code`, the others 200.
+      const failing = !query.has('on') || query.get('on') === name;
+      return void res.writeHead(failing ? Number(query.get('code')) : 200, { 'content-type': 'text/plain' }).end(name);
+    }
     case '/reset':
       if (query.has('on') && query.get('on') !== name) return void res.end(JSON.stringify({ replica: name }));
       return void req.socket.destroy();

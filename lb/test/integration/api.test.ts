@@ -231,5 +231,18 @@ describe('admin token', () => {
     assert.equal((await lb.call('GET', '/home')).status, 200);
     const ok = await lb.call('POST', '/add', { n: 1 }, { authorization: 'Bearer s3cret' });
     assert.deepEqual(ok.json, replicasBody(['Server-1', 'Server-2']));
+    // The scheme name is case-insensitive (RFC 9110 11.1).
+    const lower = await lb.call('POST', '/add', { n: 1 }, { authorization: 'bearer s3cret' });
+    assert.deepEqual(lower.json, replicasBody(['Server-1', 'Server-2', 'Server-3']));
+    assert.equal((await lb.call('DELETE', '/rm', { n: 1, hostnames: ['Server-3'] }, { authorization: 'BEARER s3cret' })).status, 200);
+  });
+
+  it('a removed replica takes its metric series with it', async () => {
+    await lb.call('POST', '/add', { n: 1, hostnames: ['Passing'] }, { authorization: 'Bearer s3cret' });
+    const id = [...Array(2000).keys()].find((k) => lb.lb.manager.router.lookup(k)?.name === 'Passing')!;
+    assert.equal((await lb.call('GET', '/home', undefined, { 'x-request-id': String(id) })).headers.get('x-served-by'), 'Passing');
+    assert.match((await lb.call('GET', '/metrics')).text, /replica="Passing"/);
+    await lb.call('DELETE', '/rm', { n: 1, hostnames: ['Passing'] }, { authorization: 'Bearer s3cret' });
+    assert.doesNotMatch((await lb.call('GET', '/metrics')).text, /replica="Passing"/);
   });
 });

@@ -1,0 +1,80 @@
+export interface OutlierOptions {
+  /** Consecutive 5xx answers (or failed attempts) that eject a replica from routing choices. */
+  readonly consecutiveErrors: number;
+  /** First ejection lasts this long; each further one of the same replica one more time as long. */
+  readonly baseEjectionMs: number;
+  /** At most this share of the replicas is ejected at once (at least one may always be). */
+  readonly maxEjectedPercent: number;
+}
+
+interface Record {
+  consecutive: number;
+  ejections: number;
+  ejectedUntil: number;
+}
+
+/**
+ * Passive health from answers, as Envoy's outlier detection (`consecutive_5xx`) and
+ * HAProxy's `observe layer7` do: a replica answering N 5xx in a row is passed over for a
+ * back-off period, however well it answers heartbeats.
+ */
+export class OutlierDetector {
+  private readonly records = new Map<string, Record>();
+  private ejectedCount = 0;
+
+  constructor(
+    private readonly options: OutlierOptions,
+    /** How many replicas there are now (the cap is a share of them). */
+    private readonly replicaCount: () => number,
+    /** Told when a replica is ejected (metrics, logs). */
+    private readonly onEjected: (name: string, untilMs: number) => void = () => undefined,
+  ) {}
+
+  /** An answer (status as the replica gave it) or a failed attempt (status 0). */
+  observe(name: string, status: number, now = Date.now()): void {
+    const bad = status === 0 || status >= 500;
+    let record = this.records.get(name);
+    if (!bad) {
+      if (record && record.consecutive !== 0) record.consecutive = 0;
+      return;
+    }
+    if (!record) this.records.set(name, (record = { consecutive: 0, ejections: 0, ejectedUntil: 0 }));
+    record.consecutive++;
+    if (record.consecutive < this.options.consecutiveErrors || this.isEjected(name, now)) return;
+    const cap = Math.max(1, Math.floor((this.replicaCount() * this.options.maxEjectedPercent) / 100));
+    if (this.countEjected(now) >= cap) return;
+    record.ejections++;
+    record.consecutive = 0;
+    record.ejectedUntil = now + this.options.baseEjectionMs * record.ejections;
+    this.ejectedCount++;
+    this.onEjected(name, record.ejectedUntil);
+  }
+
+  /** Passed over for now. Cheap when nothing is ejected (the common case, on every request). */
+  isEjected(name: string, now = Date.now()): boolean {
+    if (this.ejectedCount === 0) return false;
+    const record = this.records.get(name);
+    if (record === undefined || record.ejectedUntil === 0) return false;
+    if (record.ejectedUntil > now) return true;
+    record.ejectedUntil = 0;
+    this.ejectedCount--;
+    return false;
+  }
+
+  /** Names ejected now (dashboard, metrics). */
+  ejected(now = Date.now()): string[] {
+    return [...this.records.keys()].filter((name) => this.isEjected(name, now));
+  }
+
+  /** A replica that left (or was replaced) starts clean. */
+  forget(name: string): void {
+    if (this.isEjected(name)) this.ejectedCount--;
+    this.records.delete(name);
+  }
+
+  private countEjected(now: number): number {
+    let count = 0;
+    for (const name of this.records.keys()) if (this.isEjected(name, now)) count++;
+    return count;
+  }
+}
