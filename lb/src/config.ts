@@ -40,6 +40,12 @@ export interface Config {
   readonly outlierConsecutiveErrors: number;
   readonly outlierEjectionMs: number;
   readonly outlierMaxEjectedPercent: number;
+  /** `all` (controller and data plane in one process, the default) or `data-plane` (forwards only). */
+  readonly role: 'all' | 'data-plane';
+  /** Where a data plane follows membership and relays admin calls: `http://host:port` or `unix:/path`. */
+  readonly controllerUrl: string | undefined;
+  /** Data-plane processes sharing the listen port (node:cluster), fed by this process's membership. */
+  readonly workers: number;
 }
 
 /** The contract's defaults, for tools that model the LB (tester analysis, tests). */
@@ -102,6 +108,13 @@ function factor(env: Env, name: string): number | undefined {
   return value;
 }
 
+function roles(env: Env): Pick<Config, 'role' | 'controllerUrl' | 'workers'> {
+  const role = oneOf(env, 'LB_ROLE', 'all', ['all', 'data-plane']);
+  const controllerUrl = matching(env, 'CONTROLLER_URL', '', /^(https?:\/\/[\w.:[\]-]+\/?|unix:[@/][\w./@-]+)$/, 'http://host:port or unix:/path') || undefined;
+  if (role === 'data-plane' && controllerUrl === undefined) throw new ConfigError('CONTROLLER_URL must be set when LB_ROLE=data-plane (e.g. http://controller:5000)');
+  return { role, controllerUrl, workers: integer(env, 'LB_WORKERS', 1, 1, 64) };
+}
+
 /**
  * Reads and validates the configuration. Throws ConfigError with one line that
  * names the variable and what it accepts; nothing starts on a bad value.
@@ -140,5 +153,6 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     outlierConsecutiveErrors: integer(env, 'OUTLIER_CONSECUTIVE_5XX', 5, 0, 10_000),
     outlierEjectionMs: integer(env, 'OUTLIER_EJECTION_MS', 10_000, 1, 3_600_000),
     outlierMaxEjectedPercent: integer(env, 'OUTLIER_MAX_EJECTED_PERCENT', 50, 0, 100),
+    ...roles(env),
   };
 }

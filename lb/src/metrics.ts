@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReplicaManager } from './replicas/manager.js';
+import type { RoutingSource } from './membership/source.js';
 import type { Recovery } from './health/recovery.js';
 import type { OutlierDetector } from './health/outliers.js';
 
@@ -46,17 +47,12 @@ export class LbMetrics {
   /** Bound series per replica, so a request costs no label hashing; dropped when the replica leaves. */
   private readonly bound = new Map<string, { latency: { observe(v: number): void }; codes: Map<number, { inc(): void }> }>();
 
-  constructor(manager: ReplicaManager, recovery: Recovery, outliers: OutlierDetector) {
+  /**
+   * `membership` gives the routing table; the controller also passes its manager and recovery
+   * (replica states, respawns, removals). A data plane has only what it forwards.
+   */
+  constructor(membership: RoutingSource, outliers: OutlierDetector, controller?: { manager: ReplicaManager; recovery: Recovery }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'lb_process_' });
-    new Gauge({
-      name: 'lb_replicas',
-      help: 'Replicas by state (healthy and failing ones are in the ring)',
-      labelNames: ['state'] as const,
-      registers: [this.registry],
-      collect() {
-        for (const [state, count] of Object.entries(recovery.countByState())) this.set({ state }, count);
-      },
-    });
     new Gauge({
       name: 'lb_replicas_ejected',
       help: 'Replicas ejected from routing choices by outlier detection now',
@@ -70,7 +66,24 @@ export class LbMetrics {
       help: 'Replicas in the current ring snapshot (receiving traffic)',
       registers: [this.registry],
       collect() {
-        this.set(manager.router.size);
+        this.set(membership.router.size);
+      },
+    });
+    if (!controller) {
+      // A data plane cannot tell a removal from a flatline: a name that left the table goes.
+      membership.on('routing', (router) => {
+        for (const name of [...this.bound.keys()]) if (!router.has(name)) this.forget(name);
+      });
+      return;
+    }
+    const { manager, recovery } = controller;
+    new Gauge({
+      name: 'lb_replicas',
+      help: 'Replicas by state (healthy and failing ones are in the ring)',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [state, count] of Object.entries(recovery.countByState())) this.set({ state }, count);
       },
     });
     recovery.on('event', (event) => {

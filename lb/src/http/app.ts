@@ -20,6 +20,8 @@ export interface AppOptions {
 }
 
 const ADMIN_BODY_LIMIT = 16 * 1024;
+/** Longest a membership long poll is held open. */
+const MAX_MEMBERSHIP_WAIT_MS = 30_000;
 
 export function buildApp(options: AppOptions): FastifyInstance {
   const { manager, metrics, log } = options;
@@ -59,7 +61,30 @@ export function buildApp(options: AppOptions): FastifyInstance {
   );
 
   // What data-plane instances (and tools) route by: members with name, ring index and URL.
-  app.get('/membership', async () => manager.snapshot());
+  // `?after=<epoch>:<version>&wait=<ms>` is a long poll: it answers once the table is newer.
+  const polls = new Set<() => void>();
+  app.get<{ Querystring: { after?: string; wait?: string } }>('/membership', (request, reply) => {
+    const after = request.query.after;
+    const wait = Math.min(Number(request.query.wait) || 0, MAX_MEMBERSHIP_WAIT_MS);
+    if (after === undefined || wait <= 0 || manager.isNewerThan(after)) return void reply.send(manager.snapshot());
+    const forget = () => {
+      clearTimeout(timer);
+      manager.off('routing', answer);
+      polls.delete(answer);
+    };
+    const answer = () => {
+      forget();
+      if (!reply.sent) reply.send(manager.snapshot());
+    };
+    const timer = setTimeout(answer, wait);
+    manager.on('routing', answer);
+    polls.add(answer);
+    reply.raw.once('close', forget);
+  });
+  // Shutdown answers the polls waiting (their followers come back to a restarted controller).
+  app.addHook('preClose', async () => {
+    for (const answer of [...polls]) answer();
+  });
 
   app.get('/metrics', async (_request, reply) => {
     reply.type(metrics.registry.contentType);

@@ -1,4 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { LbError } from '../contract/errors.js';
 import { ownPathMethod } from '../contract/paths.js';
 import { ClientConnection, type ConnectionHost } from './client.js';
 import type { Deadlines } from './deadlines.js';
@@ -9,8 +10,10 @@ import type { UpstreamPool } from './upstream.js';
 
 export interface DataPlaneOptions {
   readonly forwarder: Forwarder;
-  /** The LB's own routes (Fastify on an internal socket): /rep, /add, /rm, /metrics, /membership, /dashboard. */
+  /** The LB's own routes (Fastify on an internal socket, or the controller's): /rep, /add, /rm, /metrics, /membership, /dashboard. */
   readonly ownRoutes: UpstreamPool;
+  /** The error when they cannot be reached. */
+  readonly ownRoutesUnavailable: (code: string) => LbError;
   readonly deadlines: Deadlines;
   /** The whole request, head and body, must arrive within this. */
   readonly requestTimeoutMs: number;
@@ -47,8 +50,11 @@ export class DataPlane implements ConnectionHost {
   }
 
   exchange(client: ClientSide, request: ParsedRequest): Exchange {
-    const { forwarder, ownRoutes } = this.options;
-    const destination = ownPathMethod(request.path) !== undefined ? { kind: 'own' as const, pool: ownRoutes } : forwarder.destination(request.requestId);
+    const { forwarder, ownRoutes, ownRoutesUnavailable } = this.options;
+    const destination =
+      ownPathMethod(request.path) !== undefined
+        ? { kind: 'own' as const, pool: ownRoutes, unavailable: ownRoutesUnavailable }
+        : forwarder.destination(request.requestId);
     return new Exchange(forwarder, client, request, destination);
   }
 

@@ -59,7 +59,7 @@ export interface ParsedRequest {
 export type Destination =
   | { readonly kind: 'replica'; readonly id: RequestId; readonly replica: ReplicaHandle }
   | { readonly kind: 'unavailable'; readonly id: RequestId }
-  | { readonly kind: 'own'; readonly pool: UpstreamPool };
+  | { readonly kind: 'own'; readonly pool: UpstreamPool; readonly unavailable: (code: string) => LbError };
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** Answers up to this size (declared by Content-Length) are held until whole, then sent in one write. */
@@ -229,7 +229,7 @@ export class Exchange implements ResponseHandler {
       this.held = undefined;
       return this.replyFailure(new LbError(replica ? 'REPLICA_FAILED' : 'INTERNAL', `Replica ${replica?.name ?? 'lb'} broke off its answer: ${error.code}`));
     }
-    if (replica === undefined) return this.replyFailure(new LbError('INTERNAL', `the LB's own routes failed: ${error.code}`));
+    if (replica === undefined) return this.replyFailure(this.destination.kind === 'own' ? this.destination.unavailable(error.code) : new LbError('INTERNAL'));
     // A pooled connection the replica had just closed (the keep-alive race): one fresh try, no blame.
     if (connection?.reused && !connection.answering && !this.retriedStale && this.canResend()) {
       this.retriedStale = true;

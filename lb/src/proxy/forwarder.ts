@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { LbError } from '../contract/errors.js';
 import { boundedChoice, loadBound, type RequestKey, type RoutingTable } from '../routing/index.js';
 import type { ReplicaHandle } from '../replicas/driver.js';
-import type { ReplicaManager } from '../replicas/manager.js';
+import type { RoutingSource } from '../membership/source.js';
 import type { LbMetrics } from '../metrics.js';
 import type { OutlierDetector } from '../health/outliers.js';
 import type { Deadlines } from './deadlines.js';
@@ -11,7 +11,8 @@ import { requestIdFrom } from './request-id.js';
 import { UpstreamPool, type PoolOptions } from './upstream.js';
 
 export interface ForwarderOptions {
-  readonly manager: ReplicaManager;
+  /** The routing table, and news of each new one. */
+  readonly membership: RoutingSource;
   readonly metrics: LbMetrics;
   readonly log: Logger;
   readonly upstreamTimeoutMs: number;
@@ -59,7 +60,7 @@ export class Forwarder implements ExchangeHost {
       responseTimeoutMs: options.upstreamTimeoutMs,
       idleTimeoutMs: IDLE_TIMEOUT_MS,
     };
-    options.manager.on('routing', (router) => {
+    options.membership.on('routing', (router) => {
       this.prunePools(router);
       this.suspects.clear(); // a respawned replica gets a clean slate
     });
@@ -68,7 +69,7 @@ export class Forwarder implements ExchangeHost {
   /** Where a forwarded request goes: the chosen replica for its id (the client's X-Request-Id), or nowhere. */
   destination(requestId: string | undefined): Destination {
     const id = requestIdFrom(requestId);
-    const router = this.options.manager.router;
+    const router = this.options.membership.router;
     const owner = router.lookup(id.key);
     if (!owner) return { kind: 'unavailable', id };
     return { kind: 'replica', id, replica: this.choose(router, id.key, owner) };
@@ -116,7 +117,7 @@ export class Forwarder implements ExchangeHost {
 
   /** Only walked after a failure, so the common path stays one table lookup. */
   next(key: RequestKey, tried: ReadonlySet<string>): ReplicaHandle | undefined {
-    return this.options.manager.router.candidates(key).find((m) => !tried.has(m.name));
+    return this.options.membership.router.candidates(key).find((m) => !tried.has(m.name));
   }
 
   unavailable(): LbError {

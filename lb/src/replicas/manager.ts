@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { Mutex } from 'async-mutex';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
@@ -12,6 +12,8 @@ import { probeHeartbeat, waitForHeartbeat, type Probe } from './probe.js';
 
 /** What data planes route by: the routing table's members, numbered so newer wins. */
 export interface MembershipSnapshot {
+  /** This controller's run: versions count from 0 again after a restart. */
+  readonly epoch: string;
   readonly version: number;
   /** In ring-index order. */
   readonly members: readonly ReplicaHandle[];
@@ -49,6 +51,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   private readonly byName = new Map<string, Member>();
   private current: RoutingTable<ReplicaHandle>;
   private version = 0;
+  private readonly epoch = randomUUID();
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly probe: Probe;
 
@@ -64,9 +67,14 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     return this.current;
   }
 
+  /** Whether `after` ("epoch:version", as a follower last saw) is older than the current table. */
+  isNewerThan(after: string): boolean {
+    return after !== `${this.epoch}:${this.version}`;
+  }
+
   /** The routing table's members and the version of this table. */
   snapshot(): MembershipSnapshot {
-    return { version: this.version, members: this.current.members.map(({ name, index, url }) => ({ name, index, url })) };
+    return { epoch: this.epoch, version: this.version, members: this.current.members.map(({ name, index, url }) => ({ name, index, url })) };
   }
 
   /** Member names in ring-index order. */
