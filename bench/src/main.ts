@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { valueBarChart, writeChart } from '../../tester/src/charts.js';
 import { ensureInstalled, startHaproxy, startNginx, startNodeBare, type Proxy } from './proxies.js';
-import { autocannonRun, childrenOf, withCpu, wrkRun, type Sample } from './measure.js';
+import { autocannonRun, childrenOf, commandOf, withCpu, wrkRun, type Sample } from './measure.js';
 import { freePort } from '../../kit/src/net.js';
 import { spawnLb } from '../../kit/src/lb.js';
 import { waitForHeartbeat } from '../../lb/src/replicas/probe.js';
@@ -48,8 +48,8 @@ const rounds = Number(values.rounds ?? 3);
 const waitForPort = (port: number) => waitForHeartbeat(`http://127.0.0.1:${port}`, 10_000);
 
 /** The LB as its own process (process driver, 3 replicas), and the replicas' ports. */
-async function startLb(): Promise<{ port: number; pid: number; replicaPorts: number[]; stop: () => Promise<void> }> {
-  const lb = await spawnLb({ N: '3', LOG_LEVEL: 'info', HASH_FUNCTION: 'sha256' });
+async function startLb(env: Record<string, string> = {}): Promise<{ port: number; pid: number; replicaPorts: number[]; stop: () => Promise<void> }> {
+  const lb = await spawnLb({ N: '3', LOG_LEVEL: 'info', HASH_FUNCTION: 'sha256', ...env });
   const replicaPorts = (await lb.members()).map((m) => Number(new URL(m.url).port));
   return { port: Number(new URL(lb.url).port), pid: lb.pid, replicaPorts, stop: async () => void (await lb.stop()) };
 }
@@ -80,6 +80,11 @@ async function main(): Promise<void> {
       lb: { port: lb.port, pids: () => [lb.pid] }, // not its children: they are the replicas
     };
     const proxied = (proxy: Proxy): Target => ({ port: proxy.port, pids: () => [proxy.pid, ...childrenOf(proxy.pid)] });
+    // The LB with LB_WORKERS=2: its controller and two data-plane workers (its own replicas are not counted).
+    const workers = await startLb({ LB_WORKERS: '2' });
+    stops.push(workers.stop);
+    const lbProcesses = (pid: number) => [pid, ...childrenOf(pid).filter((child) => /lb\.js/.test(commandOf(child)))];
+    targets['lb-2w'] = { port: workers.port, pids: () => lbProcesses(workers.pid) };
     const nodeBare = await startNodeBare(await freePort(), lb.replicaPorts);
     stops.push(nodeBare.stop);
     targets['node-bare'] = proxied(nodeBare);
@@ -138,16 +143,17 @@ async function main(): Promise<void> {
     const report = { client, rows, machine, connections, duration, rounds, generatedAt: new Date().toISOString() };
     if (values.json) await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
     await mkdir('plots', { recursive: true });
+    const chart = client === 'wrk' ? 'bench' : `bench-${client}`;
     await writeChart(
       'plots',
-      'bench',
+      chart,
       valueBarChart(
         `Throughput (${client}), ${connections} connections, median of ${rounds} x ${duration} s`,
         rows.map((r) => ({ label: r.target, value: r.rps })),
         { x: 'Target (same 3 replicas)', y: 'Requests per second' },
       ),
     );
-    log('chart: plots/bench.png, plots/bench.svg');
+    log(`chart: plots/${chart}.png, plots/${chart}.svg`);
   } finally {
     await cleanup();
   }

@@ -27,6 +27,14 @@ export function childrenOf(pid: number): number[] {
   }
 }
 
+export function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
 const TICK_US = 10_000;
 
 /** CPU microseconds the processes spent while `run` ran. */
