@@ -96,10 +96,3 @@ export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
-
-/** Node's and undici's error codes (ECONNREFUSED, UND_ERR_SOCKET...) name a network failure best. */
-export function codeOf(error: unknown): string {
-  const e = error as { code?: unknown; message?: unknown };
-  if (typeof e?.code === 'string') return e.code;
-  return typeof e?.message === 'string' ? e.message : 'error';
-}

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { LbError } from '../contract/errors.js';
 import { admit } from './admission.js';
 import type { Timed } from './deadlines.js';
-import { responseHead } from './headers.js';
+import { failureResponse } from './headers.js';
 import { HttpParser, isParseError, type Head, type ParseError, type ParserHandler } from './http-parser.js';
 import { setReading } from './reading.js';
 import type { ClientSide, Exchange, ParsedRequest } from './exchange.js';
@@ -226,9 +226,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   /** The contract's error, then the connection closes (the rest of the stream cannot be trusted). */
   private refuse(error: LbError): void {
-    const body = JSON.stringify({ message: `<Error> ${error.detail}`, status: 'failure' });
-    const headers = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body))];
-    this.write(responseHead({ status: error.status, headers, id: undefined, servedBy: undefined, framing: 'length', keepAlive: false }) + body);
+    this.write(failureResponse(error, [], false));
     this.endGracefully();
   }
 

@@ -1,7 +1,7 @@
 import { LbError, notOnReplicas } from '../contract/errors.js';
 import type { ReplicaHandle } from '../replicas/driver.js';
 import type { RequestKey } from '../routing/index.js';
-import { requestHead, responseHead, type Framing } from './headers.js';
+import { failureResponse, requestHead, responseHead, type Framing } from './headers.js';
 import type { Head } from './http-parser.js';
 import type { RequestId } from './request-id.js';
 import type { ResponseHandler, UpstreamConnection, UpstreamError, UpstreamPool } from './upstream.js';
@@ -293,13 +293,11 @@ export class Exchange implements ResponseHandler {
 
   /** The contract's error as the whole answer, naming the replica when one caused it. */
   private replyFailure(error: LbError, keepAlive = true, namesReplica = true): void {
-    const body = JSON.stringify({ message: `<Error> ${error.detail}`, status: 'failure' });
-    const headers = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body))];
     const id = this.destination.kind === 'own' ? undefined : this.destination.id.text;
     const servedBy = namesReplica ? this.target?.name : undefined;
     const lbHeaders = id !== undefined ? ['x-request-id', id, ...(servedBy ? ['x-served-by', servedBy] : [])] : [];
     const alive = keepAlive && this.bodyComplete && this.client.keepsAlive(this.request.keepAlive);
-    this.out(responseHead({ status: error.status, headers: [...headers, ...lbHeaders], id: undefined, servedBy: undefined, framing: 'length', keepAlive: alive }) + body);
+    this.out(failureResponse(error, lbHeaders, alive));
     this.finish(alive);
   }
 

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import { failureBody, type LbError } from '../contract/errors.js';
 
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1). */
 const HOP_BY_HOP = new Set([
@@ -104,6 +105,13 @@ export function responseHead(res: DownstreamResponse): string {
   if (lbHeaders) head += `x-request-id: ${res.id}\r\nx-served-by: ${res.servedBy}\r\n`;
   if (res.framing === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
   return head + (res.keepAlive ? KEEP_ALIVE : CLOSE);
+}
+
+/** The contract's error as a whole response: `lbHeaders` ([name, value, ...]) name the id and replica when known. */
+export function failureResponse(error: LbError, lbHeaders: readonly string[], keepAlive: boolean): string {
+  const body = JSON.stringify(failureBody(error));
+  const headers = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body)), ...lbHeaders];
+  return responseHead({ status: error.status, headers, id: undefined, servedBy: undefined, framing: 'length', keepAlive }) + body;
 }
 
 /** Header names (lower case) that a `Connection` header lists as hop-by-hop; undefined when there is none. */
