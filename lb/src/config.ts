@@ -128,7 +128,7 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
   return {
     port: integer(env, 'PORT', 5000, 0, 65535),
     host: matching(env, 'HOST', defaults.driver === 'docker' ? '0.0.0.0' : '127.0.0.1', /^[\w.:-]+$/, 'a host name or IP address'),
-    driver: oneOf(env, 'REPLICA_DRIVER', defaults.driver, ['process', 'docker']),
+    driver: oneOf(env, 'REPLICA_DRIVER', defaults.driver, ['process', 'docker', 'swarm']),
     n: integer(env, 'N', 3, 0, maxReplicas),
     hashFunction: oneOf(env, 'HASH_FUNCTION', 'sha256', HASH_FUNCTION_NAMES),
     slots,

@@ -39,6 +39,10 @@ export interface LoadBalancer {
 }
 
 async function createDriver(config: Config, log: Logger): Promise<ReplicaDriver> {
+  if (config.driver === 'swarm') {
+    const { SwarmDriver } = await import('./replicas/swarm-driver.js');
+    return SwarmDriver.connect(config, log);
+  }
   if (config.driver === 'docker') {
     const { DockerDriver } = await import('./replicas/docker-driver.js');
     return DockerDriver.connect(config, log);

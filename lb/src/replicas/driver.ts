@@ -1,7 +1,7 @@
 import { LbError } from '../contract/errors.js';
 import type { RoutingMember } from '../routing/index.js';
 
-export type DriverKind = 'process' | 'docker';
+export type DriverKind = 'process' | 'docker' | 'swarm';
 
 /** A running replica as a driver knows it: also what the routing table holds. */
 export interface ReplicaHandle extends RoutingMember {
@@ -17,6 +17,11 @@ export interface ReplicaDriver {
   readonly kind: string;
   /** Starts a replica called `name` and resolves once its process/container runs. */
   start(name: string, index: number): Promise<ReplicaHandle>;
+  /**
+   * Replaces a flatlined replica in place under the same name and index, where the platform
+   * can (swarm: a forced update of its service). Without it, the manager stops and starts it.
+   */
+  restart?(name: string, index: number): Promise<ReplicaHandle>;
   /** Stops it: SIGTERM, up to `graceMs` to finish in-flight requests, then kill. Idempotent. */
   stop(name: string, graceMs: number): Promise<void>;
   /** The running replicas this LB owns (adopted at start). */

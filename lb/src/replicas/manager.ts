@@ -186,8 +186,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       const member = this.byName.get(name);
       if (!member) return false;
       if (this.current.has(name)) this.setRouter(this.current.without(name));
-      await this.stopQuietly(name, 0);
-      const handle = await this.startOne(name, member.index);
+      const handle = await this.replace(name, member.index);
       this.byName.set(name, { ...handle, startedAt: Date.now() });
       this.setRouter(this.current.with(handle));
       return true;
@@ -228,6 +227,18 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     for (const handle of handles) this.byName.set(handle.name, { ...handle, startedAt: Date.now() });
     this.setRouter(this.current.with(...handles));
     for (const name of names) this.emitMember('added', name);
+  }
+
+  /** A new process/container/task for a member, in place where the driver can, else stop and start. */
+  private async replace(name: string, index: number): Promise<ReplicaHandle> {
+    const { driver } = this.options;
+    if (!driver.restart) {
+      await this.stopQuietly(name, 0);
+      return this.startOne(name, index);
+    }
+    const handle = await driver.restart(name, index);
+    await waitForHeartbeat(handle.url, this.options.startTimeoutMs, this.probe);
+    return handle;
   }
 
   private async startOne(name: string, index: number): Promise<ReplicaHandle> {

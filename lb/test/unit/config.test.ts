@@ -31,7 +31,7 @@ describe('configuration', () => {
     [{ N: '57' }, "N must be an integer in 0..56 (got '57')"],
     [{ N: '2.5' }, "N must be an integer in 0..56 (got '2.5')"],
     [{ HASH_FUNCTION: 'md5' }, "HASH_FUNCTION must be one of given, modified, sha256 (got 'md5')"],
-    [{ REPLICA_DRIVER: 'k8s' }, "REPLICA_DRIVER must be one of process, docker (got 'k8s')"],
+    [{ REPLICA_DRIVER: 'k8s' }, "REPLICA_DRIVER must be one of process, docker, swarm (got 'k8s')"],
     [{ SLOTS: '1' }, "SLOTS must be an integer in 2..1048576 (got '1')"],
     [{ K: '600' }, "K must be an integer in 1..512 (got '600')"],
     [{ MAX_REPLICAS: '57' }, "MAX_REPLICAS must be an integer in 1..56 (got '57')"],

@@ -1,0 +1,216 @@
+import Docker from 'dockerode';
+import pLimit from 'p-limit';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { dockerMessage, LABEL_INDEX, LABEL_MANAGED, LABEL_NAME, LABEL_OWNER } from './docker-driver.js';
+import { driverError, type ReplicaDriver, type ReplicaHandle } from './driver.js';
+
+const REPLICA_PORT = 5000;
+/** A new task answers in under a second here; pulling an image on a new node takes longer. */
+const TASK_WAIT_MS = 60_000;
+
+/** The fields of a swarm task this driver reads (`@types/dockerode` types tasks as any). */
+interface Task {
+  readonly ID: string;
+  readonly Status: { readonly State: string };
+  readonly NetworksAttachments?: { readonly Network: { readonly Spec: { readonly Name: string } }; readonly Addresses?: string[] }[];
+}
+
+const statusOf = (error: unknown) => (error as { statusCode?: number }).statusCode;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Replicas as Docker Swarm services, one task each, named as the replica and labelled with
+ * owner, name and ring index, on an attachable overlay network. Swarm restarts a dead task by
+ * itself; a flatlined replica is redeployed in place (a forced update of its service), so its
+ * name and index never change. The LB reaches a replica at its running task's overlay address
+ * (fresh DNS names are slow to resolve here, and a task's address is known the moment it runs).
+ */
+export class SwarmDriver implements ReplicaDriver {
+  readonly kind = 'swarm';
+  private readonly limit = pLimit(4);
+  /** The URL last handed out per replica: a running task elsewhere means swarm replaced it already. */
+  private readonly handedOut = new Map<string, string>();
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly options: { network: string; image: string; lbId: string; prefix: string; stopTimeoutMs: number; log: Logger },
+  ) {}
+
+  /** Connects to a swarm manager's engine and ensures the overlay network. */
+  static async connect(config: Config, log: Logger, docker = new Docker()): Promise<SwarmDriver> {
+    let info: { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
+    try {
+      info = await docker.info();
+    } catch (error) {
+      throw driverError(`cannot reach the Docker engine: ${dockerMessage(error)}`);
+    }
+    if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) {
+      throw driverError('REPLICA_DRIVER=swarm needs the Docker engine of a swarm manager (docker swarm init)');
+    }
+    const driver = new SwarmDriver(docker, {
+      network: config.network,
+      image: config.serverImage,
+      lbId: config.lbId,
+      prefix: config.containerPrefix,
+      stopTimeoutMs: config.stopTimeoutMs,
+      log,
+    });
+    await driver.ensureNetwork();
+    return driver;
+  }
+
+  serviceName(name: string): string {
+    return `${this.options.prefix}${name}`;
+  }
+
+  async start(name: string, index: number): Promise<ReplicaHandle> {
+    return this.limit(async () => {
+      try {
+        await this.docker.createService(this.spec(name, index));
+      } catch (error) {
+        throw driverError(`cannot create service '${this.serviceName(name)}': ${dockerMessage(error)}`);
+      }
+      return this.handle(name, index, await this.taskUrl(name));
+    });
+  }
+
+  /** A flatlined replica: its service is force-updated (a new task, same name and index). */
+  async restart(name: string, index: number): Promise<ReplicaHandle> {
+    return this.limit(async () => {
+      const service = this.docker.getService(this.serviceName(name));
+      let spec: { Version: { Index: number }; Spec: { TaskTemplate: { ForceUpdate?: number } } };
+      try {
+        spec = await service.inspect();
+      } catch (error) {
+        if (statusOf(error) !== 404) throw driverError(`cannot inspect service '${this.serviceName(name)}': ${dockerMessage(error)}`);
+        await this.docker.createService(this.spec(name, index));
+        return this.handle(name, index, await this.taskUrl(name));
+      }
+      const running = await this.runningTasks(name);
+      // Swarm restarts a dead task by itself (at a new address): use that one rather than redeploy.
+      const replaced = running.map((t) => this.urlOf(t)).find((url) => url !== undefined && url !== this.handedOut.get(name));
+      if (replaced) return this.handle(name, index, replaced);
+      const before = new Set(running.map((t) => t.ID));
+      const template = spec.Spec.TaskTemplate;
+      // The version makes a concurrent redeploy by another controller fail ("update out of sequence").
+      await service.update({ version: spec.Version.Index, ...spec.Spec, TaskTemplate: { ...template, ForceUpdate: (template.ForceUpdate ?? 0) + 1 } });
+      return this.handle(name, index, await this.taskUrl(name, before));
+    });
+  }
+
+  async stop(name: string): Promise<void> {
+    await this.limit(async () => {
+      try {
+        const service = this.docker.getService(this.serviceName(name));
+        const info = await service.inspect();
+        if (!this.isOurs(info.Spec.Labels)) throw driverError(`service '${this.serviceName(name)}' is not managed by this load balancer; left alone`);
+        await service.remove();
+      } catch (error) {
+        if (statusOf(error) === 404) return;
+        throw error instanceof Error && !statusOf(error) ? error : driverError(`cannot remove service '${this.serviceName(name)}': ${dockerMessage(error)}`);
+      }
+    });
+  }
+
+  async list(): Promise<ReplicaHandle[]> {
+    const services = await this.docker.listServices({ filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_OWNER}=${this.options.lbId}`] } });
+    const handles: ReplicaHandle[] = [];
+    for (const service of services) {
+      const labels = service.Spec?.Labels ?? {};
+      const name = labels[LABEL_NAME];
+      const index = Number(labels[LABEL_INDEX]);
+      if (!name || !Number.isInteger(index) || index < 1) continue;
+      const [task] = await this.runningTasks(name);
+      // No running task: the name still resolves on the overlay once one runs; heartbeats decide.
+      handles.push(this.handle(name, index, (task && this.urlOf(task)) ?? this.dnsUrl(name)));
+    }
+    return handles;
+  }
+
+  async conflict(name: string): Promise<string | undefined> {
+    try {
+      const info = await this.docker.getService(this.serviceName(name)).inspect();
+      return this.isOurs(info.Spec.Labels) ? 'a service of this load balancer already has that name' : 'a service this load balancer does not manage already has that name';
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      return `the Docker engine did not answer: ${dockerMessage(error)}`;
+    }
+  }
+
+  /** Services keep running: a restarted controller adopts them. */
+  async close(): Promise<void> {}
+
+  private async ensureNetwork(): Promise<void> {
+    const { network } = this.options;
+    const found = await this.docker.listNetworks({ filters: { name: [network] } });
+    if (found.some((n) => n.Name === network)) return;
+    try {
+      await this.docker.createNetwork({ Name: network, Driver: 'overlay', Attachable: true, CheckDuplicate: true, Labels: { [LABEL_OWNER]: this.options.lbId } });
+      this.options.log.info({ network }, 'created overlay network');
+    } catch (error) {
+      if (statusOf(error) !== 409) throw driverError(`cannot create network '${network}': ${dockerMessage(error)}`);
+    }
+  }
+
+  private spec(name: string, index: number) {
+    const labels = { [LABEL_MANAGED]: 'true', [LABEL_OWNER]: this.options.lbId, [LABEL_NAME]: name, [LABEL_INDEX]: String(index) };
+    return {
+      Name: this.serviceName(name),
+      Labels: labels,
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: this.options.image,
+          Hostname: name,
+          Env: [`SERVER_ID=${name}`, `PORT=${REPLICA_PORT}`],
+          Labels: labels,
+          Init: true,
+          StopGracePeriod: this.options.stopTimeoutMs * 1e6,
+          // The LB's heartbeats watch the replica; the image's own check would hold a new task "starting" for 10 s.
+          HealthCheck: { Test: ['NONE'] },
+        },
+        RestartPolicy: { Condition: 'any', Delay: 0 },
+        Networks: [{ Target: this.options.network, Aliases: [name] }],
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+      // No virtual IP: this kernel has no IPVS, and the LB addresses tasks itself.
+      EndpointSpec: { Mode: 'dnsrr' },
+    };
+  }
+
+  private async runningTasks(name: string): Promise<Task[]> {
+    const tasks = (await this.docker.listTasks({ filters: { service: [this.serviceName(name)], 'desired-state': ['running'] } })) as Task[];
+    return tasks.filter((t) => t.Status.State === 'running');
+  }
+
+  /** The URL of the service's running task (a new one when `except` lists the old ones). */
+  private async taskUrl(name: string, except: ReadonlySet<string> = new Set()): Promise<string> {
+    const deadline = Date.now() + TASK_WAIT_MS;
+    while (Date.now() < deadline) {
+      const task = (await this.runningTasks(name)).find((t) => !except.has(t.ID));
+      const url = task && this.urlOf(task);
+      if (url) return url;
+      await sleep(50);
+    }
+    throw driverError(`service '${this.serviceName(name)}' has no running task after ${TASK_WAIT_MS} ms`);
+  }
+
+  private urlOf(task: Task): string | undefined {
+    const attachment = task.NetworksAttachments?.find((n) => n.Network.Spec.Name === this.options.network);
+    const address = attachment?.Addresses?.[0]?.split('/')[0];
+    return address ? `http://${address}:${REPLICA_PORT}` : undefined;
+  }
+
+  private handle(name: string, index: number, url: string): ReplicaHandle {
+    this.handedOut.set(name, url);
+    return { name, index, url };
+  }
+
+  private dnsUrl(name: string): string {
+    return `http://${name}:${REPLICA_PORT}`;
+  }
+
+  private isOurs(labels: Record<string, string> | undefined): boolean {
+    return labels?.[LABEL_MANAGED] === 'true' && labels[LABEL_OWNER] === this.options.lbId;
+  }
+}
