@@ -14,8 +14,8 @@ export interface ExchangeHost {
   settled(replica: string): void;
   /** The replica answered with status `code` (as the client sees it) after `ms` to headers. */
   answered(replica: string, code: number, ms: number): void;
-  /** The replica refused, reset or timed out before answering. */
-  failed(replica: string, error: Error): void;
+  /** The replica refused, reset or timed out before answering an attempt begun at `startedAt` (performance.now()). */
+  failed(replica: string, error: Error, startedAt: number): void;
   /** The next distinct replica for `key` not yet tried, on the current routing table. */
   next(key: RequestKey, tried: ReadonlySet<string>): ReplicaHandle | undefined;
   /** Every candidate failed a replayable request (or none exists). */
@@ -235,7 +235,7 @@ export class Exchange implements ResponseHandler {
       this.retriedStale = true;
       return this.sendTo(replica, true);
     }
-    this.host.failed(replica.name, error);
+    this.host.failed(replica.name, error, this.startedAt);
     if (this.replayable) return this.sendToNext();
     this.replyFailure(new LbError('REPLICA_FAILED', `Replica ${replica.name} failed: ${error.code}`));
   }

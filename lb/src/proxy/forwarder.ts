@@ -49,6 +49,8 @@ export class Forwarder implements ExchangeHost {
   private readonly inFlight = new Map<string, number>();
   private totalInFlight = 0;
   private readonly poolOptions: PoolOptions;
+  /** When each replica last (re-)entered the routing table (performance.now()): older failures are stale. */
+  private readonly enteredAt = new Map<string, number>();
 
   constructor(
     private readonly options: ForwarderOptions,
@@ -63,6 +65,9 @@ export class Forwarder implements ExchangeHost {
     options.membership.on('routing', (router) => {
       this.prunePools(router);
       this.suspects.clear(); // a respawned replica gets a clean slate
+      const now = performance.now();
+      for (const name of this.enteredAt.keys()) if (!router.has(name)) this.enteredAt.delete(name);
+      for (const member of router.members) if (!this.enteredAt.has(member.name)) this.enteredAt.set(member.name, now);
     });
   }
 
@@ -106,7 +111,9 @@ export class Forwarder implements ExchangeHost {
     this.options.onResult?.(replica, true, ms);
   }
 
-  failed(replica: string, error: Error): void {
+  failed(replica: string, error: Error, startedAt: number): void {
+    // An attempt on a previous incarnation (begun before a respawn put it back) says nothing of this one.
+    if (startedAt < (this.enteredAt.get(replica) ?? 0)) return;
     this.suspects.set(replica, Date.now() + SUSPECT_MS);
     this.options.outliers.observe(replica, 0);
     this.options.metrics.upstreamFailures.inc({ replica });
