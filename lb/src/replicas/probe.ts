@@ -1,13 +1,24 @@
 import { Agent, request } from 'undici';
 
-/** Heartbeats use their own agent so they never queue behind proxied traffic. */
-const heartbeatAgent = new Agent({ keepAliveTimeout: 10_000, connections: 4 });
+/**
+ * Heartbeats use their own agents so they never queue behind proxied traffic, one per timeout:
+ * the connect timeout must be the heartbeat's too (an abort does not cut undici's connect short,
+ * and a vanished task's overlay address never answers: 10 s per heartbeat otherwise).
+ */
+const agents = new Map<number, Agent>();
+function agentFor(timeoutMs: number): Agent {
+  // Timeouts in 250 ms steps: a handful of agents, however many distinct timeouts callers pass.
+  const step = Math.min(Math.max(Math.ceil(timeoutMs / 250) * 250, 250), 10_000);
+  let agent = agents.get(step);
+  if (!agent) agents.set(step, (agent = new Agent({ keepAliveTimeout: 10_000, connections: 4, connect: { timeout: step } })));
+  return agent;
+}
 
 /** True when `GET <url>/heartbeat` answers 200 within `timeoutMs`. */
 export async function probeHeartbeat(url: string, timeoutMs: number): Promise<boolean> {
   try {
     const res = await request(`${url}/heartbeat`, {
-      dispatcher: heartbeatAgent,
+      dispatcher: agentFor(timeoutMs),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       signal: AbortSignal.timeout(timeoutMs),

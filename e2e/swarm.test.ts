@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { given, Ring } from '../lb/src/routing/index.js';
+
+/**
+ * REPLICA_DRIVER=swarm against a private Docker engine made a swarm manager for this test
+ * (scripts/private-swarm.sh: own network namespace, data root and socket; the machine's own
+ * engine is never touched). This kernel has no IPVS, so nothing is published: the LB and a
+ * test client run as containers on the swarm's attachable overlay network.
+ */
+const id = `t${process.pid % 100_000}`;
+const octet = String(150 + (process.pid % 50));
+const NET = `lbsw${id}-net`;
+const LB = `lbsw${id}-lb`;
+const OWNER = `lbsw${id}`;
+let socket = '';
+
+const swarm = (...args: string[]) => execFileSync('docker', ['-H', `unix://${socket}`, ...args], { encoding: 'utf8' }).trim();
+const model = (names: string[]) => Ring.of({ slots: 512, virtualServers: 9, hash: given }, names.map((name, k) => ({ index: k + 1, name })));
+
+/** Runs `script` (an async function body, ESM) with node in a container on the overlay; returns what it prints, parsed. */
+function inOverlay<T>(script: string): T {
+  const out = swarm('run', '--rm', '--network', NET, '--user', '0', 'lb-server', 'node', '--input-type=module', '-e', `const LB = 'http://${LB}:5000';\n${script}`);
+  return JSON.parse(out.split('\n').at(-1)!) as T;
+}
+
+const canRun = process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v ip && command -v dockerd'], { stdio: 'ignore' }).status === 0;
+
+describe('replicas on Docker Swarm (private engine)', { skip: canRun ? false : 'needs root, iproute2 and dockerd' }, () => {
+  before(async () => {
+    execFileSync('make', ['images'], { stdio: 'ignore' });
+    socket = execFileSync('scripts/private-swarm.sh', ['up', id, octet], { encoding: 'utf8' }).trim().split('\n').at(-1)!;
+    execFileSync('sh', ['-c', `docker save lb-server lb-balancer | docker -H unix://${socket} load`], { stdio: 'ignore' });
+    swarm('network', 'create', '-d', 'overlay', '--attachable', NET);
+    swarm(
+      'run', '-d', '--name', LB, '--network', NET, '-v', `${socket}:/var/run/docker.sock`, '--user', '0',
+      '-e', 'REPLICA_DRIVER=swarm', '-e', `NETWORK=${NET}`, '-e', `LB_ID=${OWNER}`, '-e', 'HASH_FUNCTION=given',
+      '-e', 'HEARTBEAT_INTERVAL_MS=500', '-e', 'N=3', 'lb-balancer',
+    );
+  });
+  after(() => {
+    if (socket) spawnSync('scripts/private-swarm.sh', ['down', id], { stdio: 'ignore' });
+  });
+
+  const services = () => swarm('service', 'ls', '--filter', `label=io.consistent-hash-lb.owner=${OWNER}`, '--format', '{{.Name}}').split('\n').filter(Boolean).sort();
+
+  it('starts Server-1..3 as labelled services and routes fixed ids exactly as the ring model', () => {
+    const rep = inOverlay<{ message: { replicas: string[] } }>(`
+      for (let k = 0; k < 120; k++) {
+        try { const r = await fetch(LB + '/rep'); if (r.ok) { const b = await r.json(); if (b.message.N === 3) { console.log(JSON.stringify(b)); process.exit(0); } } } catch {}
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      console.log('{}');`);
+    assert.deepEqual(rep.message.replicas, ['Server-1', 'Server-2', 'Server-3']);
+    assert.deepEqual(services(), ['Server-1', 'Server-2', 'Server-3']);
+    assert.equal(swarm('service', 'inspect', 'Server-2', '--format', '{{index .Spec.Labels "io.consistent-hash-lb.index"}}'), '2');
+    const ids = [1, 42, 7777, 100000, 123456, 271828, 500000, 999999];
+    const served = inOverlay<string[]>(`
+      const out = [];
+      for (const id of ${JSON.stringify(ids)}) out.push((await fetch(LB + '/home', { headers: { 'x-request-id': String(id) } })).headers.get('x-served-by'));
+      console.log(JSON.stringify(out));`);
+    const ring = model(['Server-1', 'Server-2', 'Server-3']);
+    assert.deepEqual(served, ids.map((k) => ring.lookup(k)!.name));
+  });
+
+  it('/add and /rm create and remove services', () => {
+    const answers = inOverlay<unknown[]>(`
+      const call = async (method, path, body) => (await fetch(LB + path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
+      const added = await call('POST', '/add', { n: 1, hostnames: ['S9'] });
+      const served = (await fetch(LB + '/home', { headers: { 'x-request-id': '3' } })).status;
+      console.log(JSON.stringify([added, served]));`);
+    assert.deepEqual(answers[0], { message: { N: 4, replicas: ['Server-1', 'Server-2', 'Server-3', 'S9'] }, status: 'successful' });
+    assert.deepEqual(services(), ['S9', 'Server-1', 'Server-2', 'Server-3']);
+    const removed = inOverlay<unknown>(`
+      console.log(JSON.stringify(await (await fetch(LB + '/rm', { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: '{"n":1,"hostnames":["S9"]}' })).json()));`);
+    assert.deepEqual(removed, { message: { N: 3, replicas: ['Server-1', 'Server-2', 'Server-3'] }, status: 'successful' });
+    assert.deepEqual(services(), ['Server-1', 'Server-2', 'Server-3']);
+  });
+
+  it('a killed task: the same name and index serve again, with no failed GET meanwhile', () => {
+    const ring = model(['Server-1', 'Server-2', 'Server-3']);
+    const toServer2 = [...Array(5000).keys()].find((k) => ring.lookup(k)!.name === 'Server-2')!;
+    const before = swarm('ps', '-q', '--filter', 'label=com.docker.swarm.service.name=Server-2');
+    // The kill runs beside the client (which blocks this process): 1 s after the client starts polling.
+    spawn('sh', ['-c', `sleep 1; docker -H unix://${socket} kill ${before}`], { stdio: 'ignore' });
+    const result = inOverlay<{ failed: number; sent: number; backMs: number }>(`
+      let failed = 0, sent = 0, t0 = 0, backMs = -1;
+      const started = Date.now();
+      while (Date.now() - started < 30000) {
+        const r = await fetch(LB + '/home', { headers: { 'x-request-id': '${toServer2}' } }).catch(() => null);
+        sent++;
+        if (!r || r.status !== 200) failed++;
+        const by = r && r.headers.get('x-served-by');
+        if (by !== 'Server-2' && t0 === 0) t0 = Date.now();
+        if (by === 'Server-2' && t0 !== 0) { backMs = Date.now() - t0; break; }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      console.log(JSON.stringify({ failed, sent, backMs }));`);
+    const after = swarm('ps', '-q', '--filter', 'label=com.docker.swarm.service.name=Server-2');
+    assert.notEqual(after, before, 'a new task container');
+    assert.equal(result.failed, 0, `${result.failed} of ${result.sent} GETs failed`);
+    assert.ok(result.backMs > 0 && result.backMs < 15_000, `Server-2 served again after ${result.backMs} ms`);
+    console.log(`# swarm: a killed Server-2 task served again ${result.backMs} ms after its ids moved away (${result.sent} GETs, 0 failed)`);
+    const rep = inOverlay<{ message: { replicas: string[] } }>(`console.log(JSON.stringify(await (await fetch(LB + '/rep')).json()));`);
+    assert.deepEqual(rep.message.replicas, ['Server-1', 'Server-2', 'Server-3']);
+    assert.equal(swarm('service', 'inspect', 'Server-2', '--format', '{{index .Spec.Labels "io.consistent-hash-lb.index"}}'), '2');
+  });
+
+  it('a restarted controller adopts the services: no duplicate, same routing', () => {
+    const ids = () => swarm('service', 'ls', '-q', '--filter', `label=io.consistent-hash-lb.owner=${OWNER}`).split('\n').sort();
+    const before = ids();
+    swarm('restart', LB);
+    const rep = inOverlay<{ message: { replicas: string[] } }>(`
+      for (let k = 0; k < 120; k++) {
+        try { const r = await fetch(LB + '/rep'); if (r.ok) { console.log(JSON.stringify(await r.json())); process.exit(0); } } catch {}
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      console.log('{}');`);
+    assert.deepEqual(rep.message.replicas, ['Server-1', 'Server-2', 'Server-3']);
+    assert.deepEqual(ids(), before, 'the same services, none added');
+  });
+
+  it('a service of the same name that this LB does not own is refused and left alone', () => {
+    swarm('service', 'create', '-d', '--name', 'Foreign', '--network', NET, '--no-resolve-image', 'lb-server');
+    const refused = inOverlay<{ message: string }>(`
+      console.log(JSON.stringify(await (await fetch(LB + '/add', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"n":1,"hostnames":["Foreign"]}' })).json()));`);
+    assert.match(refused.message, /^<Error> Hostname 'Foreign' cannot be used: a service this load balancer does not manage/);
+    assert.equal(swarm('service', 'ls', '-q', '--filter', 'name=Foreign').length > 0, true);
+    swarm('service', 'rm', 'Foreign');
+  });
+});
