@@ -66,8 +66,25 @@ test: | node_modules ## npm test, chaos and browser suites, then the Docker end-
 	@if docker info >/dev/null 2>&1; then npm run test:docker; \
 	else echo "!! Docker engine not reachable: end-to-end tests SKIPPED (start dockerd, or run .ci/run)"; fi
 
+STACK          ?= lb
+SWARM_NETWORK  ?= lbnet
+
+swarm-up: images swarm-deploy ## build the images, deploy the LB as a swarm stack (this engine must be a swarm manager)
+
+swarm-deploy: ## deploy the stack from images already on the nodes (a registry every node pulls from, on a real cluster)
+	NETWORK=$(SWARM_NETWORK) docker stack deploy --resolve-image never -c swarm-stack.yml $(STACK)
+	@echo "stack $(STACK): the data plane is published on port $(LB_PORT) through the routing mesh"
+
+swarm-stop: ## remove the stack, every replica service it labelled, and its network (safe to run twice)
+	@docker stack rm $(STACK) >/dev/null 2>&1 && echo "removed stack $(STACK)" || true
+	@# The controller first (so it respawns nothing), then its replicas, then the network they used.
+	@# Its services go at once, its containers seconds later: until then the controller could respawn a replica.
+	@for _ in $$(seq 1 120); do [ -z "$$(docker service ls -q --filter label=com.docker.stack.namespace=$(STACK))$$(docker ps -q --filter label=com.docker.stack.namespace=$(STACK))" ] && break; sleep 0.5; done
+	@ids=$$(docker service ls -q --filter label=$(LABEL)); 	if [ -n "$$ids" ]; then docker service rm $$ids >/dev/null && echo "removed $$(echo $$ids | wc -w) replica service(s)"; fi
+	@for _ in $$(seq 1 60); do docker network inspect $(SWARM_NETWORK) >/dev/null 2>&1 || break; docker network rm $(SWARM_NETWORK) >/dev/null 2>&1 && echo "removed network $(SWARM_NETWORK)"; sleep 0.5; done
+
 clean: stop ## stop everything and delete build outputs and images
 	rm -rf dist
 	-docker rmi $(LB_IMAGE) $(SERVER_IMAGE) 2>/dev/null
 
-.PHONY: help run dist images up stop logs test clean
+.PHONY: help run dist images up stop logs test clean swarm-up swarm-deploy swarm-stop

@@ -121,6 +121,44 @@ describe('replicas on Docker Swarm (private engine)', { skip: canRun ? false : '
     assert.deepEqual(ids(), before, 'the same services, none added');
   });
 
+  it('make swarm-deploy runs the stack (controller + 2 data planes) routing as the ring model; make swarm-stop leaves nothing', () => {
+    const make = (target: string) =>
+      execFileSync('make', [target, 'STACK=stk', `LB_ID=stk${id}`, 'SWARM_NETWORK=stknet', 'N=3', 'HASH_FUNCTION=given'], {
+        encoding: 'utf8',
+        env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_SOCKET: socket, CONTAINER_PREFIX: 'stk-' },
+      });
+    make('swarm-deploy');
+    const ids = [1, 42, 7777, 100000, 123456, 271828, 500000, 999999];
+    // No IPVS here: the routing mesh cannot be reached; each data-plane task is, by its address on the overlay.
+    const seen = JSON.parse(
+      swarm('run', '--rm', '--network', 'stknet', '--user', '0', 'lb-server', 'node', '--input-type=module', '-e', `
+        import { lookup } from 'node:dns/promises';
+        const started = Date.now();
+        let planes = [];
+        while (Date.now() - started < 90000) {
+          planes = (await lookup('tasks.stk_dataplane', { all: true }).catch(() => [])).map((a) => a.address);
+          const ready = await Promise.all(planes.map((ip) => fetch('http://' + ip + ':5000/rep').then((r) => r.json()).then((b) => b.message.N === 3, () => false)));
+          if (planes.length === 2 && ready.every(Boolean)) break;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        const out = [];
+        for (const ip of planes) {
+          const row = [];
+          for (const id of ${JSON.stringify(ids)}) row.push((await fetch('http://' + ip + ':5000/home', { headers: { 'x-request-id': String(id) } })).headers.get('x-served-by'));
+          out.push(row);
+        }
+        console.log(JSON.stringify(out));`).split('\n').at(-1)!,
+    ) as string[][];
+    const ring = model(['Server-1', 'Server-2', 'Server-3']);
+    assert.equal(seen.length, 2, 'two data-plane tasks');
+    for (const row of seen) assert.deepEqual(row, ids.map((k) => ring.lookup(k)!.name));
+    make('swarm-stop');
+    assert.equal(swarm('service', 'ls', '-q', '--filter', `label=io.consistent-hash-lb.owner=stk${id}`), '');
+    assert.equal(swarm('service', 'ls', '-q', '--filter', 'label=com.docker.stack.namespace=stk'), '');
+    assert.equal(swarm('network', 'ls', '-q', '--filter', 'name=stknet'), '');
+    make('swarm-stop'); // safe to run twice
+  });
+
   it('a service of the same name that this LB does not own is refused and left alone', () => {
     swarm('service', 'create', '-d', '--name', 'Foreign', '--network', NET, '--no-resolve-image', 'lb-server');
     const refused = inOverlay<{ message: string }>(`
