@@ -168,3 +168,44 @@ describe('replicas on Docker Swarm (private engine)', { skip: canRun ? false : '
     swarm('service', 'rm', 'Foreign');
   });
 });
+
+describe('replicas on a two-node swarm (two private engines, linked namespaces)', { skip: canRun ? false : 'needs root, iproute2 and dockerd' }, () => {
+  const manager = `m${process.pid % 100_000}`;
+  const worker = `w${process.pid % 100_000}`;
+  const octet = String(100 + (process.pid % 40));
+  let managerSocket = '';
+  let workerSocket = '';
+  const on = (sock: string, ...args: string[]) => execFileSync('docker', ['-H', `unix://${sock}`, ...args], { encoding: 'utf8' }).trim();
+
+  before(() => {
+    execFileSync('make', ['images'], { stdio: 'ignore' });
+    managerSocket = execFileSync('scripts/private-swarm.sh', ['up', manager, octet], { encoding: 'utf8' }).trim();
+    workerSocket = execFileSync('scripts/private-swarm.sh', ['join', worker, manager, octet], { encoding: 'utf8' }).trim();
+    for (const sock of [managerSocket, workerSocket]) execFileSync('sh', ['-c', `docker save lb-server lb-balancer | docker -H unix://${sock} load`], { stdio: 'ignore' });
+    on(managerSocket, 'network', 'create', '-d', 'overlay', '--attachable', 'two-net');
+    on(managerSocket, 'run', '-d', '--name', 'two-lb', '--network', 'two-net', '-v', `${managerSocket}:/var/run/docker.sock`, '--user', '0',
+      '-e', 'REPLICA_DRIVER=swarm', '-e', 'NETWORK=two-net', '-e', 'LB_ID=two', '-e', 'HASH_FUNCTION=given', '-e', 'N=4', 'lb-balancer');
+  });
+  after(() => {
+    if (workerSocket) spawnSync('scripts/private-swarm.sh', ['down', worker], { stdio: 'ignore' });
+    if (managerSocket) spawnSync('scripts/private-swarm.sh', ['down', manager], { stdio: 'ignore' });
+  });
+
+  it('places replicas on both nodes and routes every id as the ring model, across the overlay', () => {
+    const out = on(managerSocket, 'run', '--rm', '--network', 'two-net', '--user', '0', 'lb-server', 'node', '--input-type=module', '-e', `
+      const started = Date.now();
+      while (Date.now() - started < 60000) {
+        const rep = await fetch('http://two-lb:5000/rep').then((r) => r.json(), () => null);
+        if (rep && rep.message.N === 4) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const served = [];
+      for (let id = 0; id < 600; id += 3) served.push((await fetch('http://two-lb:5000/home', { headers: { 'x-request-id': String(id) } })).headers.get('x-served-by'));
+      console.log(JSON.stringify(served));`);
+    const served = JSON.parse(out.split('\n').at(-1)!) as string[];
+    const ring = model(['Server-1', 'Server-2', 'Server-3', 'Server-4']);
+    assert.deepEqual(served, Array.from({ length: 200 }, (_, k) => ring.lookup(k * 3)!.name));
+    const nodes = new Set(['Server-1', 'Server-2', 'Server-3', 'Server-4'].map((name) => on(managerSocket, 'inspect', on(managerSocket, 'service', 'ps', '-q', name).split('\n')[0]!, '--format', '{{.NodeID}}')));
+    assert.equal(nodes.size, 2, 'replicas run on both nodes');
+  });
+});
