@@ -141,7 +141,12 @@ export class UpstreamConnection implements ParserHandler, Timed {
   private responseComplete = false;
   private responseKeepAlive = false;
   private dead = false;
-  private connected = false;
+  /** The connect attempt has an outcome (connected, failed or timed out). */
+  private connectSettled = false;
+  /** Fails the connect attempt (its timeout); set while connecting. */
+  private connectFailed: ((error: UpstreamError) => void) | undefined;
+  /** The parser reads the socket in C++ (no 'data' events). */
+  private consumed = false;
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -157,29 +162,26 @@ export class UpstreamConnection implements ParserHandler, Timed {
 
   onConnected(done: Acquired): void {
     const onError = (error: NodeJS.ErrnoException) => {
-      if (this.connected) return;
-      this.connected = true;
+      if (this.connectSettled) return;
+      this.connectSettled = true;
       done(new UpstreamError(error.code ?? 'CONNECT_FAILED', error.message));
     };
     this.socket.once('error', onError);
     this.socket.once('connect', () => {
       this.socket.off('error', onError);
-      if (this.connected) return; // timed out meanwhile
-      this.connected = true;
+      if (this.connectSettled) return; // timed out meanwhile
+      this.connectSettled = true;
       this.deadline = 0;
       this.consumed = this.parser.consume(this.socket, (result) => this.onParsed(result));
       if (!this.consumed) this.socket.on('data', (chunk: Buffer) => this.onParsed(this.parser.execute(chunk)));
       done(null, this);
     });
     this.connectFailed = (error) => {
-      if (this.connected) return;
-      this.connected = true;
+      if (this.connectSettled) return;
+      this.connectSettled = true;
       done(error);
     };
   }
-
-  private connectFailed: ((error: UpstreamError) => void) | undefined;
-  private consumed = false;
 
   /** Taken out of the pool for an exchange. */
   activate(): void {
@@ -230,7 +232,7 @@ export class UpstreamConnection implements ParserHandler, Timed {
   }
 
   expire(): void {
-    if (!this.connected) {
+    if (!this.connectSettled) {
       this.connectFailed?.(new UpstreamError('CONNECT_TIMEOUT', `no connection within ${this.pool.options.connectTimeoutMs} ms`));
       this.destroy();
     } else if (this.handler) {
