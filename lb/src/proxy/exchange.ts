@@ -90,6 +90,8 @@ export class Exchange implements ResponseHandler {
   private retriedStale = false;
   /** The replica counted as having this request in flight. */
   private inFlightTo: string | undefined;
+  /** The client socket is corked until this read's callbacks are over. */
+  private corked = false;
 
   constructor(
     private readonly host: ExchangeHost,
@@ -146,7 +148,6 @@ export class Exchange implements ResponseHandler {
     }
     return this.client.write(data);
   }
-  private corked = false;
 
   onResponseHead(head: Head): number {
     const { request, destination } = this;
