@@ -55,6 +55,8 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   private receiving: Queued | undefined;
   private pausedForBody = false;
   private pausedForQueue = false;
+  /** False once the connection reads no more requests (a refusal or timeout ends it). */
+  private reading = true;
   private ended = false;
   private clientEnded = false;
   /** The parser reads the socket in C++ (no 'data' events). */
@@ -232,7 +234,6 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   /** What node:http's server answers to a request llhttp refused, in the contract's shape. */
   private protocolError(error: ParseError): void {
-    this.stopReading();
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 'BODY_TOO_LARGE' : 'BAD_REQUEST';
     this.failReceiving(new LbError(status, `Malformed HTTP request: ${error.reason ?? error.code}`));
   }
@@ -260,7 +261,6 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     this.reading = false;
     setReading(this.socket, this.consumed, false);
   }
-  private reading = true;
 
   private endGracefully(): void {
     this.ended = true;
