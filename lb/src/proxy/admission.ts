@@ -44,7 +44,8 @@ export function admit(head: Head): Admitted | LbError {
   // llhttp refused any Transfer-Encoding of a request that does not end in chunked.
   const chunked = facts.transferEncoding;
   const hasBody = chunked || (facts.contentLength !== undefined && Number(facts.contentLength) > 0);
-  return { ...target, hasBody, chunked, expectsContinue: expect !== undefined && hasBody && minor >= 1, requestId: facts.requestId };
+  // Fields spelled out, not spread: one object shape on the hot path.
+  return { path: target.path, host: target.host, hasBody, chunked, expectsContinue: expect !== undefined && hasBody && minor >= 1, requestId: facts.requestId };
 }
 
 interface HeaderFacts {

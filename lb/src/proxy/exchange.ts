@@ -208,8 +208,9 @@ export class Exchange implements ResponseHandler {
     if (this.mode === 'buffer') {
       const { head, chunks } = this.held!;
       this.held = undefined;
-      this.out(head);
-      for (const chunk of chunks) this.out(chunk);
+      // Already corked when this read wrote something before (a 100 Continue); else one plain write.
+      if (this.corked) this.out(wholeAnswer(head, chunks));
+      else this.client.write(wholeAnswer(head, chunks));
       return this.finish(this.keepAlive);
     }
     if (this.mode === 'relay') {
@@ -332,6 +333,19 @@ export class Exchange implements ResponseHandler {
     this.host.settled(this.inFlightTo);
     this.inFlightTo = undefined;
   }
+}
+
+/**
+ * A held answer as one buffer: one write, no cork and writev. The head is latin1 text
+ * (llhttp's header strings are one byte a character), so its length is its byte count.
+ */
+function wholeAnswer(head: string, chunks: readonly Buffer[]): Buffer {
+  let size = head.length;
+  for (const chunk of chunks) size += chunk.length;
+  const whole = Buffer.allocUnsafe(size);
+  let at = whole.write(head, 0, 'latin1');
+  for (const chunk of chunks) at += chunk.copy(whole, at);
+  return whole;
 }
 
 function contentLengthOf(headers: readonly string[]): number | undefined {

@@ -60,17 +60,35 @@ export const modified: HashFunction = {
   },
 };
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** The largest id whose x^2 + 2x + 17 is still a safe integer. */
+const MAX_PLAIN_ID = 94_906_264;
+
 /** Shortest big-endian byte string of a positive integer. */
 export function bigEndianBytes(value: bigint): Buffer {
+  if (value <= MAX_SAFE) return safeBigEndianBytes(Number(value));
   let hex = value.toString(16);
   if (hex.length % 2 === 1) hex = `0${hex}`;
   return Buffer.from(hex, 'hex');
 }
 
+/** The same bytes for a safe integer, without a hex string (ids below ~9.4e7 stay on this path). */
+function safeBigEndianBytes(value: number): Buffer {
+  let length = 1;
+  for (let rest = Math.floor(value / 256); rest > 0; rest = Math.floor(rest / 256)) length++;
+  const bytes = Buffer.allocUnsafe(length);
+  for (let at = length - 1, rest = value; at >= 0; at--, rest = Math.floor(rest / 256)) bytes[at] = rest % 256;
+  return bytes;
+}
+
 /** SHA-256 digest of the value, read as a big-endian integer, mod `slots`. */
 export function sha256Mod(value: bigint, slots: number): number {
+  return digestMod(bigEndianBytes(value), slots);
+}
+
+function digestMod(bytes: Buffer, slots: number): number {
   // One-shot hash: no Hash object per request (this runs once per forwarded request).
-  const digest = hash('sha256', bigEndianBytes(value), 'buffer');
+  const digest = hash('sha256', bytes, 'buffer');
   // Horner's rule over the bytes: exact with plain numbers because slots <= 2^20.
   let rest = 0;
   for (const byte of digest) rest = (rest * 256 + byte) % slots;
@@ -80,6 +98,8 @@ export function sha256Mod(value: bigint, slots: number): number {
 export const sha256: HashFunction = {
   name: 'sha256',
   requestSlot(id, slots) {
+    // Ids up to ~9.5e7 (every random one) need no bigint arithmetic.
+    if (typeof id === 'number' && id <= MAX_PLAIN_ID) return digestMod(safeBigEndianBytes(id * id + 2 * id + 17), slots);
     return sha256Mod(givenRequestValue(id), slots);
   },
   virtualSlot(i, j, slots) {

@@ -46,6 +46,21 @@ describe('hash functions', () => {
     assert.equal(sha256.requestSlot(big, 512), Number(BigInt(`0x${digest}`) % 512n));
   });
 
+  it('sha256: plain-number ids hash the same bytes as the bigint definition, across the 2^53 edge', () => {
+    /** The contract's definition, independent of the code under test: hex digits of the bigint. */
+    const reference = (id: bigint, slots: number) => {
+      let hex = (id * id + 2n * id + 17n).toString(16);
+      if (hex.length % 2) hex = `0${hex}`;
+      const digest = createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex');
+      return Number(BigInt(`0x${digest}`) % BigInt(slots));
+    };
+    const ids = [0, 1, 238, 239, 255, 256, 65535, 100000, 999999, 16777215, 94_906_263, 94_906_264, 94_906_265, 94_906_266, 2 ** 31, 2 ** 40];
+    for (let k = 0; k < 200; k++) ids.push(Math.floor(Math.random() * 1e9));
+    for (const id of ids) {
+      for (const slots of [512, 1009, 1 << 20]) assert.equal(sha256.requestSlot(id, slots), reference(BigInt(id), slots), `id ${id} slots ${slots}`);
+    }
+  });
+
   it('is selectable by name, and an unknown name is refused', () => {
     assert.equal(hashFunctionByName('modified'), modified);
     assert.throws(() => hashFunctionByName('md5'), /unknown hash function 'md5'.*given, modified, sha256/);
