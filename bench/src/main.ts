@@ -4,7 +4,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { valueBarChart, writeChart } from '../../tester/src/charts.js';
-import { ensureInstalled, startHaproxy, startNginx, startNodeBare, type Proxy } from './proxies.js';
+import { ensureInstalled, startHaproxy, startNginx, startNodeScript, type Proxy } from './proxies.js';
 import { autocannonRun, childrenOf, commandOf, withCpu, wrkRun, type Sample } from './measure.js';
 import { freePort } from '../../kit/src/net.js';
 import { spawnLb } from '../../kit/src/lb.js';
@@ -85,9 +85,11 @@ async function main(): Promise<void> {
     stops.push(workers.stop);
     const lbProcesses = (pid: number) => [pid, ...childrenOf(pid).filter((child) => /lb\.js/.test(commandOf(child)))];
     targets['lb-2w'] = { port: workers.port, pids: () => lbProcesses(workers.pid) };
-    const nodeBare = await startNodeBare(await freePort(), lb.replicaPorts);
-    stops.push(nodeBare.stop);
-    targets['node-bare'] = proxied(nodeBare);
+    for (const name of ['node-bare', 'node-floor'] as const) {
+      const reference = await startNodeScript(name, await freePort(), lb.replicaPorts);
+      stops.push(reference.stop);
+      targets[name] = proxied(reference);
+    }
     if (ensureInstalled('nginx', 'nginx-light', log)) {
       const nginx = await startNginx(dir, await freePort(), lb.replicaPorts);
       stops.push(nginx.stop);

@@ -94,8 +94,12 @@ ${upstreams.map((p, k) => `  server s${k + 1} 127.0.0.1:${p}`).join('\n')}
   return { port, pid: child.pid!, stop: supervise(child) };
 }
 
-/** node:http + undici Pool + pipe (bench/src/node-bare.ts): where Node's own stack stops. */
-export async function startNodeBare(port: number, upstreams: number[]): Promise<Proxy> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/node-bare.ts', String(port), ...upstreams.map(String)], { stdio: 'ignore' });
+/**
+ * A Node reference point as its own process: `node-bare` (node:http + undici Pool + pipe: where
+ * Node's own stack stops) or `node-floor` (raw sockets + llhttp, bytes relayed unchanged: the
+ * least the LB's data plane could cost).
+ */
+export async function startNodeScript(name: 'node-bare' | 'node-floor', port: number, upstreams: number[]): Promise<Proxy> {
+  const child = spawn(process.execPath, ['--import', 'tsx', `bench/src/${name}.ts`, String(port), ...upstreams.map(String)], { stdio: 'ignore' });
   return { port, pid: child.pid!, stop: supervise(child) };
 }
