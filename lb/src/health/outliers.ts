@@ -31,7 +31,7 @@ export class OutlierDetector {
   ) {}
 
   /** An answer (status as the replica gave it) or a failed attempt (status 0). */
-  observe(name: string, status: number, now = Date.now()): void {
+  observe(name: string, status: number, at?: number): void {
     const bad = status === 0 || status >= 500;
     let record = this.records.get(name);
     if (!bad) {
@@ -39,6 +39,7 @@ export class OutlierDetector {
       return;
     }
     if (!record) this.records.set(name, (record = { consecutive: 0, ejections: 0, ejectedUntil: 0 }));
+    const now = at ?? Date.now(); // read only for a bad answer: good ones, on every request, need no clock
     record.consecutive++;
     if (record.consecutive < this.options.consecutiveErrors || this.isEjected(name, now)) return;
     const cap = Math.max(1, Math.floor((this.replicaCount() * this.options.maxEjectedPercent) / 100));
@@ -51,11 +52,11 @@ export class OutlierDetector {
   }
 
   /** Passed over for now. Cheap when nothing is ejected (the common case, on every request). */
-  isEjected(name: string, now = Date.now()): boolean {
+  isEjected(name: string, now?: number): boolean {
     if (this.ejectedCount === 0) return false;
     const record = this.records.get(name);
     if (record === undefined || record.ejectedUntil === 0) return false;
-    if (record.ejectedUntil > now) return true;
+    if (record.ejectedUntil > (now ?? Date.now())) return true;
     record.ejectedUntil = 0;
     this.ejectedCount--;
     return false;

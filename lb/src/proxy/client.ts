@@ -5,6 +5,7 @@ import type { Timed } from './deadlines.js';
 import { failureResponse } from './headers.js';
 import { HttpParser, isParseError, type Head, type ParseError, type ParserHandler } from './http-parser.js';
 import { setReading } from './reading.js';
+import { DirectWriter } from './direct-write.js';
 import type { ClientSide, Exchange, ParsedRequest } from './exchange.js';
 
 /** What a client connection needs from the data plane. */
@@ -62,15 +63,20 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   /** The parser reads the socket in C++ (no 'data' events). */
   private readonly consumed: boolean;
 
+  /** The client took what it could not take at once: the exchange being answered may send more. */
+  private readonly drained = () => this.queue[0]?.exchange?.onClientDrain();
+  private readonly writer: DirectWriter;
+
   constructor(
     readonly socket: Socket,
     private readonly host: ConnectionHost,
   ) {
     this.clientIp = socket.remoteAddress ?? 'unknown';
+    this.writer = new DirectWriter(socket, this.drained);
     socket.setNoDelay(true);
     this.consumed = this.parser.consume(socket, (result, chunk) => this.onParsed(result, chunk));
     if (!this.consumed) socket.on('data', (chunk: Buffer) => this.onParsed(this.parser.execute(chunk), () => chunk));
-    socket.on('drain', () => this.queue[0]?.exchange?.onClientDrain());
+    socket.on('drain', this.drained);
     socket.on('error', () => undefined); // 'close' follows
     socket.on('close', () => this.onClose());
     // A client that ends its side has left (as node:http and nginx take it): its requests are cancelled.
@@ -140,7 +146,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   write(data: string | Buffer): boolean {
     if (this.ended) return true;
-    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+    return this.writer.write(data);
   }
 
   cork(): void {

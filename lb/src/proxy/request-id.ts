@@ -18,7 +18,8 @@ export function requestIdFrom(header: string | string[] | undefined): RequestId 
   if (typeof header === 'string' && DIGITS.test(header)) {
     if (header.length <= 15) {
       const key = Number(header);
-      return { text: String(key), key };
+      // Already canonical (no leading zero): the header is the text, no number-to-string per request.
+      return { text: header[0] !== '0' || header.length === 1 ? header : String(key), key };
     }
     const big = BigInt(header);
     const key = big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;

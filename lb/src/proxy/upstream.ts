@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import type { Deadlines, Timed } from './deadlines.js';
 import { HttpParser, isParseError, type Head, type ParseError, type ParserHandler } from './http-parser.js';
 import { setReading } from './reading.js';
+import { DirectWriter } from './direct-write.js';
 
 /** Why an upstream exchange failed; `code` is what the client's 502 names. */
 export class UpstreamError extends Error {
@@ -137,6 +138,7 @@ export class UpstreamConnection implements ParserHandler, Timed {
   answering = false;
   private handler: ResponseHandler | null = null;
   private readonly parser: HttpParser;
+  private readonly writer: DirectWriter;
   private requestComplete = false;
   private responseComplete = false;
   private responseKeepAlive = false;
@@ -154,6 +156,7 @@ export class UpstreamConnection implements ParserHandler, Timed {
   ) {
     this.authority = pool.authority;
     this.parser = new HttpParser('response', this);
+    this.writer = new DirectWriter(socket, () => this.handler?.onUpstreamDrain());
     socket.on('drain', () => this.handler?.onUpstreamDrain());
     socket.on('end', () => this.onEnd());
     socket.on('error', (error: NodeJS.ErrnoException) => this.fail(new UpstreamError(error.code ?? 'SOCKET_ERROR', error.message)));
@@ -200,18 +203,19 @@ export class UpstreamConnection implements ParserHandler, Timed {
     this.requestComplete = complete;
     this.responseComplete = false;
     this.deadline = Date.now() + this.pool.options.responseTimeoutMs;
-    this.socket.write(head, 'latin1');
+    this.writer.write(head);
   }
 
   /** A piece of the request body; false when the socket's buffer is full (wait for onUpstreamDrain). */
   writeBody(chunk: Buffer, chunked: boolean): boolean {
-    if (chunked) this.socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-    const flushed = this.socket.write(chunk);
-    return chunked ? this.socket.write('\r\n', 'latin1') && flushed : flushed;
+    if (!chunked) return this.writer.write(chunk);
+    const sized = this.writer.write(`${chunk.length.toString(16)}\r\n`);
+    const flushed = this.writer.write(chunk);
+    return this.writer.write('\r\n') && flushed && sized;
   }
 
   endBody(chunked: boolean): void {
-    if (chunked) this.socket.write('0\r\n\r\n', 'latin1');
+    if (chunked) this.writer.write('0\r\n\r\n');
     this.requestComplete = true;
     this.maybeRelease();
   }

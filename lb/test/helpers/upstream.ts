@@ -7,18 +7,20 @@ import type { ReplicaDriver, ReplicaHandle } from '../../src/replicas/driver.js'
 export interface UpstreamLog {
   readonly requests: { method: string; url: string; headers: Record<string, string | string[] | undefined>; rawHeaders: string[] }[];
   readonly abandoned: string[];
+  /** Bytes /bytes has handed to its socket so far, by request URL. */
+  readonly sent: Map<string, number>;
 }
 
 /**
  * A replica stand-in with paths that misbehave on purpose:
- * /echo (method, body length and digest), /bytes?n=&length= (n bytes in 16 KiB writes,
+ * /echo?delay= (method, body length and digest; reads the body after `delay` ms), /bytes?n=&length= (n bytes in 16 KiB writes,
  * block k filled with byte k; chunked unless length=1), /headers (hop-by-hop and repeated
  * headers), /reset?on= (drops the connection if `on` is absent or names this replica),
  * /status?code=&on= (that replica answers `code`), /slow?ms= (answers late), /broken?n=&of= (promises `of` bytes, sends n, drops the
  * connection), /hang (never answers).
  */
 export async function startUpstream(name: string): Promise<{ url: string; log: UpstreamLog; close: () => Promise<void> }> {
-  const log: UpstreamLog = { requests: [], abandoned: [] };
+  const log: UpstreamLog = { requests: [], abandoned: [], sent: new Map() };
   // A request the LB gives up on (client left, timed out) aborts its body: not an error here.
   const server: Server = createServer((req, res) => void handle(name, log, req, res).catch(() => undefined));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -43,6 +45,8 @@ async function handle(name: string, log: UpstreamLog, req: IncomingMessage, res:
   });
   switch (path) {
     case '/echo': {
+      // ?delay=ms: reads nothing of the body for that long (a replica slower than its client).
+      if (query.has('delay')) await new Promise((r) => setTimeout(r, Number(query.get('delay'))));
       const digest = createHash('sha256');
       let length = 0;
       for await (const chunk of req) {
@@ -56,8 +60,10 @@ async function handle(name: string, log: UpstreamLog, req: IncomingMessage, res:
       const n = Number(query.get('n'));
       res.writeHead(200, { 'content-type': 'application/octet-stream', ...(query.get('length') ? { 'content-length': n } : {}) });
       for (let sent = 0; sent < n && !res.destroyed; sent += 16384) {
+        log.sent.set(req.url!, sent);
         if (!res.write(Buffer.alloc(Math.min(16384, n - sent), sent / 16384))) await new Promise((r) => res.once('drain', r));
       }
+      log.sent.set(req.url!, n);
       return void res.end();
     }
     case '/headers':

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { Readable } from 'node:stream';
 import { Client } from 'undici';
 import { given, Ring } from '../../src/routing/index.js';
 import { failureBody, startLb, waitFor, type RunningLb } from '../../../kit/src/lb.js';
@@ -98,6 +99,62 @@ describe('forwarding through the LB', () => {
       if (query.includes('length')) assert.equal(answer.headers['content-length'], String(n));
     });
   }
+
+  it('holds the replica back while a client reads slowly, then delivers a 64 MiB answer intact', { timeout: 30_000 }, async () => {
+    const n = 64 << 20;
+    for (const sized of [false, true]) {
+      const path = `/bytes?n=${n}${sized ? '&length=1' : ''}`;
+      const body = await new Promise<Buffer>((resolve, reject) => {
+        const req = request(`${url}${path}`, { agent: false }, (res) => {
+          res.pause(); // read nothing for a while: the kernel buffers fill, then the LB's, then the replica waits
+          setTimeout(() => {
+            const [replica] = requestsTo(path);
+            const sent = log(replica!).sent.get(path) ?? 0;
+            if (sent >= n) return reject(new Error(`the replica sent all ${n} bytes to a client that read none`));
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve(Buffer.concat(chunks)));
+            res.resume();
+          }, 1000);
+        });
+        req.on('error', reject).end();
+      });
+      assert.equal(body.length, n, sized ? 'sized' : 'chunked');
+      assert.equal(sha256(body), sha256(expectedBytes(n)), sized ? 'sized' : 'chunked');
+    }
+  });
+
+  it('holds a client back while its replica reads slowly, then delivers a 64 MiB request body intact', { timeout: 30_000 }, async () => {
+    const n = 64 << 20;
+    const block = Buffer.alloc(65536);
+    let produced = 0;
+    let producedBeforeReplicaRead = -1;
+    setTimeout(() => (producedBeforeReplicaRead = produced), 900);
+    const source = new Readable({
+      read() {
+        if (produced >= n) return void this.push(null);
+        block.fill((produced / 65536) & 255);
+        produced += block.length;
+        this.push(Buffer.from(block));
+      },
+    });
+    const answer = await new Promise<RawAnswer>((resolve, reject) => {
+      const req = request(`${url}/echo?delay=1000`, { method: 'POST', agent: false, headers: { 'content-length': String(n) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      source.pipe(req);
+    });
+    assert.equal(answer.status, 200);
+    assert.ok(producedBeforeReplicaRead < n / 2, `the client could write ${producedBeforeReplicaRead} of ${n} bytes before the replica read any`);
+    const expected = createHash('sha256');
+    for (let at = 0; at < n; at += 65536) expected.update(Buffer.alloc(65536, (at / 65536) & 255));
+    const echoed = JSON.parse(answer.body.toString());
+    assert.equal(echoed.length, n);
+    assert.equal(echoed.sha256, expected.digest('hex'));
+  });
 
   it('answers HEAD with the headers only', async () => {
     const answer = await raw(url, 'HEAD', '/bytes?n=5000&length=1');

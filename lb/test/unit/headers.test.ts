@@ -54,6 +54,9 @@ describe('request ids', () => {
   it('keeps a non-negative integer in canonical form, exactly beyond 2^53', () => {
     assert.deepEqual(requestIdFrom('123456'), { text: '123456', key: 123456 });
     assert.deepEqual(requestIdFrom('007'), { text: '7', key: 7 });
+    assert.deepEqual(requestIdFrom('0'), { text: '0', key: 0 });
+    assert.deepEqual(requestIdFrom('00'), { text: '0', key: 0 });
+    assert.deepEqual(requestIdFrom('999999999999999'), { text: '999999999999999', key: 999999999999999 });
     assert.deepEqual(requestIdFrom('18446744073709551617'), { text: '18446744073709551617', key: 18446744073709551617n });
     assert.deepEqual(requestIdFrom('0000000000000000042'), { text: '42', key: 42 });
   });

@@ -1,0 +1,68 @@
+import type { Socket } from 'node:net';
+
+interface WriteRequest {
+  handle: object;
+  oncomplete: (status: number) => void;
+  async: boolean;
+  bytes: number;
+  buffer: Buffer | null;
+}
+interface StreamHandle {
+  writeBuffer(req: WriteRequest, data: Buffer): number;
+  writeLatin1String(req: WriteRequest, data: string): number;
+}
+
+const { WriteWrap, streamBaseState, kLastWriteWasAsync } = (process as unknown as { binding(name: string): unknown }).binding('stream_wrap') as {
+  WriteWrap: new () => WriteRequest;
+  /** Where the handle's last write says whether it finished at once (node:net reads it the same way). */
+  streamBaseState: Int32Array;
+  kLastWriteWasAsync: number;
+};
+
+/**
+ * Writes to a socket's handle past the Writable stream (node:net's own writeGeneric, minus the
+ * stream bookkeeping: about a tenth of the data plane's CPU per request). Only while the stream
+ * holds nothing and is not corked, so bytes keep their order (libuv queues a handle's writes in
+ * order); otherwise through `socket.write`. Strings are latin1, as every head the LB builds.
+ */
+export class DirectWriter {
+  /** Direct writes the kernel has not taken yet. */
+  private pending = 0;
+
+  /** `drained` runs when a write that returned false has gone out (as 'drain' does for the stream). */
+  constructor(
+    private readonly socket: Socket,
+    private readonly drained: () => void,
+  ) {}
+
+  /** False when the kernel did not take it all at once: wait for `drained`. */
+  write(data: string | Buffer): boolean {
+    const socket = this.socket;
+    const handle = (socket as unknown as { _handle?: StreamHandle })._handle;
+    if (!handle || socket.writableLength > 0 || socket.writableCorked > 0 || socket.connecting || socket.destroyed) {
+      return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
+    }
+    const req = new WriteWrap();
+    req.handle = handle;
+    req.async = false;
+    req.bytes = 0;
+    req.buffer = null;
+    req.oncomplete = this.completed;
+    const error = typeof data === 'string' ? handle.writeLatin1String(req, data) : handle.writeBuffer(req, data);
+    if (error !== 0) {
+      socket.destroy(); // 'close' follows, as for a failed stream write
+      return true;
+    }
+    if (streamBaseState[kLastWriteWasAsync] === 0) return true;
+    req.async = true;
+    if (typeof data !== 'string') req.buffer = data; // kept alive until written
+    this.pending++;
+    return false;
+  }
+
+  private readonly completed = (status: number): void => {
+    this.pending--;
+    if (status < 0) this.socket.destroy();
+    else if (this.pending === 0) this.drained();
+  };
+}
