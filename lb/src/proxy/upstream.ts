@@ -149,6 +149,8 @@ export class UpstreamConnection implements ParserHandler, Timed {
   private connectFailed: ((error: UpstreamError) => void) | undefined;
   /** The parser reads the socket in C++ (no 'data' events). */
   private consumed = false;
+  /** Reading stopped for a slow client (backpressure). */
+  private paused = false;
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -228,10 +230,12 @@ export class UpstreamConnection implements ParserHandler, Timed {
   }
 
   pause(): void {
+    this.paused = true;
     setReading(this.socket, this.consumed, false);
   }
 
   resume(): void {
+    this.paused = false;
     setReading(this.socket, this.consumed, true);
   }
 
@@ -309,6 +313,9 @@ export class UpstreamConnection implements ParserHandler, Timed {
     if (!this.responseComplete || !this.requestComplete || !this.handler) return;
     this.handler = null;
     this.reused = true;
+    // Paused at the answer's last piece, the client's drain comes after the exchange is over:
+    // reading resumes here, or the next exchange on this connection would never hear its answer.
+    if (this.paused) this.resume();
     if (this.responseKeepAlive && !this.dead && !this.socket.destroyed) this.pool.release(this);
     else this.destroy();
   }

@@ -23,6 +23,7 @@ const SCRIPTS: Record<string, Script> = {
   // One byte more than its Content-Length, then a second answer nobody asked for.
   overlong: (s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nxyHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'),
   garbage: (s) => s.write('HTTP/1.1 2x0 OK\r\n\r\n'),
+  chunked: (s) => s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'),
 };
 
 const servers = new Map<string, { server: Server; url: string; requests: string[]; sockets: number; closed: number }>();
@@ -125,6 +126,14 @@ class FakeClient implements ClientSide {
   }
   pauseBody() {}
   resumeBody() {}
+}
+
+/** A client whose buffer is always full: every write says "wait for drain" (which never comes). */
+class SlowClient extends FakeClient {
+  override write(data: string | Buffer) {
+    super.write(data);
+    return false;
+  }
 }
 
 const GET: ParsedRequest = { method: 'GET', path: '/home?q=1', headers: ['Host', 'lb'], host: undefined, versionMinor: 1, keepAlive: true, hasBody: false, chunked: false, expectsContinue: false, requestId: '42' };
@@ -246,6 +255,25 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     assert.match(client.text, /x-served-by: ok/);
     assert.match(host.log.join(' '), /failed garbage BAD_RESPONSE/);
     host.close();
+  });
+
+  it('a connection paused for a slow client at its last piece reads again for the next exchange', { timeout: 5000 }, async () => {
+    const host = new FakeHost(['chunked']);
+    try {
+      const destination: Destination = { kind: 'replica', id: requestIdFrom('42'), replica: replica('chunked') };
+      const slow = new SlowClient();
+      new Exchange(host, slow, GET, destination).start();
+      assert.equal(await slow.done, true);
+      assert.match(slow.text, /\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/);
+      // The client's drain comes after the exchange is over; the pooled connection must not stay paused.
+      const next = new FakeClient();
+      new Exchange(host, next, GET, destination).start();
+      const outcome = await Promise.race([next.done.then(() => 'answered'), new Promise((r) => setTimeout(() => r('no answer within 2 s'), 2000))]);
+      assert.equal(outcome, 'answered');
+      assert.equal(servers.get('chunked')!.sockets, 1, 'the second exchange reused the pooled connection');
+    } finally {
+      host.close();
+    }
   });
 
   it('a client that leaves closes the replica connection', async () => {
