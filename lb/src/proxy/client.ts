@@ -62,6 +62,8 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   private clientEnded = false;
   /** The parser reads the socket in C++ (no 'data' events). */
   private readonly consumed: boolean;
+  /** llhttp stopped after an Upgrade or CONNECT head: the rest of the read is still to parse. */
+  private stoppedAtUpgrade = false;
 
   /** The client took what it could not take at once: the exchange being answered may send more. */
   private readonly drained = () => this.queue[0]?.exchange?.onClientDrain();
@@ -102,6 +104,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   }
 
   onHead(head: Head): number {
+    if (head.upgrade) this.stoppedAtUpgrade = true;
     const queued = this.receiving;
     if (this.ended || !queued) return 0;
     const admitted = admit(head);
@@ -206,7 +209,10 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     let result = parsed;
     for (;;) {
       if (isParseError(result)) return this.protocolError(result);
-      // After a message with `Upgrade` llhttp stops; the LB does not upgrade, so it parses on.
+      // After a message with `Upgrade` (or CONNECT) llhttp stops; the LB does not upgrade, so it
+      // parses on. Otherwise it took the whole read: no copy of it is asked for (one per request).
+      if (!this.stoppedAtUpgrade) break;
+      this.stoppedAtUpgrade = false;
       const data = chunk();
       if (result >= data.length || this.ended) break;
       const rest = data.subarray(result);

@@ -158,6 +158,14 @@ describe('protocol edges and passive health', () => {
     assert.equal((await lb.call('GET', '/echo', undefined, { 'x-request-id': id })).headers.get('x-served-by'), 'Server-2');
   });
 
+  it('an Upgrade request is served plainly, and requests pipelined behind it in the same write are served too', async () => {
+    const upgrade = 'GET /echo?u HTTP/1.1\r\nHost: lb\r\nX-Request-Id: 5\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+    const plain = (k: number) => `GET /echo?p${k} HTTP/1.1\r\nHost: lb\r\nX-Request-Id: 5\r\n\r\n`;
+    const { text } = await rawExchange(port, upgrade + plain(1) + upgrade + plain(2));
+    assert.deepEqual(statuses(text), [200, 200, 200, 200]);
+    assert.doesNotMatch(text, /^HTTP\/1\.1 101/m);
+  });
+
   it('pipelined requests are answered in order, and 20,000 in one write neither balloon memory nor stall another client', async () => {
     const three = ['/echo?1', '/echo?2', '/echo?3'].map((p) => `GET ${p} HTTP/1.1\r\nHost: lb\r\nX-Request-Id: 5\r\n\r\n`).join('');
     const { text } = await rawExchange(port, three);
