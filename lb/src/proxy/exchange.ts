@@ -208,9 +208,8 @@ export class Exchange implements ResponseHandler {
     if (this.mode === 'buffer') {
       const { head, chunks } = this.held!;
       this.held = undefined;
-      // Already corked when this read wrote something before (a 100 Continue); else one plain write.
-      if (this.corked) this.out(wholeAnswer(head, chunks));
-      else this.client.write(wholeAnswer(head, chunks));
+      // One plain write, not corked: nothing else of this answer goes out with it.
+      this.client.write(wholeAnswer(head, chunks));
       return this.finish(this.keepAlive);
     }
     if (this.mode === 'relay') {
