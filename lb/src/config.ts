@@ -22,6 +22,8 @@ export interface Config {
   readonly lbId: string;
   /** How long a replica may take to answer headers or stream a body. */
   readonly upstreamTimeoutMs: number;
+  /** Connections the LB opens to one replica at once (HAProxy's maxconn per server). */
+  readonly upstreamMaxConnections: number;
   /** How long a client may take to send a whole request (slow-body clients are cut off). */
   readonly requestTimeoutMs: number;
   /** How long a new replica may take to answer its first heartbeat. */
@@ -143,6 +145,7 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
     lbId: matching(env, 'LB_ID', 'lb', DOCKER_NAME, 'a name of [A-Za-z0-9][A-Za-z0-9_.-]*'),
     upstreamTimeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 10_000, 1, 3_600_000),
+    upstreamMaxConnections: integer(env, 'UPSTREAM_MAX_CONNECTIONS', 256, 1, 65_536),
     startTimeoutMs: integer(env, 'START_TIMEOUT_MS', 20_000, 100, 600_000),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
     containerPrefix: matching(env, 'CONTAINER_PREFIX', '', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,30}$/, 'empty or up to 31 of [A-Za-z0-9_.-]'),

@@ -105,6 +105,7 @@ function buildForwarding(
       metrics,
       log,
       upstreamTimeoutMs: config.upstreamTimeoutMs,
+      maxConnectionsPerReplica: config.upstreamMaxConnections,
       balanceFactor: config.hashBalanceFactor,
       // A data plane has no heartbeats of its own: it passes over failed replicas (suspects, outliers).
       onUpstreamFailure: (name) => controller?.monitor.reportFailure(name),

@@ -21,6 +21,12 @@ export class LbMetrics {
     help: 'Requests answered 503 because no replica was available',
     registers: [this.registry],
   });
+  readonly poolTimeouts = new Counter({
+    name: 'lb_upstream_pool_timeouts_total',
+    help: 'Requests answered 503 because every connection to their replica stayed busy until their deadline (UPSTREAM_MAX_CONNECTIONS)',
+    labelNames: ['replica'] as const,
+    registers: [this.registry],
+  });
   readonly outlierEjections = new Counter({
     name: 'lb_outlier_ejections_total',
     help: 'Replicas passed over for a while after consecutive 5xx answers or failed attempts',
@@ -89,6 +95,6 @@ export class LbMetrics {
 
   private forget(replica: string): void {
     this.answers.forget(replica);
-    for (const metric of [this.upstreamFailures, this.respawns, this.outlierEjections]) metric.remove(replica);
+    for (const metric of [this.upstreamFailures, this.respawns, this.outlierEjections, this.poolTimeouts]) metric.remove(replica);
   }
 }

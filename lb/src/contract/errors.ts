@@ -30,6 +30,8 @@ const STATUS = {
   NOT_IMPLEMENTED: 501,
   REPLICA_FAILED: 502,
   NO_REPLICA: 503,
+  /** Every connection to the replica stayed busy until the request's deadline (it never reached the replica). */
+  REPLICA_BUSY: 503,
   HTTP_VERSION_NOT_SUPPORTED: 505,
   /** The controller (membership owner) cannot be reached from a data-plane instance. */
   CONTROLLER_UNAVAILABLE: 503,

@@ -20,6 +20,8 @@ export interface ExchangeHost {
   next(key: RequestKey, tried: ReadonlySet<string>): ReplicaHandle | undefined;
   /** Every candidate failed a replayable request (or none exists). */
   unavailable(): LbError;
+  /** No connection to the replica was freed before the attempt's deadline. */
+  busy(replica: string, error: UpstreamError): LbError;
 }
 
 /** The client side of an exchange: where the answer goes, in order, on one connection. */
@@ -80,6 +82,8 @@ export class Exchange implements ResponseHandler {
   private target: ReplicaHandle | undefined;
   private tried: Set<string> | undefined;
   private startedAt = 0;
+  /** The current attempt's deadline (ms epoch): waiting for a connection and for the answer's head both count. */
+  private attemptDeadline = 0;
   /** How the answer is relayed: undefined until its head arrives. */
   private mode: 'buffer' | 'relay' | 'discard' | undefined;
   /** A small sized answer is held until whole: a replica breaking it off gets a clean 502. */
@@ -166,7 +170,9 @@ export class Exchange implements ResponseHandler {
     const bodiless = request.method === 'HEAD' || status === 204 || status === 304;
     const length = bodiless ? undefined : contentLengthOf(head.headers);
     this.framing = bodiless ? 'none' : length !== undefined ? 'length' : request.versionMinor >= 1 ? 'chunked' : 'close';
-    this.keepAlive = this.framing !== 'close' && this.client.keepsAlive(request.keepAlive);
+    // Answered before the whole request arrived: the rest of its body is not read, so the
+    // connection cannot carry another request.
+    this.keepAlive = this.framing !== 'close' && this.bodyComplete && this.client.keepsAlive(request.keepAlive);
     const id = destination.kind === 'own' ? undefined : destination.id.text;
     const text = responseHead({ status, headers: head.headers, id, servedBy: replica?.name, framing: this.framing, keepAlive: this.keepAlive });
     if (length !== undefined && length > 0 && length <= HOLD_LIMIT) {
@@ -204,6 +210,8 @@ export class Exchange implements ResponseHandler {
 
   onResponseComplete(): void {
     this.settle();
+    // The request was not sent whole: the connection is mid-request and can never be reused.
+    if (!this.bodyComplete) this.release();
     if (this.done) return;
     if (this.mode === 'buffer') {
       const { head, chunks } = this.held!;
@@ -231,6 +239,8 @@ export class Exchange implements ResponseHandler {
       return this.replyFailure(new LbError(replica ? 'REPLICA_FAILED' : 'INTERNAL', `Replica ${replica?.name ?? 'lb'} broke off its answer: ${error.code}`));
     }
     if (replica === undefined) return this.replyFailure(this.destination.kind === 'own' ? this.destination.unavailable(error.code) : new LbError('INTERNAL'));
+    // Busy, not broken: no blame, no failover (that would move the key), as HAProxy's queue timeout.
+    if (error.code === 'POOL_TIMEOUT') return this.replyFailure(this.host.busy(replica.name, error), true, false);
     // A pooled connection the replica had just closed (the keep-alive race): one fresh try, no blame.
     if (connection?.reused && !connection.answering && !this.retriedStale && this.canResend()) {
       this.retriedStale = true;
@@ -263,12 +273,17 @@ export class Exchange implements ResponseHandler {
   }
 
   private connect(pool: UpstreamPool, fresh = false): void {
-    this.cancelWait = pool.acquire((error, connection) => {
-      this.cancelWait = undefined;
-      if (this.done) return connection?.destroy();
-      if (error) return this.onUpstreamError(error);
-      this.attach(connection!);
-    }, fresh);
+    this.attemptDeadline = Date.now() + pool.options.responseTimeoutMs;
+    this.cancelWait = pool.acquire(
+      (error, connection) => {
+        this.cancelWait = undefined;
+        if (this.done) return connection?.destroy();
+        if (error) return this.onUpstreamError(error);
+        this.attach(connection!);
+      },
+      this.attemptDeadline,
+      fresh,
+    );
   }
 
   private attach(connection: UpstreamConnection): void {
@@ -276,7 +291,7 @@ export class Exchange implements ResponseHandler {
     const { request } = this;
     const id = this.destination.kind === 'own' ? undefined : this.destination.id.text;
     const head = requestHead(request, id, this.client.clientIp, connection.authority);
-    connection.send(this, head, !request.hasBody);
+    connection.send(this, head, !request.hasBody, this.attemptDeadline);
     const pending = this.pending;
     this.pending = undefined;
     if (pending) for (const chunk of pending) this.onRequestBody(chunk);

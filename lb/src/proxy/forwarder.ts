@@ -8,7 +8,7 @@ import type { OutlierDetector } from '../health/outliers.js';
 import type { Deadlines } from './deadlines.js';
 import type { Destination, ExchangeHost } from './exchange.js';
 import { requestIdFrom } from './request-id.js';
-import { UpstreamPool, type PoolOptions } from './upstream.js';
+import { UpstreamPool, type PoolOptions, type UpstreamError } from './upstream.js';
 
 export interface ForwarderOptions {
   /** The routing table, and news of each new one. */
@@ -16,6 +16,8 @@ export interface ForwarderOptions {
   readonly metrics: LbMetrics;
   readonly log: Logger;
   readonly upstreamTimeoutMs: number;
+  /** Connections to one replica at once; more requests wait (until their deadline) for one to be freed. */
+  readonly maxConnectionsPerReplica: number;
   /** Told each replica outcome (the dashboard's traffic numbers). */
   readonly onResult?: (replica: string, ok: boolean, ms: number) => void;
   /** Bounded loads: pass over replicas above factor x average in-flight. Off when undefined. */
@@ -34,7 +36,6 @@ const SUSPECT_MS = 1000;
 const CONNECT_TIMEOUT_MS = 1000;
 /** Below the replicas' own keep-alive timeout (72 s), so the LB closes idle connections first. */
 const IDLE_TIMEOUT_MS = 30_000;
-const MAX_CONNECTIONS_PER_REPLICA = 256;
 
 /**
  * Picks the replica for each request (the routing table's owner, unless it just failed or,
@@ -57,7 +58,7 @@ export class Forwarder implements ExchangeHost {
     private readonly deadlines: Deadlines,
   ) {
     this.poolOptions = {
-      maxConnections: MAX_CONNECTIONS_PER_REPLICA,
+      maxConnections: options.maxConnectionsPerReplica,
       connectTimeoutMs: Math.min(options.upstreamTimeoutMs, CONNECT_TIMEOUT_MS),
       responseTimeoutMs: options.upstreamTimeoutMs,
       idleTimeoutMs: IDLE_TIMEOUT_MS,
@@ -130,6 +131,15 @@ export class Forwarder implements ExchangeHost {
   unavailable(): LbError {
     this.options.metrics.unavailable.inc();
     return new LbError('NO_REPLICA');
+  }
+
+  busy(replica: string, error: UpstreamError): LbError {
+    this.options.metrics.poolTimeouts.inc({ replica });
+    const { maxConnections } = this.poolOptions;
+    return new LbError(
+      'REPLICA_BUSY',
+      `Replica ${replica} has no free connection: all ${maxConnections} (UPSTREAM_MAX_CONNECTIONS) stayed busy for ${this.poolOptions.responseTimeoutMs} ms (UPSTREAM_TIMEOUT_MS)`,
+    );
   }
 
   /**

@@ -40,12 +40,25 @@ export interface PoolOptions {
 
 type Acquired = (error: UpstreamError | null, connection?: UpstreamConnection) => void;
 
+/** A request waiting for a free connection, until its own deadline. */
+class Waiter implements Timed {
+  constructor(
+    readonly pool: UpstreamPool,
+    readonly done: Acquired,
+    public deadline: number,
+  ) {}
+
+  expire(): void {
+    this.pool.giveUp(this);
+  }
+}
+
 /** A keep-alive pool of raw sockets to one upstream (a replica, or the LB's own Fastify). */
 export class UpstreamPool {
   /** What a request to this upstream says in Host when the client gave none. */
   readonly authority: string;
   private readonly idle: UpstreamConnection[] = [];
-  private readonly waiting: Acquired[] = [];
+  private readonly waiting: Waiter[] = [];
   private open = 0;
   private closed = false;
 
@@ -57,8 +70,11 @@ export class UpstreamPool {
     this.authority = 'path' in target ? 'localhost' : `${target.host}:${target.port}`;
   }
 
-  /** Hands a connection to `done`: an idle one (most recent first), a new one, or the next freed. */
-  acquire(done: Acquired, fresh = false): () => void {
+  /**
+   * Hands a connection to `done`: an idle one (most recent first), a new one, or the next
+   * freed one. A request that waits for one past `deadline` (ms epoch) gets POOL_TIMEOUT.
+   */
+  acquire(done: Acquired, deadline: number, fresh = false): () => void {
     if (this.closed) {
       done(new UpstreamError('POOL_CLOSED'));
       return noop;
@@ -75,20 +91,31 @@ export class UpstreamPool {
       this.connect(done);
       return noop;
     }
-    this.waiting.push(done);
-    return () => {
-      const at = this.waiting.indexOf(done);
-      if (at !== -1) this.waiting.splice(at, 1);
-    };
+    const waiter = new Waiter(this, done, deadline);
+    this.waiting.push(waiter);
+    this.deadlines.watch(waiter);
+    return () => this.dequeue(waiter);
+  }
+
+  /** Connections open now (busy, idle or connecting). */
+  get size(): number {
+    return this.open;
+  }
+
+  /** A waiter's deadline passed: no connection was freed for it in time. */
+  giveUp(waiter: Waiter): void {
+    if (!this.dequeue(waiter)) return;
+    const { maxConnections, responseTimeoutMs } = this.options;
+    waiter.done(new UpstreamError('POOL_TIMEOUT', `all ${maxConnections} connections stayed busy for ${responseTimeoutMs} ms`));
   }
 
   /** A connection finished its exchange cleanly and may carry another. */
   release(connection: UpstreamConnection): void {
     if (this.closed) return connection.destroy();
-    const next = this.waiting.shift();
+    const next = this.nextWaiter();
     if (next) {
       connection.activate();
-      next(null, connection);
+      next.done(null, connection);
       return;
     }
     connection.park(Date.now() + this.options.idleTimeoutMs);
@@ -101,14 +128,32 @@ export class UpstreamPool {
     const at = this.idle.indexOf(connection);
     if (at !== -1) this.idle.splice(at, 1);
     // A slot is free: a waiter gets a new connection.
-    const next = this.waiting.shift();
-    if (next) this.connect(next);
+    const next = this.nextWaiter();
+    if (next) this.connect(next.done);
   }
 
   close(): void {
     this.closed = true;
-    for (const done of this.waiting.splice(0)) done(new UpstreamError('POOL_CLOSED'));
+    for (const waiter of this.waiting.splice(0)) {
+      this.deadlines.unwatch(waiter);
+      waiter.done(new UpstreamError('POOL_CLOSED'));
+    }
     for (const connection of this.idle.splice(0)) connection.destroy();
+  }
+
+  private nextWaiter(): Waiter | undefined {
+    const waiter = this.waiting.shift();
+    if (waiter) this.deadlines.unwatch(waiter);
+    return waiter;
+  }
+
+  /** False when the waiter was no longer waiting. */
+  private dequeue(waiter: Waiter): boolean {
+    const at = this.waiting.indexOf(waiter);
+    if (at === -1) return false;
+    this.waiting.splice(at, 1);
+    this.deadlines.unwatch(waiter);
+    return true;
   }
 
   private connect(done: Acquired): void {
@@ -198,13 +243,17 @@ export class UpstreamConnection implements ParserHandler, Timed {
     this.deadline = deadline;
   }
 
-  /** Sends a request head (and, for a bodiless request, that is the whole request). */
-  send(handler: ResponseHandler, head: string, complete: boolean): void {
+  /**
+   * Sends a request head (and, for a bodiless request, that is the whole request). The answer's
+   * head must arrive by `deadline` (ms epoch): the attempt's deadline, which waiting for this
+   * connection already counted against.
+   */
+  send(handler: ResponseHandler, head: string, complete: boolean, deadline: number): void {
     this.handler = handler;
     this.answering = false;
     this.requestComplete = complete;
     this.responseComplete = false;
-    this.deadline = Date.now() + this.pool.options.responseTimeoutMs;
+    this.deadline = deadline;
     this.writer.write(head);
   }
 
@@ -280,7 +329,9 @@ export class UpstreamConnection implements ParserHandler, Timed {
     if (!this.answering) return; // an interim answer ended
     const handler = this.handler;
     this.responseComplete = true;
-    this.deadline = 0;
+    // Answered before the whole request was sent: the connection is not idle until the
+    // exchange gives it up, so it keeps a deadline (every state of a connection has one).
+    if (this.requestComplete) this.deadline = 0;
     handler?.onResponseComplete();
   }
 

@@ -17,9 +17,12 @@ export interface UpstreamLog {
  * block k filled with byte k; chunked unless length=1), /headers (hop-by-hop and repeated
  * headers), /reset?on= (drops the connection if `on` is absent or names this replica),
  * /status?code=&on= (that replica answers `code`), /slow?ms= (answers late), /broken?n=&of= (promises `of` bytes, sends n, drops the
- * connection), /hang (never answers).
+ * connection), /hang (never answers), /drip?ms= (a head at once, then a byte every 50 ms for `ms`: a busy connection).
+ * `connections()` counts the sockets open to it now.
  */
-export async function startUpstream(name: string): Promise<{ url: string; log: UpstreamLog; close: () => Promise<void> }> {
+export async function startUpstream(
+  name: string,
+): Promise<{ url: string; log: UpstreamLog; connections: () => Promise<number>; close: () => Promise<void> }> {
   const log: UpstreamLog = { requests: [], abandoned: [], sent: new Map() };
   // A request the LB gives up on (client left, timed out) aborts its body: not an error here.
   const server: Server = createServer((req, res) => void handle(name, log, req, res).catch(() => undefined));
@@ -28,6 +31,7 @@ export async function startUpstream(name: string): Promise<{ url: string; log: U
   return {
     url,
     log,
+    connections: () => new Promise((resolve, reject) => server.getConnections((error, count) => (error ? reject(error) : resolve(count)))),
     close: () => {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
@@ -95,6 +99,15 @@ async function handle(name: string, log: UpstreamLog, req: IncomingMessage, res:
       return void setTimeout(() => req.socket.destroy(), 20);
     case '/hang':
       return;
+    case '/drip': {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const until = Date.now() + Number(query.get('ms'));
+      while (Date.now() < until && !res.destroyed) {
+        res.write('.');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return void res.end();
+    }
     default:
       return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"status":"failure"}');
   }

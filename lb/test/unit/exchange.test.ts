@@ -93,6 +93,10 @@ class FakeHost implements ExchangeHost {
     this.log.push('unavailable');
     return new LbError('NO_REPLICA');
   }
+  busy(name: string) {
+    this.log.push(`busy ${name}`);
+    return new LbError('REPLICA_BUSY', `${name} busy`);
+  }
   close() {
     for (const pool of this.pools.values()) pool.close();
   }
