@@ -120,7 +120,7 @@ describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp
     assert.equal((await call('GET', '/rep')).json.message.N, 3);
   });
 
-  it('restarting the LB container adopts every replica (same containers, no duplicates)', async () => {
+  it('restarting the LB container adopts every replica and keeps it: same containers past MAX_FAIL_COUNT heartbeats, no respawn', async () => {
     const before = ['Server-1', 'Server-2', 'Server-3'].map(containerId);
     docker('restart', `${id}-lb`);
     await waitFor('the LB to come back', async () => {
@@ -130,8 +130,16 @@ describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp
         return undefined;
       }
     }, 30_000);
+    // A wrongly flatlined adoptee is replaced after MAX_FAIL_COUNT (3) heartbeats of 500 ms: wait well past that.
+    await new Promise((r) => setTimeout(r, 4000));
     assert.deepEqual(['Server-1', 'Server-2', 'Server-3'].map(containerId), before);
     assert.equal(containersOf().length, 4);
+    const metrics = (await call('GET', '/metrics')).text;
+    assert.deepEqual(metrics.match(/^lb_respawns_total\{.*$/gm) ?? [], [], 'no replica was respawned');
+    assert.match(metrics, /^lb_replicas\{state="healthy"\} 3$/m);
+    const logs = spawnSync('docker', ['logs', `${id}-lb`], { encoding: 'utf8' });
+    const restarted = (logs.stdout + logs.stderr).split('\n').filter((line) => /replica (respawned|flatlined)/.test(line));
+    assert.deepEqual(restarted, []);
     assert.equal((await call('GET', '/home', undefined, { 'x-request-id': '3' })).status, 200);
   });
 

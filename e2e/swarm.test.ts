@@ -107,18 +107,26 @@ describe('replicas on Docker Swarm (private engine)', { skip: canRun ? false : '
     assert.equal(swarm('service', 'inspect', 'Server-2', '--format', '{{index .Spec.Labels "io.consistent-hash-lb.index"}}'), '2');
   });
 
-  it('a restarted controller adopts the services: no duplicate, same routing', () => {
+  it('a restarted controller adopts the services and keeps them: same services and tasks past MAX_FAIL_COUNT heartbeats, no respawn', () => {
     const ids = () => swarm('service', 'ls', '-q', '--filter', `label=io.consistent-hash-lb.owner=${OWNER}`).split('\n').sort();
+    const tasks = () => ['Server-1', 'Server-2', 'Server-3'].map((name) => swarm('ps', '-q', '--filter', `label=com.docker.swarm.service.name=${name}`));
     const before = ids();
+    const tasksBefore = tasks();
     swarm('restart', LB);
-    const rep = inOverlay<{ message: { replicas: string[] } }>(`
+    const seen = inOverlay<{ rep: { message: { replicas: string[] } }; respawns: string[] }>(`
+      let rep = {};
       for (let k = 0; k < 120; k++) {
-        try { const r = await fetch(LB + '/rep'); if (r.ok) { console.log(JSON.stringify(await r.json())); process.exit(0); } } catch {}
+        try { const r = await fetch(LB + '/rep'); if (r.ok) { rep = await r.json(); break; } } catch {}
         await new Promise((r) => setTimeout(r, 250));
       }
-      console.log('{}');`);
-    assert.deepEqual(rep.message.replicas, ['Server-1', 'Server-2', 'Server-3']);
+      // A wrongly flatlined adoptee is redeployed after MAX_FAIL_COUNT (3) heartbeats of 500 ms: wait well past that.
+      await new Promise((r) => setTimeout(r, 4000));
+      const metrics = await (await fetch(LB + '/metrics')).text();
+      console.log(JSON.stringify({ rep, respawns: metrics.match(/^lb_respawns_total\{.*$/gm) ?? [] }));`);
+    assert.deepEqual(seen.rep.message.replicas, ['Server-1', 'Server-2', 'Server-3']);
+    assert.deepEqual(seen.respawns, [], 'no replica was respawned');
     assert.deepEqual(ids(), before, 'the same services, none added');
+    assert.deepEqual(tasks(), tasksBefore, 'the same task containers');
   });
 
   it('make swarm-deploy runs the stack (controller + 2 data planes) routing as the ring model; make swarm-stop leaves nothing', () => {

@@ -99,6 +99,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     return this.mutex.runExclusive(async () => {
       const adopted = (await this.options.driver.list()).sort((a, b) => a.index - b.index);
       const answering: ReplicaHandle[] = [];
+      const silent: ReplicaHandle[] = [];
       for (const handle of adopted) {
         if (this.byName.has(handle.name) || this.members().some((m) => m.index === handle.index)) {
           this.options.log.warn({ name: handle.name }, 'duplicate replica found at start; removing it');
@@ -107,10 +108,14 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
         }
         this.byName.set(handle.name, { ...handle, startedAt: Date.now() });
         const answers = await this.probe(handle.url, this.options.heartbeatTimeoutMs);
-        if (answers) answering.push(handle);
-        this.emitMember('adopted', handle.name, answers ? undefined : 'no heartbeat at adoption');
+        (answers ? answering : silent).push(handle);
       }
+      // The table first: listeners (recovery) read it to tell a kept adoptee from one to respawn.
       this.setRouter(this.options.router.with(...answering));
+      for (const { name } of adopted) {
+        if (answering.some((h) => h.name === name)) this.emitMember('adopted', name);
+        else if (silent.some((h) => h.name === name)) this.emitMember('adopted', name, 'no heartbeat at adoption');
+      }
       const missing = Math.min(n, this.options.maxReplicas) - this.byName.size;
       if (missing > 0) await this.startAll(generateNames(missing, this.byName.keys()));
     });

@@ -5,14 +5,15 @@ import { HeartbeatMonitor } from '../../src/health/monitor.js';
 import { Recovery } from '../../src/health/recovery.js';
 import { ReplicaManager } from '../../src/replicas/manager.js';
 import type { ReplicaEvent } from '../../src/replicas/events.js';
+import type { ReplicaHandle } from '../../src/replicas/driver.js';
 import { given, Ring } from '../../src/routing/index.js';
 import { FakeDriver, fakeProbe } from '../helpers/fake-driver.js';
 
 const log = pino({ level: 'silent' });
 
-async function setup(n = 3, maxFailCount = 3) {
+async function setup(n = 3, maxFailCount = 3, adoptable: ReplicaHandle[] = [], down = new Set<string>()) {
   const driver = new FakeDriver();
-  const down = new Set<string>();
+  driver.adoptable = adoptable;
   const probe = fakeProbe(driver, down);
   const manager = new ReplicaManager({
     driver,
@@ -53,6 +54,28 @@ describe('health recovery (fake driver, ticks by hand)', () => {
     assert.equal(manager.get('Server-2')!.index, 2);
     assert.ok(driver.calls.includes('start Server-2 2'));
     assert.equal(manager.router.has('Server-2'), true);
+  });
+
+  it('adopted replicas that answer are kept: healthy, routed, never restarted, past maxFailCount ticks', async () => {
+    const adoptable = [1, 2, 3].map((i) => ({ name: `Server-${i}`, index: i, url: `fake://Server-${i}/old` }));
+    const { manager, recovery, monitor, events, driver } = await setup(3, 3, adoptable);
+    for (let tick = 0; tick < 6; tick++) await monitor.tick();
+    await settle(150);
+    assert.deepEqual(events, []);
+    assert.deepEqual(driver.calls, [], 'nothing started or stopped');
+    assert.deepEqual(manager.snapshot().members.map((m) => m.url), ['fake://Server-1/old', 'fake://Server-2/old', 'fake://Server-3/old']);
+    for (const name of ['Server-1', 'Server-2', 'Server-3']) assert.equal(recovery.get(name)!.state, 'healthy');
+  });
+
+  it('an adopted replica that does not answer is respawned under its name and index; the others are kept', async () => {
+    const adoptable = [1, 2].map((i) => ({ name: `Server-${i}`, index: i, url: `fake://Server-${i}/old` }));
+    const { manager, monitor, events, driver, down } = await setup(2, 3, adoptable, new Set(['Server-2']));
+    down.delete('Server-2'); // its replacement answers
+    await monitor.tick(); // due respawns are started by a tick
+    await settle(150);
+    assert.deepEqual(events, ['respawned Server-2']);
+    assert.deepEqual(driver.calls, ['stop Server-2', 'start Server-2 2']);
+    assert.equal(manager.snapshot().members[0]!.url, 'fake://Server-1/old');
   });
 
   it('a heartbeat that answers again resets the count', async () => {
