@@ -22,7 +22,8 @@ export interface Answer {
 }
 
 /** Fast heartbeats for tests; `startLb` and `spawnLb` callers override any of them. */
-export const TEST_ENV: Readonly<Record<string, string>> = { HEARTBEAT_INTERVAL_MS: '200', HEARTBEAT_TIMEOUT_MS: '200', STOP_TIMEOUT_MS: '2000' };
+/** In-process LBs stop with a short shutdown grace (fetch keeps idle connections); spawned ones use the default. */
+export const TEST_ENV: Readonly<Record<string, string>> = { HEARTBEAT_INTERVAL_MS: '200', HEARTBEAT_TIMEOUT_MS: '200', STOP_TIMEOUT_MS: '2000', SHUTDOWN_GRACE_MS: '100' };
 
 /** A real LB in this process on 127.0.0.1 with real replica processes (or the given driver's), quiet logs. */
 export async function startLb(env: Record<string, string> = {}, driver?: ReplicaDriver): Promise<RunningLb> {

@@ -26,6 +26,8 @@ export interface Config {
   readonly upstreamMaxConnections: number;
   /** How long a client may take to send a whole request (slow-body clients are cut off). */
   readonly requestTimeoutMs: number;
+  /** After SIGTERM, how long a connection with no request in flight stays open for one already on its way. */
+  readonly shutdownGraceMs: number;
   /** How long a new replica may take to answer its first heartbeat. */
   readonly startTimeoutMs: number;
   /** Prepended to replica container names (test runs use one to keep apart); DNS alias stays the bare name. */
@@ -46,6 +48,8 @@ export interface Config {
   readonly role: 'all' | 'data-plane';
   /** Where a data plane follows membership and relays admin calls: `http://host:port` or `unix:/path`. */
   readonly controllerUrl: string | undefined;
+  /** A data plane waits this long for the controller to answer an admin call it relays. */
+  readonly adminRelayTimeoutMs: number;
   /** Data-plane processes sharing the listen port (node:cluster), fed by this process's membership. */
   readonly workers: number;
 }
@@ -110,11 +114,11 @@ function factor(env: Env, name: string): number | undefined {
   return value;
 }
 
-function roles(env: Env): Pick<Config, 'role' | 'controllerUrl' | 'workers'> {
+function roles(env: Env): Pick<Config, 'role' | 'controllerUrl' | 'workers' | 'adminRelayTimeoutMs'> {
   const role = oneOf(env, 'LB_ROLE', 'all', ['all', 'data-plane']);
   const controllerUrl = matching(env, 'CONTROLLER_URL', '', /^(https?:\/\/[\w.:[\]-]+\/?|unix:[@/][\w./@-]+)$/, 'http://host:port or unix:/path') || undefined;
   if (role === 'data-plane' && controllerUrl === undefined) throw new ConfigError('CONTROLLER_URL must be set when LB_ROLE=data-plane (e.g. http://controller:5000)');
-  return { role, controllerUrl, workers: integer(env, 'LB_WORKERS', 1, 1, 64) };
+  return { role, controllerUrl, workers: integer(env, 'LB_WORKERS', 1, 1, 64), adminRelayTimeoutMs: integer(env, 'ADMIN_RELAY_TIMEOUT_MS', 60_000, 100, 3_600_000) };
 }
 
 /**
@@ -146,6 +150,7 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     lbId: matching(env, 'LB_ID', 'lb', DOCKER_NAME, 'a name of [A-Za-z0-9][A-Za-z0-9_.-]*'),
     upstreamTimeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 10_000, 1, 3_600_000),
     upstreamMaxConnections: integer(env, 'UPSTREAM_MAX_CONNECTIONS', 256, 1, 65_536),
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 1000, 0, 60_000),
     startTimeoutMs: integer(env, 'START_TIMEOUT_MS', 20_000, 100, 600_000),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
     containerPrefix: matching(env, 'CONTAINER_PREFIX', '', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,30}$/, 'empty or up to 31 of [A-Za-z0-9_.-]'),

@@ -18,9 +18,13 @@ import { UpstreamPool, type UpstreamTarget } from './proxy/upstream.js';
 import { LbError } from './contract/errors.js';
 import { MembershipFollower } from './membership/follower.js';
 import { controllerTarget, type RoutingSource } from './membership/source.js';
-import { LbMetrics } from './metrics.js';
+import { ControllerMetrics, exposition, ForwardingMetrics } from './metrics.js';
 import { buildApp } from './http/app.js';
 import { TrafficStats } from './dashboard/stats.js';
+import { exportToPrimary, TrafficReporter } from './cluster/worker.js';
+import { hostname } from 'node:os';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import { Registry } from 'prom-client';
 
 export interface LoadBalancer {
   readonly config: Config;
@@ -30,6 +34,9 @@ export interface LoadBalancer {
   readonly monitor: HeartbeatMonitor;
   readonly events: EventLog;
   readonly driver: ReplicaDriver;
+  /** The dashboard's traffic numbers (workers report theirs here). */
+  readonly stats: TrafficStats;
+  readonly metrics: ControllerMetrics;
   /** Where data planes on this host follow it (`unix:@...`, its own routes' socket). */
   readonly controllerAddress: string;
   /** Adopts/starts replicas, starts heartbeats, listens; resolves to the bound URL. */
@@ -69,7 +76,7 @@ interface Forwarding {
   readonly ownRoutes: UpstreamPool;
   readonly deadlines: Deadlines;
   readonly outliers: OutlierDetector;
-  readonly metrics: LbMetrics;
+  readonly metrics: ForwardingMetrics;
 }
 
 /** The forwarding path (data plane, forwarder, outliers, metrics), fed by `membership`, whoever owns it. */
@@ -77,8 +84,9 @@ function buildForwarding(
   config: Config,
   log: Logger,
   membership: RoutingSource,
-  ownRoutes: { target: UpstreamTarget; unavailable: (code: string) => LbError },
-  controller?: { manager: ReplicaManager; recovery: Recovery; monitor: HeartbeatMonitor; stats: TrafficStats },
+  ownRoutes: { target: UpstreamTarget; unavailable: (code: string) => LbError; timeoutMs: number },
+  controller?: { manager: ReplicaManager; recovery: Recovery; monitor: HeartbeatMonitor },
+  onResult?: (replica: string, ok: boolean, ms: number) => void,
 ): Forwarding {
   const deadlines = new Deadlines(DEADLINE_RESOLUTION_MS);
   const outliers = new OutlierDetector(
@@ -93,7 +101,7 @@ function buildForwarding(
       log.warn({ replica: name, forMs: until - Date.now() }, 'replica ejected: consecutive 5xx or failed attempts');
     },
   );
-  const metrics = new LbMetrics(membership, outliers, controller);
+  const metrics = new ForwardingMetrics(membership, outliers, controller?.manager);
   if (controller) {
     // A replica that left, or came back respawned, starts clean.
     controller.manager.on('member', (event) => event.type === 'removed' && outliers.forget(event.name));
@@ -109,7 +117,7 @@ function buildForwarding(
       balanceFactor: config.hashBalanceFactor,
       // A data plane has no heartbeats of its own: it passes over failed replicas (suspects, outliers).
       onUpstreamFailure: (name) => controller?.monitor.reportFailure(name),
-      onResult: (replica, ok, ms) => controller?.stats.record(replica, ok, ms),
+      onResult,
       outliers,
       isFailing: (name) => controller?.recovery.isFailing(name) ?? false,
     },
@@ -117,20 +125,27 @@ function buildForwarding(
   );
   const pool = new UpstreamPool(
     ownRoutes.target,
-    { maxConnections: 64, connectTimeoutMs: 1000, responseTimeoutMs: OWN_ROUTES_TIMEOUT_MS, idleTimeoutMs: 30_000 },
+    { maxConnections: 64, connectTimeoutMs: 1000, responseTimeoutMs: ownRoutes.timeoutMs, idleTimeoutMs: 30_000 },
     deadlines,
   );
-  const dataPlane = new DataPlane({ forwarder, ownRoutes: pool, ownRoutesUnavailable: ownRoutes.unavailable, deadlines, requestTimeoutMs: config.requestTimeoutMs });
+  const own = { pool, unavailable: ownRoutes.unavailable };
+  const dataPlane = new DataPlane({ forwarder, ownRoute: () => own, deadlines, requestTimeoutMs: config.requestTimeoutMs, shutdownGraceMs: config.shutdownGraceMs });
   return { dataPlane, forwarder, ownRoutes: pool, deadlines, outliers, metrics };
 }
 
+/** Data-plane worker processes (LB_WORKERS) forward instead of this process; their metrics join its own. */
+export interface WorkerPlanes {
+  /** The workers' forwarding metrics, combined (prom-client's AggregatorRegistry). */
+  metrics(): Promise<string>;
+}
+
 /**
- * The controller (membership, heartbeats, respawns, driver, admin API) and, unless
- * `serveTraffic` is false (LB workers forward instead), the data plane on PORT.
+ * The controller (membership, heartbeats, respawns, driver, admin API) and, unless `workers`
+ * forward instead (LB_WORKERS), the data plane on PORT.
  */
 export async function createLoadBalancer(
   config: Config,
-  overrides: { driver?: ReplicaDriver; log?: Logger; serveTraffic?: boolean } = {},
+  overrides: { driver?: ReplicaDriver; log?: Logger; workers?: WorkerPlanes } = {},
 ): Promise<LoadBalancer> {
   const log = overrides.log ?? pino({ level: config.logLevel, base: { service: 'lb' } });
   const driver = overrides.driver ?? (await createDriver(config, log));
@@ -161,13 +176,21 @@ export async function createLoadBalancer(
     config,
     log,
     manager,
-    { target: { path: ownSocket }, unavailable: (code) => new LbError('INTERNAL', `The load balancer's own routes failed: ${code}`) },
-    { manager, recovery, monitor, stats },
+    {
+      target: { path: ownSocket },
+      unavailable: (code) => new LbError('INTERNAL', `The load balancer's own routes failed: ${code}`),
+      timeoutMs: OWN_ROUTES_TIMEOUT_MS,
+    },
+    { manager, recovery, monitor },
+    (replica, ok, ms) => stats.record(replica, ok, ms),
   );
   const { dataPlane, forwarder, ownRoutes, deadlines, outliers, metrics } = forwarding;
+  const { workers } = overrides;
+  // With workers, this process's own metrics are named apart from theirs (lb_process_* is theirs, summed; lb_controller_process_* its own).
+  const controllerMetrics = new ControllerMetrics(manager, recovery, workers ? 'lb_controller_' : undefined);
   const app = buildApp({
     manager,
-    metrics,
+    metricsText: () => exposition(controllerMetrics.registry, workers ? () => workers.metrics() : metrics.registry),
     log,
     adminToken: config.adminToken,
     requestTimeoutMs: config.requestTimeoutMs,
@@ -187,7 +210,7 @@ export async function createLoadBalancer(
       },
     },
   });
-  const serveTraffic = overrides.serveTraffic ?? true;
+  const serveTraffic = workers === undefined;
 
   let stopped: Promise<void> | undefined;
   return {
@@ -198,6 +221,8 @@ export async function createLoadBalancer(
     monitor,
     events,
     driver,
+    stats,
+    metrics: controllerMetrics,
     controllerAddress: `unix:@${socketName}`,
     async start() {
       await manager.init(config.n);
@@ -229,33 +254,89 @@ export interface DataPlaneInstance {
   stop(): Promise<void>;
 }
 
-export function createDataPlaneInstance(config: Config, overrides: { log?: Logger } = {}): DataPlaneInstance {
+/**
+ * Outcome of an admin call the controller did not answer: a call that never reached it was not
+ * applied; one that may have reached it (sent, then no answer in time or a reset) is unknown.
+ */
+function relayFailure(shown: string, timeoutMs: number, code: string): LbError {
+  const never = ['ECONNREFUSED', 'ENOENT', 'CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'POOL_TIMEOUT', 'POOL_CLOSED'];
+  const why =
+    code === 'HEADERS_TIMEOUT' || code === 'BODY_TIMEOUT'
+      ? `did not answer within ${timeoutMs} ms (ADMIN_RELAY_TIMEOUT_MS); the outcome of this call is unknown (GET /rep shows the membership)`
+      : never.includes(code)
+        ? `is unavailable: ${code}; the call was not applied`
+        : `failed: ${code}; the outcome of this call is unknown (GET /rep shows the membership)`;
+  return new LbError('CONTROLLER_UNAVAILABLE', `The controller (${shown}) ${why}; requests are still forwarded on the last membership`);
+}
+
+/**
+ * A data-plane instance (LB_ROLE=data-plane): follows the controller's membership, forwards,
+ * relays admin calls to it (bounded by ADMIN_RELAY_TIMEOUT_MS). As an LB worker (`worker`) its
+ * metrics and traffic go to the primary; on its own it serves its own /metrics, with an
+ * `instance` label.
+ */
+export function createDataPlaneInstance(config: Config, overrides: { log?: Logger; worker?: boolean } = {}): DataPlaneInstance {
   const log = overrides.log ?? pino({ level: config.logLevel, base: { service: 'lb-data-plane' } });
   const address = config.controllerUrl!;
   const target = controllerTarget(address);
   const follower = new MembershipFollower({ controller: target, emptyRouter: emptyRouter(config), log });
   const shown = address.startsWith('unix:@') ? 'the controller process' : address;
-  const { dataPlane, forwarder, ownRoutes, deadlines } = buildForwarding(config, log, follower, {
-    target,
-    unavailable: (code) => new LbError('CONTROLLER_UNAVAILABLE', `The controller (${shown}) is unavailable: ${code}; requests are still forwarded on the last membership`),
-  });
+  const reporter = overrides.worker ? new TrafficReporter((message) => process.send?.(message)) : undefined;
+  const forwarding = buildForwarding(
+    config,
+    log,
+    follower,
+    { target, unavailable: (code) => relayFailure(shown, config.adminRelayTimeoutMs, code), timeoutMs: config.adminRelayTimeoutMs },
+    undefined,
+    reporter?.record,
+  );
+  const { dataPlane, forwarder, ownRoutes, deadlines, metrics } = forwarding;
+  const local = overrides.worker ? undefined : localMetrics(metrics, deadlines, log);
+  if (local) {
+    const controllerRoute = dataPlane.ownRoute;
+    dataPlane.ownRoute = (path) => (path === '/metrics' ? local.route : controllerRoute(path));
+  } else {
+    exportToPrimary(metrics.registry);
+  }
   let stopped: Promise<void> | undefined;
   return {
     config,
     follower,
     async start() {
       await follower.start(FIRST_MEMBERSHIP_WAIT_MS);
-      return dataPlane.listen(config.port, config.host);
+      await local?.start();
+      const url = await dataPlane.listen(config.port, config.host);
+      if (local) metrics.registry.setDefaultLabels({ instance: `${hostname()}:${new URL(url).port}` });
+      return url;
     },
     stop() {
       stopped ??= (async () => {
         await dataPlane.close(2 * config.upstreamTimeoutMs);
+        reporter?.stop();
         await follower.stop();
+        await local?.stop();
         ownRoutes.close();
         forwarder.close();
         deadlines.close();
       })();
       return stopped;
+    },
+  };
+}
+
+/** A data-plane instance's own /metrics: a Fastify app on an internal socket, relayed to like the controller's routes. */
+function localMetrics(metrics: ForwardingMetrics, deadlines: Deadlines, log: Logger) {
+  const path = `\0consistent-hash-lb-metrics-${process.pid}-${randomUUID()}`;
+  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  app.get('/metrics', async (_request, reply) => reply.type(Registry.PROMETHEUS_CONTENT_TYPE).send(await metrics.registry.metrics()));
+  const pool = new UpstreamPool({ path }, { maxConnections: 8, connectTimeoutMs: 1000, responseTimeoutMs: 10_000, idleTimeoutMs: 30_000 }, deadlines);
+  const route = { pool, unavailable: (code: string) => new LbError('INTERNAL', `This data plane's metrics failed: ${code}`) };
+  return {
+    route,
+    start: () => app.listen({ path }),
+    stop: async () => {
+      pool.close();
+      await app.close();
     },
   };
 }

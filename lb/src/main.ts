@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { ConfigError, parseConfig, type Config } from './config.js';
 import { createDataPlaneInstance, createLoadBalancer } from './lb.js';
+import { WorkerSupervisor } from './cluster/supervisor.js';
 
 /** What main runs: start it, and stop it on a signal. */
 interface Runnable {
@@ -32,40 +33,43 @@ const withWorkers = config.workers > 1 && config.role === 'all';
  */
 async function create(): Promise<{ runnable: Runnable; log: (msg: string, extra?: object) => void }> {
   if (config.role === 'data-plane') {
-    const instance = createDataPlaneInstance(config);
+    const instance = createDataPlaneInstance(config, { worker: cluster.isWorker });
     return { runnable: instance, log: (msg, extra) => console.log(JSON.stringify({ level: 30, time: Date.now(), service: 'lb-data-plane', pid: process.pid, ...extra, msg })) };
   }
-  const lb = await createLoadBalancer(config, { serveTraffic: !withWorkers });
-  return { runnable: withWorkers ? withWorkerProcesses(lb, lb.controllerAddress) : lb, log: (msg, extra) => lb.app.log.info(extra ?? {}, msg) };
+  if (!withWorkers) {
+    const lb = await createLoadBalancer(config);
+    return { runnable: lb, log: (msg, extra) => lb.app.log.info(extra ?? {}, msg) };
+  }
+  let supervisor: WorkerSupervisor | undefined;
+  const lb = await createLoadBalancer(config, { workers: { metrics: () => supervisor!.metrics() } });
+  supervisor = new WorkerSupervisor({
+    count: config.workers,
+    env: { LB_ROLE: 'data-plane', CONTROLLER_URL: lb.controllerAddress, LB_WORKERS: '1' },
+    log: lb.app.log as never,
+    onRestart: () => lb.metrics.workerRestarts.inc(),
+    onTraffic: (batch) => lb.stats.merge(batch),
+    onGiveUp: (reason) => {
+      lb.app.log.fatal({ reason }, 'data-plane workers cannot be kept up; stopping (exit 1) so the container is restarted');
+      void runnable.stop().finally(() => process.exit(1));
+    },
+  });
+  cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2) });
+  const runnable = withWorkerProcesses(lb, supervisor);
+  return { runnable, log: (msg, extra) => lb.app.log.info(extra ?? {}, msg) };
 }
 
-/** The controller, then `config.workers` data-plane processes on the port; stopping drains them first. */
-function withWorkerProcesses(controller: Runnable, address: string): Runnable {
+/** The controller, then the supervised workers on the port; stopping drains the workers first. */
+function withWorkerProcesses(controller: Runnable, supervisor: WorkerSupervisor): Runnable {
+  let stopped: Promise<void> | undefined;
   return {
     async start() {
       await controller.start();
-      cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2) });
-      const env = { LB_ROLE: 'data-plane', CONTROLLER_URL: address, LB_WORKERS: '1' };
-      const listening = Array.from({ length: config.workers }, () => {
-        const worker = cluster.fork(env);
-        return new Promise<number>((resolve, reject) => {
-          worker.once('listening', (address) => resolve(address.port));
-          worker.once('exit', (code) => reject(new Error(`worker exited with ${code} before listening`)));
-        });
-      });
-      const ports = await Promise.all(listening);
-      return `http://${config.host}:${ports[0]}`;
+      const port = await supervisor.start();
+      return `http://${config.host}:${port}`;
     },
-    async stop() {
-      const exits = Object.values(cluster.workers ?? {}).map(
-        (worker) =>
-          new Promise<void>((resolve) => {
-            worker!.once('exit', () => resolve());
-            worker!.process.kill('SIGTERM');
-          }),
-      );
-      await Promise.all(exits);
-      await controller.stop();
+    stop() {
+      stopped ??= supervisor.stop().then(() => controller.stop());
+      return stopped;
     },
   };
 }

@@ -5,8 +5,12 @@ import type { RoutingSource } from './membership/source.js';
 import type { Recovery } from './health/recovery.js';
 import type { OutlierDetector } from './health/outliers.js';
 
-/** The LB's own Prometheus metrics, on a registry of its own (several LBs can share a process in tests). */
-export class LbMetrics {
+/**
+ * What one data plane forwards (each LB worker and each data-plane instance has its own; the
+ * single-process LB has one). Gauges say how workers combine (prom-client's `aggregator`):
+ * their views of one membership agree, so the largest is the answer, not the sum.
+ */
+export class ForwardingMetrics {
   readonly registry = new Registry();
   /** lb_requests_total and lb_request_duration_seconds: counted per request without prom-client's label hashing. */
   private readonly answers = new AnswerMetrics(this.registry);
@@ -33,23 +37,19 @@ export class LbMetrics {
     labelNames: ['replica'] as const,
     registers: [this.registry],
   });
-  readonly respawns = new Counter({
-    name: 'lb_respawns_total',
-    help: 'Replicas flatlined and started again',
-    labelNames: ['replica'] as const,
-    registers: [this.registry],
-  });
 
   /**
-   * `membership` gives the routing table; the controller also passes its manager and recovery
-   * (replica states, respawns, removals). A data plane has only what it forwards.
+   * `manager`: in the controller's own process, series go when a replica is removed (a flatline
+   * keeps them). Elsewhere a name that leaves the routing table goes: a data plane cannot tell
+   * a removal from a flatline (a flatlined replica's series come back with its first answer).
    */
-  constructor(membership: RoutingSource, outliers: OutlierDetector, controller?: { manager: ReplicaManager; recovery: Recovery }) {
+  constructor(membership: RoutingSource, outliers: OutlierDetector, manager?: ReplicaManager) {
     collectDefaultMetrics({ register: this.registry, prefix: 'lb_process_' });
     new Gauge({
       name: 'lb_replicas_ejected',
       help: 'Replicas ejected from routing choices by outlier detection now',
       registers: [this.registry],
+      aggregator: 'max',
       collect() {
         this.set(outliers.ejected().length);
       },
@@ -58,18 +58,49 @@ export class LbMetrics {
       name: 'lb_replicas_in_ring',
       help: 'Replicas in the current ring snapshot (receiving traffic)',
       registers: [this.registry],
+      aggregator: 'max',
       collect() {
         this.set(membership.router.size);
       },
     });
-    if (!controller) {
-      // A data plane cannot tell a removal from a flatline: a name that left the table goes.
-      membership.on('routing', (router) => {
-        for (const name of this.answers.names()) if (!router.has(name)) this.forget(name);
-      });
+    if (manager) {
+      manager.on('member', (event) => event.type === 'removed' && this.forget(event.name));
       return;
     }
-    const { manager, recovery } = controller;
+    membership.on('routing', (router) => {
+      for (const name of this.answers.names()) if (!router.has(name)) this.forget(name);
+    });
+  }
+
+  /** A replica answered: `code` as the client sees it, `ms` to the answer's headers. */
+  answered(replica: string, code: number, ms: number): void {
+    this.answers.answered(replica, code, ms);
+  }
+
+  private forget(replica: string): void {
+    this.answers.forget(replica);
+    for (const metric of [this.upstreamFailures, this.outlierEjections, this.poolTimeouts]) metric.remove(replica);
+  }
+}
+
+/** What the controller knows: replica states, respawns, and its data-plane workers. */
+export class ControllerMetrics {
+  readonly registry = new Registry();
+  readonly respawns = new Counter({
+    name: 'lb_respawns_total',
+    help: 'Replicas flatlined and started again',
+    labelNames: ['replica'] as const,
+    registers: [this.registry],
+  });
+  readonly workerRestarts = new Counter({
+    name: 'lb_worker_restarts_total',
+    help: 'Data-plane worker processes (LB_WORKERS) that died and were started again',
+    registers: [this.registry],
+  });
+
+  /** `processPrefix`: its own process metrics, when the data plane runs in other processes (LB_WORKERS). */
+  constructor(manager: ReplicaManager, recovery: Recovery, processPrefix?: string) {
+    if (processPrefix) collectDefaultMetrics({ register: this.registry, prefix: processPrefix });
     new Gauge({
       name: 'lb_replicas',
       help: 'Replicas by state (healthy and failing ones are in the ring)',
@@ -84,17 +115,13 @@ export class LbMetrics {
     });
     // A removed replica's series go with it: /metrics does not grow with every name ever used.
     manager.on('member', (event) => {
-      if (event.type === 'removed') this.forget(event.name);
+      if (event.type === 'removed') this.respawns.remove(event.name);
     });
   }
+}
 
-  /** A replica answered: `code` as the client sees it, `ms` to the answer's headers. */
-  answered(replica: string, code: number, ms: number): void {
-    this.answers.answered(replica, code, ms);
-  }
-
-  private forget(replica: string): void {
-    this.answers.forget(replica);
-    for (const metric of [this.upstreamFailures, this.respawns, this.outlierEjections, this.poolTimeouts]) metric.remove(replica);
-  }
+/** The text of `/metrics`: several registries whose metric names never overlap. */
+export async function exposition(...parts: (Registry | (() => Promise<string>))[]): Promise<string> {
+  const texts = await Promise.all(parts.map((part) => (typeof part === 'function' ? part() : part.metrics())));
+  return texts.filter((text) => text.trim() !== '').map((text) => (text.endsWith('\n') ? text : `${text}\n`)).join('');
 }

@@ -1,8 +1,10 @@
 /** Recent traffic per replica for the dashboard: rates and latency percentiles over a short window. */
 interface ReplicaTraffic {
-  requests: number;
   errors: number;
-  /** Ring buffers of the most recent answers: completion time and latency. */
+  /** Answers per second: counts[s % WINDOW_S] holds second `seconds[...]` (ms epoch / 1000). */
+  readonly counts: Float64Array;
+  readonly seconds: Float64Array;
+  /** Ring buffers of recent answers' latencies and when they were recorded. */
   readonly at: Float64Array;
   readonly ms: Float64Array;
   next: number;
@@ -11,12 +13,22 @@ interface ReplicaTraffic {
 
 const SAMPLES = 2048;
 const WINDOW_MS = 5000;
+const WINDOW_S = WINDOW_MS / 1000;
 
 export interface ReplicaRates {
   readonly rps: number;
   readonly errors: number;
   readonly p50: number | null;
   readonly p99: number | null;
+}
+
+/** Traffic one data plane saw since its last report (LB workers report theirs to the controller). */
+export interface TrafficBatch {
+  readonly replica: string;
+  readonly answers: number;
+  readonly errors: number;
+  /** Latencies (ms) of some of the answers, for percentiles. */
+  readonly samples: readonly number[];
 }
 
 export class TrafficStats {
@@ -28,41 +40,42 @@ export class TrafficStats {
 
   /** One answer from a replica (ok = it answered; not ok = refused, reset or timed out). */
   record(replica: string, ok: boolean, ms: number): void {
-    let r = this.replicas.get(replica);
-    if (!r) {
-      r = { requests: 0, errors: 0, at: new Float64Array(SAMPLES), ms: new Float64Array(SAMPLES), next: 0, filled: 0 };
-      this.replicas.set(replica, r);
-    }
+    const r = this.traffic(replica);
     this.totalRequests++;
     if (!ok) {
       r.errors++;
       this.totalErrors++;
       return;
     }
-    r.requests++;
-    r.at[r.next] = Date.now();
-    r.ms[r.next] = ms;
-    r.next = (r.next + 1) % SAMPLES;
-    r.filled = Math.min(r.filled + 1, SAMPLES);
+    const now = Date.now();
+    count(r, now, 1);
+    sample(r, now, ms);
   }
 
-  /** Requests/s over the window (or over the buffer, when busier than it holds) and p50/p99 latency. */
+  /** What another data plane (an LB worker) saw since its last report. */
+  merge(batch: TrafficBatch): void {
+    const r = this.traffic(batch.replica);
+    const now = Date.now();
+    this.totalRequests += batch.answers + batch.errors;
+    this.totalErrors += batch.errors;
+    r.errors += batch.errors;
+    count(r, now, batch.answers);
+    for (const ms of batch.samples) sample(r, now, ms);
+  }
+
+  /** Answers/s over the last full seconds of the window, and p50/p99 latency of recent samples. */
   rates(replica: string, now = Date.now()): ReplicaRates {
     const r = this.replicas.get(replica);
-    if (!r || r.filled === 0) return { rps: 0, errors: r?.errors ?? 0, p50: null, p99: null };
+    if (!r) return { rps: 0, errors: 0, p50: null, p99: null };
+    const second = Math.floor(now / 1000);
+    let answers = 0;
+    for (let k = 0; k < WINDOW_S; k++) if (r.seconds[k]! < second && r.seconds[k]! >= second - WINDOW_S) answers += r.counts[k]!;
     const recent: number[] = [];
-    let oldest = now;
-    for (let k = 0; k < r.filled; k++) {
-      if (now - r.at[k]! <= WINDOW_MS) {
-        recent.push(r.ms[k]!);
-        oldest = Math.min(oldest, r.at[k]!);
-      }
-    }
-    if (recent.length === 0) return { rps: 0, errors: r.errors, p50: null, p99: null };
+    for (let k = 0; k < r.filled; k++) if (now - r.at[k]! <= WINDOW_MS) recent.push(r.ms[k]!);
+    if (recent.length === 0) return { rps: answers / WINDOW_S, errors: r.errors, p50: null, p99: null };
     recent.sort((a, b) => a - b);
-    const span = recent.length === SAMPLES ? Math.max(now - oldest, 1) : WINDOW_MS;
     const pick = (q: number) => recent[Math.min(recent.length - 1, Math.floor(q * recent.length))]!;
-    return { rps: (recent.length * 1000) / span, errors: r.errors, p50: pick(0.5), p99: pick(0.99) };
+    return { rps: answers / WINDOW_S, errors: r.errors, p50: pick(0.5), p99: pick(0.99) };
   }
 
   /** Totals per second, sampled at most once a second, last 60 s. */
@@ -80,4 +93,38 @@ export class TrafficStats {
     const latest = this.history[this.history.length - 1];
     return { rps: latest?.rps ?? 0, eps: latest?.eps ?? 0, history: [...this.history] };
   }
+
+  private traffic(replica: string): ReplicaTraffic {
+    let r = this.replicas.get(replica);
+    if (!r) {
+      r = {
+        errors: 0,
+        counts: new Float64Array(WINDOW_S),
+        seconds: new Float64Array(WINDOW_S),
+        at: new Float64Array(SAMPLES),
+        ms: new Float64Array(SAMPLES),
+        next: 0,
+        filled: 0,
+      };
+      this.replicas.set(replica, r);
+    }
+    return r;
+  }
+}
+
+function count(r: ReplicaTraffic, now: number, answers: number): void {
+  const second = Math.floor(now / 1000);
+  const slot = second % WINDOW_S;
+  if (r.seconds[slot] !== second) {
+    r.seconds[slot] = second;
+    r.counts[slot] = 0;
+  }
+  r.counts[slot]! += answers;
+}
+
+function sample(r: ReplicaTraffic, now: number, ms: number): void {
+  r.at[r.next] = now;
+  r.ms[r.next] = ms;
+  r.next = (r.next + 1) % SAMPLES;
+  r.filled = Math.min(r.filled + 1, SAMPLES);
 }

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ReplicaManager } from '../replicas/manager.js';
-import type { LbMetrics } from '../metrics.js';
+import { Registry } from 'prom-client';
 import { LbError, pathOf, toFailure } from '../contract/errors.js';
 import { ownPathMethod } from '../contract/paths.js';
 import { errorHandler } from './errors.js';
@@ -12,7 +12,8 @@ import type { DashboardSources } from '../dashboard/snapshot.js';
 
 export interface AppOptions {
   readonly manager: ReplicaManager;
-  readonly metrics: LbMetrics;
+  /** The Prometheus text of /metrics. */
+  readonly metricsText: () => Promise<string>;
   readonly log: Logger;
   readonly adminToken: string | undefined;
   readonly requestTimeoutMs: number;
@@ -24,7 +25,7 @@ const ADMIN_BODY_LIMIT = 16 * 1024;
 const MAX_MEMBERSHIP_WAIT_MS = 30_000;
 
 export function buildApp(options: AppOptions): FastifyInstance {
-  const { manager, metrics, log } = options;
+  const { manager, metricsText, log } = options;
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -87,8 +88,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   app.get('/metrics', async (_request, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
+    reply.type(Registry.PROMETHEUS_CONTENT_TYPE);
+    return metricsText();
   });
 
   registerDashboard(app, options.dashboard);

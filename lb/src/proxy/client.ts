@@ -12,6 +12,8 @@ import type { ClientSide, Exchange, ParsedRequest } from './exchange.js';
 export interface ConnectionHost {
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /** After shutdown began, how long a connection with nothing in flight waits for a request already on its way. */
+  readonly shutdownGraceMs: number;
   /** True once shutdown began: answers still go out, each closing its connection. */
   readonly closing: boolean;
   /** The exchange that will answer `request`. */
@@ -33,8 +35,6 @@ interface Queued {
   afterShutdown: boolean;
 }
 
-/** After shutdown began, a connection whose answer just went out waits this long for a request already on its way. */
-const SHUTDOWN_LINGER_MS = 100;
 /**
  * After its last answer, a closing connection keeps reading (and dropping) what the client
  * still sends, so closing does not reset the answer away (nginx's lingering close), this long at most.
@@ -193,13 +193,17 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   // ---- deadlines and shutdown
 
   expire(): void {
-    if (this.receiving === undefined) return void this.socket.destroy(); // idle past keep-alive
+    if (this.receiving === undefined) return void this.socket.destroy(); // idle past keep-alive or the shutdown grace
     this.failReceiving(new LbError('REQUEST_TIMEOUT', `Request not received within ${this.host.requestTimeoutMs} ms (REQUEST_TIMEOUT_MS)`));
   }
 
-  /** Shutdown: an idle connection closes now; a busy one after its current answer. */
+  /**
+   * Shutdown: a busy connection closes after its next answer (`Connection: close`). An idle one
+   * closes after the grace: a request the client sent just before it heard of the shutdown
+   * (back to back after its last answer) is answered, not lost on a closed socket.
+   */
   drain(): void {
-    if (this.isIdle) this.socket.end();
+    if (this.isIdle) this.idle();
   }
 
   // ---- internals
@@ -291,7 +295,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   private idle(): void {
     if (this.clientEnded) return void this.socket.end();
-    this.deadline = Date.now() + (this.host.closing ? SHUTDOWN_LINGER_MS : this.host.keepAliveTimeoutMs);
+    this.deadline = Date.now() + (this.host.closing ? this.host.shutdownGraceMs : this.host.keepAliveTimeoutMs);
   }
 
   private onClose(): void {

@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { LbError } from '../contract/errors.js';
 import { ownPathMethod } from '../contract/paths.js';
+import { pathOf } from '../contract/errors.js';
 import { ClientConnection, type ConnectionHost } from './client.js';
 import type { Deadlines } from './deadlines.js';
 import { Exchange, type ClientSide, type ParsedRequest } from './exchange.js';
@@ -8,15 +9,20 @@ import type { Forwarder } from './forwarder.js';
 import { KEEP_ALIVE_SECONDS } from './headers.js';
 import type { UpstreamPool } from './upstream.js';
 
+export type OwnRoute = (path: string) => { readonly pool: UpstreamPool; readonly unavailable: (code: string) => LbError };
+
 export interface DataPlaneOptions {
   readonly forwarder: Forwarder;
-  /** The LB's own routes (Fastify on an internal socket, or the controller's): /rep, /add, /rm, /metrics, /membership, /dashboard. */
-  readonly ownRoutes: UpstreamPool;
-  /** The error when they cannot be reached. */
-  readonly ownRoutesUnavailable: (code: string) => LbError;
+  /**
+   * Where the LB's own paths go (/rep, /add, /rm, /metrics, /membership, /dashboard): Fastify on
+   * an internal socket, or the controller's; and the error when they cannot be reached.
+   */
+  readonly ownRoute: OwnRoute;
   readonly deadlines: Deadlines;
   /** The whole request, head and body, must arrive within this. */
   readonly requestTimeoutMs: number;
+  /** On shutdown, idle connections stay open this long for a request already on its way. */
+  readonly shutdownGraceMs: number;
 }
 
 /**
@@ -26,6 +32,8 @@ export interface DataPlaneOptions {
 export class DataPlane implements ConnectionHost {
   readonly keepAliveTimeoutMs = KEEP_ALIVE_SECONDS * 1000;
   readonly requestTimeoutMs: number;
+  readonly shutdownGraceMs: number;
+  ownRoute: OwnRoute;
   closing = false;
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
@@ -33,6 +41,8 @@ export class DataPlane implements ConnectionHost {
 
   constructor(private readonly options: DataPlaneOptions) {
     this.requestTimeoutMs = options.requestTimeoutMs;
+    this.shutdownGraceMs = options.shutdownGraceMs;
+    this.ownRoute = options.ownRoute;
     // Half-open: a client that ends its side after sending still gets its answers.
     this.server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
   }
@@ -50,10 +60,10 @@ export class DataPlane implements ConnectionHost {
   }
 
   exchange(client: ClientSide, request: ParsedRequest): Exchange {
-    const { forwarder, ownRoutes, ownRoutesUnavailable } = this.options;
+    const { forwarder } = this.options;
     const destination =
       ownPathMethod(request.path) !== undefined
-        ? { kind: 'own' as const, pool: ownRoutes, unavailable: ownRoutesUnavailable }
+        ? { kind: 'own' as const, ...this.ownRoute(pathOf(request.path)) }
         : forwarder.destination(request.requestId);
     return new Exchange(forwarder, client, request, destination);
   }
@@ -65,8 +75,8 @@ export class DataPlane implements ConnectionHost {
   }
 
   /**
-   * Stops accepting; idle connections close now, busy ones after their current answer (sent
-   * with `Connection: close`); whatever is still open after `boundMs` is cut.
+   * Stops accepting; busy connections close after their next answer (sent with `Connection:
+   * close`), idle ones after the shutdown grace; whatever is still open after `boundMs` is cut.
    */
   async close(boundMs: number): Promise<void> {
     this.closing = true;

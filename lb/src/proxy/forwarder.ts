@@ -3,7 +3,7 @@ import { LbError } from '../contract/errors.js';
 import { boundedChoice, loadBound, type RequestKey, type RoutingTable } from '../routing/index.js';
 import type { ReplicaHandle } from '../replicas/driver.js';
 import type { RoutingSource } from '../membership/source.js';
-import type { LbMetrics } from '../metrics.js';
+import type { ForwardingMetrics } from '../metrics.js';
 import type { OutlierDetector } from '../health/outliers.js';
 import type { Deadlines } from './deadlines.js';
 import type { Destination, ExchangeHost } from './exchange.js';
@@ -13,7 +13,7 @@ import { UpstreamPool, type PoolOptions, type UpstreamError } from './upstream.j
 export interface ForwarderOptions {
   /** The routing table, and news of each new one. */
   readonly membership: RoutingSource;
-  readonly metrics: LbMetrics;
+  readonly metrics: ForwardingMetrics;
   readonly log: Logger;
   readonly upstreamTimeoutMs: number;
   /** Connections to one replica at once; more requests wait (until their deadline) for one to be freed. */
