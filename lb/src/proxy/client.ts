@@ -64,6 +64,8 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   private readonly consumed: boolean;
   /** llhttp stopped after an Upgrade or CONNECT head: the rest of the read is still to parse. */
   private stoppedAtUpgrade = false;
+  /** An Upgrade or CONNECT head came on this connection: llhttp may stop short on what follows. */
+  private sawUpgrade = false;
 
   /** The client took what it could not take at once: the exchange being answered may send more. */
   private readonly drained = () => this.queue[0]?.exchange?.onClientDrain();
@@ -104,7 +106,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   }
 
   onHead(head: Head): number {
-    if (head.upgrade) this.stoppedAtUpgrade = true;
+    if (head.upgrade) this.stoppedAtUpgrade = this.sawUpgrade = true;
     const queued = this.receiving;
     if (this.ended || !queued) return 0;
     const admitted = admit(head);
@@ -222,6 +224,11 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
       const rest = data.subarray(result);
       result = this.parser.execute(rest);
       chunk = () => rest;
+    }
+    // After an Upgrade head llhttp stops, with no error, at bytes it will not parse as HTTP (the
+    // protocol the client asked to switch to): refused at once, not left to the request timeout.
+    if (this.sawUpgrade && !this.stoppedAtUpgrade && result < chunk().length) {
+      return this.failReceiving(new LbError('BAD_REQUEST', 'Bytes after an Upgrade request are not HTTP: this load balancer does not switch protocols'));
     }
     if (this.queue.length > 1 && !this.pausedForQueue) {
       this.pausedForQueue = true;

@@ -166,6 +166,31 @@ describe('protocol edges and passive health', () => {
     assert.doesNotMatch(text, /^HTTP\/1\.1 101/m);
   });
 
+  it('bytes after an Upgrade request that are not HTTP get a 400 at once (in the same write or the next), then the connection closes', async () => {
+    const upgrade = 'GET /echo?u HTTP/1.1\r\nHost: lb\r\nX-Request-Id: 5\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+    const frame = '\x81\x05hello'; // a WebSocket text frame, as a client that expected 101 would send
+    const sameWrite = await rawExchange(port, upgrade + frame, 300, 2000);
+    const socket = connect(port, '127.0.0.1');
+    const nextWrite = await new Promise<{ text: string; closed: boolean }>((resolve) => {
+      let text = '';
+      const timer = setTimeout(() => resolve({ text, closed: false }), 2000);
+      socket.on('data', (c: Buffer) => {
+        text += c.toString('latin1');
+        if (statuses(text).length === 1) socket.write(frame);
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve({ text, closed: true });
+      });
+      socket.write(upgrade);
+    });
+    for (const { text, closed } of [sameWrite, nextWrite]) {
+      assert.deepEqual(statuses(text), [200, 400]);
+      assert.ok(closed, 'the connection closes after the 400');
+      assert.match(text, /"<Error> Bytes after an Upgrade request are not HTTP: this load balancer does not switch protocols"/);
+    }
+  });
+
   it('pipelined requests are answered in order, and 20,000 in one write neither balloon memory nor stall another client', async () => {
     const three = ['/echo?1', '/echo?2', '/echo?3'].map((p) => `GET ${p} HTTP/1.1\r\nHost: lb\r\nX-Request-Id: 5\r\n\r\n`).join('');
     const { text } = await rawExchange(port, three);
