@@ -15,7 +15,6 @@ const REPORT_EVERY_MS = 250;
 interface Pending {
   answers: number;
   errors: number;
-  seen: number;
   samples: number[];
 }
 
@@ -34,7 +33,7 @@ export class TrafficReporter {
 
   readonly record = (replica: string, ok: boolean, ms: number): void => {
     let p = this.pending.get(replica);
-    if (!p) this.pending.set(replica, (p = { answers: 0, errors: 0, seen: 0, samples: [] }));
+    if (!p) this.pending.set(replica, (p = { answers: 0, errors: 0, samples: [] }));
     if (!ok) return void p.errors++;
     p.answers++;
     // Reservoir sampling: every answer since the last report is equally likely to be kept.

@@ -1,7 +1,6 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { LbError } from '../contract/errors.js';
+import { pathOf, type LbError } from '../contract/errors.js';
 import { ownPathMethod } from '../contract/paths.js';
-import { pathOf } from '../contract/errors.js';
 import { ClientConnection, type ConnectionHost } from './client.js';
 import type { Deadlines } from './deadlines.js';
 import { Exchange, type ClientSide, type ParsedRequest } from './exchange.js';

@@ -21,7 +21,7 @@ export interface ExchangeHost {
   /** Every candidate failed a replayable request (or none exists). */
   unavailable(): LbError;
   /** No connection to the replica was freed before the attempt's deadline. */
-  busy(replica: string, error: UpstreamError): LbError;
+  busy(replica: string): LbError;
 }
 
 /** The client side of an exchange: where the answer goes, in order, on one connection. */
@@ -240,7 +240,7 @@ export class Exchange implements ResponseHandler {
     }
     if (replica === undefined) return this.replyFailure(this.destination.kind === 'own' ? this.destination.unavailable(error.code) : new LbError('INTERNAL'));
     // Busy, not broken: no blame, no failover (that would move the key), as HAProxy's queue timeout.
-    if (error.code === 'POOL_TIMEOUT') return this.replyFailure(this.host.busy(replica.name, error), true, false);
+    if (error.code === 'POOL_TIMEOUT') return this.replyFailure(this.host.busy(replica.name), true, false);
     // A pooled connection the replica had just closed (the keep-alive race): one fresh try, no blame.
     if (connection?.reused && !connection.answering && !this.retriedStale && this.canResend()) {
       this.retriedStale = true;

@@ -8,7 +8,7 @@ import type { OutlierDetector } from '../health/outliers.js';
 import type { Deadlines } from './deadlines.js';
 import type { Destination, ExchangeHost } from './exchange.js';
 import { requestIdFrom } from './request-id.js';
-import { UpstreamPool, type PoolOptions, type UpstreamError } from './upstream.js';
+import { UpstreamPool, type PoolOptions } from './upstream.js';
 
 export interface ForwarderOptions {
   /** The routing table, and news of each new one. */
@@ -133,7 +133,7 @@ export class Forwarder implements ExchangeHost {
     return new LbError('NO_REPLICA');
   }
 
-  busy(replica: string, error: UpstreamError): LbError {
+  busy(replica: string): LbError {
     this.options.metrics.poolTimeouts.inc({ replica });
     const { maxConnections } = this.poolOptions;
     return new LbError(

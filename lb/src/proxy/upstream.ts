@@ -97,16 +97,9 @@ export class UpstreamPool {
     return () => this.dequeue(waiter);
   }
 
-  /** Connections open now (busy, idle or connecting). */
-  get size(): number {
-    return this.open;
-  }
-
   /** A waiter's deadline passed: no connection was freed for it in time. */
   giveUp(waiter: Waiter): void {
-    if (!this.dequeue(waiter)) return;
-    const { maxConnections, responseTimeoutMs } = this.options;
-    waiter.done(new UpstreamError('POOL_TIMEOUT', `all ${maxConnections} connections stayed busy for ${responseTimeoutMs} ms`));
+    if (this.dequeue(waiter)) waiter.done(new UpstreamError('POOL_TIMEOUT'));
   }
 
   /** A connection finished its exchange cleanly and may carry another. */

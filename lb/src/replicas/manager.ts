@@ -98,8 +98,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   init(n: number): Promise<void> {
     return this.mutex.runExclusive(async () => {
       const adopted = (await this.options.driver.list()).sort((a, b) => a.index - b.index);
-      const answering: ReplicaHandle[] = [];
-      const silent: ReplicaHandle[] = [];
+      const adoptees: { handle: ReplicaHandle; answers: boolean }[] = [];
       for (const handle of adopted) {
         if (this.byName.has(handle.name) || this.members().some((m) => m.index === handle.index)) {
           this.options.log.warn({ name: handle.name }, 'duplicate replica found at start; removing it');
@@ -107,15 +106,11 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
           continue;
         }
         this.byName.set(handle.name, { ...handle, startedAt: Date.now() });
-        const answers = await this.probe(handle.url, this.options.heartbeatTimeoutMs);
-        (answers ? answering : silent).push(handle);
+        adoptees.push({ handle, answers: await this.probe(handle.url, this.options.heartbeatTimeoutMs) });
       }
       // The table first: listeners (recovery) read it to tell a kept adoptee from one to respawn.
-      this.setRouter(this.options.router.with(...answering));
-      for (const { name } of adopted) {
-        if (answering.some((h) => h.name === name)) this.emitMember('adopted', name);
-        else if (silent.some((h) => h.name === name)) this.emitMember('adopted', name, 'no heartbeat at adoption');
-      }
+      this.setRouter(this.options.router.with(...adoptees.filter((a) => a.answers).map((a) => a.handle)));
+      for (const { handle, answers } of adoptees) this.emitMember('adopted', handle.name, answers ? undefined : 'no heartbeat at adoption');
       const missing = Math.min(n, this.options.maxReplicas) - this.byName.size;
       if (missing > 0) await this.startAll(generateNames(missing, this.byName.keys()));
     });
