@@ -115,11 +115,16 @@ export class UpstreamPool {
     this.idle.push(connection);
   }
 
-  /** A connection closed or was destroyed: no longer counted, nor idle. */
-  forget(connection: UpstreamConnection): void {
-    this.open--;
+  /** A connection was destroyed: never handed out again, though its 'close' (and `forget`) comes later. */
+  discard(connection: UpstreamConnection): void {
     const at = this.idle.indexOf(connection);
     if (at !== -1) this.idle.splice(at, 1);
+  }
+
+  /** A connection closed: no longer counted, nor idle. */
+  forget(connection: UpstreamConnection): void {
+    this.open--;
+    this.discard(connection);
     // A slot is free: a waiter gets a new connection.
     const next = this.nextWaiter();
     if (next) this.connect(next.done);
@@ -268,6 +273,9 @@ export class UpstreamConnection implements ParserHandler, Timed {
   destroy(): void {
     this.handler = null;
     this.dead = true;
+    // Out of the idle list now: an expired idle connection handed out before its 'close' event
+    // (a sweep and a request in one turn of the loop, as after a stall) would never be answered.
+    this.pool.discard(this);
     this.socket.destroy();
   }
 

@@ -280,6 +280,25 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     }
   });
 
+  it('an idle connection the deadline sweep closed is never handed out, even before its close event (a stalled LB resuming)', { timeout: 5000 }, async () => {
+    const host = new FakeHost(['ok']);
+    const exchangeOn = () => {
+      const client = new FakeClient();
+      new Exchange(host, client, GET, { kind: 'replica', id: requestIdFrom('42'), replica: replica('ok') }).start();
+      return client;
+    };
+    assert.equal(await exchangeOn().done, true); // its connection is now idle in the pool
+    const sockets = servers.get('ok')!.sockets;
+    // After a stall, the overdue sweep and a new request run in one turn of the event loop.
+    deadlines.sweep(Date.now() + 60_000);
+    const next = exchangeOn();
+    const done = await Promise.race([next.done, new Promise((r) => setTimeout(() => r('no answer within 1 s'), 1000))]);
+    assert.equal(done, true);
+    assert.equal(answer(next.text).status, 'HTTP/1.1 201 Created');
+    assert.equal(servers.get('ok')!.sockets, sockets + 1, 'on a new connection');
+    host.close();
+  });
+
   it('a client that leaves closes the replica connection', async () => {
     const entry = servers.get('hang')!;
     const { host, exchange } = run(['hang']);
