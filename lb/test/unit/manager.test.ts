@@ -6,6 +6,17 @@ import { ReplicaManager } from '../../src/replicas/manager.js';
 import type { ReplicaEvent } from '../../src/replicas/events.js';
 import { given, Ring } from '../../src/routing/index.js';
 import { FakeDriver, fakeProbe } from '../helpers/fake-driver.js';
+import type { ReplicaHandle } from '../../src/replicas/driver.js';
+
+/** A driver that replaces a replica in place (as the swarm driver does), recording it. */
+class RestartingDriver extends FakeDriver {
+  async restart(name: string, index: number): Promise<ReplicaHandle> {
+    this.calls.push(`restart ${name} ${index}`);
+    const handle = { name, index, url: `fake://${name}/restarted` };
+    this.running.set(name, handle);
+    return handle;
+  }
+}
 
 function managerWith(driver = new FakeDriver(), maxReplicas = 10, down = new Set<string>()) {
   const manager = new ReplicaManager({
@@ -147,6 +158,70 @@ describe('ReplicaManager (fake driver)', () => {
     assert.deepEqual(versions, [1, 2, 3, 4]); // init: adoption, then the started ones
     assert.deepEqual(snapshot.members.map((m) => [m.name, m.index]), [['Server-2', 2], ['A', 3]]);
     assert.match(snapshot.members[0]!.url, /^fake:\/\/Server-2\//);
+  });
+
+  it('a follower is told of a newer table by epoch:version, never of the one it has', async () => {
+    const { manager } = managerWith();
+    await manager.init(1);
+    const { epoch, version } = manager.snapshot();
+    assert.equal(manager.isNewerThan(`${epoch}:${version}`), false);
+    assert.equal(manager.isNewerThan(`${epoch}:${version - 1}`), true);
+    assert.equal(manager.isNewerThan(`another-run:${version}`), true);
+    await manager.add(1, []);
+    assert.equal(manager.isNewerThan(`${epoch}:${version}`), true);
+  });
+
+  it('adoption takes replicas in ring-index order, removes duplicates (same name or index), and changes the table once when none is missing', async () => {
+    const driver = new FakeDriver();
+    driver.adoptable = [
+      { name: 'S9', index: 3, url: 'fake://S9/a' },
+      { name: 'Server-1', index: 1, url: 'fake://Server-1/a' },
+      { name: 'Twin', index: 3, url: 'fake://Twin/a' },
+      { name: 'Server-1', index: 2, url: 'fake://Server-1/b' },
+    ];
+    const { manager, events } = managerWith(driver);
+    await manager.init(2);
+    assert.deepEqual(events, ['adopted Server-1', 'adopted S9']);
+    assert.deepEqual(manager.members().map((m) => `${m.name}:${m.index}:${m.url}`), ['Server-1:1:fake://Server-1/a', 'S9:3:fake://S9/a']);
+    assert.deepEqual(driver.calls.filter((c) => c.startsWith('stop')).sort(), ['stop Server-1', 'stop Twin']);
+    assert.equal(manager.snapshot().version, 1, 'one routing change: the adoption; nothing to start');
+  });
+
+  it('remove stops what it removes, refuses n = 0, and picks the others at random', async () => {
+    const { manager, driver } = managerWith();
+    await manager.init(3);
+    await refused(manager.remove(0, []), 400, 'n must be between 1 and 3 (the number of replicas), got 0');
+    await manager.remove(1, ['Server-2']);
+    assert.ok(driver.calls.includes('stop Server-2'));
+    assert.equal(driver.running.has('Server-2'), false);
+    const picked = new Set<string>();
+    for (let k = 0; k < 30; k++) {
+      const { manager: m } = managerWith();
+      await m.init(3);
+      const left = await m.remove(1, []);
+      picked.add(['Server-1', 'Server-2', 'Server-3'].find((name) => !left.includes(name))!);
+    }
+    assert.equal(picked.size, 3, `30 random removals of 1 of 3 picked only ${[...picked]}`);
+  });
+
+  it('a new replica that never answers its heartbeat fails /add (500, naming it) and is stopped', async () => {
+    const driver = new FakeDriver();
+    const { manager } = managerWith(driver, 10, new Set(['Mute']));
+    await manager.init(1);
+    await refused(manager.add(1, ['Mute']), 500, /^Could not start Mute \(.+\); nothing was added$/);
+    assert.equal(driver.running.has('Mute'), false);
+    assert.deepEqual(manager.names(), ['Server-1']);
+  });
+
+  it('restart replaces in place when the driver can (no stop and start)', async () => {
+    const driver = new RestartingDriver();
+    const { manager } = managerWith(driver);
+    await manager.init(2);
+    driver.calls.length = 0;
+    assert.equal(await manager.restart('Server-2'), true);
+    assert.deepEqual(driver.calls, ['restart Server-2 2']);
+    assert.equal(manager.get('Server-2')!.url, 'fake://Server-2/restarted');
+    assert.equal(manager.router.has('Server-2'), true);
   });
 
   it('concurrent calls apply one after the other in arrival order', async () => {

@@ -46,4 +46,20 @@ describe('outlier detection (passive health)', () => {
     assert.equal(d.isEjected('A', 1), false);
     assert.deepEqual(d.ejected(1), []);
   });
+
+  it('a good answer from a replica never seen is fine; an unknown name is not ejected while another is', () => {
+    const d = new OutlierDetector(options, () => 4);
+    d.observe('New', 200, 0);
+    for (let k = 0; k < 3; k++) d.observe('A', 500, 0);
+    assert.equal(d.isEjected('A', 1), true);
+    assert.equal(d.isEjected('New', 1), false);
+    assert.equal(d.isEjected('Never', 1), false);
+    assert.deepEqual(d.ejected(1), ['A']);
+  });
+
+  it('the cap is the share of the replicas: 10 replicas at 50% eject at most 5', () => {
+    const d = new OutlierDetector(options, () => 10);
+    for (const name of 'ABCDEFG') for (let k = 0; k < 3; k++) d.observe(name, 500, 0);
+    assert.deepEqual(d.ejected(1), ['A', 'B', 'C', 'D', 'E']);
+  });
 });

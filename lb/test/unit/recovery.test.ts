@@ -126,6 +126,86 @@ describe('health recovery (fake driver, ticks by hand)', () => {
     assert.equal(driver.running.has('Server-2'), false);
   });
 
+  it('only members in the ring are heartbeated; states change only along the machine, each change announced once', async () => {
+    const { down, driver, recovery, monitor } = await setup(2, 1);
+    const states: string[] = [];
+    recovery.on('state', (name, health) => states.push(`${name} ${health.state}`));
+    recovery.succeeded('Server-1'); // healthy already: nothing to announce
+    assert.equal(recovery.isFailing('Server-1'), false);
+    down.add('Server-2');
+    driver.failStart.add('Server-2');
+    await monitor.tick();
+    await settle();
+    assert.equal(recovery.get('Server-2')!.state, 'flatlined');
+    assert.deepEqual(recovery.checked(), ['Server-1'], 'a flatlined member is not heartbeated');
+    assert.equal(recovery.failed('Server-2'), 0, 'a flatlined member counts no heartbeat failures');
+    await recovery.flatline('Server-2'); // already flatlined: nothing happens
+    assert.deepEqual(states, ['Server-2 failing', 'Server-2 flatlined', 'Server-2 respawning', 'Server-2 flatlined']);
+    assert.ok(recovery.get('Server-2')!.retryAt > Date.now(), 'the retry waits its delay');
+    assert.deepEqual(recovery.dueForRespawn(), []);
+  });
+
+  it('a failing member is passed over (isFailing) until a heartbeat answers', async () => {
+    const { down, recovery, monitor } = await setup(2, 3);
+    const states: string[] = [];
+    recovery.on('state', (name, health) => states.push(`${name} ${health.state}`));
+    down.add('Server-1');
+    await monitor.tick();
+    assert.equal(recovery.isFailing('Server-1'), true);
+    assert.equal(recovery.isFailing('Server-2'), false);
+    down.delete('Server-1');
+    await monitor.tick();
+    assert.equal(recovery.isFailing('Server-1'), false);
+    assert.deepEqual(states, ['Server-1 failing', 'Server-1 healthy']);
+  });
+
+  it('the loop: started it heartbeats every interval and checks a reported failure at once; stopped it does neither', async () => {
+    const driver = new FakeDriver();
+    const probed: string[] = [];
+    const probe = async (url: string) => {
+      probed.push(url.split('/')[2]!);
+      return true;
+    };
+    const manager = new ReplicaManager({ driver, router: Ring.empty({ slots: 512, virtualServers: 9, hash: given }), maxReplicas: 10, startTimeoutMs: 100, stopTimeoutMs: 0, heartbeatTimeoutMs: 50, log, probe });
+    const recovery = new Recovery(manager, log);
+    await manager.init(2);
+    probed.length = 0;
+    const monitor = new HeartbeatMonitor({ manager, recovery, intervalMs: 30, timeoutMs: 50, maxFailCount: 3, log, probe });
+    monitor.reportFailure('Server-1');
+    await settle(10);
+    assert.deepEqual(probed, [], 'not started: a report checks nothing');
+    monitor.start();
+    monitor.start(); // a second start does not double the loop
+    monitor.reportFailure('Server-2');
+    await settle(10);
+    assert.deepEqual(probed, ['Server-2']);
+    await settle(200);
+    const rounds = probed.filter((n) => n === 'Server-1').length;
+    assert.ok(rounds >= 2 && rounds <= 8, `${rounds} rounds in ~200 ms at 30 ms apart`);
+    await monitor.stop();
+    const after = probed.length;
+    await settle(100);
+    assert.equal(probed.length, after, 'stopped: no more rounds');
+  });
+
+  it('failures reported back to back count at most once per interval', async () => {
+    const driver = new FakeDriver();
+    const down = new Set<string>();
+    const probe = fakeProbe(driver, down);
+    const manager = new ReplicaManager({ driver, router: Ring.empty({ slots: 512, virtualServers: 9, hash: given }), maxReplicas: 10, startTimeoutMs: 100, stopTimeoutMs: 0, heartbeatTimeoutMs: 50, log, probe });
+    const recovery = new Recovery(manager, log);
+    await manager.init(1);
+    const monitor = new HeartbeatMonitor({ manager, recovery, intervalMs: 10_000, timeoutMs: 50, maxFailCount: 2, log, probe });
+    monitor.start();
+    down.add('Server-1');
+    for (let k = 0; k < 5; k++) {
+      monitor.reportFailure('Server-1');
+      await settle(5);
+    }
+    assert.equal(recovery.get('Server-1')!.failures, 1, 'five reports within one interval count once');
+    await monitor.stop();
+  });
+
   it('counts states for metrics', async () => {
     const { down, recovery, monitor } = await setup(3);
     down.add('Server-3');
