@@ -224,6 +224,34 @@ describe('ReplicaManager (fake driver)', () => {
     assert.equal(manager.router.has('Server-2'), true);
   });
 
+  it('a silent adoptee is announced as such; remove never picks a named replica twice; close releases the driver', async () => {
+    const driver = new FakeDriver();
+    driver.adoptable = [{ name: 'Quiet', index: 4, url: 'fake://Quiet/a' }];
+    const { manager } = managerWith(driver, 10, new Set(['Quiet']));
+    const details: string[] = [];
+    manager.on('member', (e: ReplicaEvent) => details.push(`${e.type} ${e.name}: ${e.detail ?? ''}`));
+    await manager.init(3);
+    assert.equal(details[0], 'adopted Quiet: no heartbeat at adoption');
+    for (let k = 0; k < 20; k++) {
+      const { manager: m } = managerWith();
+      await m.init(3);
+      assert.equal((await m.remove(2, ['Server-1'])).length, 1, 'the named one and one other');
+    }
+    await manager.close();
+    assert.equal(driver.calls.at(-1), 'close');
+  });
+
+  it('a replica the driver cannot stop is still removed (the error is logged)', async () => {
+    const driver = new FakeDriver();
+    driver.stop = async (name: string) => {
+      driver.calls.push(`stop ${name}`);
+      throw new Error('engine unreachable');
+    };
+    const { manager } = managerWith(driver);
+    await manager.init(2);
+    assert.deepEqual(await manager.remove(1, ['Server-2']), ['Server-1']);
+  });
+
   it('concurrent calls apply one after the other in arrival order', async () => {
     const { manager } = managerWith();
     await manager.init(1);

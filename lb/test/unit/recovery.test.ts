@@ -206,6 +206,90 @@ describe('health recovery (fake driver, ticks by hand)', () => {
     await monitor.stop();
   });
 
+  it('names it does not know are neither failing nor counted; a flatline runs once however often it is asked', async () => {
+    const { driver, recovery, events } = await setup(2, 1);
+    assert.equal(recovery.isFailing('nobody'), false);
+    recovery.succeeded('nobody');
+    assert.equal(recovery.failed('nobody'), 0);
+    await recovery.flatline('nobody');
+    recovery.failed('Server-1');
+    driver.calls.length = 0;
+    await Promise.all([recovery.flatline('Server-1'), recovery.flatline('Server-1')]);
+    assert.deepEqual(driver.calls, ['stop Server-1', 'start Server-1 1'], 'one restart');
+    assert.deepEqual(events, ['flatlined Server-1', 'respawned Server-1']);
+  });
+
+  it('events carry what the dashboard shows: how many heartbeats failed', async () => {
+    const { down, recovery, monitor } = await setup(2, 2);
+    const details: string[] = [];
+    recovery.on('event', (e: ReplicaEvent) => details.push(`${e.type}: ${e.detail ?? ''}`));
+    down.add('Server-2');
+    await monitor.tick();
+    await monitor.tick();
+    down.delete('Server-2');
+    await settle(150);
+    assert.deepEqual(details, ['flatlined: 2 failed heartbeats', 'respawned: ']);
+  });
+
+  it('the loop, stopped in the middle of a round, starts no other; a reported failure after stop checks nothing', async () => {
+    const driver = new FakeDriver();
+    let probes = 0;
+    const probe = async () => {
+      probes++;
+      await new Promise((r) => setTimeout(r, 60));
+      return true;
+    };
+    const manager = new ReplicaManager({ driver, router: Ring.empty({ slots: 512, virtualServers: 9, hash: given }), maxReplicas: 10, startTimeoutMs: 1000, stopTimeoutMs: 0, heartbeatTimeoutMs: 50, log, probe });
+    const recovery = new Recovery(manager, log);
+    await manager.init(1);
+    const monitor = new HeartbeatMonitor({ manager, recovery, intervalMs: 10, timeoutMs: 50, maxFailCount: 3, log, probe });
+    monitor.start();
+    await settle(30); // a round is in flight (its probe takes 60 ms)
+    await monitor.stop();
+    const after = probes;
+    monitor.reportFailure('Server-1');
+    await settle(150);
+    assert.equal(probes, after, 'no round and no check after stop');
+  });
+
+  it('one check of a member at a time; a failure of a replaced incarnation is not counted against the new one', async () => {
+    const driver = new FakeDriver();
+    const probed: string[] = [];
+    // The first incarnation (url .../1) fails slowly; later ones answer.
+    const probe = async (url: string) => {
+      probed.push(url);
+      if (!url.endsWith('/1')) return true;
+      await new Promise((r) => setTimeout(r, 80));
+      return false;
+    };
+    const manager = new ReplicaManager({ driver, router: Ring.empty({ slots: 512, virtualServers: 9, hash: given }), maxReplicas: 10, startTimeoutMs: 1000, stopTimeoutMs: 0, heartbeatTimeoutMs: 50, log, probe: async (url) => !url.endsWith('/1') || probed.length === 0 });
+    const recovery = new Recovery(manager, log);
+    await manager.init(1);
+    const monitor = new HeartbeatMonitor({ manager, recovery, intervalMs: 60_000, timeoutMs: 50, maxFailCount: 3, log, probe });
+    monitor.start();
+    monitor.reportFailure('Server-1');
+    monitor.reportFailure('Server-1'); // already being checked
+    await settle(10);
+    assert.deepEqual(probed, ['fake://Server-1/1']);
+    await manager.restart('Server-1'); // replaced while its check is in flight
+    await settle(120);
+    assert.equal(recovery.get('Server-1')!.failures, 0);
+    await monitor.stop();
+  });
+
+  it('a member whose respawn failed is retried by a later round (recoveries run one at a time, and end)', async () => {
+    const { down, driver, monitor, events } = await setup(1, 1);
+    down.add('Server-1');
+    driver.failStart.add('Server-1');
+    await monitor.tick();
+    await settle(50);
+    assert.deepEqual(events, ['flatlined Server-1', 'respawn-failed Server-1']);
+    await settle(550); // the first retry is due 500 ms after the failure
+    await monitor.tick();
+    await settle(50);
+    assert.deepEqual(events, ['flatlined Server-1', 'respawn-failed Server-1', 'respawn-failed Server-1']);
+  });
+
   it('counts states for metrics', async () => {
     const { down, recovery, monitor } = await setup(3);
     down.add('Server-3');

@@ -78,6 +78,7 @@ describe('routing tables at their edges', () => {
     assert.throws(() => ring(8, 9), /integer in 1\.\.8 \(got 9\)/);
     assert.throws(() => ring(8, 1.5), /integer in 1\.\.8/);
     assert.equal(ring(8, 8).capacity, 1);
+    assert.equal(Ring.of({ slots: 64, virtualServers: 2, hash: given }, members(3)).size, 3);
     assert.throws(() => Ring.of({ slots: 64, virtualServers: 2, hash: given }, [member(1), { name: 'X', index: 1 }]), /names and ring indices must be unique/);
     assert.throws(() => Ring.of({ slots: 64, virtualServers: 2, hash: given }, [member(1), { name: 'Server-1', index: 2 }]), /names and ring indices must be unique/);
   });
