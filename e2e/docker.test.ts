@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { given, Ring } from '../lb/src/routing/index.js';
-import { send, waitFor } from '../kit/src/lb.js';
-import { freePort } from '../kit/src/net.js';
 import { isolatedDocker } from '../kit/src/docker.js';
+import { send, waitFor } from '../kit/src/lb.js';
 import { runLoad } from '../kit/src/load.js';
+import { freePort } from '../kit/src/net.js';
+import { given, Ring } from '../lb/src/routing/index.js';
 
 /** Names this run owns and removes: its LB id, network, container prefix and compose project. */
 const id = `lbt${process.pid}`;
 const prefix = `${id}-`;
 const foreign = `${prefix}foreign`;
 
-const docker = (...args: string[]) => execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const docker = (...args: string[]) =>
+  execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 const lines = (text: string) => text.split('\n').filter(Boolean);
 const containersOf = () => lines(docker('ps', '-aq', '--filter', `label=io.consistent-hash-lb.owner=${id}`));
 const containerId = (name: string) => docker('inspect', '-f', '{{.Id}}', `${prefix}${name}`);
@@ -33,7 +34,10 @@ describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp
   const call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
     send(url, method, path, body, headers);
   const model = (names: string[]) =>
-    Ring.of({ slots: 512, virtualServers: 9, hash: given }, names.map((name, k) => ({ index: k + 1, name })));
+    Ring.of(
+      { slots: 512, virtualServers: 9, hash: given },
+      names.map((name, k) => ({ index: k + 1, name })),
+    );
 
   before(async () => {
     lb = isolatedDocker(id, await freePort(), { HASH_FUNCTION: 'given', HEARTBEAT_INTERVAL_MS: '500', N: '3' });
@@ -48,7 +52,10 @@ describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp
 
   it('make up starts Server-1..3 as labelled, running containers', async () => {
     const rep = await call('GET', '/rep');
-    assert.deepEqual(rep.json, { message: { N: 3, replicas: ['Server-1', 'Server-2', 'Server-3'] }, status: 'successful' });
+    assert.deepEqual(rep.json, {
+      message: { N: 3, replicas: ['Server-1', 'Server-2', 'Server-3'] },
+      status: 'successful',
+    });
     for (const name of ['Server-1', 'Server-2', 'Server-3']) {
       assert.ok(isRunning(`${prefix}${name}`), name);
       const labels = JSON.parse(docker('inspect', '-f', '{{json .Config.Labels}}', `${prefix}${name}`));
@@ -100,7 +107,10 @@ describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp
     assert.deepEqual(added.json.message, { N: 5, replicas: ['Server-1', 'Server-2', 'Server-3', 'S5', 'Server-4'] });
     assert.ok(isRunning(`${prefix}S5`) && isRunning(`${prefix}Server-4`));
     const res = await call('GET', '/home', undefined, { 'x-request-id': '7' });
-    assert.equal(res.headers.get('x-served-by'), model(['Server-1', 'Server-2', 'Server-3', 'S5', 'Server-4']).lookup(7)!.name);
+    assert.equal(
+      res.headers.get('x-served-by'),
+      model(['Server-1', 'Server-2', 'Server-3', 'S5', 'Server-4']).lookup(7)!.name,
+    );
     const removed = await call('DELETE', '/rm', { n: 2, hostnames: ['S5', 'Server-4'] });
     assert.deepEqual(removed.json.message, { N: 3, replicas: ['Server-1', 'Server-2', 'Server-3'] });
     assert.equal(isRunning(`${prefix}S5`), false);
@@ -115,7 +125,10 @@ describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp
     assert.equal(rm.json.message, "<Error> Hostname 'foreign' is not a replica of this load balancer");
     const add = await call('POST', '/add', { n: 1, hostnames: ['foreign'] });
     assert.equal(add.status, 400);
-    assert.equal(add.json.message, "<Error> Hostname 'foreign' cannot be used: a container this load balancer does not manage already has that name");
+    assert.equal(
+      add.json.message,
+      "<Error> Hostname 'foreign' cannot be used: a container this load balancer does not manage already has that name",
+    );
     assert.ok(isRunning(foreign));
     assert.equal((await call('GET', '/rep')).json.message.N, 3);
   });
@@ -124,13 +137,17 @@ describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp
     const before = ['Server-1', 'Server-2', 'Server-3'].map(containerId);
     const restartedAt = Math.floor(Date.now() / 1000);
     docker('restart', `${id}-lb`);
-    await waitFor('the LB to come back', async () => {
-      try {
-        return (await call('GET', '/rep')).json.message.N === 3 ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    }, 30_000);
+    await waitFor(
+      'the LB to come back',
+      async () => {
+        try {
+          return (await call('GET', '/rep')).json.message.N === 3 ? true : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      30_000,
+    );
     // A wrongly flatlined adoptee is replaced after MAX_FAIL_COUNT (3) heartbeats of 500 ms: wait well past that.
     await new Promise((r) => setTimeout(r, 4000));
     assert.deepEqual(['Server-1', 'Server-2', 'Server-3'].map(containerId), before);
@@ -139,12 +156,15 @@ describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp
     assert.deepEqual(metrics.match(/^lb_respawns_total\{.*$/gm) ?? [], [], 'no replica was respawned');
     assert.match(metrics, /^lb_replicas\{state="healthy"\} 3$/m);
     const logs = spawnSync('docker', ['logs', '--since', String(restartedAt), `${id}-lb`], { encoding: 'utf8' });
-    const restarted = (logs.stdout + logs.stderr).split('\n').filter((line) => /replica (respawned|flatlined)/.test(line));
+    const restarted = (logs.stdout + logs.stderr)
+      .split('\n')
+      .filter((line) => /replica (respawned|flatlined)/.test(line));
     assert.deepEqual(restarted, []);
     assert.equal((await call('GET', '/home', undefined, { 'x-request-id': '3' })).status, 200);
   });
 
-  const networkExists = () => spawnSync('docker', ['network', 'inspect', `${id}-net`], { stdio: 'ignore' }).status === 0;
+  const networkExists = () =>
+    spawnSync('docker', ['network', 'inspect', `${id}-net`], { stdio: 'ignore' }).status === 0;
 
   it('make stop removes the LB and its replicas but no foreign container (nor the network it uses)', () => {
     const out = make('stop');

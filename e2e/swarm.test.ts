@@ -16,34 +16,84 @@ const LB = `lbsw${id}-lb`;
 const OWNER = `lbsw${id}`;
 let socket = '';
 
-const swarm = (...args: string[]) => execFileSync('docker', ['-H', `unix://${socket}`, ...args], { encoding: 'utf8' }).trim();
-const model = (names: string[]) => Ring.of({ slots: 512, virtualServers: 9, hash: given }, names.map((name, k) => ({ index: k + 1, name })));
+const swarm = (...args: string[]) =>
+  execFileSync('docker', ['-H', `unix://${socket}`, ...args], { encoding: 'utf8' }).trim();
+const model = (names: string[]) =>
+  Ring.of(
+    { slots: 512, virtualServers: 9, hash: given },
+    names.map((name, k) => ({ index: k + 1, name })),
+  );
 
 /** Runs `script` (an async function body, ESM) with node in a container on the overlay; returns what it prints, parsed. */
 function inOverlay<T>(script: string): T {
-  const out = swarm('run', '--rm', '--network', NET, '--user', '0', 'lb-server', 'node', '--input-type=module', '-e', `const LB = 'http://${LB}:5000';\n${script}`);
+  const out = swarm(
+    'run',
+    '--rm',
+    '--network',
+    NET,
+    '--user',
+    '0',
+    'lb-server',
+    'node',
+    '--input-type=module',
+    '-e',
+    `const LB = 'http://${LB}:5000';\n${script}`,
+  );
   return JSON.parse(out.split('\n').at(-1)!) as T;
 }
 
-const canRun = process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v ip && command -v dockerd'], { stdio: 'ignore' }).status === 0;
+const canRun =
+  process.getuid?.() === 0 &&
+  spawnSync('sh', ['-c', 'command -v ip && command -v dockerd'], { stdio: 'ignore' }).status === 0;
 
-describe('replicas on Docker Swarm (private engine)', { skip: canRun ? false : 'needs root, iproute2 and dockerd' }, () => {
+describe('replicas on Docker Swarm (private engine)', {
+  skip: canRun ? false : 'needs root, iproute2 and dockerd',
+}, () => {
   before(async () => {
     execFileSync('make', ['images'], { stdio: 'ignore' });
-    socket = execFileSync('scripts/private-swarm.sh', ['up', id, octet], { encoding: 'utf8' }).trim().split('\n').at(-1)!;
-    execFileSync('sh', ['-c', `docker save lb-server lb-balancer | docker -H unix://${socket} load`], { stdio: 'ignore' });
+    socket = execFileSync('scripts/private-swarm.sh', ['up', id, octet], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .at(-1)!;
+    execFileSync('sh', ['-c', `docker save lb-server lb-balancer | docker -H unix://${socket} load`], {
+      stdio: 'ignore',
+    });
     swarm('network', 'create', '-d', 'overlay', '--attachable', NET);
     swarm(
-      'run', '-d', '--name', LB, '--network', NET, '-v', `${socket}:/var/run/docker.sock`, '--user', '0',
-      '-e', 'REPLICA_DRIVER=swarm', '-e', `NETWORK=${NET}`, '-e', `LB_ID=${OWNER}`, '-e', 'HASH_FUNCTION=given',
-      '-e', 'HEARTBEAT_INTERVAL_MS=500', '-e', 'N=3', 'lb-balancer',
+      'run',
+      '-d',
+      '--name',
+      LB,
+      '--network',
+      NET,
+      '-v',
+      `${socket}:/var/run/docker.sock`,
+      '--user',
+      '0',
+      '-e',
+      'REPLICA_DRIVER=swarm',
+      '-e',
+      `NETWORK=${NET}`,
+      '-e',
+      `LB_ID=${OWNER}`,
+      '-e',
+      'HASH_FUNCTION=given',
+      '-e',
+      'HEARTBEAT_INTERVAL_MS=500',
+      '-e',
+      'N=3',
+      'lb-balancer',
     );
   });
   after(() => {
     if (socket) spawnSync('scripts/private-swarm.sh', ['down', id], { stdio: 'ignore' });
   });
 
-  const services = () => swarm('service', 'ls', '--filter', `label=io.consistent-hash-lb.owner=${OWNER}`, '--format', '{{.Name}}').split('\n').filter(Boolean).sort();
+  const services = () =>
+    swarm('service', 'ls', '--filter', `label=io.consistent-hash-lb.owner=${OWNER}`, '--format', '{{.Name}}')
+      .split('\n')
+      .filter(Boolean)
+      .sort();
 
   it('starts Server-1..3 as labelled services and routes fixed ids exactly as the ring model', () => {
     const rep = inOverlay<{ message: { replicas: string[] } }>(`
@@ -54,14 +104,20 @@ describe('replicas on Docker Swarm (private engine)', { skip: canRun ? false : '
       console.log('{}');`);
     assert.deepEqual(rep.message.replicas, ['Server-1', 'Server-2', 'Server-3']);
     assert.deepEqual(services(), ['Server-1', 'Server-2', 'Server-3']);
-    assert.equal(swarm('service', 'inspect', 'Server-2', '--format', '{{index .Spec.Labels "io.consistent-hash-lb.index"}}'), '2');
+    assert.equal(
+      swarm('service', 'inspect', 'Server-2', '--format', '{{index .Spec.Labels "io.consistent-hash-lb.index"}}'),
+      '2',
+    );
     const ids = [1, 42, 7777, 100000, 123456, 271828, 500000, 999999];
     const served = inOverlay<string[]>(`
       const out = [];
       for (const id of ${JSON.stringify(ids)}) out.push((await fetch(LB + '/home', { headers: { 'x-request-id': String(id) } })).headers.get('x-served-by'));
       console.log(JSON.stringify(out));`);
     const ring = model(['Server-1', 'Server-2', 'Server-3']);
-    assert.deepEqual(served, ids.map((k) => ring.lookup(k)!.name));
+    assert.deepEqual(
+      served,
+      ids.map((k) => ring.lookup(k)!.name),
+    );
   });
 
   it('/add and /rm create and remove services', () => {
@@ -70,11 +126,17 @@ describe('replicas on Docker Swarm (private engine)', { skip: canRun ? false : '
       const added = await call('POST', '/add', { n: 1, hostnames: ['S9'] });
       const served = (await fetch(LB + '/home', { headers: { 'x-request-id': '3' } })).status;
       console.log(JSON.stringify([added, served]));`);
-    assert.deepEqual(answers[0], { message: { N: 4, replicas: ['Server-1', 'Server-2', 'Server-3', 'S9'] }, status: 'successful' });
+    assert.deepEqual(answers[0], {
+      message: { N: 4, replicas: ['Server-1', 'Server-2', 'Server-3', 'S9'] },
+      status: 'successful',
+    });
     assert.deepEqual(services(), ['S9', 'Server-1', 'Server-2', 'Server-3']);
     const removed = inOverlay<unknown>(`
       console.log(JSON.stringify(await (await fetch(LB + '/rm', { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: '{"n":1,"hostnames":["S9"]}' })).json()));`);
-    assert.deepEqual(removed, { message: { N: 3, replicas: ['Server-1', 'Server-2', 'Server-3'] }, status: 'successful' });
+    assert.deepEqual(removed, {
+      message: { N: 3, replicas: ['Server-1', 'Server-2', 'Server-3'] },
+      status: 'successful',
+    });
     assert.deepEqual(services(), ['Server-1', 'Server-2', 'Server-3']);
   });
 
@@ -101,15 +163,26 @@ describe('replicas on Docker Swarm (private engine)', { skip: canRun ? false : '
     assert.notEqual(after, before, 'a new task container');
     assert.equal(result.failed, 0, `${result.failed} of ${result.sent} GETs failed`);
     assert.ok(result.backMs > 0 && result.backMs < 15_000, `Server-2 served again after ${result.backMs} ms`);
-    console.log(`# swarm: a killed Server-2 task served again ${result.backMs} ms after its ids moved away (${result.sent} GETs, 0 failed)`);
-    const rep = inOverlay<{ message: { replicas: string[] } }>(`console.log(JSON.stringify(await (await fetch(LB + '/rep')).json()));`);
+    console.log(
+      `# swarm: a killed Server-2 task served again ${result.backMs} ms after its ids moved away (${result.sent} GETs, 0 failed)`,
+    );
+    const rep = inOverlay<{ message: { replicas: string[] } }>(
+      `console.log(JSON.stringify(await (await fetch(LB + '/rep')).json()));`,
+    );
     assert.deepEqual(rep.message.replicas, ['Server-1', 'Server-2', 'Server-3']);
-    assert.equal(swarm('service', 'inspect', 'Server-2', '--format', '{{index .Spec.Labels "io.consistent-hash-lb.index"}}'), '2');
+    assert.equal(
+      swarm('service', 'inspect', 'Server-2', '--format', '{{index .Spec.Labels "io.consistent-hash-lb.index"}}'),
+      '2',
+    );
   });
 
   it('a restarted controller adopts the services and keeps them: same services and tasks past MAX_FAIL_COUNT heartbeats, no respawn', () => {
-    const ids = () => swarm('service', 'ls', '-q', '--filter', `label=io.consistent-hash-lb.owner=${OWNER}`).split('\n').sort();
-    const tasks = () => ['Server-1', 'Server-2', 'Server-3'].map((name) => swarm('ps', '-q', '--filter', `label=com.docker.swarm.service.name=${name}`));
+    const ids = () =>
+      swarm('service', 'ls', '-q', '--filter', `label=io.consistent-hash-lb.owner=${OWNER}`).split('\n').sort();
+    const tasks = () =>
+      ['Server-1', 'Server-2', 'Server-3'].map((name) =>
+        swarm('ps', '-q', '--filter', `label=com.docker.swarm.service.name=${name}`),
+      );
     const before = ids();
     const tasksBefore = tasks();
     swarm('restart', LB);
@@ -131,15 +204,30 @@ describe('replicas on Docker Swarm (private engine)', { skip: canRun ? false : '
 
   it('make swarm-deploy runs the stack (controller + 2 data planes) routing as the ring model; make swarm-stop leaves nothing', () => {
     const make = (target: string) =>
-      execFileSync('make', [target, 'STACK=stk', `LB_ID=stk${id}`, 'SWARM_NETWORK=stknet', 'N=3', 'HASH_FUNCTION=given'], {
-        encoding: 'utf8',
-        env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_SOCKET: socket, CONTAINER_PREFIX: 'stk-' },
-      });
+      execFileSync(
+        'make',
+        [target, 'STACK=stk', `LB_ID=stk${id}`, 'SWARM_NETWORK=stknet', 'N=3', 'HASH_FUNCTION=given'],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_SOCKET: socket, CONTAINER_PREFIX: 'stk-' },
+        },
+      );
     make('swarm-deploy');
     const ids = [1, 42, 7777, 100000, 123456, 271828, 500000, 999999];
     // No IPVS here: the routing mesh cannot be reached; each data-plane task is, by its address on the overlay.
     const seen = JSON.parse(
-      swarm('run', '--rm', '--network', 'stknet', '--user', '0', 'lb-server', 'node', '--input-type=module', '-e', `
+      swarm(
+        'run',
+        '--rm',
+        '--network',
+        'stknet',
+        '--user',
+        '0',
+        'lb-server',
+        'node',
+        '--input-type=module',
+        '-e',
+        `
         import { lookup } from 'node:dns/promises';
         const started = Date.now();
         let planes = [];
@@ -155,11 +243,18 @@ describe('replicas on Docker Swarm (private engine)', { skip: canRun ? false : '
           for (const id of ${JSON.stringify(ids)}) row.push((await fetch('http://' + ip + ':5000/home', { headers: { 'x-request-id': String(id) } })).headers.get('x-served-by'));
           out.push(row);
         }
-        console.log(JSON.stringify(out));`).split('\n').at(-1)!,
+        console.log(JSON.stringify(out));`,
+      )
+        .split('\n')
+        .at(-1)!,
     ) as string[][];
     const ring = model(['Server-1', 'Server-2', 'Server-3']);
     assert.equal(seen.length, 2, 'two data-plane tasks');
-    for (const row of seen) assert.deepEqual(row, ids.map((k) => ring.lookup(k)!.name));
+    for (const row of seen)
+      assert.deepEqual(
+        row,
+        ids.map((k) => ring.lookup(k)!.name),
+      );
     make('swarm-stop');
     assert.equal(swarm('service', 'ls', '-q', '--filter', `label=io.consistent-hash-lb.owner=stk${id}`), '');
     assert.equal(swarm('service', 'ls', '-q', '--filter', 'label=com.docker.stack.namespace=stk'), '');
@@ -171,28 +266,61 @@ describe('replicas on Docker Swarm (private engine)', { skip: canRun ? false : '
     swarm('service', 'create', '-d', '--name', 'Foreign', '--network', NET, '--no-resolve-image', 'lb-server');
     const refused = inOverlay<{ message: string }>(`
       console.log(JSON.stringify(await (await fetch(LB + '/add', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"n":1,"hostnames":["Foreign"]}' })).json()));`);
-    assert.match(refused.message, /^<Error> Hostname 'Foreign' cannot be used: a service this load balancer does not manage/);
+    assert.match(
+      refused.message,
+      /^<Error> Hostname 'Foreign' cannot be used: a service this load balancer does not manage/,
+    );
     assert.equal(swarm('service', 'ls', '-q', '--filter', 'name=Foreign').length > 0, true);
     swarm('service', 'rm', 'Foreign');
   });
 });
 
-describe('replicas on a two-node swarm (two private engines, linked namespaces)', { skip: canRun ? false : 'needs root, iproute2 and dockerd' }, () => {
+describe('replicas on a two-node swarm (two private engines, linked namespaces)', {
+  skip: canRun ? false : 'needs root, iproute2 and dockerd',
+}, () => {
   const manager = `m${process.pid % 100_000}`;
   const worker = `w${process.pid % 100_000}`;
   const octet = String(100 + (process.pid % 40));
   let managerSocket = '';
   let workerSocket = '';
-  const on = (sock: string, ...args: string[]) => execFileSync('docker', ['-H', `unix://${sock}`, ...args], { encoding: 'utf8' }).trim();
+  const on = (sock: string, ...args: string[]) =>
+    execFileSync('docker', ['-H', `unix://${sock}`, ...args], { encoding: 'utf8' }).trim();
 
   before(() => {
     execFileSync('make', ['images'], { stdio: 'ignore' });
     managerSocket = execFileSync('scripts/private-swarm.sh', ['up', manager, octet], { encoding: 'utf8' }).trim();
-    workerSocket = execFileSync('scripts/private-swarm.sh', ['join', worker, manager, octet], { encoding: 'utf8' }).trim();
-    for (const sock of [managerSocket, workerSocket]) execFileSync('sh', ['-c', `docker save lb-server lb-balancer | docker -H unix://${sock} load`], { stdio: 'ignore' });
+    workerSocket = execFileSync('scripts/private-swarm.sh', ['join', worker, manager, octet], {
+      encoding: 'utf8',
+    }).trim();
+    for (const sock of [managerSocket, workerSocket])
+      execFileSync('sh', ['-c', `docker save lb-server lb-balancer | docker -H unix://${sock} load`], {
+        stdio: 'ignore',
+      });
     on(managerSocket, 'network', 'create', '-d', 'overlay', '--attachable', 'two-net');
-    on(managerSocket, 'run', '-d', '--name', 'two-lb', '--network', 'two-net', '-v', `${managerSocket}:/var/run/docker.sock`, '--user', '0',
-      '-e', 'REPLICA_DRIVER=swarm', '-e', 'NETWORK=two-net', '-e', 'LB_ID=two', '-e', 'HASH_FUNCTION=given', '-e', 'N=4', 'lb-balancer');
+    on(
+      managerSocket,
+      'run',
+      '-d',
+      '--name',
+      'two-lb',
+      '--network',
+      'two-net',
+      '-v',
+      `${managerSocket}:/var/run/docker.sock`,
+      '--user',
+      '0',
+      '-e',
+      'REPLICA_DRIVER=swarm',
+      '-e',
+      'NETWORK=two-net',
+      '-e',
+      'LB_ID=two',
+      '-e',
+      'HASH_FUNCTION=given',
+      '-e',
+      'N=4',
+      'lb-balancer',
+    );
   });
   after(() => {
     if (workerSocket) spawnSync('scripts/private-swarm.sh', ['down', worker], { stdio: 'ignore' });
@@ -200,7 +328,19 @@ describe('replicas on a two-node swarm (two private engines, linked namespaces)'
   });
 
   it('places replicas on both nodes and routes every id as the ring model, across the overlay', () => {
-    const out = on(managerSocket, 'run', '--rm', '--network', 'two-net', '--user', '0', 'lb-server', 'node', '--input-type=module', '-e', `
+    const out = on(
+      managerSocket,
+      'run',
+      '--rm',
+      '--network',
+      'two-net',
+      '--user',
+      '0',
+      'lb-server',
+      'node',
+      '--input-type=module',
+      '-e',
+      `
       const started = Date.now();
       while (Date.now() - started < 60000) {
         const rep = await fetch('http://two-lb:5000/rep').then((r) => r.json(), () => null);
@@ -209,11 +349,25 @@ describe('replicas on a two-node swarm (two private engines, linked namespaces)'
       }
       const served = [];
       for (let id = 0; id < 600; id += 3) served.push((await fetch('http://two-lb:5000/home', { headers: { 'x-request-id': String(id) } })).headers.get('x-served-by'));
-      console.log(JSON.stringify(served));`);
+      console.log(JSON.stringify(served));`,
+    );
     const served = JSON.parse(out.split('\n').at(-1)!) as string[];
     const ring = model(['Server-1', 'Server-2', 'Server-3', 'Server-4']);
-    assert.deepEqual(served, Array.from({ length: 200 }, (_, k) => ring.lookup(k * 3)!.name));
-    const nodes = new Set(['Server-1', 'Server-2', 'Server-3', 'Server-4'].map((name) => on(managerSocket, 'inspect', on(managerSocket, 'service', 'ps', '-q', name).split('\n')[0]!, '--format', '{{.NodeID}}')));
+    assert.deepEqual(
+      served,
+      Array.from({ length: 200 }, (_, k) => ring.lookup(k * 3)!.name),
+    );
+    const nodes = new Set(
+      ['Server-1', 'Server-2', 'Server-3', 'Server-4'].map((name) =>
+        on(
+          managerSocket,
+          'inspect',
+          on(managerSocket, 'service', 'ps', '-q', name).split('\n')[0]!,
+          '--format',
+          '{{.NodeID}}',
+        ),
+      ),
+    );
     assert.equal(nodes.size, 2, 'replicas run on both nodes');
   });
 });

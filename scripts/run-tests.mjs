@@ -4,12 +4,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [flags, folders] = process.argv.slice(2).reduce(
-  ([f, d], arg) => (arg.startsWith('--') ? [[...f, arg], d] : [f, [...d, arg]]),
-  [[], []],
-);
+const [flags, folders] = process.argv
+  .slice(2)
+  .reduce(([f, d], arg) => (arg.startsWith('--') ? [[...f, arg], d] : [f, [...d, arg]]), [[], []]);
 const files = folders.flatMap((dir) =>
-  existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith('.test.ts')).sort().map((name) => join(dir, name)) : [],
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((name) => name.endsWith('.test.ts'))
+        .sort()
+        .map((name) => join(dir, name))
+    : [],
 );
 if (files.length === 0) {
   console.error(`no test files in ${folders.join(', ')}`);

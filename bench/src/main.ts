@@ -1,14 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { valueBarChart, writeChart } from '../../tester/src/charts.js';
-import { ensureInstalled, startHaproxy, startNginx, startNodeScript, type Proxy } from './proxies.js';
-import { autocannonRun, childrenOf, commandOf, withCpu, wrkRun, type Sample } from './measure.js';
-import { freePort } from '../../kit/src/net.js';
 import { spawnLb } from '../../kit/src/lb.js';
+import { freePort } from '../../kit/src/net.js';
 import { waitForHeartbeat } from '../../lb/src/replicas/probe.js';
+import { valueBarChart, writeChart } from '../../tester/src/charts.js';
+import { autocannonRun, childrenOf, commandOf, type Sample, withCpu, wrkRun } from './measure.js';
+import { ensureInstalled, type Proxy, startHaproxy, startNginx, startNodeScript } from './proxies.js';
 
 interface Row {
   target: string;
@@ -48,7 +48,9 @@ const rounds = Number(values.rounds ?? 3);
 const waitForPort = (port: number) => waitForHeartbeat(`http://127.0.0.1:${port}`, 10_000);
 
 /** The LB as its own process (process driver, 3 replicas), and the replicas' ports. */
-async function startLb(env: Record<string, string> = {}): Promise<{ port: number; pid: number; replicaPorts: number[]; stop: () => Promise<void> }> {
+async function startLb(
+  env: Record<string, string> = {},
+): Promise<{ port: number; pid: number; replicaPorts: number[]; stop: () => Promise<void> }> {
   const lb = await spawnLb({ N: '3', LOG_LEVEL: 'info', HASH_FUNCTION: 'sha256', ...env });
   const replicaPorts = (await lb.members()).map((m) => Number(new URL(m.url).port));
   return { port: Number(new URL(lb.url).port), pid: lb.pid, replicaPorts, stop: async () => void (await lb.stop()) };
@@ -100,7 +102,8 @@ async function main(): Promise<void> {
       stops.push(haproxy.stop);
       targets.haproxy = proxied(haproxy);
     } else log('haproxy not available: skipped');
-    if (client === 'wrk' && !ensureInstalled('wrk', 'wrk', log)) throw new Error('wrk is not installed (apt-get install wrk), or use --client autocannon');
+    if (client === 'wrk' && !ensureInstalled('wrk', 'wrk', log))
+      throw new Error('wrk is not installed (apt-get install wrk), or use --client autocannon');
     const wanted = values.targets ? values.targets.split(',') : Object.keys(targets);
     const names = Object.keys(targets).filter((t) => wanted.includes(t));
     for (const name of names) await waitForPort(targets[name]!.port);
@@ -134,14 +137,24 @@ async function main(): Promise<void> {
       };
     });
     const nginx = rows.find((r) => r.target === 'nginx');
-    console.log(`\n| target | req/s | p50 ms | p99 ms | CPU us/req | errors | req/s vs nginx | CPU vs nginx |\n| --- | --- | --- | --- | --- | --- | --- | --- |`);
+    console.log(
+      `\n| target | req/s | p50 ms | p99 ms | CPU us/req | errors | req/s vs nginx | CPU vs nginx |\n| --- | --- | --- | --- | --- | --- | --- | --- |`,
+    );
     for (const r of rows) {
       const rpsRatio = nginx ? (r.rps / nginx.rps).toFixed(2) : '-';
-      const cpuRatio = nginx?.cpu_us_per_req && r.cpu_us_per_req !== null ? (r.cpu_us_per_req / nginx.cpu_us_per_req).toFixed(2) : '-';
+      const cpuRatio =
+        nginx?.cpu_us_per_req && r.cpu_us_per_req !== null ? (r.cpu_us_per_req / nginx.cpu_us_per_req).toFixed(2) : '-';
       const cpu = r.cpu_us_per_req === null ? '-' : r.cpu_us_per_req.toFixed(1);
-      console.log(`| ${r.target} | ${r.rps.toFixed(0)} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${cpu} | ${r.errors} | ${rpsRatio} | ${cpuRatio} |`);
+      console.log(
+        `| ${r.target} | ${r.rps.toFixed(0)} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${cpu} | ${r.errors} | ${rpsRatio} | ${cpuRatio} |`,
+      );
     }
-    const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+    const machine = {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+    };
     const report = { client, rows, machine, connections, duration, rounds, generatedAt: new Date().toISOString() };
     if (values.json) await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
     await mkdir('plots', { recursive: true });

@@ -54,7 +54,10 @@ export async function autocannonRun(port: number, seconds: number, connections: 
     duration: seconds,
     requests: [
       {
-        setupRequest: (req: any) => ({ ...req, headers: { ...req.headers, 'x-request-id': String(100000 + Math.floor(Math.random() * 900000)) } }),
+        setupRequest: (req: any) => ({
+          ...req,
+          headers: { ...req.headers, 'x-request-id': String(100000 + Math.floor(Math.random() * 900000)) },
+        }),
       },
     ],
   });
@@ -77,7 +80,15 @@ export function wrkRun(port: number, seconds: number, connections: number): Prom
   const script = join(tmpdir(), 'lb-bench-wrk.lua');
   writeFileSync(script, WRK_SCRIPT);
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${port}/home`]);
+    const child = spawn('wrk', [
+      '-t1',
+      `-c${connections}`,
+      `-d${seconds}s`,
+      '--latency',
+      '-s',
+      script,
+      `http://127.0.0.1:${port}/home`,
+    ]);
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     child.on('error', reject);
@@ -88,7 +99,9 @@ export function wrkRun(port: number, seconds: number, connections: number): Prom
         rps: number(/Requests\/sec:\s+([\d.]+)/),
         p50_ms: latencyMs(/50%\s+([\d.]+)(us|ms|s)/.exec(out)),
         p99_ms: latencyMs(/99%\s+([\d.]+)(us|ms|s)/.exec(out)),
-        errors: number(/Non-2xx or 3xx responses: (\d+)/) + (socketErrors ? socketErrors.slice(1).reduce((a, n) => a + Number(n), 0) : 0),
+        errors:
+          number(/Non-2xx or 3xx responses: (\d+)/) +
+          (socketErrors ? socketErrors.slice(1).reduce((a, n) => a + Number(n), 0) : 0),
         requests: number(/(\d+) requests in/),
       });
     });

@@ -9,7 +9,11 @@ const pools = upstreams.map((p) => new Pool(`http://127.0.0.1:${p}`, { connectio
 createServer(async (req, res) => {
   const pool = pools[Number(req.headers['x-request-id'] ?? 0) % pools.length]!;
   try {
-    const answer = await pool.request({ path: req.url!, method: 'GET', headers: { 'x-request-id': String(req.headers['x-request-id']) } });
+    const answer = await pool.request({
+      path: req.url!,
+      method: 'GET',
+      headers: { 'x-request-id': String(req.headers['x-request-id']) },
+    });
     res.writeHead(answer.statusCode, answer.headers as Record<string, string>);
     for await (const chunk of answer.body) res.write(chunk);
     res.end();

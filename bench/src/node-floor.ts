@@ -12,7 +12,15 @@ interface NativeParser {
   [callback: number]: (...args: never[]) => unknown;
 }
 const { HTTPParser } = createRequire(import.meta.url)('_http_common') as {
-  HTTPParser: { new (): NativeParser; REQUEST: number; RESPONSE: number; kOnHeadersComplete: number; kOnBody: number; kOnMessageComplete: number; kOnExecute: number };
+  HTTPParser: {
+    new (): NativeParser;
+    REQUEST: number;
+    RESPONSE: number;
+    kOnHeadersComplete: number;
+    kOnBody: number;
+    kOnMessageComplete: number;
+    kOnExecute: number;
+  };
 };
 
 /** llhttp reads `socket` in C++; each read, parsed, is handed to `relay` as one buffer. */

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -18,7 +18,10 @@ export function ensureInstalled(binary: string, pkg: string, log: (line: string)
   if (has(binary)) return true;
   if (process.getuid?.() !== 0 || !has('apt-get')) return false;
   log(`installing ${pkg} from Debian`);
-  spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  spawnSync('apt-get', ['install', '-y', '-qq', pkg], {
+    stdio: 'ignore',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   return has(binary);
 }
 
@@ -64,7 +67,9 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
 }
 `;
   await writeFile(join(root, 'nginx.conf'), conf);
-  const child = spawn('nginx', ['-p', root, '-c', join(root, 'nginx.conf'), '-e', join(root, 'error.log')], { stdio: 'ignore' });
+  const child = spawn('nginx', ['-p', root, '-c', join(root, 'nginx.conf'), '-e', join(root, 'error.log')], {
+    stdio: 'ignore',
+  });
   return { port, pid: child.pid!, stop: supervise(child) };
 }
 
@@ -99,7 +104,15 @@ ${upstreams.map((p, k) => `  server s${k + 1} 127.0.0.1:${p}`).join('\n')}
  * Node's own stack stops) or `node-floor` (raw sockets + llhttp, bytes relayed unchanged: the
  * least the LB's data plane could cost).
  */
-export async function startNodeScript(name: 'node-bare' | 'node-floor', port: number, upstreams: number[]): Promise<Proxy> {
-  const child = spawn(process.execPath, ['--import', 'tsx', `bench/src/${name}.ts`, String(port), ...upstreams.map(String)], { stdio: 'ignore' });
+export async function startNodeScript(
+  name: 'node-bare' | 'node-floor',
+  port: number,
+  upstreams: number[],
+): Promise<Proxy> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', `bench/src/${name}.ts`, String(port), ...upstreams.map(String)],
+    { stdio: 'ignore' },
+  );
   return { port, pid: child.pid!, stop: supervise(child) };
 }

@@ -10,7 +10,13 @@ export interface Reply {
 export class UnreachableError extends Error {}
 
 /** Sends one request to the LB; a refused or silent LB becomes an UnreachableError. */
-export async function callLb(baseUrl: string, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<Reply> {
+export async function callLb(
+  baseUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  timeoutMs = 30_000,
+): Promise<Reply> {
   const started = performance.now();
   try {
     const res = await request(`${baseUrl}${path}`, {

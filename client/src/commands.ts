@@ -1,6 +1,11 @@
 /** One line the user typed, understood. */
 export type Command =
-  | { readonly kind: 'request'; readonly method: 'GET' | 'POST' | 'DELETE'; readonly path: string; readonly body?: unknown }
+  | {
+      readonly kind: 'request';
+      readonly method: 'GET' | 'POST' | 'DELETE';
+      readonly path: string;
+      readonly body?: unknown;
+    }
   | { readonly kind: 'help' }
   | { readonly kind: 'exit' }
   | { readonly kind: 'empty' };

@@ -12,7 +12,10 @@ export function formatReply(reply: Reply, tty: boolean): string {
   const ok = reply.status >= 200 && reply.status < 300;
   const by = reply.servedBy ? `  served by ${reply.servedBy}` : '';
   const head = paint(true, ok ? 32 : 31, `${reply.status}`) + paint(true, 2, `  ${reply.ms.toFixed(1)} ms${by}`);
-  const body = typeof reply.body === 'string' ? reply.body : inspect(reply.body, { colors: true, depth: null, compact: 3, breakLength: 80 });
+  const body =
+    typeof reply.body === 'string'
+      ? reply.body
+      : inspect(reply.body, { colors: true, depth: null, compact: 3, breakLength: 80 });
   return `${head}\n${body}`;
 }
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CommandError, parseCommand } from '../src/commands.js';
-import { startLb, type RunningLb } from '../../kit/src/lb.js';
 import { runCli } from '../../kit/src/cli.js';
+import { type RunningLb, startLb } from '../../kit/src/lb.js';
+import { CommandError, parseCommand } from '../src/commands.js';
 
 /** The client with stdin piped (not a terminal). */
 const client = (args: string[], lbUrl: string, stdin = '') => runCli('client/src/main.ts', args, lbUrl, stdin);
@@ -10,9 +10,24 @@ const client = (args: string[], lbUrl: string, stdin = '') => runCli('client/src
 describe('client command parsing', () => {
   it('maps words to requests', () => {
     assert.deepEqual(parseCommand('rep'), { kind: 'request', method: 'GET', path: '/rep' });
-    assert.deepEqual(parseCommand('  add 2 S5 S6 '), { kind: 'request', method: 'POST', path: '/add', body: { n: 2, hostnames: ['S5', 'S6'] } });
-    assert.deepEqual(parseCommand('del 1'), { kind: 'request', method: 'DELETE', path: '/rm', body: { n: 1, hostnames: [] } });
-    assert.deepEqual(parseCommand('rm 1 S5'), { kind: 'request', method: 'DELETE', path: '/rm', body: { n: 1, hostnames: ['S5'] } });
+    assert.deepEqual(parseCommand('  add 2 S5 S6 '), {
+      kind: 'request',
+      method: 'POST',
+      path: '/add',
+      body: { n: 2, hostnames: ['S5', 'S6'] },
+    });
+    assert.deepEqual(parseCommand('del 1'), {
+      kind: 'request',
+      method: 'DELETE',
+      path: '/rm',
+      body: { n: 1, hostnames: [] },
+    });
+    assert.deepEqual(parseCommand('rm 1 S5'), {
+      kind: 'request',
+      method: 'DELETE',
+      path: '/rm',
+      body: { n: 1, hostnames: ['S5'] },
+    });
     assert.deepEqual(parseCommand('a/b'), { kind: 'request', method: 'GET', path: '/a/b' });
     assert.deepEqual(parseCommand('/heartbeat'), { kind: 'request', method: 'GET', path: '/heartbeat' });
     assert.deepEqual(parseCommand('QUIT'), { kind: 'exit' });
@@ -21,8 +36,14 @@ describe('client command parsing', () => {
 
   it('refuses malformed commands with a usage hint', () => {
     assert.throws(() => parseCommand('add'), new CommandError('missing <n>: add <n> [name ...]'));
-    assert.throws(() => parseCommand('add two'), new CommandError("<n> must be a whole number, got 'two': add <n> [name ...]"));
-    assert.throws(() => parseCommand('del -1'), new CommandError("<n> must be a whole number, got '-1': del <n> [name ...]"));
+    assert.throws(
+      () => parseCommand('add two'),
+      new CommandError("<n> must be a whole number, got 'two': add <n> [name ...]"),
+    );
+    assert.throws(
+      () => parseCommand('del -1'),
+      new CommandError("<n> must be a whole number, got '-1': del <n> [name ...]"),
+    );
     assert.throws(() => parseCommand('frobnicate now'), new CommandError("unknown command 'frobnicate' (type help)"));
   });
 });
@@ -37,7 +58,10 @@ describe('client against a real LB', () => {
   it('one-shot `rep` prints plain JSON when piped and exits 0', async () => {
     const run = await client(['rep'], lb.url);
     assert.equal(run.code, 0);
-    assert.equal(run.stdout, '{"message":{"N":3,"replicas":["Server-1","Server-2","Server-3"]},"status":"successful"}\n');
+    assert.equal(
+      run.stdout,
+      '{"message":{"N":3,"replicas":["Server-1","Server-2","Server-3"]},"status":"successful"}\n',
+    );
     assert.equal(run.stderr, '');
   });
 

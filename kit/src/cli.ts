@@ -9,7 +9,9 @@ export interface CliRun {
 /** Runs a TypeScript entry point as a user would (through tsx), stdin piped, LB_URL set. */
 export function runCli(entry: string, args: string[], lbUrl: string, stdin = ''): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { env: { ...process.env, LB_URL: lbUrl } });
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+      env: { ...process.env, LB_URL: lbUrl },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));

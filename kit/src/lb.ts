@@ -23,7 +23,12 @@ export interface Answer {
 
 /** Fast heartbeats for tests; `startLb` and `spawnLb` callers override any of them. */
 /** In-process LBs stop with a short shutdown grace (fetch keeps idle connections); spawned ones use the default. */
-export const TEST_ENV: Readonly<Record<string, string>> = { HEARTBEAT_INTERVAL_MS: '200', HEARTBEAT_TIMEOUT_MS: '200', STOP_TIMEOUT_MS: '2000', SHUTDOWN_GRACE_MS: '100' };
+export const TEST_ENV: Readonly<Record<string, string>> = {
+  HEARTBEAT_INTERVAL_MS: '200',
+  HEARTBEAT_TIMEOUT_MS: '200',
+  STOP_TIMEOUT_MS: '2000',
+  SHUTDOWN_GRACE_MS: '100',
+};
 
 /** A real LB in this process on 127.0.0.1 with real replica processes (or the given driver's), quiet logs. */
 export async function startLb(env: Record<string, string> = {}, driver?: ReplicaDriver): Promise<RunningLb> {
@@ -101,7 +106,10 @@ export async function send(
   return { status: res.status, headers: res.headers, text, json };
 }
 
-export const replicasBody = (names: string[]) => ({ message: { N: names.length, replicas: names }, status: 'successful' });
+export const replicasBody = (names: string[]) => ({
+  message: { N: names.length, replicas: names },
+  status: 'successful',
+});
 export const failureBody = (message: string) => ({ message, status: 'failure' });
 
 export function isAlive(pid: number): boolean {
@@ -113,7 +121,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

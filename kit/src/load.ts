@@ -53,7 +53,12 @@ export function meanAndSd(values: readonly number[]): { mean: number; sd: number
  */
 export async function runLoad(options: LoadOptions, known: readonly string[] = []): Promise<LoadSummary> {
   const { url, requests, concurrency, path = '/home', timeoutMs = 10_000, onResult, stopWhen } = options;
-  const pool = new Pool(url, { connections: concurrency, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const pool = new Pool(url, {
+    connections: concurrency,
+    keepAliveTimeout: 30_000,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
   const limit = pLimit(concurrency);
   const counts: Record<string, number> = Object.fromEntries(known.map((name) => [name, 0]));
   let failed = 0;

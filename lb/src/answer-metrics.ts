@@ -1,7 +1,9 @@
 import { Counter, type Metric, type Registry } from 'prom-client';
 
 /** Seconds; the upper bounds of `lb_request_duration_seconds`. */
-export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+export const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+] as const;
 
 const REQUESTS = { name: 'lb_requests_total', help: 'Requests forwarded, by replica that answered and status code' };
 const LATENCY = {
@@ -34,7 +36,8 @@ export class AnswerMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const [replica, answers] of replicas) for (const [code, n] of answers.codes) this.inc({ replica, code: String(code) }, n);
+        for (const [replica, answers] of replicas)
+          for (const [code, n] of answers.codes) this.inc({ replica, code: String(code) }, n);
       },
     });
     // prom-client has no bulk update for a histogram: this metric renders itself, in the shape
@@ -76,7 +79,12 @@ export class AnswerMetrics {
   }
 
   private latencyValues() {
-    const values: { labels: Record<string, string | number>; sharedLabels: Record<string, string>; value: number; metricName: string }[] = [];
+    const values: {
+      labels: Record<string, string | number>;
+      sharedLabels: Record<string, string>;
+      value: number;
+      metricName: string;
+    }[] = [];
     for (const [replica, answers] of this.byReplica) {
       const shared = { replica };
       let cumulative = 0;
@@ -84,7 +92,12 @@ export class AnswerMetrics {
         cumulative += answers.buckets[at]!;
         values.push({ labels: { le }, sharedLabels: shared, value: cumulative, metricName: `${LATENCY.name}_bucket` });
       });
-      values.push({ labels: { le: '+Inf' }, sharedLabels: shared, value: answers.count, metricName: `${LATENCY.name}_bucket` });
+      values.push({
+        labels: { le: '+Inf' },
+        sharedLabels: shared,
+        value: answers.count,
+        metricName: `${LATENCY.name}_bucket`,
+      });
       values.push({ labels: {}, sharedLabels: shared, value: answers.sum, metricName: `${LATENCY.name}_sum` });
       values.push({ labels: {}, sharedLabels: shared, value: answers.count, metricName: `${LATENCY.name}_count` });
     }

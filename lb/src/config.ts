@@ -1,5 +1,5 @@
-import { HASH_FUNCTION_NAMES, isPrime, MAX_SLOTS } from './routing/index.js';
 import type { DriverKind } from './replicas/driver.js';
+import { HASH_FUNCTION_NAMES, isPrime, MAX_SLOTS } from './routing/index.js';
 
 export interface Config {
   readonly port: number;
@@ -116,9 +116,22 @@ function factor(env: Env, name: string): number | undefined {
 
 function roles(env: Env): Pick<Config, 'role' | 'controllerUrl' | 'workers' | 'adminRelayTimeoutMs'> {
   const role = oneOf(env, 'LB_ROLE', 'all', ['all', 'data-plane']);
-  const controllerUrl = matching(env, 'CONTROLLER_URL', '', /^(https?:\/\/[\w.:[\]-]+\/?|unix:[@/][\w./@-]+)$/, 'http://host:port or unix:/path') || undefined;
-  if (role === 'data-plane' && controllerUrl === undefined) throw new ConfigError('CONTROLLER_URL must be set when LB_ROLE=data-plane (e.g. http://controller:5000)');
-  return { role, controllerUrl, workers: integer(env, 'LB_WORKERS', 1, 1, 64), adminRelayTimeoutMs: integer(env, 'ADMIN_RELAY_TIMEOUT_MS', 60_000, 100, 3_600_000) };
+  const controllerUrl =
+    matching(
+      env,
+      'CONTROLLER_URL',
+      '',
+      /^(https?:\/\/[\w.:[\]-]+\/?|unix:[@/][\w./@-]+)$/,
+      'http://host:port or unix:/path',
+    ) || undefined;
+  if (role === 'data-plane' && controllerUrl === undefined)
+    throw new ConfigError('CONTROLLER_URL must be set when LB_ROLE=data-plane (e.g. http://controller:5000)');
+  return {
+    role,
+    controllerUrl,
+    workers: integer(env, 'LB_WORKERS', 1, 1, 64),
+    adminRelayTimeoutMs: integer(env, 'ADMIN_RELAY_TIMEOUT_MS', 60_000, 100, 3_600_000),
+  };
 }
 
 /**
@@ -133,7 +146,13 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
   const heartbeatIntervalMs = integer(env, 'HEARTBEAT_INTERVAL_MS', 1000, 10, 3_600_000);
   return {
     port: integer(env, 'PORT', 5000, 0, 65535),
-    host: matching(env, 'HOST', defaults.driver === 'docker' ? '0.0.0.0' : '127.0.0.1', /^[\w.:-]+$/, 'a host name or IP address'),
+    host: matching(
+      env,
+      'HOST',
+      defaults.driver === 'docker' ? '0.0.0.0' : '127.0.0.1',
+      /^[\w.:-]+$/,
+      'a host name or IP address',
+    ),
     driver: oneOf(env, 'REPLICA_DRIVER', defaults.driver, ['process', 'docker', 'swarm']),
     n: integer(env, 'N', 3, 0, maxReplicas),
     hashFunction: oneOf(env, 'HASH_FUNCTION', 'sha256', HASH_FUNCTION_NAMES),
@@ -153,7 +172,13 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 1000, 0, 60_000),
     startTimeoutMs: integer(env, 'START_TIMEOUT_MS', 20_000, 100, 600_000),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
-    containerPrefix: matching(env, 'CONTAINER_PREFIX', '', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,30}$/, 'empty or up to 31 of [A-Za-z0-9_.-]'),
+    containerPrefix: matching(
+      env,
+      'CONTAINER_PREFIX',
+      '',
+      /^[A-Za-z0-9][A-Za-z0-9_.-]{0,30}$/,
+      'empty or up to 31 of [A-Za-z0-9_.-]',
+    ),
     adminToken: raw(env, 'ADMIN_TOKEN'),
     routing: oneOf(env, 'ROUTING', 'ring', ['ring', 'maglev']),
     maglevTableSize: prime(env, 'MAGLEV_TABLE_SIZE', DEFAULT_MAGLEV_TABLE_SIZE),

@@ -1,30 +1,29 @@
-import { pino, type Logger } from 'pino';
-import type { FastifyInstance } from 'fastify';
-import type { Config } from './config.js';
-import { hashFunctionByName, MaglevTable, Ring, type RoutingTable } from './routing/index.js';
-import type { ReplicaDriver } from './replicas/driver.js';
-import { ReplicaManager } from './replicas/manager.js';
-import type { ReplicaHandle } from './replicas/driver.js';
-import { ProcessDriver } from './replicas/process-driver.js';
-import { HeartbeatMonitor } from './health/monitor.js';
-import { Recovery } from './health/recovery.js';
-import { OutlierDetector } from './health/outliers.js';
-import { EventLog } from './dashboard/event-log.js';
 import { randomUUID } from 'node:crypto';
-import { Forwarder } from './proxy/forwarder.js';
-import { DataPlane } from './proxy/data-plane.js';
-import { Deadlines } from './proxy/deadlines.js';
-import { UpstreamPool, type UpstreamTarget } from './proxy/upstream.js';
+import { hostname } from 'node:os';
+import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
+import { type Logger, pino } from 'pino';
+import { Registry } from 'prom-client';
+import { exportToPrimary, TrafficReporter } from './cluster/worker.js';
+import type { Config } from './config.js';
 import { LbError } from './contract/errors.js';
+import { EventLog } from './dashboard/event-log.js';
+import { TrafficStats } from './dashboard/stats.js';
+import { HeartbeatMonitor } from './health/monitor.js';
+import { OutlierDetector } from './health/outliers.js';
+import { Recovery } from './health/recovery.js';
+import { buildApp } from './http/app.js';
 import { MembershipFollower } from './membership/follower.js';
 import { controllerTarget, type RoutingSource } from './membership/source.js';
 import { ControllerMetrics, exposition, ForwardingMetrics } from './metrics.js';
-import { buildApp } from './http/app.js';
-import { TrafficStats } from './dashboard/stats.js';
-import { exportToPrimary, TrafficReporter } from './cluster/worker.js';
-import { hostname } from 'node:os';
-import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
-import { Registry } from 'prom-client';
+import { DataPlane } from './proxy/data-plane.js';
+import { Deadlines } from './proxy/deadlines.js';
+import { Forwarder } from './proxy/forwarder.js';
+import { UpstreamPool, type UpstreamTarget } from './proxy/upstream.js';
+import type { ReplicaDriver, ReplicaHandle } from './replicas/driver.js';
+import { ReplicaManager } from './replicas/manager.js';
+import { ProcessDriver } from './replicas/process-driver.js';
+import { hashFunctionByName, MaglevTable, Ring, type RoutingTable } from './routing/index.js';
 
 export interface LoadBalancer {
   readonly config: Config;
@@ -60,7 +59,11 @@ async function createDriver(config: Config, log: Logger): Promise<ReplicaDriver>
 /** The empty routing table: the SPEC ring by default, Maglev when ROUTING=maglev. */
 export function emptyRouter(config: Config): RoutingTable<ReplicaHandle> {
   if (config.routing === 'maglev') return MaglevTable.empty(config.maglevTableSize, config.maxReplicas);
-  return Ring.empty({ slots: config.slots, virtualServers: config.virtualServers, hash: hashFunctionByName(config.hashFunction) });
+  return Ring.empty({
+    slots: config.slots,
+    virtualServers: config.virtualServers,
+    hash: hashFunctionByName(config.hashFunction),
+  });
 }
 
 /** Deadlines of the data plane are met within this. */
@@ -129,7 +132,13 @@ function buildForwarding(
     deadlines,
   );
   const own = { pool, unavailable: ownRoutes.unavailable };
-  const dataPlane = new DataPlane({ forwarder, ownRoute: () => own, deadlines, requestTimeoutMs: config.requestTimeoutMs, shutdownGraceMs: config.shutdownGraceMs });
+  const dataPlane = new DataPlane({
+    forwarder,
+    ownRoute: () => own,
+    deadlines,
+    requestTimeoutMs: config.requestTimeoutMs,
+    shutdownGraceMs: config.shutdownGraceMs,
+  });
   return { dataPlane, forwarder, ownRoutes: pool, deadlines, outliers, metrics };
 }
 
@@ -259,14 +268,27 @@ export interface DataPlaneInstance {
  * applied; one that may have reached it (sent, then no answer in time or a reset) is unknown.
  */
 function relayFailure(shown: string, timeoutMs: number, code: string): LbError {
-  const never = ['ECONNREFUSED', 'ENOENT', 'CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'POOL_TIMEOUT', 'POOL_CLOSED'];
+  const never = [
+    'ECONNREFUSED',
+    'ENOENT',
+    'CONNECT_TIMEOUT',
+    'EHOSTUNREACH',
+    'ENETUNREACH',
+    'EAI_AGAIN',
+    'ENOTFOUND',
+    'POOL_TIMEOUT',
+    'POOL_CLOSED',
+  ];
   const why =
     code === 'HEADERS_TIMEOUT' || code === 'BODY_TIMEOUT'
       ? `did not answer within ${timeoutMs} ms (ADMIN_RELAY_TIMEOUT_MS); the outcome of this call is unknown (GET /rep shows the membership)`
       : never.includes(code)
         ? `is unavailable: ${code}; the call was not applied`
         : `failed: ${code}; the outcome of this call is unknown (GET /rep shows the membership)`;
-  return new LbError('CONTROLLER_UNAVAILABLE', `The controller (${shown}) ${why}; requests are still forwarded on the last membership`);
+  return new LbError(
+    'CONTROLLER_UNAVAILABLE',
+    `The controller (${shown}) ${why}; requests are still forwarded on the last membership`,
+  );
 }
 
 /**
@@ -275,7 +297,10 @@ function relayFailure(shown: string, timeoutMs: number, code: string): LbError {
  * metrics and traffic go to the primary; on its own it serves its own /metrics, with an
  * `instance` label.
  */
-export function createDataPlaneInstance(config: Config, overrides: { log?: Logger; worker?: boolean } = {}): DataPlaneInstance {
+export function createDataPlaneInstance(
+  config: Config,
+  overrides: { log?: Logger; worker?: boolean } = {},
+): DataPlaneInstance {
   const log = overrides.log ?? pino({ level: config.logLevel, base: { service: 'lb-data-plane' } });
   const address = config.controllerUrl!;
   const target = controllerTarget(address);
@@ -286,7 +311,11 @@ export function createDataPlaneInstance(config: Config, overrides: { log?: Logge
     config,
     log,
     follower,
-    { target, unavailable: (code) => relayFailure(shown, config.adminRelayTimeoutMs, code), timeoutMs: config.adminRelayTimeoutMs },
+    {
+      target,
+      unavailable: (code) => relayFailure(shown, config.adminRelayTimeoutMs, code),
+      timeoutMs: config.adminRelayTimeoutMs,
+    },
     undefined,
     reporter?.record,
   );
@@ -327,10 +356,22 @@ export function createDataPlaneInstance(config: Config, overrides: { log?: Logge
 /** A data-plane instance's own /metrics: a Fastify app on an internal socket, relayed to like the controller's routes. */
 function localMetrics(metrics: ForwardingMetrics, deadlines: Deadlines, log: Logger) {
   const path = `\0consistent-hash-lb-metrics-${process.pid}-${randomUUID()}`;
-  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
-  app.get('/metrics', async (_request, reply) => reply.type(Registry.PROMETHEUS_CONTENT_TYPE).send(await metrics.registry.metrics()));
-  const pool = new UpstreamPool({ path }, { maxConnections: 8, connectTimeoutMs: 1000, responseTimeoutMs: 10_000, idleTimeoutMs: 30_000 }, deadlines);
-  const route = { pool, unavailable: (code: string) => new LbError('INTERNAL', `This data plane's metrics failed: ${code}`) };
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(Registry.PROMETHEUS_CONTENT_TYPE).send(await metrics.registry.metrics()),
+  );
+  const pool = new UpstreamPool(
+    { path },
+    { maxConnections: 8, connectTimeoutMs: 1000, responseTimeoutMs: 10_000, idleTimeoutMs: 30_000 },
+    deadlines,
+  );
+  const route = {
+    pool,
+    unavailable: (code: string) => new LbError('INTERNAL', `This data plane's metrics failed: ${code}`),
+  };
   return {
     route,
     start: () => app.listen({ path }),

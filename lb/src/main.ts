@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
-import { ConfigError, parseConfig, type Config } from './config.js';
-import { createDataPlaneInstance, createLoadBalancer } from './lb.js';
 import { WorkerSupervisor } from './cluster/supervisor.js';
+import { type Config, ConfigError, parseConfig } from './config.js';
+import { createDataPlaneInstance, createLoadBalancer } from './lb.js';
 
 /** What main runs: start it, and stop it on a signal. */
 interface Runnable {
@@ -34,7 +34,13 @@ const withWorkers = config.workers > 1 && config.role === 'all';
 async function create(): Promise<{ runnable: Runnable; log: (msg: string, extra?: object) => void }> {
   if (config.role === 'data-plane') {
     const instance = createDataPlaneInstance(config, { worker: cluster.isWorker });
-    return { runnable: instance, log: (msg, extra) => console.log(JSON.stringify({ level: 30, time: Date.now(), service: 'lb-data-plane', pid: process.pid, ...extra, msg })) };
+    return {
+      runnable: instance,
+      log: (msg, extra) =>
+        console.log(
+          JSON.stringify({ level: 30, time: Date.now(), service: 'lb-data-plane', pid: process.pid, ...extra, msg }),
+        ),
+    };
   }
   if (!withWorkers) {
     const lb = await createLoadBalancer(config);
@@ -49,7 +55,10 @@ async function create(): Promise<{ runnable: Runnable; log: (msg: string, extra?
     onRestart: () => lb.metrics.workerRestarts.inc(),
     onTraffic: (batch) => lb.stats.merge(batch),
     onGiveUp: (reason) => {
-      lb.app.log.fatal({ reason }, 'data-plane workers cannot be kept up; stopping (exit 1) so the container is restarted');
+      lb.app.log.fatal(
+        { reason },
+        'data-plane workers cannot be kept up; stopping (exit 1) so the container is restarted',
+      );
       void runnable.stop().finally(() => process.exit(1));
     },
   });
@@ -97,7 +106,13 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
 try {
   const url = await runnable.start();
-  log(`load balancer listening on ${url}`, { url, role: config.role, workers: withWorkers ? config.workers : 1, driver: config.driver, hash: config.hashFunction });
+  log(`load balancer listening on ${url}`, {
+    url,
+    role: config.role,
+    workers: withWorkers ? config.workers : 1,
+    driver: config.driver,
+    hash: config.hashFunction,
+  });
 } catch (error) {
   console.error(`lb: failed to start: ${error instanceof Error ? error.message : String(error)}`);
   await runnable.stop().catch(() => undefined);

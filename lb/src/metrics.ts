@@ -1,9 +1,9 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { AnswerMetrics } from './answer-metrics.js';
-import type { ReplicaManager } from './replicas/manager.js';
-import type { RoutingSource } from './membership/source.js';
-import type { Recovery } from './health/recovery.js';
 import type { OutlierDetector } from './health/outliers.js';
+import type { Recovery } from './health/recovery.js';
+import type { RoutingSource } from './membership/source.js';
+import type { ReplicaManager } from './replicas/manager.js';
 
 /**
  * What one data plane forwards (each LB worker and each data-plane instance has its own; the
@@ -123,5 +123,8 @@ export class ControllerMetrics {
 /** The text of `/metrics`: several registries whose metric names never overlap. */
 export async function exposition(...parts: (Registry | (() => Promise<string>))[]): Promise<string> {
   const texts = await Promise.all(parts.map((part) => (typeof part === 'function' ? part() : part.metrics())));
-  return texts.filter((text) => text.trim() !== '').map((text) => (text.endsWith('\n') ? text : `${text}\n`)).join('');
+  return texts
+    .filter((text) => text.trim() !== '')
+    .map((text) => (text.endsWith('\n') ? text : `${text}\n`))
+    .join('');
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import { buildServer } from '../src/app.js';
 import type { AddressInfo } from 'node:net';
+import { after, describe, it } from 'node:test';
 import { Client } from 'undici';
+import { buildServer } from '../src/app.js';
 
 describe('replica server', () => {
   const app = buildServer({ id: 'Server-7' });

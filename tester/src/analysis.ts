@@ -1,11 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HASH_FUNCTIONS, MaglevTable, Ring, sha256, sharesOf, slotHistogram } from '../../lb/src/routing/index.js';
 import { callLb } from '../../client/src/api.js';
-import { barChart, lineChart, timelineChart, writeChart } from './charts.js';
-import { runLoad, type RequestResult } from '../../kit/src/load.js';
-import { startTarget, type DriverKind, type Target } from './targets.js';
+import { type RequestResult, runLoad } from '../../kit/src/load.js';
 import { DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_SLOTS, defaultVirtualServers } from '../../lb/src/config.js';
+import { HASH_FUNCTIONS, MaglevTable, Ring, sha256, sharesOf, slotHistogram } from '../../lb/src/routing/index.js';
+import { barChart, lineChart, timelineChart, writeChart } from './charts.js';
+import { type DriverKind, startTarget, type Target } from './targets.js';
 
 export interface AnalysisOptions {
   readonly driver: DriverKind;
@@ -28,7 +28,10 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 /** Each replica's exact share of the id range under the SPEC ring (the default SLOTS and K). */
 export function modelShares(hash: string, n: number): Record<string, number> {
   const fn = HASH_FUNCTIONS[hash]!;
-  const ring = Ring.of({ slots: SLOTS, virtualServers: K, hash: fn }, names(n).map((name, k) => ({ index: k + 1, name })));
+  const ring = Ring.of(
+    { slots: SLOTS, virtualServers: K, hash: fn },
+    names(n).map((name, k) => ({ index: k + 1, name })),
+  );
   return Object.fromEntries(sharesOf(ring, slotHistogram(fn, SLOTS, ...ID_RANGE)));
 }
 
@@ -49,7 +52,10 @@ async function withTarget<T>(
 
 /** A-1: 10,000 requests at N = 3, per hash function, beside the model's shares. */
 async function a1(options: AnalysisOptions) {
-  const out: Record<string, { counts: Record<string, number>; model: Record<string, number>; failed: number; seconds: number }> = {};
+  const out: Record<
+    string,
+    { counts: Record<string, number>; model: Record<string, number>; failed: number; seconds: number }
+  > = {};
   for (const hash of HASHES) {
     const run = await withTarget(options, hash, 3, (t) =>
       runLoad({ url: t.url, requests: options.requests, concurrency: options.concurrency }, names(3)),
@@ -58,11 +64,24 @@ async function a1(options: AnalysisOptions) {
     out[hash] = { counts: run.counts, model, failed: run.failed, seconds: run.seconds };
     options.log(
       `A-1 ${hash.padEnd(8)} ` +
-        names(3).map((s) => `${s} ${pct(run.counts[s]! / options.requests)} (model ${pct(model[s]!)})`).join(', ') +
+        names(3)
+          .map((s) => `${s} ${pct(run.counts[s]! / options.requests)} (model ${pct(model[s]!)})`)
+          .join(', ') +
         `, failed ${run.failed}`,
     );
-    const rows = names(3).map((replica) => ({ replica, requests: run.counts[replica]!, expected: Math.round(model[replica]! * options.requests) }));
-    await writeChart(options.outDir, `a1-${hash}`, barChart(`A-1: ${options.requests.toLocaleString('en')} requests over 3 replicas, ${hash} hash (red: ring model)`, rows));
+    const rows = names(3).map((replica) => ({
+      replica,
+      requests: run.counts[replica]!,
+      expected: Math.round(model[replica]! * options.requests),
+    }));
+    await writeChart(
+      options.outDir,
+      `a1-${hash}`,
+      barChart(
+        `A-1: ${options.requests.toLocaleString('en')} requests over 3 replicas, ${hash} hash (red: ring model)`,
+        rows,
+      ),
+    );
   }
   return out;
 }
@@ -92,7 +111,15 @@ async function growAndMeasure(
     }
     const run = await runLoad({ url: t.url, requests: options.requests, concurrency: options.concurrency }, names(n));
     const max = Math.max(...Object.values(run.counts));
-    const point = { n, counts: run.counts, mean: run.mean, sd: run.sd, max, modelMaxShare: modelMaxShare(n), failed: run.failed };
+    const point = {
+      n,
+      counts: run.counts,
+      mean: run.mean,
+      sd: run.sd,
+      max,
+      modelMaxShare: modelMaxShare(n),
+      failed: run.failed,
+    };
     points.push(point);
     options.log(line(point));
   }
@@ -104,8 +131,12 @@ async function a2(options: AnalysisOptions) {
   const out: Record<string, ScalePoint[]> = {};
   for (const hash of HASHES) {
     out[hash] = await withTarget(options, hash, N_RANGE[0]!, async (t) => {
-      const points = await growAndMeasure(options, t, (n) => Math.max(...Object.values(modelShares(hash, n))), (p) =>
-        `A-2 ${hash.padEnd(8)} N=${p.n}: mean ${p.mean.toFixed(0)}, SD ${p.sd.toFixed(0)}, max ${p.max} (model max ${pct(p.modelMaxShare)}), failed ${p.failed}`,
+      const points = await growAndMeasure(
+        options,
+        t,
+        (n) => Math.max(...Object.values(modelShares(hash, n))),
+        (p) =>
+          `A-2 ${hash.padEnd(8)} N=${p.n}: mean ${p.mean.toFixed(0)}, SD ${p.sd.toFixed(0)}, max ${p.max} (model max ${pct(p.modelMaxShare)}), failed ${p.failed}`,
       );
       // Back down through /rm, so both admin calls are exercised by the analysis.
       const removed = await callLb(t.url, 'DELETE', '/rm', { n: N_RANGE.length - 1 });
@@ -121,7 +152,11 @@ async function a2(options: AnalysisOptions) {
     await writeChart(
       options.outDir,
       `a2-${hash}`,
-      lineChart(`A-2: load per replica as N grows, ${hash} hash`, rows, { x: 'Replicas (N)', y: 'Requests (of 10,000)', series: 'Measure' }),
+      lineChart(`A-2: load per replica as N grows, ${hash} hash`, rows, {
+        x: 'Replicas (N)',
+        y: 'Requests (of 10,000)',
+        series: 'Measure',
+      }),
     );
   }
   return out;
@@ -144,7 +179,11 @@ async function a3(options: AnalysisOptions) {
       ['GET', '/rep'],
     ] as [string, string, unknown?][]) {
       const reply = await callLb(t.url, method, path, body);
-      exchanges.push({ request: `${method} ${path}${body ? ` ${JSON.stringify(body)}` : ''}`, status: reply.status, response: reply.body });
+      exchanges.push({
+        request: `${method} ${path}${body ? ` ${JSON.stringify(body)}` : ''}`,
+        status: reply.status,
+        response: reply.body,
+      });
     }
     const bucketMs = 100;
     const results: RequestResult[] = [];
@@ -159,7 +198,13 @@ async function a3(options: AnalysisOptions) {
     // Bounded pace so the timeline spans the kill and the respawn.
     const windowMs = killAtMs + 4000;
     const run = await runLoad(
-      { url: t.url, requests: 200_000, concurrency: 4, stopWhen: (ms) => ms > windowMs, onResult: (r) => results.push(r) },
+      {
+        url: t.url,
+        requests: 200_000,
+        concurrency: 4,
+        stopWhen: (ms) => ms > windowMs,
+        onResult: (r) => results.push(r),
+      },
       names(3),
     );
     clearTimeout(timer);
@@ -174,14 +219,29 @@ async function a3(options: AnalysisOptions) {
       const [b, replica] = key.split('|');
       return { t: (Number(b) * bucketMs) / 1000, replica: replica!, requests };
     });
-    const events = [{ t: killT, label: `SIGKILL ${victim}` }, ...(back ? [{ t: back.at / 1000, label: `${victim} back` }] : [])];
-    await writeChart(options.outDir, 'a3-failover', timelineChart(`A-3: ${victim} killed under load (${hash}, N = 3)`, rows, events, bucketMs));
+    const events = [
+      { t: killT, label: `SIGKILL ${victim}` },
+      ...(back ? [{ t: back.at / 1000, label: `${victim} back` }] : []),
+    ];
+    await writeChart(
+      options.outDir,
+      'a3-failover',
+      timelineChart(`A-3: ${victim} killed under load (${hash}, N = 3)`, rows, events, bucketMs),
+    );
     const recoverySeconds = back ? back.at / 1000 - killT : undefined;
     options.log(
       `A-3 killed ${victim} at ${killT.toFixed(2)} s; back after ${recoverySeconds?.toFixed(2) ?? 'never'} s; ` +
         `${run.requests} requests, ${run.failed} failed`,
     );
-    return { hash, exchanges, killedAtSeconds: killT, recoverySeconds, requests: run.requests, failed: run.failed, counts: run.counts };
+    return {
+      hash,
+      exchanges,
+      killedAtSeconds: killT,
+      recoverySeconds,
+      requests: run.requests,
+      failed: run.failed,
+      counts: run.counts,
+    };
   });
 }
 
@@ -190,7 +250,11 @@ async function a3(options: AnalysisOptions) {
  * still arrive just after it, so the outage is the first gap of 200 ms or more in its
  * answers from shortly before the kill on.
  */
-export function endOfOutage(results: readonly RequestResult[], victim: string, killMs: number): RequestResult | undefined {
+export function endOfOutage(
+  results: readonly RequestResult[],
+  victim: string,
+  killMs: number,
+): RequestResult | undefined {
   const answers = results.filter((r) => r.server === victim && r.at >= killMs - 500).sort((a, b) => a.at - b.at);
   for (let k = 1; k < answers.length; k++) {
     if (answers[k]!.at - answers[k - 1]!.at >= 200) return answers[k];
@@ -235,7 +299,11 @@ function maglevModel(): Model {
 }
 
 /** Share of all ids whose replica differs between two memberships. */
-function movedShare(model: Model, before: (b: number) => string | undefined, after: (b: number) => string | undefined): number {
+function movedShare(
+  model: Model,
+  before: (b: number) => string | undefined,
+  after: (b: number) => string | undefined,
+): number {
   let moved = 0;
   let total = 0;
   model.histogram.forEach((count, bucket) => {
@@ -252,12 +320,19 @@ async function a5(options: AnalysisOptions, rings: Record<string, ScalePoint[]>)
     'sha256',
     N_RANGE[0]!,
     (t) =>
-      growAndMeasure(options, t, (n) => 1 / n, (p) =>
-        `A-5 maglev   N=${p.n}: SD ${p.sd.toFixed(0)}, busiest / mean ${(p.max / p.mean).toFixed(3)}, failed ${p.failed}`,
+      growAndMeasure(
+        options,
+        t,
+        (n) => 1 / n,
+        (p) =>
+          `A-5 maglev   N=${p.n}: SD ${p.sd.toFixed(0)}, busiest / mean ${(p.max / p.mean).toFixed(3)}, failed ${p.failed}`,
       ),
     { ROUTING: 'maglev' },
   );
-  const models: Record<string, Model> = { ...Object.fromEntries(HASHES.map((h) => [h, ringModel(h)])), maglev: maglevModel() };
+  const models: Record<string, Model> = {
+    ...Object.fromEntries(HASHES.map((h) => [h, ringModel(h)])),
+    maglev: maglevModel(),
+  };
   const disruption: Record<string, { n: number; add: number; remove: number }[]> = {};
   for (const [name, model] of Object.entries(models)) {
     disruption[name] = N_RANGE.map((n) => {
@@ -267,28 +342,54 @@ async function a5(options: AnalysisOptions, rings: Record<string, ScalePoint[]>)
       const remove = names(n).reduce((sum, gone) => sum + movedShare(model, now, model.owners(n, gone)), 0) / n;
       return { n, add, remove };
     });
-    options.log(`A-5 ${name.padEnd(8)} moved on add: ${disruption[name]!.map((d) => pct(d.add)).join(' ')} (minimal ${N_RANGE.map((n) => pct(1 / (n + 1))).join(' ')})`);
+    options.log(
+      `A-5 ${name.padEnd(8)} moved on add: ${disruption[name]!.map((d) => pct(d.add)).join(' ')} (minimal ${N_RANGE.map((n) => pct(1 / (n + 1))).join(' ')})`,
+    );
   }
   const balance = { ...rings, maglev };
-  await balanceChart(options, 'a5-max-over-mean', 'A-5: busiest replica / average, 10,000 requests (1 = even)', balance, 'Routing');
-  const addRows = Object.entries(disruption).flatMap(([series, ds]) => ds.map((d) => ({ x: d.n, value: d.add * 100, series })));
+  await balanceChart(
+    options,
+    'a5-max-over-mean',
+    'A-5: busiest replica / average, 10,000 requests (1 = even)',
+    balance,
+    'Routing',
+  );
+  const addRows = Object.entries(disruption).flatMap(([series, ds]) =>
+    ds.map((d) => ({ x: d.n, value: d.add * 100, series })),
+  );
   addRows.push(...N_RANGE.map((n) => ({ x: n, value: 100 / (n + 1), series: 'minimal 1/(N+1)' })));
   await writeChart(
     options.outDir,
     'a5-disruption',
-    lineChart('A-5: request ids that change replica when one is added to N', addRows, { x: 'Replicas before the add (N)', y: 'Ids moved (%)', series: 'Routing' }),
+    lineChart('A-5: request ids that change replica when one is added to N', addRows, {
+      x: 'Replicas before the add (N)',
+      y: 'Ids moved (%)',
+      series: 'Routing',
+    }),
   );
   return { maglev, disruption };
 }
 
 /** Busiest replica over the average, against N, one line per series. */
-function balanceChart(options: AnalysisOptions, name: string, title: string, scale: Record<string, ScalePoint[]>, series: string) {
+function balanceChart(
+  options: AnalysisOptions,
+  name: string,
+  title: string,
+  scale: Record<string, ScalePoint[]>,
+  series: string,
+) {
   const rows = a4Rows(scale, (p) => p.max / p.mean);
-  return writeChart(options.outDir, name, lineChart(title, rows, { x: 'Replicas (N)', y: 'Busiest replica / average', series }));
+  return writeChart(
+    options.outDir,
+    name,
+    lineChart(title, rows, { x: 'Replicas (N)', y: 'Busiest replica / average', series }),
+  );
 }
 
 function a4Rows(scale: Record<string, ScalePoint[]>, pick: (p: ScalePoint) => number) {
-  return Object.entries(scale).flatMap(([hash, points]) => points.map((p) => ({ x: p.n, value: pick(p), series: hash })));
+  return Object.entries(scale).flatMap(([hash, points]) =>
+    points.map((p) => ({ x: p.n, value: pick(p), series: hash })),
+  );
 }
 
 export async function runAnalysis(options: AnalysisOptions) {
@@ -301,9 +402,19 @@ export async function runAnalysis(options: AnalysisOptions) {
   await writeChart(
     options.outDir,
     'a4-sd',
-    lineChart('A-4: standard deviation of per-replica load', a4Rows(A2, (p) => p.sd), { x: 'Replicas (N)', y: 'SD of requests per replica', series: 'Hash function' }),
+    lineChart(
+      'A-4: standard deviation of per-replica load',
+      a4Rows(A2, (p) => p.sd),
+      { x: 'Replicas (N)', y: 'SD of requests per replica', series: 'Hash function' },
+    ),
   );
-  await balanceChart(options, 'a4-max-over-mean', 'A-4: busiest replica relative to the average (1 = even)', A2, 'Hash function');
+  await balanceChart(
+    options,
+    'a4-max-over-mean',
+    'A-4: busiest replica relative to the average (1 = even)',
+    A2,
+    'Hash function',
+  );
   const results = {
     generatedAt: new Date().toISOString(),
     driver: options.driver,
@@ -342,7 +453,10 @@ function report(r: {
     '| hash | Server-1 | Server-2 | Server-3 | failed |',
     '| --- | --- | --- | --- | --- |',
     ...Object.entries(r.A1).map(
-      ([hash, a]) => `| ${hash} | ${names(3).map((s) => `${a.counts[s]} (model ${pct(a.model[s]!)})`).join(' | ')} | ${a.failed} |`,
+      ([hash, a]) =>
+        `| ${hash} | ${names(3)
+          .map((s) => `${a.counts[s]} (model ${pct(a.model[s]!)})`)
+          .join(' | ')} | ${a.failed} |`,
     ),
     '',
     ...HASHES.map((h) => `![A-1 ${h}](a1-${h}.png)`),
@@ -352,7 +466,10 @@ function report(r: {
     '| hash | N | mean | SD | busiest | busiest / mean | model busiest share |',
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...Object.entries(r.A2).flatMap(([hash, points]) =>
-      points.map((p) => `| ${hash} | ${p.n} | ${p.mean.toFixed(0)} | ${p.sd.toFixed(0)} | ${p.max} | ${(p.max / p.mean).toFixed(2)} | ${pct(p.modelMaxShare)} |`),
+      points.map(
+        (p) =>
+          `| ${hash} | ${p.n} | ${p.mean.toFixed(0)} | ${p.sd.toFixed(0)} | ${p.max} | ${(p.max / p.mean).toFixed(2)} | ${pct(p.modelMaxShare)} |`,
+      ),
     ),
     '',
     ...HASHES.map((h) => `![A-2 ${h}](a2-${h}.png)`),

@@ -33,7 +33,12 @@ export async function writeChart(dir: string, name: string, spec: TopLevelSpec):
   return paths;
 }
 
-const base = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', width: 520, height: 300, config: { font: 'DejaVu Sans' } } as const;
+const base = {
+  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  width: 520,
+  height: 300,
+  config: { font: 'DejaVu Sans' },
+} as const;
 
 /** Bars of measured requests per replica, with the ring model's expectation as ticks. */
 export function barChart(title: string, rows: { replica: string; requests: number; expected: number }[]): TopLevelSpec {
@@ -51,7 +56,10 @@ export function barChart(title: string, rows: { replica: string; requests: numbe
       },
       {
         mark: { type: 'tick', color: '#e45756', thickness: 3, size: 40 },
-        encoding: { x: { field: 'replica', type: 'nominal', sort: null }, y: { field: 'expected', type: 'quantitative' } },
+        encoding: {
+          x: { field: 'replica', type: 'nominal', sort: null },
+          y: { field: 'expected', type: 'quantitative' },
+        },
       },
       {
         mark: { type: 'text', dy: -8 },
@@ -127,7 +135,11 @@ export function timelineChart(
 }
 
 /** One bar per label, value printed on top. */
-export function valueBarChart(title: string, rows: { label: string; value: number }[], axes: { x: string; y: string }): TopLevelSpec {
+export function valueBarChart(
+  title: string,
+  rows: { label: string; value: number }[],
+  axes: { x: string; y: string },
+): TopLevelSpec {
   return {
     ...base,
     title,

@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { SingleBar, Presets } from 'cli-progress';
-import { runAnalysis } from './analysis.js';
+import { Presets, SingleBar } from 'cli-progress';
 import { runLoad } from '../../kit/src/load.js';
+import { runAnalysis } from './analysis.js';
 
 const USAGE = `usage:
   npm run tester -- run [--requests 10000] [--concurrency 200] [--path /home] [--json FILE]
@@ -19,12 +19,19 @@ function positive(name: string, raw: string | undefined, fallback: number): numb
 async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { requests: { type: 'string' }, concurrency: { type: 'string' }, path: { type: 'string' }, json: { type: 'string' } },
+    options: {
+      requests: { type: 'string' },
+      concurrency: { type: 'string' },
+      path: { type: 'string' },
+      json: { type: 'string' },
+    },
   });
   const url = (process.env.LB_URL ?? 'http://127.0.0.1:5000').replace(/\/+$/, '');
   const requests = positive('requests', values.requests, 10_000);
   const concurrency = positive('concurrency', values.concurrency, 200);
-  const bar = process.stderr.isTTY ? new SingleBar({ format: ' {bar} {percentage}% | {value}/{total} requests | {eta}s left' }, Presets.shades_classic) : undefined;
+  const bar = process.stderr.isTTY
+    ? new SingleBar({ format: ' {bar} {percentage}% | {value}/{total} requests | {eta}s left' }, Presets.shades_classic)
+    : undefined;
   bar?.start(requests, 0);
   let done = 0;
   const summary = await runLoad({
@@ -38,7 +45,9 @@ async function run(args: string[]): Promise<number> {
   });
   bar?.update(requests);
   bar?.stop();
-  console.log(`${summary.requests} requests to ${url} in ${summary.seconds.toFixed(2)} s (${summary.rps.toFixed(0)} req/s)`);
+  console.log(
+    `${summary.requests} requests to ${url} in ${summary.seconds.toFixed(2)} s (${summary.rps.toFixed(0)} req/s)`,
+  );
   for (const [name, count] of Object.entries(summary.counts).sort()) {
     console.log(`  ${name.padEnd(12)} ${String(count).padStart(6)}  ${((count / requests) * 100).toFixed(1)}%`);
   }
@@ -51,10 +60,16 @@ async function run(args: string[]): Promise<number> {
 async function analysis(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { driver: { type: 'string' }, requests: { type: 'string' }, concurrency: { type: 'string' }, out: { type: 'string' } },
+    options: {
+      driver: { type: 'string' },
+      requests: { type: 'string' },
+      concurrency: { type: 'string' },
+      out: { type: 'string' },
+    },
   });
   const driver = values.driver ?? 'process';
-  if (driver !== 'process' && driver !== 'docker') throw new Error(`--driver must be process or docker, got '${driver}'`);
+  if (driver !== 'process' && driver !== 'docker')
+    throw new Error(`--driver must be process or docker, got '${driver}'`);
   const results = await runAnalysis({
     driver,
     requests: positive('requests', values.requests, 10_000),
@@ -62,7 +77,9 @@ async function analysis(args: string[]): Promise<number> {
     outDir: values.out ?? 'plots',
     log: (line) => console.log(line),
   });
-  console.log(`analysis done in ${results.seconds.toFixed(0)} s: charts, results.json and REPORT.md in ${values.out ?? 'plots'}/`);
+  console.log(
+    `analysis done in ${results.seconds.toFixed(0)} s: charts, results.json and REPORT.md in ${values.out ?? 'plots'}/`,
+  );
   return 0;
 }
 

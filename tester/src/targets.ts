@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import type { DriverKind } from '../../lb/src/replicas/driver.js';
+import { isolatedDocker } from '../../kit/src/docker.js';
 import { startLb } from '../../kit/src/lb.js';
 import { freePort } from '../../kit/src/net.js';
-import { isolatedDocker } from '../../kit/src/docker.js';
+import type { DriverKind } from '../../lb/src/replicas/driver.js';
 
 /** An LB the analysis started, and how to kill one of its replicas. */
 export interface Target {
@@ -34,6 +34,11 @@ async function dockerTarget(hash: string, n: number, extra: Record<string, strin
   };
 }
 
-export function startTarget(driver: DriverKind, hash: string, n: number, extra: Record<string, string> = {}): Promise<Target> {
+export function startTarget(
+  driver: DriverKind,
+  hash: string,
+  n: number,
+  extra: Record<string, string> = {},
+): Promise<Target> {
   return driver === 'docker' ? dockerTarget(hash, n, extra) : processTarget(hash, n, extra);
 }

@@ -3,10 +3,10 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { barChart, lineChart, timelineChart, writeChart } from '../src/charts.js';
-import { endOfOutage, modelShares } from '../src/analysis.js';
-import { startLb, type RunningLb } from '../../kit/src/lb.js';
 import { runCli } from '../../kit/src/cli.js';
+import { type RunningLb, startLb } from '../../kit/src/lb.js';
+import { endOfOutage, modelShares } from '../src/analysis.js';
+import { barChart, lineChart, timelineChart, writeChart } from '../src/charts.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -15,14 +15,25 @@ const tester = (args: string[], lbUrl: string) => runCli('tester/src/main.ts', a
 describe('tester helpers', () => {
   it('finds the end of a replica outage, ignoring answers that were in flight at the kill', () => {
     const r = (at: number, server: string) => ({ at, server, status: 200 });
-    const results = [r(900, 'S2'), r(1000, 'S1'), r(1010, 'S2'), r(1040, 'S2'), r(1100, 'S1'), r(1700, 'S2'), r(1710, 'S2')];
+    const results = [
+      r(900, 'S2'),
+      r(1000, 'S1'),
+      r(1010, 'S2'),
+      r(1040, 'S2'),
+      r(1100, 'S1'),
+      r(1700, 'S2'),
+      r(1710, 'S2'),
+    ];
     assert.equal(endOfOutage(results, 'S2', 1000)?.at, 1700);
     assert.equal(endOfOutage(results.slice(0, 5), 'S2', 1000), undefined);
   });
 
   it('the model shares for given at N = 3 are 83.6% / 4.7% / 11.7%', () => {
     const shares = modelShares('given', 3);
-    assert.deepEqual(Object.values(shares).map((s) => Number((s * 100).toFixed(1))), [83.6, 4.7, 11.7]);
+    assert.deepEqual(
+      Object.values(shares).map((s) => Number((s * 100).toFixed(1))),
+      [83.6, 4.7, 11.7],
+    );
   });
 });
 
@@ -42,7 +53,10 @@ describe('tester run against a real LB', () => {
     assert.equal(report.requests, 2000);
     assert.equal(report.failed, 0);
     assert.deepEqual(Object.keys(report.counts).sort(), ['Server-1', 'Server-2', 'Server-3']);
-    assert.equal(Object.values<number>(report.counts).reduce((a, b) => a + b, 0), 2000);
+    assert.equal(
+      Object.values<number>(report.counts).reduce((a, b) => a + b, 0),
+      2000,
+    );
     assert.ok(report.seconds > 0);
     // given crowds Server-1 (83.6% of ids): 2,000 samples land well above 75%.
     assert.ok(report.counts['Server-1'] > 1500, JSON.stringify(report.counts));
@@ -68,8 +82,17 @@ describe('charts', () => {
     const dir = await mkdtemp(join(tmpdir(), 'charts-'));
     const specs = {
       bar: barChart('Bar title here', [{ replica: 'Server-1', requests: 10, expected: 9 }]),
-      line: lineChart('Line title here', [{ x: 2, value: 3, series: 'sha256' }], { x: 'Replicas (N)', y: 'SD of requests', series: 'Hash' }),
-      timeline: timelineChart('Timeline title here', [{ t: 0.1, replica: 'Server-1', requests: 5 }], [{ t: 0.1, label: 'SIGKILL Server-1' }], 100),
+      line: lineChart('Line title here', [{ x: 2, value: 3, series: 'sha256' }], {
+        x: 'Replicas (N)',
+        y: 'SD of requests',
+        series: 'Hash',
+      }),
+      timeline: timelineChart(
+        'Timeline title here',
+        [{ t: 0.1, replica: 'Server-1', requests: 5 }],
+        [{ t: 0.1, label: 'SIGKILL Server-1' }],
+        100,
+      ),
     };
     for (const [name, spec] of Object.entries(specs)) {
       const paths = await writeChart(dir, name, spec);

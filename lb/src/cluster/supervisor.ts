@@ -90,7 +90,9 @@ export class WorkerSupervisor {
   }
 
   private fork(): Promise<number> {
-    const worker = cluster.fork(this.listenPort === undefined ? this.options.env : { ...this.options.env, PORT: this.listenPort });
+    const worker = cluster.fork(
+      this.listenPort === undefined ? this.options.env : { ...this.options.env, PORT: this.listenPort },
+    );
     this.startedAt.set(worker, Date.now());
     this.starting.add(worker);
     worker.once('exit', (code, signal) => this.onExit(worker, code, signal));
@@ -111,10 +113,15 @@ export class WorkerSupervisor {
     if (this.startedAt.size === 0) this.listenPort = String(this.port);
     this.quickDeaths = lived < MIN_UPTIME_MS ? this.quickDeaths + 1 : 0;
     if (this.quickDeaths >= MAX_QUICK_DEATHS) {
-      return this.options.onGiveUp(`${MAX_QUICK_DEATHS} workers in a row died within ${MIN_UPTIME_MS} ms of starting (last: ${signal ?? `exit code ${code}`})`);
+      return this.options.onGiveUp(
+        `${MAX_QUICK_DEATHS} workers in a row died within ${MIN_UPTIME_MS} ms of starting (last: ${signal ?? `exit code ${code}`})`,
+      );
     }
     const delayMs = restartDelay(Math.max(1, this.quickDeaths));
-    this.options.log.error({ worker: worker.process.pid, code, signal, livedMs: lived, restartInMs: delayMs }, 'data-plane worker died; starting another');
+    this.options.log.error(
+      { worker: worker.process.pid, code, signal, livedMs: lived, restartInMs: delayMs },
+      'data-plane worker died; starting another',
+    );
     this.options.onRestart();
     const timer = setTimeout(() => {
       this.pending.delete(timer);

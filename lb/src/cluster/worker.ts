@@ -46,7 +46,12 @@ export class TrafficReporter {
 
   flush(): void {
     if (this.pending.size === 0) return;
-    const batches = [...this.pending].map(([replica, p]) => ({ replica, answers: p.answers, errors: p.errors, samples: p.samples }));
+    const batches = [...this.pending].map(([replica, p]) => ({
+      replica,
+      answers: p.answers,
+      errors: p.errors,
+      samples: p.samples,
+    }));
     this.pending = new Map();
     this.send({ type: TRAFFIC_MESSAGE, batches });
   }

@@ -91,7 +91,8 @@ export function pathOf(url: string): string {
 }
 
 /** A replica answered 404 for this URL. */
-export const notOnReplicas = (url: string) => new LbError('NOT_ON_REPLICAS', `'${pathOf(url)}' endpoint does not exist in server replicas`);
+export const notOnReplicas = (url: string) =>
+  new LbError('NOT_ON_REPLICAS', `'${pathOf(url)}' endpoint does not exist in server replicas`);
 
 /** The message of anything thrown, for logs and details. */
 export function messageOf(error: unknown): string {

@@ -1,6 +1,6 @@
 import type { Recovery } from '../health/recovery.js';
-import type { ReplicaManager } from '../replicas/manager.js';
 import type { ReplicaEvent } from '../replicas/events.js';
+import type { ReplicaManager } from '../replicas/manager.js';
 
 const KEPT = 200;
 

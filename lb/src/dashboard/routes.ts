@@ -1,7 +1,7 @@
-import type { FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import { dashboardSnapshot, type DashboardSources } from './snapshot.js';
+import type { FastifyInstance } from 'fastify';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
+import { type DashboardSources, dashboardSnapshot } from './snapshot.js';
 
 const TRAFFIC_PUSH_MS = 500;
 const SECURITY = {
@@ -35,15 +35,26 @@ export function registerDashboard(app: FastifyInstance, sources: DashboardSource
   sources.manager.on('member', pushSoon).on('routing', pushSoon);
   sources.recovery.on('state', pushSoon).on('event', pushSoon);
 
-  app.get('/dashboard', async (_req, reply) => reply.headers(SECURITY).type('text/html; charset=utf-8').send(PAGE_HTML));
-  app.get('/dashboard/app.js', async (_req, reply) => reply.headers(SECURITY).type('text/javascript; charset=utf-8').send(PAGE_JS));
-  app.get('/dashboard/app.css', async (_req, reply) => reply.headers(SECURITY).type('text/css; charset=utf-8').send(PAGE_CSS));
+  app.get('/dashboard', async (_req, reply) =>
+    reply.headers(SECURITY).type('text/html; charset=utf-8').send(PAGE_HTML),
+  );
+  app.get('/dashboard/app.js', async (_req, reply) =>
+    reply.headers(SECURITY).type('text/javascript; charset=utf-8').send(PAGE_JS),
+  );
+  app.get('/dashboard/app.css', async (_req, reply) =>
+    reply.headers(SECURITY).type('text/css; charset=utf-8').send(PAGE_CSS),
+  );
   app.get('/dashboard/state', async () => snapshot());
 
   app.get('/dashboard/events', (request, reply) => {
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...SECURITY });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      ...SECURITY,
+    });
     res.write(`retry: 1000\ndata: ${JSON.stringify(snapshot())}\n\n`);
     clients.add(res);
     timer ??= setInterval(push, TRAFFIC_PUSH_MS);

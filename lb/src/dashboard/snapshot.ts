@@ -1,6 +1,6 @@
-import type { ReplicaManager } from '../replicas/manager.js';
-import type { Recovery } from '../health/recovery.js';
 import type { OutlierDetector } from '../health/outliers.js';
+import type { Recovery } from '../health/recovery.js';
+import type { ReplicaManager } from '../replicas/manager.js';
 import type { EventLog } from './event-log.js';
 import type { TrafficStats } from './stats.js';
 
@@ -29,7 +29,11 @@ export function dashboardSnapshot({ manager, recovery, outliers, events, stats, 
   const router = manager.router;
   const layout =
     router.kind === 'ring'
-      ? { kind: 'ring' as const, slots: config.slots, virtualServers: router.virtualServers().map((v) => ({ slot: v.slot, replica: v.member.name })) }
+      ? {
+          kind: 'ring' as const,
+          slots: config.slots,
+          virtualServers: router.virtualServers().map((v) => ({ slot: v.slot, replica: v.member.name })),
+        }
       : { kind: 'maglev' as const, tableSize: router.tableSize, entries: Object.fromEntries(router.shares()) };
   return {
     at: now,

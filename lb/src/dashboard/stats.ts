@@ -69,7 +69,8 @@ export class TrafficStats {
     if (!r) return { rps: 0, errors: 0, p50: null, p99: null };
     const second = Math.floor(now / 1000);
     let answers = 0;
-    for (let k = 0; k < WINDOW_S; k++) if (r.seconds[k]! < second && r.seconds[k]! >= second - WINDOW_S) answers += r.counts[k]!;
+    for (let k = 0; k < WINDOW_S; k++)
+      if (r.seconds[k]! < second && r.seconds[k]! >= second - WINDOW_S) answers += r.counts[k]!;
     const recent: number[] = [];
     for (let k = 0; k < r.filled; k++) if (now - r.at[k]! <= WINDOW_MS) recent.push(r.ms[k]!);
     if (recent.length === 0) return { rps: answers / WINDOW_S, errors: r.errors, p50: null, p99: null };

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ReplicaManager } from '../replicas/manager.js';
-import { probeHeartbeat, type Probe } from '../replicas/probe.js';
+import { type Probe, probeHeartbeat } from '../replicas/probe.js';
 import type { Recovery } from './recovery.js';
 
 export interface MonitorOptions {

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { messageOf } from '../contract/errors.js';
+import { type ReplicaEvent, type ReplicaEventType, replicaEvent } from '../replicas/events.js';
 import type { ReplicaManager } from '../replicas/manager.js';
-import { replicaEvent, type ReplicaEvent, type ReplicaEventType } from '../replicas/events.js';
 
 export type HealthState = 'healthy' | 'failing' | 'flatlined' | 'respawning';
 export const HEALTH_STATES: readonly HealthState[] = ['healthy', 'failing', 'flatlined', 'respawning'];
@@ -46,7 +46,11 @@ export class Recovery extends EventEmitter<RecoveryEvents> {
       if (type === 'removed') this.health.delete(name);
       else if (type === 'added') this.health.set(name, fresh('healthy'));
       // An adopted replica that did not answer is out of the routing table: respawn it at once.
-      else if (type === 'adopted') this.health.set(name, manager.router.has(name) ? fresh('healthy') : { ...fresh('flatlined'), lastError: detail });
+      else if (type === 'adopted')
+        this.health.set(
+          name,
+          manager.router.has(name) ? fresh('healthy') : { ...fresh('flatlined'), lastError: detail },
+        );
     });
   }
 

@@ -1,14 +1,20 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
-import type { ReplicaManager } from '../replicas/manager.js';
 import { Registry } from 'prom-client';
 import { LbError, pathOf, toFailure } from '../contract/errors.js';
 import { ownPathMethod } from '../contract/paths.js';
-import { errorHandler } from './errors.js';
-import { membershipBody, replicaList, type MembershipBody } from './schemas.js';
 import { registerDashboard } from '../dashboard/routes.js';
 import type { DashboardSources } from '../dashboard/snapshot.js';
+import type { ReplicaManager } from '../replicas/manager.js';
+import { errorHandler } from './errors.js';
+import { type MembershipBody, membershipBody, replicaList } from './schemas.js';
 
 export interface AppOptions {
   readonly manager: ReplicaManager;
@@ -102,7 +108,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (allowed === undefined || allowed === request.method) {
       return fail(reply, new LbError('NOT_ON_LB', `'${path}' does not exist on the load balancer`));
     }
-    return fail(reply.header('allow', allowed), new LbError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on '${path}'; use ${allowed}`));
+    return fail(
+      reply.header('allow', allowed),
+      new LbError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on '${path}'; use ${allowed}`),
+    );
   });
   return app;
 }
@@ -111,7 +120,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
  * Plain JSON.parse keeps its precise syntax message, and creates `__proto__` as
  * an own key (no pollution) that the schema then refuses as an unknown field.
  */
-function parseJsonBody(_request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) {
+function parseJsonBody(
+  _request: FastifyRequest,
+  body: string | Buffer,
+  done: (err: Error | null, body?: unknown) => void,
+) {
   const text = body.toString();
   if (text.trim() === '') return done(new LbError('BAD_REQUEST', 'Request body is empty; send a JSON object'));
   try {
@@ -139,6 +152,7 @@ function adminGuard(token: string | undefined) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     if (!expected) return;
     const given = bearerToken(request.headers.authorization);
-    if (!timingSafeEqual(digest(given), expected)) return fail(reply.header('www-authenticate', 'Bearer'), new LbError('UNAUTHORIZED'));
+    if (!timingSafeEqual(digest(given), expected))
+      return fail(reply.header('www-authenticate', 'Bearer'), new LbError('UNAUTHORIZED'));
   };
 }

@@ -28,7 +28,10 @@ const BY_CODE: Record<string, LbError> = {
 function asLbError(error: FastifyError): LbError | undefined {
   if (error instanceof LbError) return error;
   if (error.validation && error.validation.length > 0) {
-    return new LbError('BAD_REQUEST', `Invalid request body: ${describeValidation(error.validation[0] as ValidationIssue)}`);
+    return new LbError(
+      'BAD_REQUEST',
+      `Invalid request body: ${describeValidation(error.validation[0] as ValidationIssue)}`,
+    );
   }
   const known = error.code ? BY_CODE[error.code] : undefined;
   if (known) return known;

@@ -23,7 +23,10 @@ const RETRY_MAX_MS = 2000;
  * new version and rebuilds the routing table from it. While the controller is away it keeps
  * routing on the last version it has (static stability) and retries with backoff.
  */
-export class MembershipFollower extends EventEmitter<{ routing: [RoutingTable<ReplicaHandle>] }> implements RoutingSource {
+export class MembershipFollower
+  extends EventEmitter<{ routing: [RoutingTable<ReplicaHandle>] }>
+  implements RoutingSource
+{
   router: RoutingTable<ReplicaHandle>;
   /** Epoch (controller run) and version of the table in use; undefined before the first. */
   current: { epoch: string; version: number } | undefined;
@@ -69,7 +72,11 @@ export class MembershipFollower extends EventEmitter<{ routing: [RoutingTable<Re
         this.reachable = true;
       } catch (error) {
         if (!this.running) return;
-        if (this.reachable) this.options.log.warn({ err: (error as Error).message }, 'controller unreachable: routing on the last membership');
+        if (this.reachable)
+          this.options.log.warn(
+            { err: (error as Error).message },
+            'controller unreachable: routing on the last membership',
+          );
         this.reachable = false;
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, RETRY_MAX_MS);

@@ -29,9 +29,13 @@ export function admit(head: Head): Admitted | LbError {
       : new LbError('HTTP_VERSION_NOT_SUPPORTED', `HTTP/${major}.${minor} is not supported over HTTP/1 syntax`);
   }
   if (headers.length / 2 > MAX_HEADER_FIELDS) {
-    return new LbError('HEADERS_TOO_LARGE', `Request has ${headers.length / 2} header fields; at most ${MAX_HEADER_FIELDS} are forwarded`);
+    return new LbError(
+      'HEADERS_TOO_LARGE',
+      `Request has ${headers.length / 2} header fields; at most ${MAX_HEADER_FIELDS} are forwarded`,
+    );
   }
-  if (method === 'CONNECT') return new LbError('BAD_REQUEST', 'CONNECT is not supported: this load balancer is not a forward proxy');
+  if (method === 'CONNECT')
+    return new LbError('BAD_REQUEST', 'CONNECT is not supported: this load balancer is not a forward proxy');
   const facts = scan(headers);
   if (facts.hosts > 1) return new LbError('BAD_REQUEST', 'Request has more than one Host header');
   if (facts.hosts === 0 && minor >= 1) return new LbError('BAD_REQUEST', 'HTTP/1.1 request has no Host header');
@@ -39,13 +43,23 @@ export function admit(head: Head): Admitted | LbError {
   if (target instanceof LbError) return target;
   const { expect } = facts;
   if (expect !== undefined && expect.trim().toLowerCase() !== '100-continue') {
-    return new LbError('EXPECTATION_FAILED', `Expectation '${expect.slice(0, 40)}' is not supported (only 100-continue)`);
+    return new LbError(
+      'EXPECTATION_FAILED',
+      `Expectation '${expect.slice(0, 40)}' is not supported (only 100-continue)`,
+    );
   }
   // llhttp refused any Transfer-Encoding of a request that does not end in chunked.
   const chunked = facts.transferEncoding;
   const hasBody = chunked || (facts.contentLength !== undefined && Number(facts.contentLength) > 0);
   // Fields spelled out, not spread: one object shape on the hot path.
-  return { path: target.path, host: target.host, hasBody, chunked, expectsContinue: expect !== undefined && hasBody && minor >= 1, requestId: facts.requestId };
+  return {
+    path: target.path,
+    host: target.host,
+    hasBody,
+    chunked,
+    expectsContinue: expect !== undefined && hasBody && minor >= 1,
+    requestId: facts.requestId,
+  };
 }
 
 interface HeaderFacts {
@@ -58,7 +72,13 @@ interface HeaderFacts {
 
 /** What admission and routing need from the headers, in one pass (this runs per request). */
 function scan(headers: readonly string[]): HeaderFacts {
-  const facts: HeaderFacts = { hosts: 0, expect: undefined, transferEncoding: false, contentLength: undefined, requestId: undefined };
+  const facts: HeaderFacts = {
+    hosts: 0,
+    expect: undefined,
+    transferEncoding: false,
+    contentLength: undefined,
+    requestId: undefined,
+  };
   for (let k = 0; k < headers.length; k += 2) {
     const name = headers[k]!;
     // Switch on length first: most headers are none of these, and lower-casing costs.
@@ -86,9 +106,14 @@ function scan(headers: readonly string[]): HeaderFacts {
 /** Origin-form as is; absolute-form (RFC 9112 3.2.2) becomes origin-form with its authority as Host. */
 function requestTarget(url: string): { path: string; host: string | undefined } | LbError {
   if (url.startsWith('/')) return { path: url, host: undefined };
-  if (url === '*') return new LbError('BAD_REQUEST', "Asterisk-form target '*' is not forwarded (OPTIONS * asks the LB itself; it has no options to tell)");
+  if (url === '*')
+    return new LbError(
+      'BAD_REQUEST',
+      "Asterisk-form target '*' is not forwarded (OPTIONS * asks the LB itself; it has no options to tell)",
+    );
   const absolute = /^https?:\/\/([^/?#]+)([^#]*)$/i.exec(url);
-  if (!absolute) return new LbError('BAD_REQUEST', 'Request target must be a path (origin-form) or an absolute http URL');
+  if (!absolute)
+    return new LbError('BAD_REQUEST', 'Request target must be a path (origin-form) or an absolute http URL');
   const rest = absolute[2]!;
   return { path: rest.startsWith('/') ? rest : `/${rest}`, host: absolute[1]! };
 }

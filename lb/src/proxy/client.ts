@@ -2,11 +2,11 @@ import type { Socket } from 'node:net';
 import { LbError } from '../contract/errors.js';
 import { admit } from './admission.js';
 import type { Timed } from './deadlines.js';
-import { failureResponse } from './headers.js';
-import { HttpParser, isParseError, type Head, type ParseError, type ParserHandler } from './http-parser.js';
-import { setReading } from './reading.js';
 import { DirectWriter } from './direct-write.js';
 import type { ClientSide, Exchange, ParsedRequest } from './exchange.js';
+import { failureResponse } from './headers.js';
+import { type Head, HttpParser, isParseError, type ParseError, type ParserHandler } from './http-parser.js';
+import { setReading } from './reading.js';
 
 /** What a client connection needs from the data plane. */
 export interface ConnectionHost {
@@ -101,7 +101,14 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   onMessageBegin(): void {
     if (this.ended) return;
-    this.receiving = { request: undefined, refusal: undefined, exchange: undefined, body: undefined, complete: false, afterShutdown: this.host.closing };
+    this.receiving = {
+      request: undefined,
+      refusal: undefined,
+      exchange: undefined,
+      body: undefined,
+      complete: false,
+      afterShutdown: this.host.closing,
+    };
     this.deadline = Date.now() + this.host.requestTimeoutMs;
   }
 
@@ -196,7 +203,12 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   expire(): void {
     if (this.receiving === undefined) return void this.socket.destroy(); // idle past keep-alive or the shutdown grace
-    this.failReceiving(new LbError('REQUEST_TIMEOUT', `Request not received within ${this.host.requestTimeoutMs} ms (REQUEST_TIMEOUT_MS)`));
+    this.failReceiving(
+      new LbError(
+        'REQUEST_TIMEOUT',
+        `Request not received within ${this.host.requestTimeoutMs} ms (REQUEST_TIMEOUT_MS)`,
+      ),
+    );
   }
 
   /**
@@ -228,7 +240,12 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     // After an Upgrade head llhttp stops, with no error, at bytes it will not parse as HTTP (the
     // protocol the client asked to switch to): refused at once, not left to the request timeout.
     if (this.sawUpgrade && !this.stoppedAtUpgrade && result < chunk().length) {
-      return this.failReceiving(new LbError('BAD_REQUEST', 'Bytes after an Upgrade request are not HTTP: this load balancer does not switch protocols'));
+      return this.failReceiving(
+        new LbError(
+          'BAD_REQUEST',
+          'Bytes after an Upgrade request are not HTTP: this load balancer does not switch protocols',
+        ),
+      );
     }
     if (this.queue.length > 1 && !this.pausedForQueue) {
       this.pausedForQueue = true;
@@ -239,7 +256,8 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   private startNext(): void {
     const queued = this.queue[0];
     if (!queued || queued.exchange) return;
-    if (queued.refusal || !queued.request) return this.refuse(queued.refusal ?? new LbError('BAD_REQUEST', 'Bad request'));
+    if (queued.refusal || !queued.request)
+      return this.refuse(queued.refusal ?? new LbError('BAD_REQUEST', 'Bad request'));
     const exchange = this.host.exchange(this, queued.request);
     queued.exchange = exchange;
     exchange.start();
@@ -257,7 +275,12 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   /** What node:http's server answers to a request llhttp refused, in the contract's shape. */
   private protocolError(error: ParseError): void {
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 'BODY_TOO_LARGE' : 'BAD_REQUEST';
+    const status =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? 'HEADERS_TOO_LARGE'
+        : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+          ? 'BODY_TOO_LARGE'
+          : 'BAD_REQUEST';
     this.failReceiving(new LbError(status, `Malformed HTTP request: ${error.reason ?? error.code}`));
   }
 
@@ -275,7 +298,14 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
       receiving.refusal = error;
       receiving.request = undefined;
     } else {
-      this.queue.push({ request: undefined, refusal: error, exchange: undefined, body: undefined, complete: true, afterShutdown: true });
+      this.queue.push({
+        request: undefined,
+        refusal: error,
+        exchange: undefined,
+        body: undefined,
+        complete: true,
+        afterShutdown: true,
+      });
     }
     if (this.queue.length === 1) this.startNext();
   }

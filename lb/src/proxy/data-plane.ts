@@ -1,14 +1,17 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { pathOf, type LbError } from '../contract/errors.js';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { type LbError, pathOf } from '../contract/errors.js';
 import { ownPathMethod } from '../contract/paths.js';
 import { ClientConnection, type ConnectionHost } from './client.js';
 import type { Deadlines } from './deadlines.js';
-import { Exchange, type ClientSide, type ParsedRequest } from './exchange.js';
+import { type ClientSide, Exchange, type ParsedRequest } from './exchange.js';
 import type { Forwarder } from './forwarder.js';
 import { KEEP_ALIVE_SECONDS } from './headers.js';
 import type { UpstreamPool } from './upstream.js';
 
-export type OwnRoute = (path: string) => { readonly pool: UpstreamPool; readonly unavailable: (code: string) => LbError };
+export type OwnRoute = (path: string) => {
+  readonly pool: UpstreamPool;
+  readonly unavailable: (code: string) => LbError;
+};
 
 export interface DataPlaneOptions {
   readonly forwarder: Forwarder;

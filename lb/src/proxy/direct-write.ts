@@ -12,7 +12,9 @@ interface StreamHandle {
   writeLatin1String(req: WriteRequest, data: string): number;
 }
 
-const { WriteWrap, streamBaseState, kLastWriteWasAsync } = (process as unknown as { binding(name: string): unknown }).binding('stream_wrap') as {
+const { WriteWrap, streamBaseState, kLastWriteWasAsync } = (
+  process as unknown as { binding(name: string): unknown }
+).binding('stream_wrap') as {
   WriteWrap: new () => WriteRequest;
   /** Where the handle's last write says whether it finished at once (node:net reads it the same way). */
   streamBaseState: Int32Array;

@@ -1,7 +1,7 @@
 import { LbError, notOnReplicas } from '../contract/errors.js';
 import type { ReplicaHandle } from '../replicas/driver.js';
 import type { RequestKey } from '../routing/index.js';
-import { failureResponse, requestHead, responseHead, type Framing } from './headers.js';
+import { type Framing, failureResponse, requestHead, responseHead } from './headers.js';
 import type { Head } from './http-parser.js';
 import type { RequestId } from './request-id.js';
 import type { ResponseHandler, UpstreamConnection, UpstreamError, UpstreamPool } from './upstream.js';
@@ -169,12 +169,25 @@ export class Exchange implements ResponseHandler {
     }
     const bodiless = request.method === 'HEAD' || status === 204 || status === 304;
     const length = bodiless ? undefined : contentLengthOf(head.headers);
-    this.framing = bodiless ? 'none' : length !== undefined ? 'length' : request.versionMinor >= 1 ? 'chunked' : 'close';
+    this.framing = bodiless
+      ? 'none'
+      : length !== undefined
+        ? 'length'
+        : request.versionMinor >= 1
+          ? 'chunked'
+          : 'close';
     // Answered before the whole request arrived: the rest of its body is not read, so the
     // connection cannot carry another request.
     this.keepAlive = this.framing !== 'close' && this.bodyComplete && this.client.keepsAlive(request.keepAlive);
     const id = destination.kind === 'own' ? undefined : destination.id.text;
-    const text = responseHead({ status, headers: head.headers, id, servedBy: replica?.name, framing: this.framing, keepAlive: this.keepAlive });
+    const text = responseHead({
+      status,
+      headers: head.headers,
+      id,
+      servedBy: replica?.name,
+      framing: this.framing,
+      keepAlive: this.keepAlive,
+    });
     if (length !== undefined && length > 0 && length <= HOLD_LIMIT) {
       this.mode = 'buffer';
       this.held = { head: text, chunks: [] };
@@ -236,9 +249,17 @@ export class Exchange implements ResponseHandler {
     const replica = this.target;
     if (this.mode === 'buffer') {
       this.held = undefined;
-      return this.replyFailure(new LbError(replica ? 'REPLICA_FAILED' : 'INTERNAL', `Replica ${replica?.name ?? 'lb'} broke off its answer: ${error.code}`));
+      return this.replyFailure(
+        new LbError(
+          replica ? 'REPLICA_FAILED' : 'INTERNAL',
+          `Replica ${replica?.name ?? 'lb'} broke off its answer: ${error.code}`,
+        ),
+      );
     }
-    if (replica === undefined) return this.replyFailure(this.destination.kind === 'own' ? this.destination.unavailable(error.code) : new LbError('INTERNAL'));
+    if (replica === undefined)
+      return this.replyFailure(
+        this.destination.kind === 'own' ? this.destination.unavailable(error.code) : new LbError('INTERNAL'),
+      );
     // Busy, not broken: no blame, no failover (that would move the key), as HAProxy's queue timeout.
     if (error.code === 'POOL_TIMEOUT') return this.replyFailure(this.host.busy(replica.name), true, false);
     // A pooled connection the replica had just closed (the keep-alive race): one fresh try, no blame.

@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
 import { LbError } from '../contract/errors.js';
-import { boundedChoice, loadBound, type RequestKey, type RoutingTable } from '../routing/index.js';
-import type { ReplicaHandle } from '../replicas/driver.js';
+import type { OutlierDetector } from '../health/outliers.js';
 import type { RoutingSource } from '../membership/source.js';
 import type { ForwardingMetrics } from '../metrics.js';
-import type { OutlierDetector } from '../health/outliers.js';
+import type { ReplicaHandle } from '../replicas/driver.js';
+import { boundedChoice, loadBound, type RequestKey, type RoutingTable } from '../routing/index.js';
 import type { Deadlines } from './deadlines.js';
 import type { Destination, ExchangeHost } from './exchange.js';
 import { requestIdFrom } from './request-id.js';
-import { UpstreamPool, type PoolOptions } from './upstream.js';
+import { type PoolOptions, UpstreamPool } from './upstream.js';
 
 export interface ForwarderOptions {
   /** The routing table, and news of each new one. */

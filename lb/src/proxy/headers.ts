@@ -41,7 +41,12 @@ export interface UpstreamRequest {
  * dropped, `X-Request-Id` is the canonical id and the client's address is appended to
  * `X-Forwarded-For`. Always HTTP/1.1 on a keep-alive connection.
  */
-export function requestHead(req: UpstreamRequest, id: string | undefined, clientIp: string, defaultHost: string): string {
+export function requestHead(
+  req: UpstreamRequest,
+  id: string | undefined,
+  clientIp: string,
+  defaultHost: string,
+): string {
   const raw = req.headers;
   const listed = connectionListed(raw);
   let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
@@ -110,8 +115,17 @@ export function responseHead(res: DownstreamResponse): string {
 /** The contract's error as a whole response: `lbHeaders` ([name, value, ...]) name the id and replica when known. */
 export function failureResponse(error: LbError, lbHeaders: readonly string[], keepAlive: boolean): string {
   const body = JSON.stringify(failureBody(error));
-  const headers = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body)), ...lbHeaders];
-  return responseHead({ status: error.status, headers, id: undefined, servedBy: undefined, framing: 'length', keepAlive }) + body;
+  const headers = [
+    'content-type',
+    'application/json; charset=utf-8',
+    'content-length',
+    String(Buffer.byteLength(body)),
+    ...lbHeaders,
+  ];
+  return (
+    responseHead({ status: error.status, headers, id: undefined, servedBy: undefined, framing: 'length', keepAlive }) +
+    body
+  );
 }
 
 /** Header names (lower case) that a `Connection` header lists as hop-by-hop; undefined when there is none. */

@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { maxHeaderSize } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 
 /**
@@ -133,7 +133,8 @@ export class HttpParser {
   consume(socket: Socket, onRead: (result: number | ParseError, chunk: () => Buffer) => void): boolean {
     const handle = (socket as unknown as { _handle?: object })._handle;
     if (!handle) return false;
-    this.native[Native.kOnExecute] = (result: number | ParseError) => onRead(result, () => this.native.getCurrentBuffer());
+    this.native[Native.kOnExecute] = (result: number | ParseError) =>
+      onRead(result, () => this.native.getCurrentBuffer());
     this.native.consume(handle);
     return true;
   }

@@ -1,8 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import type { Deadlines, Timed } from './deadlines.js';
-import { HttpParser, isParseError, type Head, type ParseError, type ParserHandler } from './http-parser.js';
-import { setReading } from './reading.js';
 import { DirectWriter } from './direct-write.js';
+import { type Head, HttpParser, isParseError, type ParseError, type ParserHandler } from './http-parser.js';
+import { setReading } from './reading.js';
 
 /** Why an upstream exchange failed; `code` is what the client's 502 names. */
 export class UpstreamError extends Error {
@@ -204,7 +204,9 @@ export class UpstreamConnection implements ParserHandler, Timed {
     this.writer = new DirectWriter(socket, () => this.handler?.onUpstreamDrain());
     socket.on('drain', () => this.handler?.onUpstreamDrain());
     socket.on('end', () => this.onEnd());
-    socket.on('error', (error: NodeJS.ErrnoException) => this.fail(new UpstreamError(error.code ?? 'SOCKET_ERROR', error.message)));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      this.fail(new UpstreamError(error.code ?? 'SOCKET_ERROR', error.message)),
+    );
     socket.on('close', () => this.onClose());
   }
 
@@ -291,7 +293,9 @@ export class UpstreamConnection implements ParserHandler, Timed {
 
   expire(): void {
     if (!this.connectSettled) {
-      this.connectFailed?.(new UpstreamError('CONNECT_TIMEOUT', `no connection within ${this.pool.options.connectTimeoutMs} ms`));
+      this.connectFailed?.(
+        new UpstreamError('CONNECT_TIMEOUT', `no connection within ${this.pool.options.connectTimeoutMs} ms`),
+      );
       this.destroy();
     } else if (this.handler) {
       this.fail(new UpstreamError(this.answering ? 'BODY_TIMEOUT' : 'HEADERS_TIMEOUT'));
@@ -340,7 +344,8 @@ export class UpstreamConnection implements ParserHandler, Timed {
   private onParsed(result: number | ParseError): void {
     if (!this.handler && !this.dead) return this.destroy(); // bytes outside an exchange
     this.handler?.endBatch();
-    if (isParseError(result)) return this.fail(new UpstreamError('BAD_RESPONSE', `${result.code}: ${result.reason ?? result.message}`));
+    if (isParseError(result))
+      return this.fail(new UpstreamError('BAD_RESPONSE', `${result.code}: ${result.reason ?? result.message}`));
     if (this.responseComplete) this.maybeRelease();
   }
 
@@ -348,13 +353,17 @@ export class UpstreamConnection implements ParserHandler, Timed {
     // A close-delimited answer ends with the connection.
     if (this.handler && this.answering && !this.responseComplete) {
       const result = this.parser.finish();
-      if (isParseError(result) || !this.responseComplete) return this.fail(new UpstreamError('UPSTREAM_CLOSED', 'the replica closed the connection mid-answer'));
+      if (isParseError(result) || !this.responseComplete)
+        return this.fail(new UpstreamError('UPSTREAM_CLOSED', 'the replica closed the connection mid-answer'));
     }
   }
 
   private onClose(): void {
     this.pool.deadlines.unwatch(this);
-    if (this.handler && !this.dead) this.fail(new UpstreamError(this.answering ? 'UPSTREAM_CLOSED' : 'ECONNRESET', 'the replica closed the connection'));
+    if (this.handler && !this.dead)
+      this.fail(
+        new UpstreamError(this.answering ? 'UPSTREAM_CLOSED' : 'ECONNRESET', 'the replica closed the connection'),
+      );
     this.dead = true;
     this.parser.close();
     this.pool.forget(this);

@@ -57,7 +57,10 @@ export class DockerDriver implements ReplicaDriver {
     try {
       await docker.ping();
     } catch (error) {
-      const hint = (error as { code?: string }).code === 'EACCES' ? ' (run with the socket\'s group: DOCKER_GID=$(stat -c %g /var/run/docker.sock), as make up does)' : '';
+      const hint =
+        (error as { code?: string }).code === 'EACCES'
+          ? " (run with the socket's group: DOCKER_GID=$(stat -c %g /var/run/docker.sock), as make up does)"
+          : '';
       throw driverError(`cannot reach the Docker engine: ${dockerMessage(error)}${hint}`);
     }
     await driver.ensureNetwork();
@@ -146,7 +149,10 @@ export class DockerDriver implements ReplicaDriver {
         handles.push({ name, index, url: `http://${name}:${REPLICA_PORT}` });
       } else {
         this.options.log.info({ container: c.Names[0], state: c.State }, 'removing dead replica container');
-        await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+        await this.docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
       }
     }
     return handles;

@@ -1,14 +1,14 @@
-import { EventEmitter } from 'node:events';
 import { randomInt, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { Mutex } from 'async-mutex';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { LbError, messageOf } from '../contract/errors.js';
-import { smallestFreeIndex, type RoutingTable } from '../routing/index.js';
+import { type RoutingTable, smallestFreeIndex } from '../routing/index.js';
 import type { ReplicaDriver, ReplicaHandle } from './driver.js';
-import { replicaEvent, type MembershipEvents, type ReplicaEventType } from './events.js';
+import { type MembershipEvents, type ReplicaEventType, replicaEvent } from './events.js';
 import { generateNames, nameKey, quoteName, REPLICA_NAME } from './names.js';
-import { probeHeartbeat, waitForHeartbeat, type Probe } from './probe.js';
+import { type Probe, probeHeartbeat, waitForHeartbeat } from './probe.js';
 
 /** What data planes route by: the routing table's members, numbered so newer wins. */
 export interface MembershipSnapshot {
@@ -74,7 +74,11 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
 
   /** The routing table's members and the version of this table. */
   snapshot(): MembershipSnapshot {
-    return { epoch: this.epoch, version: this.version, members: this.current.members.map(({ name, index, url }) => ({ name, index, url })) };
+    return {
+      epoch: this.epoch,
+      version: this.version,
+      members: this.current.members.map(({ name, index, url }) => ({ name, index, url })),
+    };
   }
 
   /** Member names in ring-index order. */
@@ -110,7 +114,8 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       }
       // The table first: listeners (recovery) read it to tell a kept adoptee from one to respawn.
       this.setRouter(this.options.router.with(...adoptees.filter((a) => a.answers).map((a) => a.handle)));
-      for (const { handle, answers } of adoptees) this.emitMember('adopted', handle.name, answers ? undefined : 'no heartbeat at adoption');
+      for (const { handle, answers } of adoptees)
+        this.emitMember('adopted', handle.name, answers ? undefined : 'no heartbeat at adoption');
       const missing = Math.min(n, this.options.maxReplicas) - this.byName.size;
       if (missing > 0) await this.startAll(generateNames(missing, this.byName.keys()));
     });
@@ -129,7 +134,10 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       }
       const size = this.byName.size;
       if (size + n > this.options.maxReplicas) {
-        throw new LbError('BAD_REQUEST', `Cannot add ${n} replicas: ${size} exist and at most ${this.options.maxReplicas} fit (MAX_REPLICAS)`);
+        throw new LbError(
+          'BAD_REQUEST',
+          `Cannot add ${n} replicas: ${size} exist and at most ${this.options.maxReplicas} fit (MAX_REPLICAS)`,
+        );
       }
       const names = [...hostnames, ...generateNames(n - hostnames.length, [...this.byName.keys(), ...hostnames])];
       for (const name of names) {
@@ -146,14 +154,20 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     return this.mutex.runExclusive(async () => {
       const size = this.byName.size;
       const outOfRange = () =>
-        new LbError('BAD_REQUEST', size === 0 ? 'There is no replica to remove' : `n must be between 1 and ${size} (the number of replicas), got ${n}`);
+        new LbError(
+          'BAD_REQUEST',
+          size === 0
+            ? 'There is no replica to remove'
+            : `n must be between 1 and ${size} (the number of replicas), got ${n}`,
+        );
       if (n < 1) throw outOfRange();
       // The contract's own check comes before the range: n = 5 with six names is that error.
       if (hostnames.length > n) throw new LbError('HOSTNAMES_OVER_REMOVABLE');
       if (n > size) throw outOfRange();
       this.checkNames(hostnames);
       for (const name of hostnames) {
-        if (!this.byName.has(name)) throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} is not a replica of this load balancer`);
+        if (!this.byName.has(name))
+          throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} is not a replica of this load balancer`);
       }
       const others = [...this.byName.keys()].filter((name) => !hostnames.includes(name));
       const chosen = [...hostnames, ...pickRandom(others, n - hostnames.length)];
@@ -207,7 +221,8 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
           `Invalid hostname ${quoteName(name)}: use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit`,
         );
       }
-      if (seen.has(nameKey(name))) throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} appears more than once`);
+      if (seen.has(nameKey(name)))
+        throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} appears more than once`);
       seen.add(nameKey(name));
     }
   }
@@ -217,7 +232,9 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     const indices: number[] = [];
     const taken = this.members().map((m) => m.index);
     for (const _ of names) indices.push(smallestFreeIndex([...taken, ...indices]));
-    const results = await Promise.allSettled(names.map((name, k) => this.limit(() => this.startOne(name, indices[k]!))));
+    const results = await Promise.allSettled(
+      names.map((name, k) => this.limit(() => this.startOne(name, indices[k]!))),
+    );
     const failed = results.flatMap((r, k) => (r.status === 'rejected' ? [`${names[k]} (${messageOf(r.reason)})`] : []));
     if (failed.length > 0) {
       await Promise.all(names.map((name) => this.limit(() => this.stopQuietly(name, 0))));

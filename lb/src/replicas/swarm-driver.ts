@@ -13,7 +13,10 @@ const TASK_WAIT_MS = 60_000;
 interface Task {
   readonly ID: string;
   readonly Status: { readonly State: string };
-  readonly NetworksAttachments?: { readonly Network: { readonly Spec: { readonly Name: string } }; readonly Addresses?: string[] }[];
+  readonly NetworksAttachments?: {
+    readonly Network: { readonly Spec: { readonly Name: string } };
+    readonly Addresses?: string[];
+  }[];
 }
 
 const statusOf = (error: unknown) => (error as { statusCode?: number }).statusCode;
@@ -34,7 +37,14 @@ export class SwarmDriver implements ReplicaDriver {
 
   constructor(
     private readonly docker: Docker,
-    private readonly options: { network: string; image: string; lbId: string; prefix: string; stopTimeoutMs: number; log: Logger },
+    private readonly options: {
+      network: string;
+      image: string;
+      lbId: string;
+      prefix: string;
+      stopTimeoutMs: number;
+      log: Logger;
+    },
   ) {}
 
   /** Connects to a swarm manager's engine and ensures the overlay network. */
@@ -83,18 +93,25 @@ export class SwarmDriver implements ReplicaDriver {
       try {
         spec = await service.inspect();
       } catch (error) {
-        if (statusOf(error) !== 404) throw driverError(`cannot inspect service '${this.serviceName(name)}': ${dockerMessage(error)}`);
+        if (statusOf(error) !== 404)
+          throw driverError(`cannot inspect service '${this.serviceName(name)}': ${dockerMessage(error)}`);
         await this.docker.createService(this.spec(name, index));
         return this.handle(name, index, await this.taskUrl(name));
       }
       const running = await this.runningTasks(name);
       // Swarm restarts a dead task by itself (at a new address): use that one rather than redeploy.
-      const replaced = running.map((t) => this.urlOf(t)).find((url) => url !== undefined && url !== this.handedOut.get(name));
+      const replaced = running
+        .map((t) => this.urlOf(t))
+        .find((url) => url !== undefined && url !== this.handedOut.get(name));
       if (replaced) return this.handle(name, index, replaced);
       const before = new Set(running.map((t) => t.ID));
       const template = spec.Spec.TaskTemplate;
       // The version makes a concurrent redeploy by another controller fail ("update out of sequence").
-      await service.update({ version: spec.Version.Index, ...spec.Spec, TaskTemplate: { ...template, ForceUpdate: (template.ForceUpdate ?? 0) + 1 } });
+      await service.update({
+        version: spec.Version.Index,
+        ...spec.Spec,
+        TaskTemplate: { ...template, ForceUpdate: (template.ForceUpdate ?? 0) + 1 },
+      });
       return this.handle(name, index, await this.taskUrl(name, before));
     });
   }
@@ -104,17 +121,22 @@ export class SwarmDriver implements ReplicaDriver {
       try {
         const service = this.docker.getService(this.serviceName(name));
         const info = await service.inspect();
-        if (!this.isOurs(info.Spec.Labels)) throw driverError(`service '${this.serviceName(name)}' is not managed by this load balancer; left alone`);
+        if (!this.isOurs(info.Spec.Labels))
+          throw driverError(`service '${this.serviceName(name)}' is not managed by this load balancer; left alone`);
         await service.remove();
       } catch (error) {
         if (statusOf(error) === 404) return;
-        throw error instanceof Error && !statusOf(error) ? error : driverError(`cannot remove service '${this.serviceName(name)}': ${dockerMessage(error)}`);
+        throw error instanceof Error && !statusOf(error)
+          ? error
+          : driverError(`cannot remove service '${this.serviceName(name)}': ${dockerMessage(error)}`);
       }
     });
   }
 
   async list(): Promise<ReplicaHandle[]> {
-    const services = await this.docker.listServices({ filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_OWNER}=${this.options.lbId}`] } });
+    const services = await this.docker.listServices({
+      filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_OWNER}=${this.options.lbId}`] },
+    });
     const handles: ReplicaHandle[] = [];
     for (const service of services) {
       const labels = service.Spec?.Labels ?? {};
@@ -131,7 +153,9 @@ export class SwarmDriver implements ReplicaDriver {
   async conflict(name: string): Promise<string | undefined> {
     try {
       const info = await this.docker.getService(this.serviceName(name)).inspect();
-      return this.isOurs(info.Spec.Labels) ? 'a service of this load balancer already has that name' : 'a service this load balancer does not manage already has that name';
+      return this.isOurs(info.Spec.Labels)
+        ? 'a service of this load balancer already has that name'
+        : 'a service this load balancer does not manage already has that name';
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       return `the Docker engine did not answer: ${dockerMessage(error)}`;
@@ -146,7 +170,13 @@ export class SwarmDriver implements ReplicaDriver {
     const found = await this.docker.listNetworks({ filters: { name: [network] } });
     if (found.some((n) => n.Name === network)) return;
     try {
-      await this.docker.createNetwork({ Name: network, Driver: 'overlay', Attachable: true, CheckDuplicate: true, Labels: { [LABEL_OWNER]: this.options.lbId } });
+      await this.docker.createNetwork({
+        Name: network,
+        Driver: 'overlay',
+        Attachable: true,
+        CheckDuplicate: true,
+        Labels: { [LABEL_OWNER]: this.options.lbId },
+      });
       this.options.log.info({ network }, 'created overlay network');
     } catch (error) {
       if (statusOf(error) !== 409) throw driverError(`cannot create network '${network}': ${dockerMessage(error)}`);
@@ -154,7 +184,12 @@ export class SwarmDriver implements ReplicaDriver {
   }
 
   private spec(name: string, index: number) {
-    const labels = { [LABEL_MANAGED]: 'true', [LABEL_OWNER]: this.options.lbId, [LABEL_NAME]: name, [LABEL_INDEX]: String(index) };
+    const labels = {
+      [LABEL_MANAGED]: 'true',
+      [LABEL_OWNER]: this.options.lbId,
+      [LABEL_NAME]: name,
+      [LABEL_INDEX]: String(index),
+    };
     return {
       Name: this.serviceName(name),
       Labels: labels,
@@ -179,7 +214,9 @@ export class SwarmDriver implements ReplicaDriver {
   }
 
   private async runningTasks(name: string): Promise<Task[]> {
-    const tasks = (await this.docker.listTasks({ filters: { service: [this.serviceName(name)], 'desired-state': ['running'] } })) as Task[];
+    const tasks = (await this.docker.listTasks({
+      filters: { service: [this.serviceName(name)], 'desired-state': ['running'] },
+    })) as Task[];
     return tasks.filter((t) => t.Status.State === 'running');
   }
 

@@ -100,7 +100,8 @@ export const sha256: HashFunction = {
   name: 'sha256',
   requestSlot(id, slots) {
     // Ids up to ~9.5e7 (every random one) need no bigint arithmetic.
-    if (typeof id === 'number' && id <= MAX_PLAIN_ID) return digestMod(safeBigEndianBytes(id * id + 2 * id + 17), slots);
+    if (typeof id === 'number' && id <= MAX_PLAIN_ID)
+      return digestMod(safeBigEndianBytes(id * id + 2 * id + 17), slots);
     return sha256Mod(givenRequestValue(id), slots);
   },
   virtualSlot(i, j, slots) {

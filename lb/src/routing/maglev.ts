@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { sha256, type RequestKey } from './hash.js';
+import { type RequestKey, sha256 } from './hash.js';
 import { isPrime } from './primes.js';
-import { distinctFrom, RoutingError, type Router, type RoutingMember } from './router.js';
+import { distinctFrom, type Router, RoutingError, type RoutingMember } from './router.js';
 
 /** A member's preference list over the table: offset, offset + skip, offset + 2 skip, ... (mod M). */
 export interface Permutation {
@@ -39,15 +39,26 @@ export class MaglevTable<T extends RoutingMember> implements Router<T> {
     private readonly permutationOf: PermutationOf,
   ) {
     this.members = Object.freeze([...members].sort((a, b) => a.index - b.index));
-    this.entries = populate(tableSize, this.members.map((m) => permutationOf(m.name, tableSize)));
+    this.entries = populate(
+      tableSize,
+      this.members.map((m) => permutationOf(m.name, tableSize)),
+    );
   }
 
-  static empty<T extends RoutingMember>(tableSize: number, capacity: number, permutationOf: PermutationOf = sha256Permutation): MaglevTable<T> {
+  static empty<T extends RoutingMember>(
+    tableSize: number,
+    capacity: number,
+    permutationOf: PermutationOf = sha256Permutation,
+  ): MaglevTable<T> {
     if (!isPrime(tableSize)) throw new RoutingError(`Maglev table size must be a prime (got ${tableSize})`);
     return new MaglevTable<T>(tableSize, [], Math.min(capacity, tableSize), permutationOf);
   }
 
-  static of<T extends RoutingMember>(tableSize: number, members: Iterable<T>, permutationOf: PermutationOf = sha256Permutation): MaglevTable<T> {
+  static of<T extends RoutingMember>(
+    tableSize: number,
+    members: Iterable<T>,
+    permutationOf: PermutationOf = sha256Permutation,
+  ): MaglevTable<T> {
     return MaglevTable.empty<T>(tableSize, tableSize, permutationOf).with(...members);
   }
 
@@ -69,7 +80,12 @@ export class MaglevTable<T extends RoutingMember> implements Router<T> {
 
   without(name: string): MaglevTable<T> {
     if (!this.has(name)) return this;
-    return new MaglevTable<T>(this.tableSize, this.members.filter((m) => m.name !== name), this.capacity, this.permutationOf);
+    return new MaglevTable<T>(
+      this.tableSize,
+      this.members.filter((m) => m.name !== name),
+      this.capacity,
+      this.permutationOf,
+    );
   }
 
   has(name: string): boolean {
@@ -98,7 +114,8 @@ export class MaglevTable<T extends RoutingMember> implements Router<T> {
   /** Entries per member name (the dashboard and the analysis show it). */
   shares(): Map<string, number> {
     const counts = new Map<string, number>(this.members.map((m) => [m.name, 0]));
-    for (const pos of this.entries) if (pos >= 0) counts.set(this.members[pos]!.name, counts.get(this.members[pos]!.name)! + 1);
+    for (const pos of this.entries)
+      if (pos >= 0) counts.set(this.members[pos]!.name, counts.get(this.members[pos]!.name)! + 1);
     return counts;
   }
 }

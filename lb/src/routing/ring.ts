@@ -1,5 +1,5 @@
 import type { HashFunction, RequestKey } from './hash.js';
-import { distinctFrom, RoutingError, type Router, type RoutingMember } from './router.js';
+import { distinctFrom, type Router, RoutingError, type RoutingMember } from './router.js';
 
 export interface RingOptions {
   readonly slots: number;
@@ -38,7 +38,8 @@ export class Ring<T extends RoutingMember> implements Router<T> {
     members: readonly T[],
   ) {
     const { slots, virtualServers } = options;
-    if (!Number.isInteger(slots) || slots < 1) throw new RoutingError(`slots must be a positive integer (got ${slots})`);
+    if (!Number.isInteger(slots) || slots < 1)
+      throw new RoutingError(`slots must be a positive integer (got ${slots})`);
     if (!Number.isInteger(virtualServers) || virtualServers < 1 || virtualServers > slots) {
       throw new RoutingError(`virtual servers per replica must be an integer in 1..${slots} (got ${virtualServers})`);
     }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { type RunningLb, startLb } from '../../../kit/src/lb.js';
 import { runLoad } from '../../../kit/src/load.js';
-import { startLb, type RunningLb } from '../../../kit/src/lb.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const stateOf = (page: Page, name: string) => page.locator(`[data-replica="${name}"] .state`).textContent();
@@ -18,7 +18,14 @@ describe('dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no bro
     lb = await startLb({ HASH_FUNCTION: 'given', N: '3', HEARTBEAT_INTERVAL_MS: '300', MAX_FAIL_COUNT: '3' });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
@@ -33,7 +40,10 @@ describe('dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no bro
 
   it('loads with no console errors and shows Server-1..3 on the ring and in the table', async () => {
     await page.waitForSelector('[data-replica="Server-3"]');
-    assert.deepEqual(await page.locator('#replicas tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-replica'))), ['Server-1', 'Server-2', 'Server-3']);
+    assert.deepEqual(
+      await page.locator('#replicas tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-replica'))),
+      ['Server-1', 'Server-2', 'Server-3'],
+    );
     // 3 replicas x 9 virtual servers, each drawn on the ring.
     assert.equal(await page.locator('#ring [data-vs]').count(), 27);
     assert.equal(await page.locator('#ring [data-vs="Server-1"]').count(), 9);
@@ -46,7 +56,10 @@ describe('dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no bro
     await page.fill('#add-names', 'S9');
     await page.click('#add-form button');
     await page.waitForSelector('[data-replica="S9"]');
-    assert.match((await page.locator('#answer').textContent())!, /^200 \{"message":\{"N":4,"replicas":\["Server-1","Server-2","Server-3","S9"\]\}/);
+    assert.match(
+      (await page.locator('#answer').textContent())!,
+      /^200 \{"message":\{"N":4,"replicas":\["Server-1","Server-2","Server-3","S9"\]\}/,
+    );
     assert.equal(await page.locator('#ring [data-vs="S9"]').count(), 9);
     assert.equal(await page.locator('#events [data-event="added"]', { hasText: 'S9' }).count(), 1);
   });
@@ -59,7 +72,9 @@ describe('dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no bro
     assert.match((await page.locator('#answer').textContent())!, /Hostname 'S9' already exists/);
     assert.equal(await page.locator('#replicas tr').count(), 4);
     // The browser logs the refused call itself; that one is expected.
-    assert.deepEqual(consoleErrors.splice(0), ['Failed to load resource: the server responded with a status of 400 (Bad Request)']);
+    assert.deepEqual(consoleErrors.splice(0), [
+      'Failed to load resource: the server responded with a status of 400 (Bad Request)',
+    ]);
   });
 
   it('a killed replica goes failing -> respawning -> healthy on the page', async () => {
@@ -74,8 +89,14 @@ describe('dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no bro
     });
     const load = runLoad({ url: lb.url, requests: 3000, concurrency: 10 });
     process.kill(lb.pid('Server-2'), 'SIGKILL');
-    await page.waitForFunction(() => (window as unknown as { seen: string[] }).seen.includes('respawning'), undefined, { timeout: 10_000 });
-    await page.waitForFunction(() => document.querySelector('[data-replica="Server-2"] .state')?.textContent === 'healthy', undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => (window as unknown as { seen: string[] }).seen.includes('respawning'), undefined, {
+      timeout: 10_000,
+    });
+    await page.waitForFunction(
+      () => document.querySelector('[data-replica="Server-2"] .state')?.textContent === 'healthy',
+      undefined,
+      { timeout: 10_000 },
+    );
     await load;
     const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
     const failing = seen.findIndex((s) => s.startsWith('failing'));

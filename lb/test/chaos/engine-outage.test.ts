@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
+import { send, waitFor } from '../../../kit/src/lb.js';
 import { parseConfig } from '../../src/config.js';
 import { createLoadBalancer } from '../../src/lb.js';
 import { driverError, type ReplicaDriver, type ReplicaHandle } from '../../src/replicas/driver.js';
 import { ProcessDriver } from '../../src/replicas/process-driver.js';
-import { send, waitFor } from '../../../kit/src/lb.js';
 
 /** The process driver behind a switch: while `down`, every call fails as an unreachable engine would. */
 class OutageDriver implements ReplicaDriver {
@@ -33,14 +33,21 @@ class OutageDriver implements ReplicaDriver {
 describe('replica engine unreachable for a while', () => {
   it('respawns fail with a clear error and retry with backoff; /add is refused cleanly; all resumes afterwards', async () => {
     const driver = new OutageDriver(new ProcessDriver());
-    const config = parseConfig({ PORT: '0', N: '2', HEARTBEAT_INTERVAL_MS: '100', HEARTBEAT_TIMEOUT_MS: '100', MAX_FAIL_COUNT: '2' }, { driver: 'process' });
+    const config = parseConfig(
+      { PORT: '0', N: '2', HEARTBEAT_INTERVAL_MS: '100', HEARTBEAT_TIMEOUT_MS: '100', MAX_FAIL_COUNT: '2' },
+      { driver: 'process' },
+    );
     const lb = await createLoadBalancer(config, { driver, log: pino({ level: 'silent' }) });
     const url = await lb.start();
     try {
       driver.down = true;
       process.kill(driver.inner.pid('Server-1')!, 'SIGKILL');
       // Flatlined, and every respawn attempt fails while the engine is down.
-      await waitFor('a failed respawn', () => lb.events.recent().some((e) => e.type === 'respawn-failed') || undefined, 5000);
+      await waitFor(
+        'a failed respawn',
+        () => lb.events.recent().some((e) => e.type === 'respawn-failed') || undefined,
+        5000,
+      );
       const attemptsAt = driver.startAttempts;
       await new Promise((r) => setTimeout(r, 1500));
       const retries = driver.startAttempts - attemptsAt;
@@ -53,11 +60,18 @@ describe('replica engine unreachable for a while', () => {
       for (let k = 0; k < 20; k++) assert.equal((await send(url, 'GET', '/home')).status, 200);
       const add = await send(url, 'POST', '/add', { n: 1 });
       assert.equal(add.status, 500);
-      assert.match(add.json.message, /^<Error> Could not start Server-3 \(cannot reach the Docker engine: .*\); nothing was added$/);
+      assert.match(
+        add.json.message,
+        /^<Error> Could not start Server-3 \(cannot reach the Docker engine: .*\); nothing was added$/,
+      );
       assert.deepEqual((await send(url, 'GET', '/rep')).json.message.replicas, ['Server-1', 'Server-2']);
 
       driver.down = false;
-      await waitFor('Server-1 back', () => (lb.recovery.get('Server-1')!.state === 'healthy' && lb.manager.router.has('Server-1')) || undefined, 10_000);
+      await waitFor(
+        'Server-1 back',
+        () => (lb.recovery.get('Server-1')!.state === 'healthy' && lb.manager.router.has('Server-1')) || undefined,
+        10_000,
+      );
       assert.equal((await send(url, 'POST', '/add', { n: 1 })).status, 200);
       assert.deepEqual((await send(url, 'GET', '/rep')).json.message.replicas, ['Server-1', 'Server-2', 'Server-3']);
     } finally {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { runLoad, type RequestResult } from '../../../kit/src/load.js';
-import { isAlive, replicasBody, startLb, waitFor, type RunningLb } from '../../../kit/src/lb.js';
+import { isAlive, type RunningLb, replicasBody, startLb, waitFor } from '../../../kit/src/lb.js';
+import { type RequestResult, runLoad } from '../../../kit/src/load.js';
 
 const INTERVAL = 200;
 const MAX_FAIL = 3;
@@ -76,9 +76,14 @@ describe('faults under load (process driver)', () => {
     for (const pid of pids) process.kill(pid, 'SIGKILL');
     const during = await lb.call('GET', '/home');
     assert.ok(during.status === 503 || during.status === 200, `got ${during.status}`);
-    if (during.status === 503) assert.deepEqual(during.json, { message: '<Error> No server replica is available', status: 'failure' });
+    if (during.status === 503)
+      assert.deepEqual(during.json, { message: '<Error> No server replica is available', status: 'failure' });
     const t0 = Date.now();
-    await waitFor('all three back', async () => ((await lb!.call('GET', '/home')).status === 200 && lb!.lb.manager.router.size === 3) || undefined, 10_000);
+    await waitFor(
+      'all three back',
+      async () => ((await lb!.call('GET', '/home')).status === 200 && lb!.lb.manager.router.size === 3) || undefined,
+      10_000,
+    );
     const recoveredMs = Date.now() - t0;
     const after = await runLoad({ url: lb.url, requests: 1000, concurrency: 20 });
     assert.equal(after.failed, 0);
@@ -97,13 +102,24 @@ describe('faults under load (process driver)', () => {
       const rms = await Promise.all(Array.from({ length: 10 }, () => lb!.call('DELETE', '/rm', { n: 1 })));
       assert.ok(rms.every((a) => a.status === 200));
     });
-    await waitFor('every replica healthy', () => lb!.lb.manager.names().every((name) => lb!.lb.recovery.get(name)?.state === 'healthy') || undefined, 5000);
+    await waitFor(
+      'every replica healthy',
+      () => lb!.lb.manager.names().every((name) => lb!.lb.recovery.get(name)?.state === 'healthy') || undefined,
+      5000,
+    );
     assert.equal(summary.failed, 0, `${summary.failed} of ${summary.requests} failed`);
     const names = lb.lb.manager.names();
     assert.equal(names.length, 3);
     assert.deepEqual((await lb.call('GET', '/rep')).json.message.replicas, names);
-    assert.deepEqual(lb.lb.manager.router.members.map((m) => m.name), names);
-    const children = (await import('node:fs')).readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    assert.deepEqual(
+      lb.lb.manager.router.members.map((m) => m.name),
+      names,
+    );
+    const children = (await import('node:fs'))
+      .readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     const ours = names.map((n) => pidOf(lb!, n));
     const replicaChildren = children.filter((pid) => isAlive(pid) && !ours.includes(pid));
     // Only the three live replicas (plus tsx/test-runner helpers that are not node servers) remain.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { replicasBody, startLb, type RunningLb } from '../../../kit/src/lb.js';
+import { type RunningLb, replicasBody, startLb } from '../../../kit/src/lb.js';
 
 const INITIAL = replicasBody(['Server-1', 'Server-2', 'Server-3']);
 
@@ -31,7 +31,12 @@ describe('hostile input on the admin API', () => {
     ['5,000-char name', '/add', { n: 1, hostnames: ['a'.repeat(5000)] }, /Invalid hostname 'a{40}\.\.\.'/],
     ['64-char name', '/rm', { n: 1, hostnames: ['a'.repeat(64)] }, /Invalid hostname/],
     ['__proto__ key', '/add', '{"n": 1, "__proto__": {"polluted": true}}', /unknown field '__proto__'/],
-    ['constructor key', '/add', '{"n": 1, "constructor": {"prototype": {"polluted": true}}}', /unknown field 'constructor'/],
+    [
+      'constructor key',
+      '/add',
+      '{"n": 1, "constructor": {"prototype": {"polluted": true}}}',
+      /unknown field 'constructor'/,
+    ],
     ['nested 7,000 deep', '/add', `{"n": ${'['.repeat(7000)}${']'.repeat(7000)}}`, /'n' must be integer/],
     ['not JSON', '/rm', '{n: 1}', /not valid JSON/],
     ['JSON string', '/add', '"hello"', /body must be object/],
@@ -52,7 +57,12 @@ describe('hostile input on the admin API', () => {
   }
 
   it('non-JSON content types get 415', async () => {
-    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml']) {
+    for (const type of [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/xml',
+    ]) {
       const res = await lb.call('POST', '/add', 'n=1', { 'content-type': type });
       assert.equal(res.status, 415, type);
       assert.deepEqual(res.json, { message: '<Error> Content-Type must be application/json', status: 'failure' });
@@ -65,7 +75,9 @@ describe('hostile input on the admin API', () => {
     const started = Date.now();
     const closedAfter = await new Promise<number>((resolve) => {
       const socket = connect(Number(port), '127.0.0.1', () => {
-        socket.write('POST /add HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"n"');
+        socket.write(
+          'POST /add HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"n"',
+        );
       });
       socket.on('data', () => undefined);
       socket.on('close', () => resolve(Date.now() - started));
@@ -76,9 +88,18 @@ describe('hostile input on the admin API', () => {
   });
 
   it('fuzz: any admin payload gets 200 or a 4xx failure, never a 5xx; a 4xx changes nothing', async () => {
-    const weirdName = fc.oneof(fc.string({ maxLength: 80 }), fc.constantFrom('Server-1', 'Server-2', 'x', '', ' ', '-a', 'a..b', 'S'.repeat(63)));
+    const weirdName = fc.oneof(
+      fc.string({ maxLength: 80 }),
+      fc.constantFrom('Server-1', 'Server-2', 'x', '', ' ', '-a', 'a..b', 'S'.repeat(63)),
+    );
     const payload = fc.oneof(
-      fc.record({ n: fc.oneof(fc.integer({ min: -5, max: 0 }), fc.double(), fc.string(), fc.constant(null)), hostnames: fc.array(weirdName, { maxLength: 4 }) }, { requiredKeys: [] }),
+      fc.record(
+        {
+          n: fc.oneof(fc.integer({ min: -5, max: 0 }), fc.double(), fc.string(), fc.constant(null)),
+          hostnames: fc.array(weirdName, { maxLength: 4 }),
+        },
+        { requiredKeys: [] },
+      ),
       fc.record({ n: fc.integer({ min: 1, max: 2 }), hostnames: fc.array(weirdName, { minLength: 3, maxLength: 4 }) }),
       fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 }),
       fc.jsonValue({ maxDepth: 4 }),

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
-import { hashFunctionByName, Ring } from '../../src/routing/index.js';
 import { isAlive, send, spawnLb, waitFor } from '../../../kit/src/lb.js';
+import { hashFunctionByName, Ring } from '../../src/routing/index.js';
 
-const childPids = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+const childPids = (pid: number) =>
+  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 const serverIdOf = (pid: number) => /SERVER_ID=([^\0]+)/.exec(readFileSync(`/proc/${pid}/environ`, 'utf8'))?.[1];
 
 describe('graceful shutdown', () => {
@@ -14,7 +15,10 @@ describe('graceful shutdown', () => {
     const url = lb.url;
     const replicas = childPids(lb.pid);
     const server1 = replicas.find((pid) => serverIdOf(pid) === 'Server-1')!;
-    const ring = Ring.of({ slots: 512, virtualServers: 9, hash: hashFunctionByName('given') }, [1, 2, 3].map((i) => ({ index: i, name: `Server-${i}` })));
+    const ring = Ring.of(
+      { slots: 512, virtualServers: 9, hash: hashFunctionByName('given') },
+      [1, 2, 3].map((i) => ({ index: i, name: `Server-${i}` })),
+    );
     const id = [...Array(1000).keys()].map((k) => k + 100000).find((k) => ring.lookup(k)!.name === 'Server-1')!;
 
     process.kill(server1, 'SIGSTOP'); // accepts connections, never answers
@@ -37,7 +41,10 @@ describe('graceful shutdown', () => {
  * answer, and the client stops at an answer that says `Connection: close`. A request written
  * on the open connection that gets no answer (the LB closed or reset it) is lost.
  */
-function backToBackClient(port: number, id: number): Promise<{ answered: number; lost: number; closedByAnswer: boolean; statuses: Set<number> }> {
+function backToBackClient(
+  port: number,
+  id: number,
+): Promise<{ answered: number; lost: number; closedByAnswer: boolean; statuses: Set<number> }> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     const result = { answered: 0, lost: 0, closedByAnswer: false, statuses: new Set<number>() };
@@ -89,6 +96,10 @@ describe('graceful shutdown under keep-alive load', () => {
     console.log(`# SIGTERM under 50 back-to-back keep-alive clients: ${answered} answered, ${lost} lost`);
     assert.equal(lost, 0, `${lost} requests sent on open connections got no answer`);
     assert.deepEqual(new Set(results.flatMap((r) => [...r.statuses])), new Set([200]));
-    assert.equal(results.filter((r) => r.closedByAnswer).length, 50, 'every connection was closed by an answer that said so');
+    assert.equal(
+      results.filter((r) => r.closedByAnswer).length,
+      50,
+      'every connection was closed by an answer that said so',
+    );
   });
 });

@@ -31,7 +31,9 @@ export class FakeDriver implements ReplicaDriver {
   }
 
   async conflict(name: string): Promise<string | undefined> {
-    return name.startsWith('foreign') ? 'a container this load balancer does not manage already has that name' : undefined;
+    return name.startsWith('foreign')
+      ? 'a container this load balancer does not manage already has that name'
+      : undefined;
   }
 
   async close(): Promise<void> {

@@ -29,7 +29,12 @@ export async function recordingServer(): Promise<{ server: Server; port: number;
  * Writes `bytes` on a new connection (its write side stays open: a half-close means the
  * client left) and collects what comes back until the server closes or is quiet for `quietMs`.
  */
-export function rawExchange(port: number, bytes: Buffer | string, quietMs = 120, totalMs = 3000): Promise<{ text: string; closed: boolean }> {
+export function rawExchange(
+  port: number,
+  bytes: Buffer | string,
+  quietMs = 120,
+  totalMs = 3000,
+): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];

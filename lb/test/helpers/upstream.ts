@@ -5,7 +5,12 @@ import type { ReplicaDriver, ReplicaHandle } from '../../src/replicas/driver.js'
 
 /** What a test upstream saw: each request as it arrived, and each request the client gave up on. */
 export interface UpstreamLog {
-  readonly requests: { method: string; url: string; headers: Record<string, string | string[] | undefined>; rawHeaders: string[] }[];
+  readonly requests: {
+    method: string;
+    url: string;
+    headers: Record<string, string | string[] | undefined>;
+    rawHeaders: string[];
+  }[];
   readonly abandoned: string[];
   /** Bytes /bytes has handed to its socket so far, by request URL. */
   readonly sent: Map<string, number>;
@@ -31,7 +36,10 @@ export async function startUpstream(
   return {
     url,
     log,
-    connections: () => new Promise((resolve, reject) => server.getConnections((error, count) => (error ? reject(error) : resolve(count)))),
+    connections: () =>
+      new Promise((resolve, reject) =>
+        server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+      ),
     close: () => {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
@@ -62,10 +70,14 @@ async function handle(name: string, log: UpstreamLog, req: IncomingMessage, res:
     }
     case '/bytes': {
       const n = Number(query.get('n'));
-      res.writeHead(200, { 'content-type': 'application/octet-stream', ...(query.get('length') ? { 'content-length': n } : {}) });
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        ...(query.get('length') ? { 'content-length': n } : {}),
+      });
       for (let sent = 0; sent < n && !res.destroyed; sent += 16384) {
         log.sent.set(req.url!, sent);
-        if (!res.write(Buffer.alloc(Math.min(16384, n - sent), sent / 16384))) await new Promise((r) => res.once('drain', r));
+        if (!res.write(Buffer.alloc(Math.min(16384, n - sent), sent / 16384)))
+          await new Promise((r) => res.once('drain', r));
       }
       log.sent.set(req.url!, n);
       return void res.end();
@@ -73,13 +85,20 @@ async function handle(name: string, log: UpstreamLog, req: IncomingMessage, res:
     case '/headers':
       return void res
         .writeHead(201, [
-          'Set-Cookie', 'a=1',
-          'Set-Cookie', 'b=2',
-          'Connection', 'x-private',
-          'X-Private', 'hop',
-          'Keep-Alive', 'timeout=5',
-          'X-Served-By', 'spoofed',
-          'Content-Type', 'text/plain',
+          'Set-Cookie',
+          'a=1',
+          'Set-Cookie',
+          'b=2',
+          'Connection',
+          'x-private',
+          'X-Private',
+          'hop',
+          'Keep-Alive',
+          'timeout=5',
+          'X-Served-By',
+          'spoofed',
+          'Content-Type',
+          'text/plain',
         ])
         .end('made');
     case '/status': {

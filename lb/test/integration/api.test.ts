@@ -1,14 +1,35 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { failureBody, type RunningLb, replicasBody, startLb } from '../../../kit/src/lb.js';
 import { given, Ring } from '../../src/routing/index.js';
-import { failureBody, replicasBody, startLb, type RunningLb } from '../../../kit/src/lb.js';
 
-const FIXED_IDS = [0, 1, 7, 42, 100000, 123456, 271828, 314159, 500000, 777777, 999999, 2 ** 40, ...Array.from({ length: 40 }, (_, k) => 100003 + k * 22501)];
+const FIXED_IDS = [
+  0,
+  1,
+  7,
+  42,
+  100000,
+  123456,
+  271828,
+  314159,
+  500000,
+  777777,
+  999999,
+  2 ** 40,
+  ...Array.from({ length: 40 }, (_, k) => 100003 + k * 22501),
+];
 const model = (members: [number, string][]) =>
-  Ring.of({ slots: 512, virtualServers: 9, hash: given }, members.map(([index, name]) => ({ index, name })));
+  Ring.of(
+    { slots: 512, virtualServers: 9, hash: given },
+    members.map(([index, name]) => ({ index, name })),
+  );
 
 /** Sends each id and checks the answering replica is the one the ring module names. */
-async function assertRouting(lb: RunningLb, ring: Ring<{ index: number; name: string }>, ids: (number | bigint)[] = FIXED_IDS) {
+async function assertRouting(
+  lb: RunningLb,
+  ring: Ring<{ index: number; name: string }>,
+  ids: (number | bigint)[] = FIXED_IDS,
+) {
   for (const id of ids) {
     const res = await lb.call('GET', '/home', undefined, { 'x-request-id': String(id) });
     const expected = ring.lookup(id)!.name;
@@ -38,7 +59,14 @@ describe('LB API with N = 3, given hash', () => {
   });
 
   it('routes fixed request ids to the replica the ring module names', async () => {
-    await assertRouting(lb, model([[1, 'Server-1'], [2, 'Server-2'], [3, 'Server-3']]));
+    await assertRouting(
+      lb,
+      model([
+        [1, 'Server-1'],
+        [2, 'Server-2'],
+        [3, 'Server-3'],
+      ]),
+    );
   });
 
   it('passes the request id through, canonical, and makes one up otherwise', async () => {
@@ -47,7 +75,14 @@ describe('LB API with N = 3, given hash', () => {
     const huge = '123456789012345678901234567890';
     const big = await lb.call('GET', '/home', undefined, { 'x-request-id': huge });
     assert.equal(big.headers.get('x-request-id'), huge);
-    assert.equal(big.headers.get('x-served-by'), model([[1, 'Server-1'], [2, 'Server-2'], [3, 'Server-3']]).lookup(BigInt(huge))!.name);
+    assert.equal(
+      big.headers.get('x-served-by'),
+      model([
+        [1, 'Server-1'],
+        [2, 'Server-2'],
+        [3, 'Server-3'],
+      ]).lookup(BigInt(huge))!.name,
+    );
     for (const bad of ['abc', '-5', '1.5', '12a', '0x10', '']) {
       const res = await lb.call('GET', '/home', undefined, { 'x-request-id': bad });
       const id = Number(res.headers.get('x-request-id'));
@@ -66,7 +101,14 @@ describe('LB API with N = 3, given hash', () => {
     const res = await lb.call('GET', '/heartbeat', undefined, { 'x-request-id': '5' });
     assert.equal(res.status, 200);
     assert.equal(res.text, '');
-    assert.equal(res.headers.get('x-served-by'), model([[1, 'Server-1'], [2, 'Server-2'], [3, 'Server-3']]).lookup(5)!.name);
+    assert.equal(
+      res.headers.get('x-served-by'),
+      model([
+        [1, 'Server-1'],
+        [2, 'Server-2'],
+        [3, 'Server-3'],
+      ]).lookup(5)!.name,
+    );
   });
 
   it('answers wrong methods on its own paths with 405 and never forwards them', async () => {
@@ -91,7 +133,10 @@ describe('LB API with N = 3, given hash', () => {
     assert.match(page.headers.get('content-type')!, /^text\/html/);
     assert.match(page.text, /<title>Load balancer dashboard<\/title>/);
     const state = await lb.call('GET', '/dashboard/state');
-    assert.deepEqual(state.json.replicas.map((r: { name: string }) => r.name), ['Server-1', 'Server-2', 'Server-3']);
+    assert.deepEqual(
+      state.json.replicas.map((r: { name: string }) => r.name),
+      ['Server-1', 'Server-2', 'Server-3'],
+    );
     assert.equal(state.json.layout.virtualServers.length, 27);
     const missing = await lb.call('GET', '/dashboard/nope');
     assert.equal(missing.status, 404);
@@ -100,8 +145,20 @@ describe('LB API with N = 3, given hash', () => {
   });
 
   const badCalls: [string, string, unknown, number, string][] = [
-    ['POST', '/add', { n: 1, hostnames: ['A', 'B'] }, 400, '<Error> Length of hostname list is more than newly added instances'],
-    ['DELETE', '/rm', { n: 1, hostnames: ['Server-1', 'Server-2'] }, 400, '<Error> Length of hostname list is more than removable instances'],
+    [
+      'POST',
+      '/add',
+      { n: 1, hostnames: ['A', 'B'] },
+      400,
+      '<Error> Length of hostname list is more than newly added instances',
+    ],
+    [
+      'DELETE',
+      '/rm',
+      { n: 1, hostnames: ['Server-1', 'Server-2'] },
+      400,
+      '<Error> Length of hostname list is more than removable instances',
+    ],
     ['POST', '/add', { n: 0 }, 400, '<Error> n must be at least 1 (got 0)'],
     ['POST', '/add', { n: -2 }, 400, '<Error> n must be at least 1 (got -2)'],
     ['POST', '/add', { n: 1.5 }, 400, "<Error> Invalid request body: 'n' must be integer"],
@@ -109,22 +166,58 @@ describe('LB API with N = 3, given hash', () => {
     ['POST', '/add', { hostnames: [] }, 400, "<Error> Invalid request body: body must have required property 'n'"],
     ['POST', '/add', { n: 1, hostnames: 'S9' }, 400, "<Error> Invalid request body: 'hostnames' must be array"],
     ['POST', '/add', { n: 1, hostnames: [5] }, 400, "<Error> Invalid request body: 'hostnames.0' must be string"],
-    ['POST', '/add', { n: 1, hostname: ['S9'] }, 400, "<Error> Invalid request body: body has unknown field 'hostname' (allowed: n, hostnames)"],
+    [
+      'POST',
+      '/add',
+      { n: 1, hostname: ['S9'] },
+      400,
+      "<Error> Invalid request body: body has unknown field 'hostname' (allowed: n, hostnames)",
+    ],
     ['POST', '/add', [1], 400, '<Error> Invalid request body: body must be object'],
     ['POST', '/add', { n: 1e400 }, 400, "<Error> Invalid request body: 'n' must be integer"],
     ['POST', '/add', '{"n": 1e309}', 400, "<Error> Invalid request body: 'n' must be integer"],
     ['POST', '/add', { n: 0, hostnames: ['A'] }, 400, '<Error> n must be at least 1 (got 0)'],
-    ['DELETE', '/rm', { n: 5, hostnames: ['Server-1', 'Server-2', 'Server-3', 'x', 'y', 'z'] }, 400, '<Error> Length of hostname list is more than removable instances'],
-    ['POST', '/add', { n: 1, hostnames: ['bad name'] }, 400, "<Error> Invalid hostname 'bad name': use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit"],
-    ['POST', '/add', { n: 1, hostnames: ['-x'] }, 400, "<Error> Invalid hostname '-x': use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit"],
+    [
+      'DELETE',
+      '/rm',
+      { n: 5, hostnames: ['Server-1', 'Server-2', 'Server-3', 'x', 'y', 'z'] },
+      400,
+      '<Error> Length of hostname list is more than removable instances',
+    ],
+    [
+      'POST',
+      '/add',
+      { n: 1, hostnames: ['bad name'] },
+      400,
+      "<Error> Invalid hostname 'bad name': use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit",
+    ],
+    [
+      'POST',
+      '/add',
+      { n: 1, hostnames: ['-x'] },
+      400,
+      "<Error> Invalid hostname '-x': use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit",
+    ],
     ['POST', '/add', { n: 2, hostnames: ['S9', 'S9'] }, 400, "<Error> Hostname 'S9' appears more than once"],
     ['POST', '/add', { n: 1, hostnames: ['Server-2'] }, 400, "<Error> Hostname 'Server-2' already exists"],
     ['POST', '/add', { n: 1, hostnames: ['server-2'] }, 400, "<Error> Hostname 'server-2' already exists"],
     ['POST', '/add', { n: 54 }, 400, '<Error> Cannot add 54 replicas: 3 exist and at most 56 fit (MAX_REPLICAS)'],
     ['DELETE', '/rm', { n: 4 }, 400, '<Error> n must be between 1 and 3 (the number of replicas), got 4'],
     ['DELETE', '/rm', { n: 0 }, 400, '<Error> n must be between 1 and 3 (the number of replicas), got 0'],
-    ['DELETE', '/rm', { n: 1, hostnames: ['Server-9'] }, 400, "<Error> Hostname 'Server-9' is not a replica of this load balancer"],
-    ['DELETE', '/rm', { n: 2, hostnames: ['Server-1', 'Server-1'] }, 400, "<Error> Hostname 'Server-1' appears more than once"],
+    [
+      'DELETE',
+      '/rm',
+      { n: 1, hostnames: ['Server-9'] },
+      400,
+      "<Error> Hostname 'Server-9' is not a replica of this load balancer",
+    ],
+    [
+      'DELETE',
+      '/rm',
+      { n: 2, hostnames: ['Server-1', 'Server-1'] },
+      400,
+      "<Error> Hostname 'Server-1' appears more than once",
+    ],
   ];
   for (const [method, path, body, status, message] of badCalls) {
     it(`${method} ${path} ${typeof body === 'string' ? body : JSON.stringify(body)} -> ${status} and nothing changes`, async () => {
@@ -151,7 +244,10 @@ describe('LB API with N = 3, given hash', () => {
     assert.match(broken.json.message, /^<Error> Request body is not valid JSON: \S/);
     const proto = await lb.call('POST', '/add', '{"n": 1, "__proto__": {"x": 1}}');
     assert.equal(proto.status, 400);
-    assert.deepEqual(proto.json, failureBody("<Error> Invalid request body: body has unknown field '__proto__' (allowed: n, hostnames)"));
+    assert.deepEqual(
+      proto.json,
+      failureBody("<Error> Invalid request body: body has unknown field '__proto__' (allowed: n, hostnames)"),
+    );
     const nested = await lb.call('POST', '/add', `{"n": 1, "hostnames": ${'['.repeat(5000)}${']'.repeat(5000)}}`);
     assert.equal(nested.status, 400);
     assert.deepEqual(nested.json, failureBody("<Error> Invalid request body: 'hostnames.0' must be string"));
@@ -179,16 +275,42 @@ describe('LB membership changes', () => {
     const res = await lb.call('POST', '/add', { n: 2, hostnames: ['S5'] });
     assert.equal(res.status, 200);
     assert.deepEqual(res.json, replicasBody(['Server-1', 'Server-2', 'Server-3', 'S5', 'Server-4']));
-    await assertRouting(lb, model([[1, 'Server-1'], [2, 'Server-2'], [3, 'Server-3'], [4, 'S5'], [5, 'Server-4']]));
+    await assertRouting(
+      lb,
+      model([
+        [1, 'Server-1'],
+        [2, 'Server-2'],
+        [3, 'Server-3'],
+        [4, 'S5'],
+        [5, 'Server-4'],
+      ]),
+    );
   });
 
   it('/rm removes the named hosts, frees their index, and a new replica reuses it', async () => {
     const res = await lb.call('DELETE', '/rm', { n: 1, hostnames: ['Server-2'] });
     assert.deepEqual(res.json, replicasBody(['Server-1', 'Server-3', 'S5', 'Server-4']));
-    await assertRouting(lb, model([[1, 'Server-1'], [3, 'Server-3'], [4, 'S5'], [5, 'Server-4']]));
+    await assertRouting(
+      lb,
+      model([
+        [1, 'Server-1'],
+        [3, 'Server-3'],
+        [4, 'S5'],
+        [5, 'Server-4'],
+      ]),
+    );
     const added = await lb.call('POST', '/add', { n: 1, hostnames: ['S9'] });
     assert.deepEqual(added.json, replicasBody(['Server-1', 'S9', 'Server-3', 'S5', 'Server-4']));
-    await assertRouting(lb, model([[1, 'Server-1'], [2, 'S9'], [3, 'Server-3'], [4, 'S5'], [5, 'Server-4']]));
+    await assertRouting(
+      lb,
+      model([
+        [1, 'Server-1'],
+        [2, 'S9'],
+        [3, 'Server-3'],
+        [4, 'S5'],
+        [5, 'Server-4'],
+      ]),
+    );
   });
 
   it('/rm picks the rest at random among the others', async () => {
@@ -220,11 +342,17 @@ describe('admin token', () => {
   after(() => lb.stop());
 
   it('/add and /rm need the bearer token; /rep and forwarding do not', async () => {
-    for (const auth of [{}, { authorization: 'Bearer wrong' }, { authorization: 's3cret' }] as Record<string, string>[]) {
+    for (const auth of [{}, { authorization: 'Bearer wrong' }, { authorization: 's3cret' }] as Record<
+      string,
+      string
+    >[]) {
       const res = await lb.call('POST', '/add', { n: 1 }, auth);
       assert.equal(res.status, 401);
       assert.equal(res.headers.get('www-authenticate'), 'Bearer');
-      assert.deepEqual(res.json, failureBody('<Error> Missing or wrong admin token (send Authorization: Bearer <ADMIN_TOKEN>)'));
+      assert.deepEqual(
+        res.json,
+        failureBody('<Error> Missing or wrong admin token (send Authorization: Bearer <ADMIN_TOKEN>)'),
+      );
       assert.equal((await lb.call('DELETE', '/rm', { n: 1 }, auth)).status, 401);
     }
     assert.equal((await lb.call('GET', '/rep')).json.message.N, 1);
@@ -234,13 +362,19 @@ describe('admin token', () => {
     // The scheme name is case-insensitive (RFC 9110 11.1).
     const lower = await lb.call('POST', '/add', { n: 1 }, { authorization: 'bearer s3cret' });
     assert.deepEqual(lower.json, replicasBody(['Server-1', 'Server-2', 'Server-3']));
-    assert.equal((await lb.call('DELETE', '/rm', { n: 1, hostnames: ['Server-3'] }, { authorization: 'BEARER s3cret' })).status, 200);
+    assert.equal(
+      (await lb.call('DELETE', '/rm', { n: 1, hostnames: ['Server-3'] }, { authorization: 'BEARER s3cret' })).status,
+      200,
+    );
   });
 
   it('a removed replica takes its metric series with it', async () => {
     await lb.call('POST', '/add', { n: 1, hostnames: ['Passing'] }, { authorization: 'Bearer s3cret' });
     const id = [...Array(2000).keys()].find((k) => lb.lb.manager.router.lookup(k)?.name === 'Passing')!;
-    assert.equal((await lb.call('GET', '/home', undefined, { 'x-request-id': String(id) })).headers.get('x-served-by'), 'Passing');
+    assert.equal(
+      (await lb.call('GET', '/home', undefined, { 'x-request-id': String(id) })).headers.get('x-served-by'),
+      'Passing',
+    );
     assert.match((await lb.call('GET', '/metrics')).text, /replica="Passing"/);
     await lb.call('DELETE', '/rm', { n: 1, hostnames: ['Passing'] }, { authorization: 'Bearer s3cret' });
     assert.doesNotMatch((await lb.call('GET', '/metrics')).text, /replica="Passing"/);

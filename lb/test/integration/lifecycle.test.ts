@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { given, Ring } from '../../src/routing/index.js';
+import { isAlive, type RunningLb, replicasBody, send, spawnLb, startLb, waitFor } from '../../../kit/src/lb.js';
 import type { ProcessDriver } from '../../src/replicas/process-driver.js';
-import { isAlive, replicasBody, send, spawnLb, startLb, waitFor, type RunningLb } from '../../../kit/src/lb.js';
+import { given, Ring } from '../../src/routing/index.js';
 
 const pids = (lb: RunningLb) => lb.lb.manager.names().map((name) => lb.pid(name));
 
@@ -17,11 +17,17 @@ describe('concurrent membership changes', () => {
     const answers = await Promise.all(Array.from({ length: 20 }, () => lb.call('POST', '/add', { n: 1 })));
     assert.ok(answers.every((a) => a.status === 200));
     // Serialized: each call saw the previous ones, so the N values are exactly 4..23.
-    assert.deepEqual(answers.map((a) => a.json.message.N).sort((a, b) => a - b), Array.from({ length: 20 }, (_, k) => k + 4));
+    assert.deepEqual(
+      answers.map((a) => a.json.message.N).sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, k) => k + 4),
+    );
     const expected = Array.from({ length: 23 }, (_, k) => `Server-${k + 1}`);
     assert.deepEqual((await lb.call('GET', '/rep')).json, replicasBody(expected));
     // The live ring equals one rebuilt from scratch, and routing follows it.
-    const model = Ring.of({ slots: 512, virtualServers: 9, hash: given }, expected.map((name, k) => ({ index: k + 1, name })));
+    const model = Ring.of(
+      { slots: 512, virtualServers: 9, hash: given },
+      expected.map((name, k) => ({ index: k + 1, name })),
+    );
     const live = lb.lb.manager.router;
     assert.ok(live instanceof Ring);
     assert.deepEqual(
@@ -51,13 +57,17 @@ describe('concurrent membership changes', () => {
     flowing = false;
     await traffic;
     assert.ok(answers.every((a) => a.status === 200));
-    assert.deepEqual(answers.map((a) => a.json.message.N).sort((a, b) => a - b), Array.from({ length: 20 }, (_, k) => k + 3));
+    assert.deepEqual(
+      answers.map((a) => a.json.message.N).sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, k) => k + 3),
+    );
     const rep = (await lb.call('GET', '/rep')).json;
     assert.equal(rep.message.N, 3);
     assert.ok(sent > 0);
     assert.equal(failed, 0, `${failed} of ${sent} requests failed during removal`);
     const kept = new Set(pids(lb));
-    for (const pid of before.filter((p) => !kept.has(p))) assert.equal(isAlive(pid), false, `pid ${pid} outlived its /rm`);
+    for (const pid of before.filter((p) => !kept.has(p)))
+      assert.equal(isAlive(pid), false, `pid ${pid} outlived its /rm`);
   });
 });
 
@@ -66,7 +76,12 @@ describe('a replica killed with SIGKILL', () => {
   const interval = 200;
   const maxFail = 3;
   before(async () => {
-    lb = await startLb({ HASH_FUNCTION: 'given', N: '3', HEARTBEAT_INTERVAL_MS: String(interval), MAX_FAIL_COUNT: String(maxFail) });
+    lb = await startLb({
+      HASH_FUNCTION: 'given',
+      N: '3',
+      HEARTBEAT_INTERVAL_MS: String(interval),
+      MAX_FAIL_COUNT: String(maxFail),
+    });
   });
   after(() => lb.stop());
 

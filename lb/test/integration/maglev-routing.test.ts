@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { type RunningLb, startLb } from '../../../kit/src/lb.js';
 import { MaglevTable } from '../../src/routing/index.js';
 import { members } from '../helpers/ring.js';
-import { startLb, type RunningLb } from '../../../kit/src/lb.js';
 
 describe('LB with ROUTING=maglev', () => {
   let lb: RunningLb;

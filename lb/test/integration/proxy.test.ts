@@ -1,19 +1,20 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { request, type IncomingHttpHeaders } from 'node:http';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { type IncomingHttpHeaders, request } from 'node:http';
 import { Readable } from 'node:stream';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Client } from 'undici';
+import { failureBody, type RunningLb, startLb, waitFor } from '../../../kit/src/lb.js';
 import { given, Ring } from '../../src/routing/index.js';
-import { failureBody, startLb, waitFor, type RunningLb } from '../../../kit/src/lb.js';
-import { startUpstream, StaticDriver, type UpstreamLog } from '../helpers/upstream.js';
 import { members } from '../helpers/ring.js';
+import { StaticDriver, startUpstream, type UpstreamLog } from '../helpers/upstream.js';
 
 const NAMES = ['Server-1', 'Server-2', 'Server-3'];
 const ring = Ring.of({ slots: 512, virtualServers: 9, hash: given }, members(3));
 /** A request id the ring gives to `name`, and the replica a GET fails over to from it. */
 const idOwnedBy = (name: string) => {
-  for (let id = 0; ; id++) if (ring.lookup(id)!.name === name) return { id: String(id), next: ring.candidates(id)[1]!.name };
+  for (let id = 0; ; id++)
+    if (ring.lookup(id)!.name === name) return { id: String(id), next: ring.candidates(id)[1]!.name };
 };
 
 interface RawAnswer {
@@ -24,12 +25,25 @@ interface RawAnswer {
 }
 
 /** One request on its own connection, with full control of headers and body (fetch forbids hop-by-hop headers). */
-function raw(url: string, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer | Buffer[]): Promise<RawAnswer> {
+function raw(
+  url: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: Buffer | Buffer[],
+): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const req = request(`${url}${path}`, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode!,
+          headers: res.headers,
+          rawHeaders: res.rawHeaders,
+          body: Buffer.concat(chunks),
+        }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -50,7 +64,12 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('forwarding through the LB', () => {
   const upstreams = new Map<string, Awaited<ReturnType<typeof startUpstream>>>();
   const log = (name: string): UpstreamLog => upstreams.get(name)!.log;
-  const requestsTo = (path: string) => NAMES.flatMap((n) => log(n).requests.filter((r) => r.url.startsWith(path)).map(() => n));
+  const requestsTo = (path: string) =>
+    NAMES.flatMap((n) =>
+      log(n)
+        .requests.filter((r) => r.url.startsWith(path))
+        .map(() => n),
+    );
   let lb: RunningLb;
   let url: string;
 
@@ -76,10 +95,21 @@ describe('forwarding through the LB', () => {
     const body = randomBytes(1 << 20);
     const { id } = idOwnedBy('Server-2');
     const sized = await raw(url, 'POST', '/echo', { 'x-request-id': id, 'content-length': String(body.length) }, body);
-    const chunked = await raw(url, 'PUT', '/echo', { 'x-request-id': id }, [body.subarray(0, 1000), body.subarray(1000)]);
-    for (const [answer, method] of [[sized, 'POST'], [chunked, 'PUT']] as const) {
+    const chunked = await raw(url, 'PUT', '/echo', { 'x-request-id': id }, [
+      body.subarray(0, 1000),
+      body.subarray(1000),
+    ]);
+    for (const [answer, method] of [
+      [sized, 'POST'],
+      [chunked, 'PUT'],
+    ] as const) {
       assert.equal(answer.status, 200);
-      assert.deepEqual(JSON.parse(answer.body.toString()), { replica: 'Server-2', method, length: body.length, sha256: sha256(body) });
+      assert.deepEqual(JSON.parse(answer.body.toString()), {
+        replica: 'Server-2',
+        method,
+        length: body.length,
+        sha256: sha256(body),
+      });
       assert.equal(answer.headers['x-served-by'], 'Server-2');
     }
   });
@@ -100,7 +130,9 @@ describe('forwarding through the LB', () => {
     });
   }
 
-  it('holds the replica back while a client reads slowly, then delivers a 64 MiB answer intact', { timeout: 30_000 }, async () => {
+  it('holds the replica back while a client reads slowly, then delivers a 64 MiB answer intact', {
+    timeout: 30_000,
+  }, async () => {
     const n = 64 << 20;
     for (const sized of [false, true]) {
       const path = `/bytes?n=${n}${sized ? '&length=1' : ''}`;
@@ -124,7 +156,9 @@ describe('forwarding through the LB', () => {
     }
   });
 
-  it('holds a client back while its replica reads slowly, then delivers a 64 MiB request body intact', { timeout: 30_000 }, async () => {
+  it('holds a client back while its replica reads slowly, then delivers a 64 MiB request body intact', {
+    timeout: 30_000,
+  }, async () => {
     const n = 64 << 20;
     const block = Buffer.alloc(65536);
     let produced = 0;
@@ -139,16 +173,30 @@ describe('forwarding through the LB', () => {
       },
     });
     const answer = await new Promise<RawAnswer>((resolve, reject) => {
-      const req = request(`${url}/echo?delay=1000`, { method: 'POST', agent: false, headers: { 'content-length': String(n) } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
-      });
+      const req = request(
+        `${url}/echo?delay=1000`,
+        { method: 'POST', agent: false, headers: { 'content-length': String(n) } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode!,
+              headers: res.headers,
+              rawHeaders: res.rawHeaders,
+              body: Buffer.concat(chunks),
+            }),
+          );
+        },
+      );
       req.on('error', reject);
       source.pipe(req);
     });
     assert.equal(answer.status, 200);
-    assert.ok(producedBeforeReplicaRead < n / 2, `the client could write ${producedBeforeReplicaRead} of ${n} bytes before the replica read any`);
+    assert.ok(
+      producedBeforeReplicaRead < n / 2,
+      `the client could write ${producedBeforeReplicaRead} of ${n} bytes before the replica read any`,
+    );
     const expected = createHash('sha256');
     for (let at = 0; at < n; at += 65536) expected.update(Buffer.alloc(65536, (at / 65536) & 255));
     const echoed = JSON.parse(answer.body.toString());
@@ -196,7 +244,10 @@ describe('forwarding through the LB', () => {
     for (const method of ['GET', 'POST', 'DELETE']) {
       const answer = await raw(url, method, '/nowhere/at/all?q=1', { 'content-length': '2' }, Buffer.from('{}'));
       assert.equal(answer.status, 400);
-      assert.deepEqual(JSON.parse(answer.body.toString()), failureBody("<Error> '/nowhere/at/all' endpoint does not exist in server replicas"));
+      assert.deepEqual(
+        JSON.parse(answer.body.toString()),
+        failureBody("<Error> '/nowhere/at/all' endpoint does not exist in server replicas"),
+      );
     }
   });
 
@@ -211,7 +262,13 @@ describe('forwarding through the LB', () => {
 
   it('does not send a POST twice: the owner dropping it is a 502 naming the replica', async () => {
     const { id } = idOwnedBy('Server-1');
-    const answer = await raw(url, 'POST', '/reset?on=Server-1', { 'x-request-id': id, 'content-length': '5' }, Buffer.from('hello'));
+    const answer = await raw(
+      url,
+      'POST',
+      '/reset?on=Server-1',
+      { 'x-request-id': id, 'content-length': '5' },
+      Buffer.from('hello'),
+    );
     assert.equal(answer.status, 502);
     const body = JSON.parse(answer.body.toString());
     assert.equal(body.status, 'failure');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { startLb, type RunningLb } from '../../../kit/src/lb.js';
+import { promisify } from 'node:util';
+import { type RunningLb, startLb } from '../../../kit/src/lb.js';
 
 const run = promisify(execFile);
 
@@ -17,12 +17,10 @@ function readmeExamples(): Example[] {
   const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
   const section = readme.slice(readme.indexOf('## Using it'));
   const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
-  return block
-    .split(/\n(?=\$ )/)
-    .map((chunk) => {
-      const [first, ...rest] = chunk.trimEnd().split('\n');
-      return { command: first!.slice(2), output: rest.join('\n') };
-    });
+  return block.split(/\n(?=\$ )/).map((chunk) => {
+    const [first, ...rest] = chunk.trimEnd().split('\n');
+    return { command: first!.slice(2), output: rest.join('\n') };
+  });
 }
 
 /** Date is the only line that differs from run to run. */
@@ -41,7 +39,9 @@ describe('README examples print what the README says', () => {
     const address = lb.url.replace('http://', '');
     for (const { command, output } of examples) {
       // Not execFileSync: the LB answers from this process's event loop.
-      const { stdout: actual } = await run('sh', ['-c', command.replaceAll('localhost:5000', address)], { encoding: 'utf8' });
+      const { stdout: actual } = await run('sh', ['-c', command.replaceAll('localhost:5000', address)], {
+        encoding: 'utf8',
+      });
       assert.equal(withoutDate(actual.replaceAll('\r\n', '\n').trimEnd()), withoutDate(output), command);
     }
   });

@@ -1,21 +1,27 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { type RunningLb, send, startLb, waitFor } from '../../../kit/src/lb.js';
+import { runLoad } from '../../../kit/src/load.js';
+import { freePort } from '../../../kit/src/net.js';
 import { parseConfig } from '../../src/config.js';
 import { createDataPlaneInstance, type DataPlaneInstance } from '../../src/lb.js';
 import { given, Ring } from '../../src/routing/index.js';
-import { send, startLb, waitFor, type RunningLb } from '../../../kit/src/lb.js';
-import { freePort } from '../../../kit/src/net.js';
-import { runLoad } from '../../../kit/src/load.js';
-import { startUpstream } from '../helpers/upstream.js';
 import { members } from '../helpers/ring.js';
+import { startUpstream } from '../helpers/upstream.js';
 
 const quiet = pino({ level: 'silent' });
 
 /** A data-plane instance on 127.0.0.1 following `controller`. */
-async function dataPlane(controller: string, env: Record<string, string> = {}): Promise<{ instance: DataPlaneInstance; url: string }> {
-  const config = parseConfig({ PORT: '0', LB_ROLE: 'data-plane', CONTROLLER_URL: controller, HASH_FUNCTION: 'given', ...env }, { driver: 'process' });
+async function dataPlane(
+  controller: string,
+  env: Record<string, string> = {},
+): Promise<{ instance: DataPlaneInstance; url: string }> {
+  const config = parseConfig(
+    { PORT: '0', LB_ROLE: 'data-plane', CONTROLLER_URL: controller, HASH_FUNCTION: 'given', ...env },
+    { driver: 'process' },
+  );
   const instance = createDataPlaneInstance(config, { log: quiet });
   return { instance, url: await instance.start() };
 }
@@ -36,9 +42,15 @@ describe('control plane and data plane (process driver)', () => {
   it('three data-plane instances route 1,000 fixed ids identically, as the ring model says', async () => {
     const ring = Ring.of({ slots: 512, virtualServers: 9, hash: given }, members(3));
     for (let id = 100_000; id < 101_000; id++) {
-      const answers = await Promise.all(planes.map((p) => send(p.url, 'GET', '/home', undefined, { 'x-request-id': String(id) })));
+      const answers = await Promise.all(
+        planes.map((p) => send(p.url, 'GET', '/home', undefined, { 'x-request-id': String(id) })),
+      );
       const servedBy = answers.map((a) => a.headers.get('x-served-by'));
-      assert.deepEqual(servedBy, [0, 1, 2].map(() => ring.lookup(id)!.name), `id ${id}`);
+      assert.deepEqual(
+        servedBy,
+        [0, 1, 2].map(() => ring.lookup(id)!.name),
+        `id ${id}`,
+      );
     }
   });
 
@@ -56,16 +68,24 @@ describe('control plane and data plane (process driver)', () => {
       const want = controller.lb.manager.snapshot();
       await Promise.all(
         planes.map((p) =>
-          waitFor('the new membership', () => (p.instance.follower.current?.version === want.version ? true : undefined), 2000).then(() =>
-            delays.push(performance.now() - answeredAt),
-          ),
+          waitFor(
+            'the new membership',
+            () => (p.instance.follower.current?.version === want.version ? true : undefined),
+            2000,
+          ).then(() => delays.push(performance.now() - answeredAt)),
         ),
       );
-      for (const p of planes) assert.deepEqual(p.instance.follower.router.members.map((m) => m.name), want.members.map((m) => m.name));
+      for (const p of planes)
+        assert.deepEqual(
+          p.instance.follower.router.members.map((m) => m.name),
+          want.members.map((m) => m.name),
+        );
     }
     const worst = Math.max(...delays);
     assert.ok(worst <= 200, `slowest instance took ${worst.toFixed(1)} ms`);
-    console.log(`# membership propagation after /add or /rm returned: max ${worst.toFixed(1)} ms over ${delays.length} instance-changes`);
+    console.log(
+      `# membership propagation after /add or /rm returned: max ${worst.toFixed(1)} ms over ${delays.length} instance-changes`,
+    );
   });
 });
 
@@ -79,7 +99,14 @@ describe('controller SIGKILLed under load (static stability)', () => {
   async function startController(): Promise<void> {
     const replicas = upstreams.map((u, k) => `Server-${k + 1}=${u.url}`).join(',');
     const child = spawn(process.execPath, ['--import', 'tsx', 'lb/test/helpers/static-controller.ts'], {
-      env: { ...process.env, PORT: String(port), N: '3', HASH_FUNCTION: 'given', HEARTBEAT_INTERVAL_MS: '200', REPLICAS: replicas },
+      env: {
+        ...process.env,
+        PORT: String(port),
+        N: '3',
+        HASH_FUNCTION: 'given',
+        HEARTBEAT_INTERVAL_MS: '200',
+        REPLICAS: replicas,
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -102,26 +129,47 @@ describe('controller SIGKILLed under load (static stability)', () => {
 
   it('data planes keep serving with no failed GET, admin calls get a 503 naming the controller, and all recover when it is back', async () => {
     const seen = new Map<number, number>();
-    const load = runLoad({ url: planes[0]!.url, path: '/echo', requests: 3000, concurrency: 20, onResult: (r) => seen.set(r.status, (seen.get(r.status) ?? 0) + 1) });
+    const load = runLoad({
+      url: planes[0]!.url,
+      path: '/echo',
+      requests: 3000,
+      concurrency: 20,
+      onResult: (r) => seen.set(r.status, (seen.get(r.status) ?? 0) + 1),
+    });
     await new Promise((r) => setTimeout(r, 100));
     controllerProcess!.kill('SIGKILL');
     await new Promise<void>((r) => controllerProcess!.once('exit', () => r()));
     await load;
     assert.deepEqual([...seen], [[200, 3000]], 'every GET during and after the kill answered 200');
-    const statuses = await Promise.all(Array.from({ length: 200 }, (_, k) => send(planes[1]!.url, 'GET', '/echo', undefined, { 'x-request-id': String(k) }).then((a) => a.status)));
+    const statuses = await Promise.all(
+      Array.from({ length: 200 }, (_, k) =>
+        send(planes[1]!.url, 'GET', '/echo', undefined, { 'x-request-id': String(k) }).then((a) => a.status),
+      ),
+    );
     assert.deepEqual([...new Set(statuses)], [200], 'served on the last membership');
 
     const refused = await send(planes[0]!.url, 'POST', '/add', { n: 1 });
     assert.equal(refused.status, 503);
-    assert.match(refused.json.message, new RegExp(`^<Error> The controller \\(${controllerUrl.replaceAll('.', '\\.')}\\) is unavailable: ECONNREFUSED`));
+    assert.match(
+      refused.json.message,
+      new RegExp(`^<Error> The controller \\(${controllerUrl.replaceAll('.', '\\.')}\\) is unavailable: ECONNREFUSED`),
+    );
     assert.equal(refused.json.status, 'failure');
 
     await startController();
-    const back = await waitFor('admin calls to work again', async () => {
-      const answer = await send(planes[0]!.url, 'GET', '/rep');
-      return answer.status === 200 ? answer : undefined;
-    }, 10_000);
+    const back = await waitFor(
+      'admin calls to work again',
+      async () => {
+        const answer = await send(planes[0]!.url, 'GET', '/rep');
+        return answer.status === 200 ? answer : undefined;
+      },
+      10_000,
+    );
     assert.deepEqual(back.json.message.replicas, ['Server-1', 'Server-2', 'Server-3']);
-    await waitFor('both followers on the new controller', () => planes.every((p) => p.instance.follower.reachable) || undefined, 5000);
+    await waitFor(
+      'both followers on the new controller',
+      () => planes.every((p) => p.instance.follower.reachable) || undefined,
+      5000,
+    );
   });
 });

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { failureBody, type RunningLb, send, startLb, waitFor } from '../../../kit/src/lb.js';
 import { given, Ring } from '../../src/routing/index.js';
-import { failureBody, send, startLb, waitFor, type RunningLb } from '../../../kit/src/lb.js';
-import { startUpstream, StaticDriver } from '../helpers/upstream.js';
 import { members } from '../helpers/ring.js';
+import { StaticDriver, startUpstream } from '../helpers/upstream.js';
 
 const NAMES = ['Server-1', 'Server-2', 'Server-3'];
 const ring = Ring.of({ slots: 512, virtualServers: 9, hash: given }, members(3));
@@ -24,7 +24,9 @@ function earlyAnswerThenHangUp(port: number, id: string): Promise<string> {
       socket.destroy();
       resolve(answer.toString('latin1').split('\r\n', 1)[0]!);
     });
-    socket.write(`POST /early HTTP/1.1\r\nHost: x\r\nX-Request-Id: ${id}\r\nContent-Length: 3000000\r\n\r\n${'a'.repeat(1000)}`);
+    socket.write(
+      `POST /early HTTP/1.1\r\nHost: x\r\nX-Request-Id: ${id}\r\nContent-Length: 3000000\r\n\r\n${'a'.repeat(1000)}`,
+    );
   });
 }
 
@@ -51,7 +53,11 @@ describe('upstream connections: never leaked, never waited for past the deadline
         assert.deepEqual(new Set(lines), new Set(['HTTP/1.1 400 Bad Request']));
       }
       // The replica sees its connections closed by the LB (it would keep them for its own keep-alive timeout).
-      await waitFor('the LB to close its connections to Server-2', async () => (await server2.connections()) <= 1 || undefined, 3000);
+      await waitFor(
+        'the LB to close its connections to Server-2',
+        async () => (await server2.connections()) <= 1 || undefined,
+        3000,
+      );
       const answer = await send(lb.url, 'GET', '/echo', undefined, { 'x-request-id': id });
       assert.equal(answer.status, 200);
       assert.equal(answer.headers.get('x-served-by'), 'Server-2');
@@ -70,12 +76,17 @@ describe('upstream connections: never leaked, never waited for past the deadline
           let got = '';
           socket.on('data', (c) => (got += c.toString('latin1')));
           socket.on('close', () => resolve(got));
-          socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nX-Request-Id: 7\r\nContent-Length: 100000\r\n\r\n${'a'.repeat(10)}`);
+          socket.write(
+            `POST ${path} HTTP/1.1\r\nHost: x\r\nX-Request-Id: 7\r\nContent-Length: 100000\r\n\r\n${'a'.repeat(10)}`,
+          );
         });
       const early404 = await partial('/early');
       assert.match(early404, /^HTTP\/1\.1 400 Bad Request\r\n/);
       assert.match(early404, /\r\nConnection: close\r\n/i);
-      assert.deepEqual(JSON.parse(early404.slice(early404.indexOf('\r\n\r\n') + 4)), failureBody("<Error> '/early' endpoint does not exist in server replicas"));
+      assert.deepEqual(
+        JSON.parse(early404.slice(early404.indexOf('\r\n\r\n') + 4)),
+        failureBody("<Error> '/early' endpoint does not exist in server replicas"),
+      );
       const early200 = await partial('/status?code=200');
       assert.match(early200, /^HTTP\/1\.1 200 OK\r\n/);
       assert.match(early200, /\r\nConnection: close\r\n/i);
@@ -86,7 +97,10 @@ describe('upstream connections: never leaked, never waited for past the deadline
   });
 
   it('waiting for a connection ends at the request deadline: a 503 naming the replica and the limit, counted; the pool then serves again', async () => {
-    const lb: RunningLb = await startLb({ N: '3', HASH_FUNCTION: 'given', UPSTREAM_MAX_CONNECTIONS: '2', UPSTREAM_TIMEOUT_MS: '1000' }, driver());
+    const lb: RunningLb = await startLb(
+      { N: '3', HASH_FUNCTION: 'given', UPSTREAM_MAX_CONNECTIONS: '2', UPSTREAM_TIMEOUT_MS: '1000' },
+      driver(),
+    );
     try {
       const id = idOwnedBy('Server-3');
       const server3 = upstreams.get('Server-3')!;
@@ -99,11 +113,17 @@ describe('upstream connections: never leaked, never waited for past the deadline
       assert.equal(waiting.status, 503);
       assert.deepEqual(
         waiting.json,
-        failureBody('<Error> Replica Server-3 has no free connection: all 2 (UPSTREAM_MAX_CONNECTIONS) stayed busy for 1000 ms (UPSTREAM_TIMEOUT_MS)'),
+        failureBody(
+          '<Error> Replica Server-3 has no free connection: all 2 (UPSTREAM_MAX_CONNECTIONS) stayed busy for 1000 ms (UPSTREAM_TIMEOUT_MS)',
+        ),
       );
       assert.equal(waiting.headers.get('x-request-id'), id);
       assert.equal(waiting.headers.get('x-served-by'), null);
-      assert.equal(seen(), before + 2, 'the waiting request never reached a replica (no failover: it would move the key)');
+      assert.equal(
+        seen(),
+        before + 2,
+        'the waiting request never reached a replica (no failover: it would move the key)',
+      );
       for (const answer of await Promise.all(busy)) {
         assert.equal(answer.status, 200);
         assert.equal(answer.headers.get('x-served-by'), 'Server-3');

@@ -42,13 +42,22 @@ describe('configuration', () => {
   ];
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)}`, () => {
-      assert.throws(() => parseConfig(env, { driver: 'process' }), (e: unknown) => e instanceof ConfigError && e.message === message);
+      assert.throws(
+        () => parseConfig(env, { driver: 'process' }),
+        (e: unknown) => e instanceof ConfigError && e.message === message,
+      );
     });
   }
 
   it('the LB exits non-zero with one line naming the variable', () => {
-    const run = spawnSync(process.execPath, ['dist/lb.js'], { env: { ...process.env, HASH_FUNCTION: 'md5' }, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, ['dist/lb.js'], {
+      env: { ...process.env, HASH_FUNCTION: 'md5' },
+      encoding: 'utf8',
+    });
     assert.equal(run.status, 2);
-    assert.equal(run.stderr, "lb: configuration error: HASH_FUNCTION must be one of given, modified, sha256 (got 'md5')\n");
+    assert.equal(
+      run.stderr,
+      "lb: configuration error: HASH_FUNCTION must be one of given, modified, sha256 (got 'md5')\n",
+    );
   });
 });

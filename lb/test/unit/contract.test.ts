@@ -8,7 +8,10 @@ describe('the error contract', () => {
       status: 400,
       body: { message: '<Error> Length of hostname list is more than newly added instances', status: 'failure' },
     });
-    assert.deepEqual(toFailure(new LbError('HOSTNAMES_OVER_REMOVABLE')).body.message, '<Error> Length of hostname list is more than removable instances');
+    assert.deepEqual(
+      toFailure(new LbError('HOSTNAMES_OVER_REMOVABLE')).body.message,
+      '<Error> Length of hostname list is more than removable instances',
+    );
     assert.deepEqual(toFailure(new LbError('NO_REPLICA')), {
       status: 503,
       body: { message: '<Error> No server replica is available', status: 'failure' },

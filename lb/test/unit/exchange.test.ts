@@ -3,7 +3,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { LbError } from '../../src/contract/errors.js';
 import { Deadlines } from '../../src/proxy/deadlines.js';
-import { Exchange, type ClientSide, type Destination, type ExchangeHost, type ParsedRequest } from '../../src/proxy/exchange.js';
+import {
+  type ClientSide,
+  type Destination,
+  Exchange,
+  type ExchangeHost,
+  type ParsedRequest,
+} from '../../src/proxy/exchange.js';
 import { requestIdFrom } from '../../src/proxy/request-id.js';
 import { UpstreamPool } from '../../src/proxy/upstream.js';
 import type { ReplicaHandle } from '../../src/replicas/driver.js';
@@ -12,7 +18,10 @@ import type { ReplicaHandle } from '../../src/replicas/driver.js';
 type Script = (socket: Socket, request: string) => void;
 
 const SCRIPTS: Record<string, Script> = {
-  ok: (s) => s.write('HTTP/1.1 201 Created\r\nx-app: 1\r\nconnection: x-app2\r\nx-app2: hidden\r\nx-served-by: fake\r\ncontent-length: 2\r\n\r\nhi'),
+  ok: (s) =>
+    s.write(
+      'HTTP/1.1 201 Created\r\nx-app: 1\r\nconnection: x-app2\r\nx-app2: hidden\r\nx-served-by: fake\r\ncontent-length: 2\r\n\r\nhi',
+    ),
   missing: (s) => s.write('HTTP/1.1 404 Not Found\r\ncontent-length: 4\r\n\r\nnope'),
   reset: (s) => s.destroy(),
   broken: (s) => {
@@ -21,7 +30,8 @@ const SCRIPTS: Record<string, Script> = {
   },
   hang: () => undefined,
   // One byte more than its Content-Length, then a second answer nobody asked for.
-  overlong: (s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nxyHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'),
+  overlong: (s) =>
+    s.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nxyHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'),
   garbage: (s) => s.write('HTTP/1.1 2x0 OK\r\n\r\n'),
   chunked: (s) => s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'),
 };
@@ -68,7 +78,11 @@ class FakeHost implements ExchangeHost {
     let pool = this.pools.get(target.name);
     if (!pool) {
       const url = new URL(target.url);
-      pool = new UpstreamPool({ host: url.hostname, port: Number(url.port) }, { maxConnections: 4, connectTimeoutMs: 500, responseTimeoutMs: 300, idleTimeoutMs: 5000 }, deadlines);
+      pool = new UpstreamPool(
+        { host: url.hostname, port: Number(url.port) },
+        { maxConnections: 4, connectTimeoutMs: 500, responseTimeoutMs: 300, idleTimeoutMs: 5000 },
+        deadlines,
+      );
       this.pools.set(target.name, pool);
     }
     return pool;
@@ -140,7 +154,18 @@ class SlowClient extends FakeClient {
   }
 }
 
-const GET: ParsedRequest = { method: 'GET', path: '/home?q=1', headers: ['Host', 'lb'], host: undefined, versionMinor: 1, keepAlive: true, hasBody: false, chunked: false, expectsContinue: false, requestId: '42' };
+const GET: ParsedRequest = {
+  method: 'GET',
+  path: '/home?q=1',
+  headers: ['Host', 'lb'],
+  host: undefined,
+  versionMinor: 1,
+  keepAlive: true,
+  hasBody: false,
+  chunked: false,
+  expectsContinue: false,
+  requestId: '42',
+};
 const POST: ParsedRequest = { ...GET, method: 'POST', headers: ['Host', 'lb', 'content-length', '4'], hasBody: true };
 
 function run(order: string[], request: ParsedRequest = GET, body?: string) {
@@ -166,12 +191,23 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     assert.equal(await client.done, true);
     const res = answer(client.text);
     assert.equal(res.status, 'HTTP/1.1 201 Created');
-    assert.deepEqual(res.headers.filter((h) => !h.startsWith('Date:')), [
-      'x-app: 1', 'content-length: 2', 'x-request-id: 42', 'x-served-by: ok', 'Connection: keep-alive', 'Keep-Alive: timeout=72',
-    ]);
+    assert.deepEqual(
+      res.headers.filter((h) => !h.startsWith('Date:')),
+      [
+        'x-app: 1',
+        'content-length: 2',
+        'x-request-id: 42',
+        'x-served-by: ok',
+        'Connection: keep-alive',
+        'Keep-Alive: timeout=72',
+      ],
+    );
     assert.equal(res.body, 'hi');
     assert.deepEqual(host.log, ['began ok', 'answered ok 201', 'settled ok']);
-    assert.equal(servers.get('ok')!.requests.at(-1), 'GET /home?q=1 HTTP/1.1\r\nHost: lb\r\nx-request-id: 42\r\nx-forwarded-for: 10.1.2.3\r\n\r\n');
+    assert.equal(
+      servers.get('ok')!.requests.at(-1),
+      'GET /home?q=1 HTTP/1.1\r\nHost: lb\r\nx-request-id: 42\r\nx-forwarded-for: 10.1.2.3\r\n\r\n',
+    );
     host.close();
   });
 
@@ -181,7 +217,10 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     while (host.log.length < 3) await new Promise((r) => setTimeout(r, 5)); // the 404's body is read after the answer
     const res = answer(client.text);
     assert.equal(res.status, 'HTTP/1.1 400 Bad Request');
-    assert.deepEqual(JSON.parse(res.body), { message: "<Error> '/home' endpoint does not exist in server replicas", status: 'failure' });
+    assert.deepEqual(JSON.parse(res.body), {
+      message: "<Error> '/home' endpoint does not exist in server replicas",
+      status: 'failure',
+    });
     assert.deepEqual(host.log, ['began missing', 'answered missing 400', 'settled missing']);
     host.close();
   });
@@ -192,9 +231,15 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     assert.match(client.text, /^HTTP\/1\.1 201 Created\r\n/);
     assert.match(client.text, /x-served-by: ok\r\n/);
     assert.deepEqual(host.log, [
-      'began refused', 'settled refused', 'failed refused ECONNREFUSED',
-      'began reset', 'settled reset', 'failed reset ECONNRESET',
-      'began ok', 'answered ok 201', 'settled ok',
+      'began refused',
+      'settled refused',
+      'failed refused ECONNREFUSED',
+      'began reset',
+      'settled reset',
+      'failed reset ECONNRESET',
+      'began ok',
+      'answered ok 201',
+      'settled ok',
     ]);
     host.close();
   });
@@ -243,7 +288,11 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     const host = new FakeHost(['overlong']);
     for (let k = 0; k < 2; k++) {
       const client = new FakeClient();
-      const exchange = new Exchange(host, client, GET, { kind: 'replica', id: requestIdFrom('1'), replica: replica('overlong') });
+      const exchange = new Exchange(host, client, GET, {
+        kind: 'replica',
+        id: requestIdFrom('1'),
+        replica: replica('overlong'),
+      });
       exchange.start();
       await client.done;
       assert.equal(answer(client.text).body, 'x');
@@ -261,7 +310,9 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     host.close();
   });
 
-  it('a connection paused for a slow client at its last piece reads again for the next exchange', { timeout: 5000 }, async () => {
+  it('a connection paused for a slow client at its last piece reads again for the next exchange', {
+    timeout: 5000,
+  }, async () => {
     const host = new FakeHost(['chunked']);
     try {
       const destination: Destination = { kind: 'replica', id: requestIdFrom('42'), replica: replica('chunked') };
@@ -272,7 +323,10 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
       // The client's drain comes after the exchange is over; the pooled connection must not stay paused.
       const next = new FakeClient();
       new Exchange(host, next, GET, destination).start();
-      const outcome = await Promise.race([next.done.then(() => 'answered'), new Promise((r) => setTimeout(() => r('no answer within 2 s'), 2000))]);
+      const outcome = await Promise.race([
+        next.done.then(() => 'answered'),
+        new Promise((r) => setTimeout(() => r('no answer within 2 s'), 2000)),
+      ]);
       assert.equal(outcome, 'answered');
       assert.equal(servers.get('chunked')!.sockets, 1, 'the second exchange reused the pooled connection');
     } finally {
@@ -280,7 +334,9 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     }
   });
 
-  it('an idle connection the deadline sweep closed is never handed out, even before its close event (a stalled LB resuming)', { timeout: 5000 }, async () => {
+  it('an idle connection the deadline sweep closed is never handed out, even before its close event (a stalled LB resuming)', {
+    timeout: 5000,
+  }, async () => {
     const host = new FakeHost(['ok']);
     const exchangeOn = () => {
       const client = new FakeClient();

@@ -20,11 +20,15 @@ describe('hash functions', () => {
 
   it('sha256: digest of the given value as shortest big-endian bytes, read big-endian', () => {
     // given H(1) = 20 = 0x14: one byte.
-    const digest = createHash('sha256').update(Buffer.from([0x14])).digest('hex');
+    const digest = createHash('sha256')
+      .update(Buffer.from([0x14]))
+      .digest('hex');
     assert.equal(sha256.requestSlot(1, 512), Number(BigInt(`0x${digest}`) % 512n));
     assert.equal(sha256.requestSlot(1, 1000), Number(BigInt(`0x${digest}`) % 1000n));
     // given Phi(1, 1) = 29 = 0x1d.
-    const vs = createHash('sha256').update(Buffer.from([0x1d])).digest('hex');
+    const vs = createHash('sha256')
+      .update(Buffer.from([0x1d]))
+      .digest('hex');
     assert.equal(sha256.virtualSlot(1, 1, 512), Number(BigInt(`0x${vs}`) % 512n));
   });
 
@@ -42,7 +46,9 @@ describe('hash functions', () => {
     const x = big;
     assert.equal(given.requestSlot(big, 512), Number((x * x + 2n * x + 17n) % 512n));
     assert.equal(modified.requestSlot(big, 509), Number((1427n * x * x + 2503n * x + 2003n) % 509n));
-    const digest = createHash('sha256').update(bigEndianBytes(x * x + 2n * x + 17n)).digest('hex');
+    const digest = createHash('sha256')
+      .update(bigEndianBytes(x * x + 2n * x + 17n))
+      .digest('hex');
     assert.equal(sha256.requestSlot(big, 512), Number(BigInt(`0x${digest}`) % 512n));
   });
 
@@ -54,10 +60,28 @@ describe('hash functions', () => {
       const digest = createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex');
       return Number(BigInt(`0x${digest}`) % BigInt(slots));
     };
-    const ids = [0, 1, 238, 239, 255, 256, 65535, 100000, 999999, 16777215, 94_906_263, 94_906_264, 94_906_265, 94_906_266, 2 ** 31, 2 ** 40];
+    const ids = [
+      0,
+      1,
+      238,
+      239,
+      255,
+      256,
+      65535,
+      100000,
+      999999,
+      16777215,
+      94_906_263,
+      94_906_264,
+      94_906_265,
+      94_906_266,
+      2 ** 31,
+      2 ** 40,
+    ];
     for (let k = 0; k < 200; k++) ids.push(Math.floor(Math.random() * 1e9));
     for (const id of ids) {
-      for (const slots of [512, 1009, 1 << 20]) assert.equal(sha256.requestSlot(id, slots), reference(BigInt(id), slots), `id ${id} slots ${slots}`);
+      for (const slots of [512, 1009, 1 << 20])
+        assert.equal(sha256.requestSlot(id, slots), reference(BigInt(id), slots), `id ${id} slots ${slots}`);
     }
   });
 

@@ -6,20 +6,53 @@ import { requestIdFrom } from '../../src/proxy/request-id.js';
 describe('forwarded heads', () => {
   it('request: drops hop-by-hop, Connection-listed and Expect headers, sets the id, appends the client to X-Forwarded-For', () => {
     const headers = [
-      'Host', 'lb', 'Connection', 'keep-alive, X-Secret', 'X-Secret', 's', 'Keep-Alive', 'timeout=5', 'TE', 'trailers',
-      'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'Proxy-Authorization', 'p', 'X-Request-Id', '007', 'Expect', '100-continue',
-      'X-Forwarded-For', '10.0.0.1', 'x-forwarded-for', '10.0.0.2', 'Accept', '*/*',
+      'Host',
+      'lb',
+      'Connection',
+      'keep-alive, X-Secret',
+      'X-Secret',
+      's',
+      'Keep-Alive',
+      'timeout=5',
+      'TE',
+      'trailers',
+      'Transfer-Encoding',
+      'chunked',
+      'Upgrade',
+      'h2c',
+      'Proxy-Authorization',
+      'p',
+      'X-Request-Id',
+      '007',
+      'Expect',
+      '100-continue',
+      'X-Forwarded-For',
+      '10.0.0.1',
+      'x-forwarded-for',
+      '10.0.0.2',
+      'Accept',
+      '*/*',
     ];
     assert.equal(
-      requestHead({ method: 'POST', path: '/home?x=1', headers, host: undefined, chunked: true }, '7', '127.0.0.1', 'replica:1'),
+      requestHead(
+        { method: 'POST', path: '/home?x=1', headers, host: undefined, chunked: true },
+        '7',
+        '127.0.0.1',
+        'replica:1',
+      ),
       'POST /home?x=1 HTTP/1.1\r\nHost: lb\r\nAccept: */*\r\ntransfer-encoding: chunked\r\n' +
         'x-request-id: 7\r\nx-forwarded-for: 10.0.0.1, 10.0.0.2, 127.0.0.1\r\n\r\n',
     );
   });
 
-  it('request: an absolute-form target replaces Host; no id for the LB\'s own routes', () => {
+  it("request: an absolute-form target replaces Host; no id for the LB's own routes", () => {
     assert.equal(
-      requestHead({ method: 'GET', path: '/rep', headers: ['Host', 'ignored'], host: 'lb.example:5000', chunked: false }, undefined, '::1', 'replica:1'),
+      requestHead(
+        { method: 'GET', path: '/rep', headers: ['Host', 'ignored'], host: 'lb.example:5000', chunked: false },
+        undefined,
+        '::1',
+        'replica:1',
+      ),
       'GET /rep HTTP/1.1\r\nhost: lb.example:5000\r\nx-forwarded-for: ::1\r\n\r\n',
     );
   });
@@ -33,8 +66,24 @@ describe('forwarded heads', () => {
 
   it('response: drops hop-by-hop, Connection-listed and LB-owned headers, keeps repeated ones, names the replica', () => {
     const headers = [
-      'Content-Type', 'text/plain', 'Connection', 'close, X-Internal', 'X-Internal', 'i', 'Set-Cookie', 'a=1',
-      'Set-Cookie', 'b=2', 'X-Served-By', 'spoofed', 'X-Request-Id', '999', 'Transfer-Encoding', 'chunked', 'Date', 'D',
+      'Content-Type',
+      'text/plain',
+      'Connection',
+      'close, X-Internal',
+      'X-Internal',
+      'i',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+      'X-Served-By',
+      'spoofed',
+      'X-Request-Id',
+      '999',
+      'Transfer-Encoding',
+      'chunked',
+      'Date',
+      'D',
     ];
     assert.equal(
       responseHead({ status: 201, headers, id: '42', servedBy: 'Server-2', framing: 'chunked', keepAlive: true }),
@@ -45,8 +94,18 @@ describe('forwarded heads', () => {
   });
 
   it('response: adds a Date when the replica sent none, and says close when the connection ends', () => {
-    const head = responseHead({ status: 200, headers: ['content-length', '0'], id: undefined, servedBy: undefined, framing: 'length', keepAlive: false });
-    assert.match(head, /^HTTP\/1\.1 200 OK\r\ncontent-length: 0\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\nConnection: close\r\n\r\n$/);
+    const head = responseHead({
+      status: 200,
+      headers: ['content-length', '0'],
+      id: undefined,
+      servedBy: undefined,
+      framing: 'length',
+      keepAlive: false,
+    });
+    assert.match(
+      head,
+      /^HTTP\/1\.1 200 OK\r\ncontent-length: 0\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\nConnection: close\r\n\r\n$/,
+    );
   });
 });
 
@@ -57,7 +116,10 @@ describe('request ids', () => {
     assert.deepEqual(requestIdFrom('0'), { text: '0', key: 0 });
     assert.deepEqual(requestIdFrom('00'), { text: '0', key: 0 });
     assert.deepEqual(requestIdFrom('999999999999999'), { text: '999999999999999', key: 999999999999999 });
-    assert.deepEqual(requestIdFrom('18446744073709551617'), { text: '18446744073709551617', key: 18446744073709551617n });
+    assert.deepEqual(requestIdFrom('18446744073709551617'), {
+      text: '18446744073709551617',
+      key: 18446744073709551617n,
+    });
     assert.deepEqual(requestIdFrom('0000000000000000042'), { text: '42', key: 42 });
   });
 

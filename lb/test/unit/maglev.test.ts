@@ -35,7 +35,10 @@ describe('Maglev table', () => {
     it(`M = 65537, N = ${n}: every entry owned, shares within 1% of even`, () => {
       const t = MaglevTable.of(65537, members(n));
       const shares = [...t.shares().values()];
-      assert.equal(shares.reduce((a, b) => a + b, 0), 65537);
+      assert.equal(
+        shares.reduce((a, b) => a + b, 0),
+        65537,
+      );
       for (const s of shares) assert.ok(Math.abs(s / (65537 / n) - 1) < 0.01, `${s} vs ${65537 / n}`);
     });
   }
@@ -45,10 +48,16 @@ describe('Maglev table', () => {
       const before = MaglevTable.of(65537, members(n));
       const added = before.with(member(n + 1));
       const movedOnAdd = countMoved(before, added) / 65537;
-      assert.ok(movedOnAdd <= 1.3 / (n + 1), `add: ${(movedOnAdd * 100).toFixed(2)}% vs minimal ${(100 / (n + 1)).toFixed(2)}%`);
+      assert.ok(
+        movedOnAdd <= 1.3 / (n + 1),
+        `add: ${(movedOnAdd * 100).toFixed(2)}% vs minimal ${(100 / (n + 1)).toFixed(2)}%`,
+      );
       const removed = before.without('Server-1');
       const movedOnRemove = countMoved(before, removed) / 65537;
-      assert.ok(movedOnRemove <= 1.3 / n, `remove: ${(movedOnRemove * 100).toFixed(2)}% vs minimal ${(100 / n).toFixed(2)}%`);
+      assert.ok(
+        movedOnRemove <= 1.3 / n,
+        `remove: ${(movedOnRemove * 100).toFixed(2)}% vs minimal ${(100 / n).toFixed(2)}%`,
+      );
     });
   }
 
@@ -62,7 +71,10 @@ describe('Maglev table', () => {
   });
 });
 
-function countMoved(a: MaglevTable<{ index: number; name: string }>, b: MaglevTable<{ index: number; name: string }>): number {
+function countMoved(
+  a: MaglevTable<{ index: number; name: string }>,
+  b: MaglevTable<{ index: number; name: string }>,
+): number {
   let moved = 0;
   for (let e = 0; e < a.tableSize; e++) if (a.ownerOfEntry(e)?.name !== b.ownerOfEntry(e)?.name) moved++;
   return moved;

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { LbError } from '../../src/contract/errors.js';
-import { ReplicaManager } from '../../src/replicas/manager.js';
+import type { ReplicaHandle } from '../../src/replicas/driver.js';
 import type { ReplicaEvent } from '../../src/replicas/events.js';
+import { ReplicaManager } from '../../src/replicas/manager.js';
 import { given, Ring } from '../../src/routing/index.js';
 import { FakeDriver, fakeProbe } from '../helpers/fake-driver.js';
-import type { ReplicaHandle } from '../../src/replicas/driver.js';
 
 /** A driver that replaces a replica in place (as the swarm driver does), recording it. */
 class RestartingDriver extends FakeDriver {
@@ -50,8 +50,14 @@ describe('ReplicaManager (fake driver)', () => {
     const { manager, events } = managerWith();
     await manager.init(3);
     assert.deepEqual(manager.names(), ['Server-1', 'Server-2', 'Server-3']);
-    assert.deepEqual(manager.members().map((m) => m.index), [1, 2, 3]);
-    assert.deepEqual(manager.router.members.map((m) => m.name), ['Server-1', 'Server-2', 'Server-3']);
+    assert.deepEqual(
+      manager.members().map((m) => m.index),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      manager.router.members.map((m) => m.name),
+      ['Server-1', 'Server-2', 'Server-3'],
+    );
     assert.deepEqual(events, ['added Server-1', 'added Server-2', 'added Server-3']);
   });
 
@@ -65,7 +71,10 @@ describe('ReplicaManager (fake driver)', () => {
     await manager.init(3);
     // S9 does not answer its heartbeat: a member, not routed to.
     assert.deepEqual(manager.names(), ['Server-1', 'Server-2', 'S9']);
-    assert.deepEqual(manager.members().map((m) => m.index), [1, 2, 5]);
+    assert.deepEqual(
+      manager.members().map((m) => m.index),
+      [1, 2, 5],
+    );
     assert.equal(manager.router.has('S9'), false);
     assert.deepEqual(events, ['adopted Server-2', 'adopted S9', 'added Server-1']);
   });
@@ -92,7 +101,11 @@ describe('ReplicaManager (fake driver)', () => {
     await refused(manager.add(2, ['x', 'X']), 400, "Hostname 'X' appears more than once");
     await refused(manager.add(1, ['-bad']), 400, /^Invalid hostname '-bad'/);
     await refused(manager.add(2, []), 400, 'Cannot add 2 replicas: 3 exist and at most 4 fit (MAX_REPLICAS)');
-    await refused(manager.add(1, ['foreign1']), 400, /^Hostname 'foreign1' cannot be used: a container this load balancer does not manage/);
+    await refused(
+      manager.add(1, ['foreign1']),
+      400,
+      /^Hostname 'foreign1' cannot be used: a container this load balancer does not manage/,
+    );
     assert.deepEqual(manager.snapshot(), before);
     assert.equal(driver.calls.length, calls);
   });
@@ -116,7 +129,10 @@ describe('ReplicaManager (fake driver)', () => {
     const left = await manager.remove(2, ['Server-3']);
     assert.equal(left.length, 2);
     assert.ok(!left.includes('Server-3'));
-    assert.deepEqual(manager.router.members.map((m) => m.name), left);
+    assert.deepEqual(
+      manager.router.members.map((m) => m.name),
+      left,
+    );
     assert.equal(events.filter((e) => e.startsWith('removed')).length, 2);
     await manager.remove(2, []);
     await refused(manager.remove(1, []), 400, 'There is no replica to remove');
@@ -156,7 +172,13 @@ describe('ReplicaManager (fake driver)', () => {
     await manager.eject('Server-1');
     const snapshot = manager.snapshot();
     assert.deepEqual(versions, [1, 2, 3, 4]); // init: adoption, then the started ones
-    assert.deepEqual(snapshot.members.map((m) => [m.name, m.index]), [['Server-2', 2], ['A', 3]]);
+    assert.deepEqual(
+      snapshot.members.map((m) => [m.name, m.index]),
+      [
+        ['Server-2', 2],
+        ['A', 3],
+      ],
+    );
     assert.match(snapshot.members[0]!.url, /^fake:\/\/Server-2\//);
   });
 
@@ -182,7 +204,10 @@ describe('ReplicaManager (fake driver)', () => {
     const { manager, events } = managerWith(driver);
     await manager.init(2);
     assert.deepEqual(events, ['adopted Server-1', 'adopted S9']);
-    assert.deepEqual(manager.members().map((m) => `${m.name}:${m.index}:${m.url}`), ['Server-1:1:fake://Server-1/a', 'S9:3:fake://S9/a']);
+    assert.deepEqual(
+      manager.members().map((m) => `${m.name}:${m.index}:${m.url}`),
+      ['Server-1:1:fake://Server-1/a', 'S9:3:fake://S9/a'],
+    );
     assert.deepEqual(driver.calls.filter((c) => c.startsWith('stop')).sort(), ['stop Server-1', 'stop Twin']);
     assert.equal(manager.snapshot().version, 1, 'one routing change: the adoption; nothing to start');
   });

@@ -7,7 +7,11 @@ const options = { consecutiveErrors: 3, baseEjectionMs: 1000, maxEjectedPercent:
 describe('outlier detection (passive health)', () => {
   it('ejects after N consecutive 5xx or failed attempts, for a back-off that grows with each ejection', () => {
     const ejected: string[] = [];
-    const d = new OutlierDetector(options, () => 4, (name, until) => ejected.push(`${name}@${until}`));
+    const d = new OutlierDetector(
+      options,
+      () => 4,
+      (name, until) => ejected.push(`${name}@${until}`),
+    );
     d.observe('A', 500, 0);
     d.observe('A', 0, 0); // a failed attempt counts too
     assert.equal(d.isEjected('A', 0), false);

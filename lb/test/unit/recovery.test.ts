@@ -3,9 +3,9 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { HeartbeatMonitor } from '../../src/health/monitor.js';
 import { Recovery } from '../../src/health/recovery.js';
-import { ReplicaManager } from '../../src/replicas/manager.js';
-import type { ReplicaEvent } from '../../src/replicas/events.js';
 import type { ReplicaHandle } from '../../src/replicas/driver.js';
+import type { ReplicaEvent } from '../../src/replicas/events.js';
+import { ReplicaManager } from '../../src/replicas/manager.js';
 import { given, Ring } from '../../src/routing/index.js';
 import { FakeDriver, fakeProbe } from '../helpers/fake-driver.js';
 
@@ -42,7 +42,14 @@ describe('health recovery (fake driver, ticks by hand)', () => {
     const { down, manager, recovery, monitor, events, driver } = await setup();
     down.add('Server-2');
     await monitor.tick();
-    assert.deepEqual(recovery.get('Server-2'), { state: 'failing', failures: 1, respawns: 0, retryAt: 0, retryDelayMs: 500, lastError: undefined });
+    assert.deepEqual(recovery.get('Server-2'), {
+      state: 'failing',
+      failures: 1,
+      respawns: 0,
+      retryAt: 0,
+      retryDelayMs: 500,
+      lastError: undefined,
+    });
     assert.equal(manager.router.has('Server-2'), true, 'a failing replica stays in the table');
     await monitor.tick();
     await monitor.tick();
@@ -63,7 +70,10 @@ describe('health recovery (fake driver, ticks by hand)', () => {
     await settle(150);
     assert.deepEqual(events, []);
     assert.deepEqual(driver.calls, [], 'nothing started or stopped');
-    assert.deepEqual(manager.snapshot().members.map((m) => m.url), ['fake://Server-1/old', 'fake://Server-2/old', 'fake://Server-3/old']);
+    assert.deepEqual(
+      manager.snapshot().members.map((m) => m.url),
+      ['fake://Server-1/old', 'fake://Server-2/old', 'fake://Server-3/old'],
+    );
     for (const name of ['Server-1', 'Server-2', 'Server-3']) assert.equal(recovery.get(name)!.state, 'healthy');
   });
 
@@ -109,7 +119,12 @@ describe('health recovery (fake driver, ticks by hand)', () => {
     await recovery.respawn('Server-1');
     assert.equal(recovery.get('Server-1')!.state, 'healthy');
     assert.equal(recovery.get('Server-1')!.retryDelayMs, 500);
-    assert.deepEqual(events, ['flatlined Server-1', 'respawn-failed Server-1', 'respawn-failed Server-1', 'respawned Server-1']);
+    assert.deepEqual(events, [
+      'flatlined Server-1',
+      'respawn-failed Server-1',
+      'respawn-failed Server-1',
+      'respawned Server-1',
+    ]);
   });
 
   it('a replica removed while flatlined is not brought back', async () => {
@@ -166,11 +181,28 @@ describe('health recovery (fake driver, ticks by hand)', () => {
       probed.push(url.split('/')[2]!);
       return true;
     };
-    const manager = new ReplicaManager({ driver, router: Ring.empty({ slots: 512, virtualServers: 9, hash: given }), maxReplicas: 10, startTimeoutMs: 100, stopTimeoutMs: 0, heartbeatTimeoutMs: 50, log, probe });
+    const manager = new ReplicaManager({
+      driver,
+      router: Ring.empty({ slots: 512, virtualServers: 9, hash: given }),
+      maxReplicas: 10,
+      startTimeoutMs: 100,
+      stopTimeoutMs: 0,
+      heartbeatTimeoutMs: 50,
+      log,
+      probe,
+    });
     const recovery = new Recovery(manager, log);
     await manager.init(2);
     probed.length = 0;
-    const monitor = new HeartbeatMonitor({ manager, recovery, intervalMs: 30, timeoutMs: 50, maxFailCount: 3, log, probe });
+    const monitor = new HeartbeatMonitor({
+      manager,
+      recovery,
+      intervalMs: 30,
+      timeoutMs: 50,
+      maxFailCount: 3,
+      log,
+      probe,
+    });
     monitor.reportFailure('Server-1');
     await settle(10);
     assert.deepEqual(probed, [], 'not started: a report checks nothing');
@@ -192,10 +224,27 @@ describe('health recovery (fake driver, ticks by hand)', () => {
     const driver = new FakeDriver();
     const down = new Set<string>();
     const probe = fakeProbe(driver, down);
-    const manager = new ReplicaManager({ driver, router: Ring.empty({ slots: 512, virtualServers: 9, hash: given }), maxReplicas: 10, startTimeoutMs: 100, stopTimeoutMs: 0, heartbeatTimeoutMs: 50, log, probe });
+    const manager = new ReplicaManager({
+      driver,
+      router: Ring.empty({ slots: 512, virtualServers: 9, hash: given }),
+      maxReplicas: 10,
+      startTimeoutMs: 100,
+      stopTimeoutMs: 0,
+      heartbeatTimeoutMs: 50,
+      log,
+      probe,
+    });
     const recovery = new Recovery(manager, log);
     await manager.init(1);
-    const monitor = new HeartbeatMonitor({ manager, recovery, intervalMs: 10_000, timeoutMs: 50, maxFailCount: 2, log, probe });
+    const monitor = new HeartbeatMonitor({
+      manager,
+      recovery,
+      intervalMs: 10_000,
+      timeoutMs: 50,
+      maxFailCount: 2,
+      log,
+      probe,
+    });
     monitor.start();
     down.add('Server-1');
     for (let k = 0; k < 5; k++) {
@@ -239,10 +288,27 @@ describe('health recovery (fake driver, ticks by hand)', () => {
       await new Promise((r) => setTimeout(r, 60));
       return true;
     };
-    const manager = new ReplicaManager({ driver, router: Ring.empty({ slots: 512, virtualServers: 9, hash: given }), maxReplicas: 10, startTimeoutMs: 1000, stopTimeoutMs: 0, heartbeatTimeoutMs: 50, log, probe });
+    const manager = new ReplicaManager({
+      driver,
+      router: Ring.empty({ slots: 512, virtualServers: 9, hash: given }),
+      maxReplicas: 10,
+      startTimeoutMs: 1000,
+      stopTimeoutMs: 0,
+      heartbeatTimeoutMs: 50,
+      log,
+      probe,
+    });
     const recovery = new Recovery(manager, log);
     await manager.init(1);
-    const monitor = new HeartbeatMonitor({ manager, recovery, intervalMs: 10, timeoutMs: 50, maxFailCount: 3, log, probe });
+    const monitor = new HeartbeatMonitor({
+      manager,
+      recovery,
+      intervalMs: 10,
+      timeoutMs: 50,
+      maxFailCount: 3,
+      log,
+      probe,
+    });
     monitor.start();
     await settle(30); // a round is in flight (its probe takes 60 ms)
     await monitor.stop();
@@ -262,10 +328,27 @@ describe('health recovery (fake driver, ticks by hand)', () => {
       await new Promise((r) => setTimeout(r, 80));
       return false;
     };
-    const manager = new ReplicaManager({ driver, router: Ring.empty({ slots: 512, virtualServers: 9, hash: given }), maxReplicas: 10, startTimeoutMs: 1000, stopTimeoutMs: 0, heartbeatTimeoutMs: 50, log, probe: async (url) => !url.endsWith('/1') || probed.length === 0 });
+    const manager = new ReplicaManager({
+      driver,
+      router: Ring.empty({ slots: 512, virtualServers: 9, hash: given }),
+      maxReplicas: 10,
+      startTimeoutMs: 1000,
+      stopTimeoutMs: 0,
+      heartbeatTimeoutMs: 50,
+      log,
+      probe: async (url) => !url.endsWith('/1') || probed.length === 0,
+    });
     const recovery = new Recovery(manager, log);
     await manager.init(1);
-    const monitor = new HeartbeatMonitor({ manager, recovery, intervalMs: 60_000, timeoutMs: 50, maxFailCount: 3, log, probe });
+    const monitor = new HeartbeatMonitor({
+      manager,
+      recovery,
+      intervalMs: 60_000,
+      timeoutMs: 50,
+      maxFailCount: 3,
+      log,
+      probe,
+    });
     monitor.start();
     monitor.reportFailure('Server-1');
     monitor.reportFailure('Server-1'); // already being checked

@@ -12,7 +12,7 @@ import {
   slotHistogram,
   smallestFreeIndex,
 } from '../../src/routing/index.js';
-import { identityHash, member, members, referenceLookup, type Member } from '../helpers/ring.js';
+import { identityHash, type Member, member, members, referenceLookup } from '../helpers/ring.js';
 
 const spec = { slots: 512, virtualServers: 9, hash: given };
 const slotsOf = (ring: Ring<Member>, name: string) =>
@@ -53,8 +53,14 @@ describe('ring placement', () => {
     // identity Phi: replica 1 -> 11, 12; replica 5 -> 51 % 8 = 3 ... use a tiny ring so probes wrap.
     const ring = Ring.of({ slots: 4, virtualServers: 2, hash: identityHash }, [member(1)]);
     // Phi(1,1) = 11 % 4 = 3, Phi(1,2) = 12 % 4 = 0.
-    assert.deepEqual(ring.virtualServers().map((v) => v.slot), [0, 3]);
-    const crowded = Ring.of({ slots: 4, virtualServers: 2, hash: { ...identityHash, virtualSlot: () => 3 } }, [member(1), member(2)]);
+    assert.deepEqual(
+      ring.virtualServers().map((v) => v.slot),
+      [0, 3],
+    );
+    const crowded = Ring.of({ slots: 4, virtualServers: 2, hash: { ...identityHash, virtualSlot: () => 3 } }, [
+      member(1),
+      member(2),
+    ]);
     // Everything wants slot 3: 3, then wrap to 0, 1, 2.
     assert.deepEqual(
       crowded.virtualServers().map((v) => [v.slot, v.member.index]),
@@ -113,8 +119,14 @@ describe('ring membership', () => {
   it('is immutable: with/without return new rings and leave the old one alone', () => {
     const one = Ring.of(spec, [member(1)]);
     const two = one.with(member(2));
-    assert.deepEqual(one.members.map((m) => m.name), ['Server-1']);
-    assert.deepEqual(two.members.map((m) => m.name), ['Server-1', 'Server-2']);
+    assert.deepEqual(
+      one.members.map((m) => m.name),
+      ['Server-1'],
+    );
+    assert.deepEqual(
+      two.members.map((m) => m.name),
+      ['Server-1', 'Server-2'],
+    );
     assert.equal(two.without('nobody'), two);
     assert.throws(() => (one.members as Member[]).push(member(9)));
   });
@@ -139,11 +151,14 @@ describe('ring membership', () => {
   it('refuses replicas beyond floor(SLOTS / K)', () => {
     const ring = Ring.of({ slots: 20, virtualServers: 3, hash: given }, members(6));
     assert.equal(ring.capacity, 6);
-    assert.throws(() => ring.with(member(7)), (e: unknown) => {
-      assert.ok(e instanceof RoutingError);
-      assert.equal(e.message, 'ring is full: 20 slots hold at most 6 replicas of 3 virtual servers');
-      return true;
-    });
+    assert.throws(
+      () => ring.with(member(7)),
+      (e: unknown) => {
+        assert.ok(e instanceof RoutingError);
+        assert.equal(e.message, 'ring is full: 20 slots hold at most 6 replicas of 3 virtual servers');
+        return true;
+      },
+    );
     assert.throws(() => Ring.of({ slots: 20, virtualServers: 3, hash: given }, members(7)), /ring is full/);
     assert.equal(Ring.of(spec, []).capacity, 56);
   });
@@ -184,7 +199,10 @@ describe('share of ids 100000..999999 per replica', () => {
   it('the histogram counts every id exactly once', () => {
     for (const hash of [given, modified]) {
       const h = slotHistogram(hash, 512, ...ids);
-      assert.equal(h.reduce((a, b) => a + b, 0), 900000);
+      assert.equal(
+        h.reduce((a, b) => a + b, 0),
+        900000,
+      );
     }
   });
 });

@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { hashFunctionByName, HASH_FUNCTION_NAMES, isPrime, MaglevTable, Ring, RoutingError, sha256, sharesOf, given } from '../../src/routing/index.js';
+import {
+  given,
+  HASH_FUNCTION_NAMES,
+  hashFunctionByName,
+  isPrime,
+  MaglevTable,
+  Ring,
+  RoutingError,
+  sha256,
+  sharesOf,
+} from '../../src/routing/index.js';
 import { member, members } from '../helpers/ring.js';
 
 /**
@@ -33,9 +43,13 @@ describe('routing tables at their edges', () => {
     const size = 251;
     const shuffled = [member(4), member(1), member(7), member(2), member(5)];
     const table = MaglevTable.of(size, shuffled);
-    assert.deepEqual(table.members.map((m) => m.index), [1, 2, 4, 5, 7]);
+    assert.deepEqual(
+      table.members.map((m) => m.index),
+      [1, 2, 4, 5, 7],
+    );
     const reference = referenceMaglev(size, ['Server-1', 'Server-2', 'Server-4', 'Server-5', 'Server-7']);
-    for (let key = 0; key < 3000; key++) assert.equal(table.lookup(key)!.name, reference[sha256.requestSlot(key, size)], `key ${key}`);
+    for (let key = 0; key < 3000; key++)
+      assert.equal(table.lookup(key)!.name, reference[sha256.requestSlot(key, size)], `key ${key}`);
     assert.deepEqual(
       [...table.shares()].sort(),
       [...new Set(reference)].map((name) => [name, reference.filter((n) => n === name).length]).sort(),
@@ -46,7 +60,10 @@ describe('routing tables at their edges', () => {
     const table = MaglevTable.empty(13, 3).with(member(1), member(2));
     assert.equal(table.kind, 'maglev');
     assert.throws(() => table.with(member(1)), RoutingError);
-    assert.throws(() => table.with({ name: 'Server-1', index: 9 }), /replica 'Server-1' \(index 9\) is already in the table/);
+    assert.throws(
+      () => table.with({ name: 'Server-1', index: 9 }),
+      /replica 'Server-1' \(index 9\) is already in the table/,
+    );
     assert.throws(() => table.with({ name: 'Other', index: 2 }), /is already in the table/);
     assert.equal(table.with(member(3)).size, 3, 'exactly the capacity fits');
     assert.throws(() => table.with(member(3), member(4)), /Maglev table is full: at most 3 replicas/);
@@ -67,7 +84,14 @@ describe('routing tables at their edges', () => {
     assert.equal(ring.lookup(5), undefined);
     assert.deepEqual([...sharesOf(ring, new Uint32Array(16).fill(1))], []);
     const filled = Ring.of({ slots: 16, virtualServers: 2, hash: given }, members(2));
-    assert.deepEqual([...sharesOf(filled, new Uint32Array(16))], [['Server-1', 0], ['Server-2', 0]], 'no ids: shares 0, not NaN');
+    assert.deepEqual(
+      [...sharesOf(filled, new Uint32Array(16))],
+      [
+        ['Server-1', 0],
+        ['Server-2', 0],
+      ],
+      'no ids: shares 0, not NaN',
+    );
   });
 
   it('Ring: bad sizes and duplicate names or indices are refused', () => {
@@ -79,13 +103,22 @@ describe('routing tables at their edges', () => {
     assert.throws(() => ring(8, 1.5), /integer in 1\.\.8/);
     assert.equal(ring(8, 8).capacity, 1);
     assert.equal(Ring.of({ slots: 64, virtualServers: 2, hash: given }, members(3)).size, 3);
-    assert.throws(() => Ring.of({ slots: 64, virtualServers: 2, hash: given }, [member(1), { name: 'X', index: 1 }]), /names and ring indices must be unique/);
-    assert.throws(() => Ring.of({ slots: 64, virtualServers: 2, hash: given }, [member(1), { name: 'Server-1', index: 2 }]), /names and ring indices must be unique/);
+    assert.throws(
+      () => Ring.of({ slots: 64, virtualServers: 2, hash: given }, [member(1), { name: 'X', index: 1 }]),
+      /names and ring indices must be unique/,
+    );
+    assert.throws(
+      () => Ring.of({ slots: 64, virtualServers: 2, hash: given }, [member(1), { name: 'Server-1', index: 2 }]),
+      /names and ring indices must be unique/,
+    );
   });
 
   it('isPrime, and each hash function knows its own name', () => {
     const primes = [-7, 0, 1, 1.5, 2, 3, 4, 9, 13, 25, 49, 65537].filter(isPrime);
     assert.deepEqual(primes, [2, 3, 13, 65537]);
-    assert.deepEqual(HASH_FUNCTION_NAMES.map((name) => hashFunctionByName(name).name), ['given', 'modified', 'sha256']);
+    assert.deepEqual(
+      HASH_FUNCTION_NAMES.map((name) => hashFunctionByName(name).name),
+      ['given', 'modified', 'sha256'],
+    );
   });
 });
