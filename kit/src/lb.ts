@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { pino } from 'pino';
 import { parseConfig } from '../../lb/src/config.js';
 import { createLoadBalancer, type LoadBalancer } from '../../lb/src/lb.js';
-import type { ReplicaDriver, ReplicaHandle } from '../../lb/src/replicas/driver.js';
+import type { ReplicaHandle } from '../../lb/src/membership/replica.js';
+import type { ReplicaDriver } from '../../lb/src/replicas/driver.js';
 import type { ProcessDriver } from '../../lb/src/replicas/process-driver.js';
 
 export interface RunningLb {
@@ -18,6 +19,7 @@ export interface Answer {
   readonly status: number;
   readonly headers: Headers;
   readonly text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read any field of the answers they expect
   readonly json: any;
 }
 
@@ -55,8 +57,12 @@ export interface SpawnedLb {
 }
 
 /** Starts `dist/lb.js` (run `npm run build` first) and resolves once it listens. */
-export async function spawnLb(env: Record<string, string> = {}, timeoutMs = 20_000): Promise<SpawnedLb> {
-  const child = spawn(process.execPath, ['dist/lb.js'], {
+export async function spawnLb(
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+  bundle = 'dist/lb.js',
+): Promise<SpawnedLb> {
+  const child = spawn(process.execPath, [bundle], {
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -70,7 +76,10 @@ export async function spawnLb(env: Record<string, string> = {}, timeoutMs = 20_0
       return /listening on (http:\/\/[\d.:]+)/.exec(out)?.[1];
     },
     timeoutMs,
-  );
+  ).catch((error) => {
+    child.kill('SIGTERM'); // it stops its replicas too; never left running after a failed start
+    throw error;
+  });
   return {
     url,
     pid: child.pid!,

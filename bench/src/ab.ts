@@ -1,0 +1,64 @@
+// Same-run A/B of two LB bundles (e.g. the commit before a change and after it): both run at
+// once, each with its own 3 process replicas, and wrk rounds alternate between them.
+// npm run bench:ab -- dist/lb-before.js dist/lb.js [--rounds 9] [--duration 3] [--connections 64]
+import { parseArgs } from 'node:util';
+import { spawnLb } from '../../kit/src/lb.js';
+import { type Sample, withCpu, wrkRun } from './measure.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { rounds: { type: 'string' }, duration: { type: 'string' }, connections: { type: 'string' } },
+});
+if (positionals.length !== 2) throw new Error('usage: bench:ab -- <bundle A> <bundle B> [--rounds N]');
+const rounds = Number(values.rounds ?? 9);
+const duration = Number(values.duration ?? 3);
+const connections = Number(values.connections ?? 64);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+interface Round extends Sample {
+  cpuUsPerRequest: number;
+}
+
+const sides = await Promise.all(
+  positionals.map(async (bundle) => ({
+    bundle,
+    lb: await spawnLb({ N: '3', LOG_LEVEL: 'info', HASH_FUNCTION: 'sha256' }, 20_000, bundle),
+    rounds: [] as Round[],
+  })),
+);
+try {
+  // Warm both up (JIT, pools) before anything counts.
+  for (const side of sides) await wrkRun(Number(new URL(side.lb.url).port), 2, connections);
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? sides : [...sides].reverse();
+    for (const side of order) {
+      const port = Number(new URL(side.lb.url).port);
+      const { result, cpuUs } = await withCpu(
+        () => [side.lb.pid],
+        () => wrkRun(port, duration, connections),
+      );
+      side.rounds.push({ ...result, cpuUsPerRequest: cpuUs / Math.max(1, result.requests) });
+    }
+  }
+  const [a, b] = sides as [(typeof sides)[0], (typeof sides)[0]];
+  const ratios = a.rounds.map((ra, k) => b.rounds[k]!.cpuUsPerRequest / ra.cpuUsPerRequest);
+  const rows = sides.map((side) => ({
+    bundle: side.bundle,
+    rps: Math.round(median(side.rounds.map((x) => x.rps))),
+    p50_ms: median(side.rounds.map((x) => x.p50_ms)),
+    p99_ms: median(side.rounds.map((x) => x.p99_ms)),
+    cpu_us_per_request: Number(median(side.rounds.map((x) => x.cpuUsPerRequest)).toFixed(2)),
+    errors: side.rounds.reduce((sum, x) => sum + x.errors, 0),
+  }));
+  console.table(rows);
+  console.log(
+    `B/A CPU per request, median of ${rounds} paired rounds: ${median(ratios).toFixed(3)} (rounds: ${ratios.map((x) => x.toFixed(3)).join(' ')})`,
+  );
+} finally {
+  await Promise.all(sides.map((side) => side.lb.stop()));
+}
