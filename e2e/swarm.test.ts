@@ -195,7 +195,7 @@ describe('replicas on Docker Swarm (private engine)', {
       // A wrongly flatlined adoptee is redeployed after MAX_FAIL_COUNT (3) heartbeats of 500 ms: wait well past that.
       await new Promise((r) => setTimeout(r, 4000));
       const metrics = await (await fetch(LB + '/metrics')).text();
-      console.log(JSON.stringify({ rep, respawns: metrics.match(/^lb_respawns_total\{.*$/gm) ?? [] }));`);
+      console.log(JSON.stringify({ rep, respawns: metrics.match(/^lb_respawns_total\\{.*$/gm) ?? [] }));`);
     assert.deepEqual(seen.rep.message.replicas, ['Server-1', 'Server-2', 'Server-3']);
     assert.deepEqual(seen.respawns, [], 'no replica was respawned');
     assert.deepEqual(ids(), before, 'the same services, none added');

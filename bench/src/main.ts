@@ -8,7 +8,7 @@ import { freePort } from '../../kit/src/net.js';
 import { waitForHeartbeat } from '../../lb/src/replicas/probe.js';
 import { valueBarChart, writeChart } from '../../tester/src/charts.js';
 import { autocannonRun, childrenOf, commandOf, type Sample, withCpu, wrkRun } from './measure.js';
-import { ensureInstalled, type Proxy, startHaproxy, startNginx, startNodeScript } from './proxies.js';
+import { ensureInstalled, type ProxyProcess, startHaproxy, startNginx, startNodeScript } from './proxies.js';
 
 interface Row {
   target: string;
@@ -81,7 +81,10 @@ async function main(): Promise<void> {
       direct: { port: lb.replicaPorts[0]!, pids: () => [] },
       lb: { port: lb.port, pids: () => [lb.pid] }, // not its children: they are the replicas
     };
-    const proxied = (proxy: Proxy): Target => ({ port: proxy.port, pids: () => [proxy.pid, ...childrenOf(proxy.pid)] });
+    const proxied = (proxy: ProxyProcess): Target => ({
+      port: proxy.port,
+      pids: () => [proxy.pid, ...childrenOf(proxy.pid)],
+    });
     // The LB with LB_WORKERS=2: its controller and two data-plane workers (its own replicas are not counted).
     const workers = await startLb({ LB_WORKERS: '2' });
     stops.push(workers.stop);

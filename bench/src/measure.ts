@@ -54,7 +54,7 @@ export async function autocannonRun(port: number, seconds: number, connections: 
     duration: seconds,
     requests: [
       {
-        setupRequest: (req: any) => ({
+        setupRequest: (req) => ({
           ...req,
           headers: { ...req.headers, 'x-request-id': String(100000 + Math.floor(Math.random() * 900000)) },
         }),

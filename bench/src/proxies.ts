@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** A proxy process the bench started, its listen port, and the process whose CPU is its cost. */
-export interface Proxy {
+export interface ProxyProcess {
   readonly port: number;
   readonly pid: number;
   stop(): Promise<void>;
@@ -36,7 +36,7 @@ function supervise(child: ChildProcess): () => Promise<void> {
 }
 
 /** nginx, one worker, consistent hash on X-Request-Id, upstream keep-alive. */
-export async function startNginx(dir: string, port: number, upstreams: number[]): Promise<Proxy> {
+export async function startNginx(dir: string, port: number, upstreams: number[]): Promise<ProxyProcess> {
   const root = join(dir, 'nginx');
   await mkdir(root, { recursive: true });
   const conf = `worker_processes 1;
@@ -74,7 +74,7 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
 }
 
 /** HAProxy, one thread, consistent hash on X-Request-Id, keep-alive to the servers. */
-export async function startHaproxy(dir: string, port: number, upstreams: number[]): Promise<Proxy> {
+export async function startHaproxy(dir: string, port: number, upstreams: number[]): Promise<ProxyProcess> {
   const file = join(dir, 'haproxy.cfg');
   const conf = `global
   maxconn 8192
@@ -108,7 +108,7 @@ export async function startNodeScript(
   name: 'node-bare' | 'node-floor',
   port: number,
   upstreams: number[],
-): Promise<Proxy> {
+): Promise<ProxyProcess> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', `bench/src/${name}.ts`, String(port), ...upstreams.map(String)],

@@ -113,9 +113,10 @@ export class WorkerSupervisor {
     if (this.startedAt.size === 0) this.listenPort = String(this.port);
     this.quickDeaths = lived < MIN_UPTIME_MS ? this.quickDeaths + 1 : 0;
     if (this.quickDeaths >= MAX_QUICK_DEATHS) {
-      return this.options.onGiveUp(
+      this.options.onGiveUp(
         `${MAX_QUICK_DEATHS} workers in a row died within ${MIN_UPTIME_MS} ms of starting (last: ${signal ?? `exit code ${code}`})`,
       );
+      return;
     }
     const delayMs = restartDelay(Math.max(1, this.quickDeaths));
     this.options.log.error(

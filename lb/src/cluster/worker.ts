@@ -33,8 +33,14 @@ export class TrafficReporter {
 
   readonly record = (replica: string, ok: boolean, ms: number): void => {
     let p = this.pending.get(replica);
-    if (!p) this.pending.set(replica, (p = { answers: 0, errors: 0, samples: [] }));
-    if (!ok) return void p.errors++;
+    if (!p) {
+      p = { answers: 0, errors: 0, samples: [] };
+      this.pending.set(replica, p);
+    }
+    if (!ok) {
+      p.errors++;
+      return;
+    }
     p.answers++;
     // Reservoir sampling: every answer since the last report is equally likely to be kept.
     if (p.samples.length < SAMPLES_PER_REPORT) p.samples.push(ms);

@@ -10,8 +10,10 @@ function agentFor(timeoutMs: number): Agent {
   // Timeouts in 250 ms steps: a handful of agents, however many distinct timeouts callers pass.
   const step = Math.min(Math.max(Math.ceil(timeoutMs / 250) * 250, 250), 10_000);
   let agent = agents.get(step);
-  if (!agent)
-    agents.set(step, (agent = new Agent({ keepAliveTimeout: 10_000, connections: 4, connect: { timeout: step } })));
+  if (!agent) {
+    agent = new Agent({ keepAliveTimeout: 10_000, connections: 4, connect: { timeout: step } });
+    agents.set(step, agent);
+  }
   return agent;
 }
 

@@ -6,7 +6,6 @@ import { type RunningLb, startLb } from '../../../kit/src/lb.js';
 import { runLoad } from '../../../kit/src/load.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const stateOf = (page: Page, name: string) => page.locator(`[data-replica="${name}"] .state`).textContent();
 
 describe('dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no browser at ${CHROMIUM}` }, () => {
   let lb: RunningLb;

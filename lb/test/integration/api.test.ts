@@ -174,7 +174,7 @@ describe('LB API with N = 3, given hash', () => {
       "<Error> Invalid request body: body has unknown field 'hostname' (allowed: n, hostnames)",
     ],
     ['POST', '/add', [1], 400, '<Error> Invalid request body: body must be object'],
-    ['POST', '/add', { n: 1e400 }, 400, "<Error> Invalid request body: 'n' must be integer"],
+    ['POST', '/add', { n: Number.POSITIVE_INFINITY }, 400, "<Error> Invalid request body: 'n' must be integer"],
     ['POST', '/add', '{"n": 1e309}', 400, "<Error> Invalid request body: 'n' must be integer"],
     ['POST', '/add', { n: 0, hostnames: ['A'] }, 400, '<Error> n must be at least 1 (got 0)'],
     [

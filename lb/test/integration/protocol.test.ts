@@ -136,7 +136,7 @@ describe('protocol edges and passive health', () => {
   });
 
   it('REQUEST_TIMEOUT_MS bounds a trickled head and a trickled body (forwarded or admin) with a 408 in the contract shape', async () => {
-    const head = 'GET /echo HTTP/1.1\r\nHost: lb\r\nX-Slow: ' + 'x'.repeat(40) + '\r\n\r\n';
+    const head = `GET /echo HTTP/1.1\r\nHost: lb\r\nX-Slow: ${'x'.repeat(40)}\r\n\r\n`;
     const cases = [
       ['head, one byte every 100 ms', head.split('')],
       [
