@@ -10,17 +10,18 @@ import { LbError } from './contract/errors.js';
 import { EventLog } from './dashboard/event-log.js';
 import { TrafficStats } from './dashboard/stats.js';
 import { HeartbeatMonitor } from './health/monitor.js';
-import { OutlierDetector } from './health/outliers.js';
 import { Recovery } from './health/recovery.js';
 import { buildApp } from './http/app.js';
 import { MembershipFollower } from './membership/follower.js';
+import type { ReplicaHandle } from './membership/replica.js';
 import { controllerTarget, type RoutingSource } from './membership/source.js';
 import { ControllerMetrics, exposition, ForwardingMetrics } from './metrics.js';
 import { DataPlane } from './proxy/data-plane.js';
 import { Deadlines } from './proxy/deadlines.js';
 import { Forwarder } from './proxy/forwarder.js';
+import { OutlierDetector } from './proxy/outliers.js';
 import { UpstreamPool, type UpstreamTarget } from './proxy/upstream.js';
-import type { ReplicaDriver, ReplicaHandle } from './replicas/driver.js';
+import type { ReplicaDriver } from './replicas/driver.js';
 import { ReplicaManager } from './replicas/manager.js';
 import { ProcessDriver } from './replicas/process-driver.js';
 import { hashFunctionByName, MaglevTable, Ring, type RoutingTable } from './routing/index.js';
@@ -45,15 +46,21 @@ export interface LoadBalancer {
 }
 
 async function createDriver(config: Config, log: Logger): Promise<ReplicaDriver> {
+  if (config.driver === 'process') return new ProcessDriver({ startTimeoutMs: config.startTimeoutMs });
+  const engine = {
+    network: config.network,
+    image: config.serverImage,
+    lbId: config.lbId,
+    prefix: config.containerPrefix,
+    stopTimeoutMs: config.stopTimeoutMs,
+    log,
+  };
   if (config.driver === 'swarm') {
     const { SwarmDriver } = await import('./replicas/swarm-driver.js');
-    return SwarmDriver.connect(config, log);
+    return SwarmDriver.connect(engine);
   }
-  if (config.driver === 'docker') {
-    const { DockerDriver } = await import('./replicas/docker-driver.js');
-    return DockerDriver.connect(config, log);
-  }
-  return new ProcessDriver({ startTimeoutMs: config.startTimeoutMs });
+  const { DockerDriver } = await import('./replicas/docker-driver.js');
+  return DockerDriver.connect(engine);
 }
 
 /** The empty routing table: the SPEC ring by default, Maglev when ROUTING=maglev. */

@@ -1,15 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
-import type { ReplicaHandle } from '../replicas/driver.js';
 import type { MembershipSnapshot } from '../replicas/manager.js';
-import type { RoutingTable } from '../routing/index.js';
+import type { Router } from '../routing/index.js';
+import type { ReplicaHandle } from './replica.js';
 import type { ControllerTarget, RoutingSource } from './source.js';
 
 export interface FollowerOptions {
   readonly controller: ControllerTarget;
   /** The empty table the members are put in (ring or Maglev, as configured alike everywhere). */
-  readonly emptyRouter: RoutingTable<ReplicaHandle>;
+  readonly emptyRouter: Router<ReplicaHandle>;
   readonly log: Logger;
   /** How long the controller may hold a long poll open. */
   readonly waitMs?: number;
@@ -23,11 +23,8 @@ const RETRY_MAX_MS = 2000;
  * new version and rebuilds the routing table from it. While the controller is away it keeps
  * routing on the last version it has (static stability) and retries with backoff.
  */
-export class MembershipFollower
-  extends EventEmitter<{ routing: [RoutingTable<ReplicaHandle>] }>
-  implements RoutingSource
-{
-  router: RoutingTable<ReplicaHandle>;
+export class MembershipFollower extends EventEmitter<{ routing: [Router<ReplicaHandle>] }> implements RoutingSource {
+  router: Router<ReplicaHandle>;
   /** Epoch (controller run) and version of the table in use; undefined before the first. */
   current: { epoch: string; version: number } | undefined;
   /** Whether the last poll reached the controller. */

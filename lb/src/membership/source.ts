@@ -1,5 +1,5 @@
-import type { ReplicaHandle } from '../replicas/driver.js';
-import type { RoutingTable } from '../routing/index.js';
+import type { Router } from '../routing/index.js';
+import type { ReplicaHandle } from './replica.js';
 
 /**
  * Where a data plane gets its routing table: the ReplicaManager in the controller's own
@@ -7,8 +7,8 @@ import type { RoutingTable } from '../routing/index.js';
  * from the same members, so every instance sends an id to the same replica.
  */
 export interface RoutingSource {
-  readonly router: RoutingTable<ReplicaHandle>;
-  on(event: 'routing', listener: (router: RoutingTable<ReplicaHandle>) => void): unknown;
+  readonly router: Router<ReplicaHandle>;
+  on(event: 'routing', listener: (router: Router<ReplicaHandle>) => void): unknown;
 }
 
 /** A controller's address: `http://host:port`, or `unix:/path` / `unix:@abstract-name` (LB workers). */

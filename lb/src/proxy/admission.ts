@@ -1,27 +1,16 @@
 import { LbError } from '../contract/errors.js';
 import type { Head } from './http-parser.js';
+import type { AdmittedRequest } from './request.js';
 
 /** More header fields than this and a replica (node:http keeps 2,000 entries) could lose the LB's own. */
 export const MAX_HEADER_FIELDS = 1000;
-
-/** A request the data plane will serve: its origin-form path and, for absolute-form targets, the Host. */
-export interface Admitted {
-  readonly path: string;
-  readonly host: string | undefined;
-  readonly hasBody: boolean;
-  readonly chunked: boolean;
-  /** `Expect: 100-continue`: the LB answers 100 itself before reading the body. */
-  readonly expectsContinue: boolean;
-  /** The first X-Request-Id, as sent. */
-  readonly requestId: string | undefined;
-}
 
 /**
  * What the parser accepted that the LB still refuses, as a client error (no replica is
  * blamed): requests it cannot forward (CONNECT, asterisk-form, HTTP/0.9 and 2+), and what
  * RFC 9112 requires a server to refuse (no Host on HTTP/1.1, more than one Host).
  */
-export function admit(head: Head): Admitted | LbError {
+export function admit(head: Head): AdmittedRequest | LbError {
   const { versionMajor: major, versionMinor: minor, method, url, headers } = head;
   if (major !== 1) {
     return major === 0
@@ -53,8 +42,12 @@ export function admit(head: Head): Admitted | LbError {
   const hasBody = chunked || (facts.contentLength !== undefined && Number(facts.contentLength) > 0);
   // Fields spelled out, not spread: one object shape on the hot path.
   return {
+    method,
     path: target.path,
+    headers,
     host: target.host,
+    versionMinor: minor,
+    keepAlive: head.keepAlive,
     hasBody,
     chunked,
     expectsContinue: expect !== undefined && hasBody && minor >= 1,

@@ -3,10 +3,11 @@ import { LbError } from '../contract/errors.js';
 import { admit } from './admission.js';
 import type { Timed } from './deadlines.js';
 import { DirectWriter } from './direct-write.js';
-import type { ClientSide, Exchange, ParsedRequest } from './exchange.js';
 import { failureResponse } from './headers.js';
 import { type Head, HttpParser, isParseError, type ParseError, type ParserHandler } from './http-parser.js';
 import { setReading } from './reading.js';
+import type { ClientSide, Relay } from './relay.js';
+import type { AdmittedRequest } from './request.js';
 
 /** What a client connection needs from the data plane. */
 export interface ConnectionHost {
@@ -16,21 +17,20 @@ export interface ConnectionHost {
   readonly shutdownGraceMs: number;
   /** True once shutdown began: answers still go out, each closing its connection. */
   readonly closing: boolean;
-  /** The exchange that will answer `request`. */
-  exchange(client: ClientSide, request: ParsedRequest): Exchange;
+  /** What will answer `request` (a replica or the LB's own routes), when its turn comes. */
+  relayFor(client: ClientSide, request: AdmittedRequest): Relay;
   /** The connection is gone. */
   closed(connection: ClientConnection): void;
 }
 
 /** A request parsed (or refused) and waiting for its turn to be answered. */
 interface Queued {
-  request: ParsedRequest | undefined;
+  /** What answers it; its body goes there as it arrives, started or not. */
+  relay: Relay | undefined;
   /** Refused before forwarding: answered with this error, then the connection closes. */
   refusal: LbError | undefined;
-  exchange: Exchange | undefined;
-  /** Body pieces that arrived before its exchange started. */
-  body: Buffer[] | undefined;
-  complete: boolean;
+  /** Its turn came. */
+  started: boolean;
   /** Began after shutdown did: answered with `Connection: close`. */
   afterShutdown: boolean;
 }
@@ -67,9 +67,15 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   /** An Upgrade or CONNECT head came on this connection: llhttp may stop short on what follows. */
   private sawUpgrade = false;
 
-  /** The client took what it could not take at once: the exchange being answered may send more. */
-  private readonly drained = () => this.queue[0]?.exchange?.onClientDrain();
+  /** The client took what it could not take at once: the request being answered may send more. */
+  private readonly drained = () => this.queue[0]?.relay?.onClientDrain();
   private readonly writer: DirectWriter;
+  /** The socket is corked until the end of this turn of the event loop. */
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   constructor(
     readonly socket: Socket,
@@ -101,38 +107,20 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   onMessageBegin(): void {
     if (this.ended) return;
-    this.receiving = {
-      request: undefined,
-      refusal: undefined,
-      exchange: undefined,
-      body: undefined,
-      complete: false,
-      afterShutdown: this.host.closing,
-    };
+    this.receiving = { relay: undefined, refusal: undefined, started: false, afterShutdown: this.host.closing };
     this.deadline = Date.now() + this.host.requestTimeoutMs;
   }
 
   onHead(head: Head): number {
-    if (head.upgrade) this.stoppedAtUpgrade = this.sawUpgrade = true;
+    if (head.upgrade) {
+      this.stoppedAtUpgrade = true;
+      this.sawUpgrade = true;
+    }
     const queued = this.receiving;
     if (this.ended || !queued) return 0;
     const admitted = admit(head);
-    if (admitted instanceof LbError) {
-      queued.refusal = admitted;
-    } else {
-      queued.request = {
-        method: head.method,
-        path: admitted.path,
-        headers: head.headers,
-        host: admitted.host,
-        versionMinor: head.versionMinor,
-        keepAlive: head.keepAlive,
-        hasBody: admitted.hasBody,
-        chunked: admitted.chunked,
-        expectsContinue: admitted.expectsContinue,
-        requestId: admitted.requestId,
-      };
-    }
+    if (admitted instanceof LbError) queued.refusal = admitted;
+    else queued.relay = this.host.relayFor(this, admitted);
     this.queue.push(queued);
     if (this.queue.length === 1) this.startNext();
     return 0;
@@ -140,33 +128,28 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   onBody(chunk: Buffer): void {
     const queued = this.receiving;
-    if (!queued || queued.refusal) return;
-    if (queued.exchange) queued.exchange.onRequestBody(chunk);
-    else (queued.body ??= []).push(chunk);
+    queued?.relay?.onRequestBody(chunk);
   }
 
   onMessageComplete(): void {
     const queued = this.receiving;
     this.receiving = undefined;
     this.deadline = 0;
-    if (!queued) return;
-    queued.complete = true;
-    queued.exchange?.onRequestComplete();
+    queued?.relay?.onRequestComplete();
   }
 
-  // ---- ClientSide, for the exchange answering queue[0]
+  // ---- ClientSide, for the relay answering queue[0]
 
-  write(data: string | Buffer): boolean {
+  write(data: string | Buffer, more = false): boolean {
     if (this.ended) return true;
+    // Corked until this turn of the loop ends (as node:http's server does): what the relay writes
+    // in it (an answer's head and body pieces, from one read of the upstream) leaves in one writev.
+    if (more && !this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     return this.writer.write(data);
-  }
-
-  cork(): void {
-    this.socket.cork();
-  }
-
-  uncork(): void {
-    this.socket.uncork();
   }
 
   keepsAlive(requestKeepAlive: boolean): boolean {
@@ -176,7 +159,10 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   answered(keepAlive: boolean): void {
     this.queue.shift();
-    if (!keepAlive) return this.endGracefully();
+    if (!keepAlive) {
+      this.endGracefully();
+      return;
+    }
     this.startNext();
     if (this.pausedForQueue && this.queue.length <= 1) {
       this.pausedForQueue = false;
@@ -202,7 +188,10 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   // ---- deadlines and shutdown
 
   expire(): void {
-    if (this.receiving === undefined) return void this.socket.destroy(); // idle past keep-alive or the shutdown grace
+    if (this.receiving === undefined) {
+      this.socket.destroy(); // idle past keep-alive or the shutdown grace
+      return;
+    }
     this.failReceiving(
       new LbError(
         'REQUEST_TIMEOUT',
@@ -226,7 +215,10 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     if (this.ended) return; // lingering: the rest is dropped
     let result = parsed;
     for (;;) {
-      if (isParseError(result)) return this.protocolError(result);
+      if (isParseError(result)) {
+        this.protocolError(result);
+        return;
+      }
       // After a message with `Upgrade` (or CONNECT) llhttp stops; the LB does not upgrade, so it
       // parses on. Otherwise it took the whole read: no copy of it is asked for (one per request).
       if (!this.stoppedAtUpgrade) break;
@@ -240,12 +232,13 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     // After an Upgrade head llhttp stops, with no error, at bytes it will not parse as HTTP (the
     // protocol the client asked to switch to): refused at once, not left to the request timeout.
     if (this.sawUpgrade && !this.stoppedAtUpgrade && result < chunk().length) {
-      return this.failReceiving(
+      this.failReceiving(
         new LbError(
           'BAD_REQUEST',
           'Bytes after an Upgrade request are not HTTP: this load balancer does not switch protocols',
         ),
       );
+      return;
     }
     if (this.queue.length > 1 && !this.pausedForQueue) {
       this.pausedForQueue = true;
@@ -255,16 +248,10 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   private startNext(): void {
     const queued = this.queue[0];
-    if (!queued || queued.exchange) return;
-    if (queued.refusal || !queued.request)
-      return this.refuse(queued.refusal ?? new LbError('BAD_REQUEST', 'Bad request'));
-    const exchange = this.host.exchange(this, queued.request);
-    queued.exchange = exchange;
-    exchange.start();
-    const body = queued.body;
-    queued.body = undefined;
-    if (body) for (const chunk of body) exchange.onRequestBody(chunk);
-    if (queued.complete) exchange.onRequestComplete();
+    if (!queued || queued.started) return;
+    queued.started = true;
+    if (queued.relay) queued.relay.start();
+    else this.refuse(queued.refusal ?? new LbError('BAD_REQUEST', 'Bad request'));
   }
 
   /** The contract's error, then the connection closes (the rest of the stream cannot be trusted). */
@@ -293,19 +280,17 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     const receiving = this.receiving;
     this.receiving = undefined;
     this.deadline = 0;
-    if (receiving?.exchange) return receiving.exchange.fail(error);
+    if (receiving?.started && receiving.relay) {
+      receiving.relay.fail(error);
+      return;
+    }
     if (receiving && this.queue.includes(receiving)) {
+      // Waiting its turn: answered with the error when it comes, its body so far dropped.
+      receiving.relay?.cancel();
+      receiving.relay = undefined;
       receiving.refusal = error;
-      receiving.request = undefined;
     } else {
-      this.queue.push({
-        request: undefined,
-        refusal: error,
-        exchange: undefined,
-        body: undefined,
-        complete: true,
-        afterShutdown: true,
-      });
+      this.queue.push({ relay: undefined, refusal: error, started: false, afterShutdown: true });
     }
     if (this.queue.length === 1) this.startNext();
   }
@@ -331,13 +316,16 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   }
 
   private idle(): void {
-    if (this.clientEnded) return void this.socket.end();
+    if (this.clientEnded) {
+      this.socket.end();
+      return;
+    }
     this.deadline = Date.now() + (this.host.closing ? this.host.shutdownGraceMs : this.host.keepAliveTimeoutMs);
   }
 
   private onClose(): void {
     this.ended = true;
-    for (const queued of this.queue) queued.exchange?.cancel();
+    for (const queued of this.queue) queued.relay?.cancel();
     this.queue.length = 0;
     this.receiving = undefined;
     this.parser.close();

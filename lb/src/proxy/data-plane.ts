@@ -1,17 +1,17 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
-import { type LbError, pathOf } from '../contract/errors.js';
+import { pathOf } from '../contract/errors.js';
 import { ownPathMethod } from '../contract/paths.js';
 import { ClientConnection, type ConnectionHost } from './client.js';
 import type { Deadlines } from './deadlines.js';
-import { type ClientSide, Exchange, type ParsedRequest } from './exchange.js';
+import { Exchange } from './exchange.js';
 import type { Forwarder } from './forwarder.js';
 import { KEEP_ALIVE_SECONDS } from './headers.js';
-import type { UpstreamPool } from './upstream.js';
+import { type OwnRoute, OwnRouteRelay } from './own-route.js';
+import type { ClientSide, Relay } from './relay.js';
+import type { AdmittedRequest } from './request.js';
 
-export type OwnRoute = (path: string) => {
-  readonly pool: UpstreamPool;
-  readonly unavailable: (code: string) => LbError;
-};
+/** Where each of the LB's own paths is served. */
+export type OwnRoutes = (path: string) => OwnRoute;
 
 export interface DataPlaneOptions {
   readonly forwarder: Forwarder;
@@ -19,7 +19,7 @@ export interface DataPlaneOptions {
    * Where the LB's own paths go (/rep, /add, /rm, /metrics, /membership, /dashboard): Fastify on
    * an internal socket, or the controller's; and the error when they cannot be reached.
    */
-  readonly ownRoute: OwnRoute;
+  readonly ownRoute: OwnRoutes;
   readonly deadlines: Deadlines;
   /** The whole request, head and body, must arrive within this. */
   readonly requestTimeoutMs: number;
@@ -35,7 +35,7 @@ export class DataPlane implements ConnectionHost {
   readonly keepAliveTimeoutMs = KEEP_ALIVE_SECONDS * 1000;
   readonly requestTimeoutMs: number;
   readonly shutdownGraceMs: number;
-  ownRoute: OwnRoute;
+  ownRoute: OwnRoutes;
   closing = false;
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
@@ -61,13 +61,11 @@ export class DataPlane implements ConnectionHost {
     });
   }
 
-  exchange(client: ClientSide, request: ParsedRequest): Exchange {
-    const { forwarder } = this.options;
-    const destination =
-      ownPathMethod(request.path) !== undefined
-        ? { kind: 'own' as const, ...this.ownRoute(pathOf(request.path)) }
-        : forwarder.destination(request.requestId);
-    return new Exchange(forwarder, client, request, destination);
+  relayFor(client: ClientSide, request: AdmittedRequest): Relay {
+    if (ownPathMethod(request.path) !== undefined) {
+      return new OwnRouteRelay(client, request, this.ownRoute(pathOf(request.path)));
+    }
+    return new Exchange(this.options.forwarder, client, request);
   }
 
   closed(connection: ClientConnection): void {

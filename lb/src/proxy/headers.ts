@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { failureBody, type LbError } from '../contract/errors.js';
+import type { AdmittedRequest } from './request.js';
 
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1). */
 const HOP_BY_HOP = new Set([
@@ -24,25 +25,13 @@ export const KEEP_ALIVE_SECONDS = 72;
 const KEEP_ALIVE = `Connection: keep-alive\r\nKeep-Alive: timeout=${KEEP_ALIVE_SECONDS}\r\n\r\n`;
 const CLOSE = 'Connection: close\r\n\r\n';
 
-/** What the replica is told of one client request. */
-export interface UpstreamRequest {
-  readonly method: string;
-  /** Origin-form: path and query. */
-  readonly path: string;
-  /** [name, value, ...] as the client sent them. */
-  readonly headers: readonly string[];
-  /** Host from an absolute-form target: replaces the client's Host. */
-  readonly host: string | undefined;
-  readonly chunked: boolean;
-}
-
 /**
  * The request head for the replica: hop-by-hop headers and those `Connection` lists are
  * dropped, `X-Request-Id` is the canonical id and the client's address is appended to
  * `X-Forwarded-For`. Always HTTP/1.1 on a keep-alive connection.
  */
 export function requestHead(
-  req: UpstreamRequest,
+  req: Pick<AdmittedRequest, 'method' | 'path' | 'headers' | 'host' | 'chunked'>,
   id: string | undefined,
   clientIp: string,
   defaultHost: string,

@@ -38,7 +38,10 @@ export class OutlierDetector {
       if (record && record.consecutive !== 0) record.consecutive = 0;
       return;
     }
-    if (!record) this.records.set(name, (record = { consecutive: 0, ejections: 0, ejectedUntil: 0 }));
+    if (!record) {
+      record = { consecutive: 0, ejections: 0, ejectedUntil: 0 };
+      this.records.set(name, record);
+    }
     const now = at ?? Date.now(); // read only for a bad answer: good ones, on every request, need no clock
     record.consecutive++;
     if (record.consecutive < this.options.consecutiveErrors || this.isEjected(name, now)) return;

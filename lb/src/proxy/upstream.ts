@@ -23,8 +23,6 @@ export interface ResponseHandler {
   onUpstreamError(error: UpstreamError): void;
   /** The connection can take more request body (after a write returned false). */
   onUpstreamDrain(): void;
-  /** One read's callbacks are over: what they wrote (corked) goes out now, in one syscall. */
-  endBatch(): void;
 }
 
 export type UpstreamTarget = { readonly host: string; readonly port: number } | { readonly path: string };
@@ -104,7 +102,10 @@ export class UpstreamPool {
 
   /** A connection finished its exchange cleanly and may carry another. */
   release(connection: UpstreamConnection): void {
-    if (this.closed) return connection.destroy();
+    if (this.closed) {
+      connection.destroy();
+      return;
+    }
     const next = this.nextWaiter();
     if (next) {
       connection.activate();
@@ -342,19 +343,22 @@ export class UpstreamConnection implements ParserHandler, Timed {
 
   /** One read, parsed (the callbacks ran meanwhile). */
   private onParsed(result: number | ParseError): void {
-    if (!this.handler && !this.dead) return this.destroy(); // bytes outside an exchange
-    this.handler?.endBatch();
+    if (!this.handler && !this.dead) {
+      this.destroy(); // bytes outside an exchange
+      return;
+    }
     if (isParseError(result))
-      return this.fail(new UpstreamError('BAD_RESPONSE', `${result.code}: ${result.reason ?? result.message}`));
-    if (this.responseComplete) this.maybeRelease();
+      this.fail(new UpstreamError('BAD_RESPONSE', `${result.code}: ${result.reason ?? result.message}`));
+    else if (this.responseComplete) this.maybeRelease();
   }
 
   private onEnd(): void {
     // A close-delimited answer ends with the connection.
     if (this.handler && this.answering && !this.responseComplete) {
       const result = this.parser.finish();
-      if (isParseError(result) || !this.responseComplete)
-        return this.fail(new UpstreamError('UPSTREAM_CLOSED', 'the replica closed the connection mid-answer'));
+      if (isParseError(result) || !this.responseComplete) {
+        this.fail(new UpstreamError('UPSTREAM_CLOSED', 'the replica closed the connection mid-answer'));
+      }
     }
   }
 

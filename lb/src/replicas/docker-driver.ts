@@ -1,34 +1,20 @@
 import Docker from 'dockerode';
 import pLimit from 'p-limit';
-import type { Logger } from 'pino';
-import type { Config } from '../config.js';
-import { driverError, type ReplicaDriver, type ReplicaHandle } from './driver.js';
-
-/** Labels that mark a container as a replica of one particular LB. */
-export const LABEL_MANAGED = 'io.consistent-hash-lb.managed';
-export const LABEL_OWNER = 'io.consistent-hash-lb.owner';
-export const LABEL_INDEX = 'io.consistent-hash-lb.index';
-export const LABEL_NAME = 'io.consistent-hash-lb.name';
-
-/** The port replicas listen on inside their containers. */
-const REPLICA_PORT = 5000;
-
-export interface DockerDriverOptions {
-  readonly network: string;
-  readonly image: string;
-  readonly lbId: string;
-  /** Prefix of container names (empty by default); the network alias is always the bare name. */
-  readonly containerPrefix: string;
-  readonly log: Logger;
-}
-
-/** Docker's error text, without dockerode's "(HTTP code 404) no such container -" preamble. */
-export function dockerMessage(error: unknown): string {
-  const e = error as { json?: { message?: string }; reason?: string; message?: string };
-  return e.json?.message ?? e.message ?? String(error);
-}
-
-const statusOf = (error: unknown) => (error as { statusCode?: number }).statusCode;
+import type { ReplicaHandle } from '../membership/replica.js';
+import {
+  type DockerEngineOptions,
+  dockerMessage,
+  ensureNetwork,
+  isOwnedBy,
+  nameConflict,
+  ownerFilter,
+  ownerLabels,
+  replicaEnv,
+  replicaOf,
+  replicaUrl,
+  statusOf,
+} from './docker-engine.js';
+import { driverError, type ReplicaDriver } from './driver.js';
 
 /**
  * Replicas as containers on the LB's network, reached by name. The LB only ever
@@ -42,18 +28,12 @@ export class DockerDriver implements ReplicaDriver {
 
   constructor(
     private readonly docker: Docker,
-    private readonly options: DockerDriverOptions,
+    private readonly options: DockerEngineOptions,
   ) {}
 
   /** Connects to the engine (DOCKER_HOST or the socket), checks it answers, and ensures the network. */
-  static async connect(config: Config, log: Logger, docker = new Docker()): Promise<DockerDriver> {
-    const driver = new DockerDriver(docker, {
-      network: config.network,
-      image: config.serverImage,
-      lbId: config.lbId,
-      containerPrefix: config.containerPrefix,
-      log,
-    });
+  static async connect(options: DockerEngineOptions, docker = new Docker()): Promise<DockerDriver> {
+    const driver = new DockerDriver(docker, options);
     try {
       await docker.ping();
     } catch (error) {
@@ -68,19 +48,12 @@ export class DockerDriver implements ReplicaDriver {
   }
 
   containerName(name: string): string {
-    return `${this.options.containerPrefix}${name}`;
+    return `${this.options.prefix}${name}`;
   }
 
-  async ensureNetwork(): Promise<void> {
-    const { network } = this.options;
-    const found = await this.docker.listNetworks({ filters: { name: [network] } });
-    if (found.some((n) => n.Name === network)) return;
-    try {
-      await this.docker.createNetwork({ Name: network, Driver: 'bridge', CheckDuplicate: true, Labels: this.labels() });
-      this.options.log.info({ network }, 'created network');
-    } catch (error) {
-      if (statusOf(error) !== 409) throw driverError(`cannot create network '${network}': ${dockerMessage(error)}`);
-    }
+  ensureNetwork(): Promise<void> {
+    const { network, lbId, log } = this.options;
+    return ensureNetwork(this.docker, log, { Name: network, Driver: 'bridge', Labels: ownerLabels(lbId) });
   }
 
   start(name: string, index: number): Promise<ReplicaHandle> {
@@ -92,8 +65,8 @@ export class DockerDriver implements ReplicaDriver {
           name: this.containerName(name),
           Hostname: name,
           Image: image,
-          Env: [`SERVER_ID=${name}`, `PORT=${REPLICA_PORT}`],
-          Labels: { ...this.labels(), [LABEL_INDEX]: String(index), [LABEL_NAME]: name },
+          Env: replicaEnv(name),
+          Labels: ownerLabels(this.options.lbId, { name, index }),
           HostConfig: { NetworkMode: network, RestartPolicy: { Name: 'no' }, Init: true },
           NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [name] } } },
         });
@@ -106,7 +79,7 @@ export class DockerDriver implements ReplicaDriver {
         await container.remove({ force: true }).catch(() => undefined);
         throw driverError(`cannot start container '${this.containerName(name)}': ${dockerMessage(error)}`);
       }
-      return { name, index, url: `http://${name}:${REPLICA_PORT}` };
+      return { name, index, url: replicaUrl(name) };
     });
   }
 
@@ -121,7 +94,7 @@ export class DockerDriver implements ReplicaDriver {
         if (statusOf(error) === 404) return;
         throw driverError(`cannot inspect '${this.containerName(name)}': ${dockerMessage(error)}`);
       }
-      if (!this.isOurs(info.Config.Labels)) {
+      if (!isOwnedBy(info.Config.Labels, this.options.lbId)) {
         throw driverError(`container '${this.containerName(name)}' is not managed by this load balancer; left alone`);
       }
       try {
@@ -139,14 +112,13 @@ export class DockerDriver implements ReplicaDriver {
   async list(): Promise<ReplicaHandle[]> {
     const containers = await this.docker.listContainers({
       all: true,
-      filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_OWNER}=${this.options.lbId}`] },
+      filters: ownerFilter(this.options.lbId),
     });
     const handles: ReplicaHandle[] = [];
     for (const c of containers) {
-      const name = c.Labels[LABEL_NAME];
-      const index = Number(c.Labels[LABEL_INDEX]);
-      if (c.State === 'running' && name && Number.isInteger(index) && index > 0) {
-        handles.push({ name, index, url: `http://${name}:${REPLICA_PORT}` });
+      const replica = replicaOf(c.Labels);
+      if (c.State === 'running' && replica) {
+        handles.push({ ...replica, url: replicaUrl(replica.name) });
       } else {
         this.options.log.info({ container: c.Names[0], state: c.State }, 'removing dead replica container');
         await this.docker
@@ -158,26 +130,11 @@ export class DockerDriver implements ReplicaDriver {
     return handles;
   }
 
-  async conflict(name: string): Promise<string | undefined> {
-    try {
-      const info = await this.docker.getContainer(this.containerName(name)).inspect();
-      return this.isOurs(info.Config.Labels)
-        ? `a container of this load balancer already has that name`
-        : `a container this load balancer does not manage already has that name`;
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      return `the Docker engine did not answer: ${dockerMessage(error)}`;
-    }
+  conflict(name: string): Promise<string | undefined> {
+    const inspect = async () => (await this.docker.getContainer(this.containerName(name)).inspect()).Config.Labels;
+    return nameConflict('container', inspect, this.options.lbId);
   }
 
   /** Replica containers outlive the LB on purpose: the next LB adopts them. */
   async close(): Promise<void> {}
-
-  private labels(): Record<string, string> {
-    return { [LABEL_MANAGED]: 'true', [LABEL_OWNER]: this.options.lbId };
-  }
-
-  private isOurs(labels: Record<string, string> | null | undefined): boolean {
-    return labels?.[LABEL_MANAGED] === 'true' && labels[LABEL_OWNER] === this.options.lbId;
-  }
 }

@@ -1,16 +1,7 @@
 import { LbError } from '../contract/errors.js';
-import type { RoutingMember } from '../routing/index.js';
+import type { ReplicaHandle } from '../membership/replica.js';
 
 export type DriverKind = 'process' | 'docker' | 'swarm';
-
-/** A running replica as a driver knows it: also what the routing table holds. */
-export interface ReplicaHandle extends RoutingMember {
-  readonly name: string;
-  /** Ring index; drivers that persist it (Docker labels) give it back on adoption. */
-  readonly index: number;
-  /** Base URL the LB reaches it at, e.g. http://127.0.0.1:40123 or http://Server-1:5000. */
-  readonly url: string;
-}
 
 /** Where replicas run. The manager owns membership; a driver only starts and stops. */
 export interface ReplicaDriver {

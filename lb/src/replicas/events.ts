@@ -1,5 +1,5 @@
+import type { ReplicaHandle } from '../membership/replica.js';
 import type { RoutingTable } from '../routing/index.js';
-import type { ReplicaHandle } from './driver.js';
 
 /** What happened to a replica: membership changes (manager) and recovery (health). */
 export type ReplicaEventType = 'added' | 'removed' | 'adopted' | 'flatlined' | 'respawned' | 'respawn-failed';

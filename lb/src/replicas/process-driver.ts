@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { driverError, type ReplicaDriver, type ReplicaHandle } from './driver.js';
+import type { ReplicaHandle } from '../membership/replica.js';
+import { driverError, type ReplicaDriver } from './driver.js';
 
 interface Child {
   readonly handle: ReplicaHandle;

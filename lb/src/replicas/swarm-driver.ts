@@ -1,11 +1,22 @@
 import Docker from 'dockerode';
 import pLimit from 'p-limit';
-import type { Logger } from 'pino';
-import type { Config } from '../config.js';
-import { dockerMessage, LABEL_INDEX, LABEL_MANAGED, LABEL_NAME, LABEL_OWNER } from './docker-driver.js';
-import { driverError, type ReplicaDriver, type ReplicaHandle } from './driver.js';
+import type { ReplicaHandle } from '../membership/replica.js';
+import {
+  type DockerEngineOptions,
+  dockerMessage,
+  ensureNetwork,
+  isOwnedBy,
+  LABEL_OWNER,
+  nameConflict,
+  ownerFilter,
+  ownerLabels,
+  replicaEnv,
+  replicaOf,
+  replicaUrl,
+  statusOf,
+} from './docker-engine.js';
+import { driverError, type ReplicaDriver } from './driver.js';
 
-const REPLICA_PORT = 5000;
 /** A new task answers in under a second here; pulling an image on a new node takes longer. */
 const TASK_WAIT_MS = 60_000;
 
@@ -19,7 +30,6 @@ interface Task {
   }[];
 }
 
-const statusOf = (error: unknown) => (error as { statusCode?: number }).statusCode;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -37,18 +47,11 @@ export class SwarmDriver implements ReplicaDriver {
 
   constructor(
     private readonly docker: Docker,
-    private readonly options: {
-      network: string;
-      image: string;
-      lbId: string;
-      prefix: string;
-      stopTimeoutMs: number;
-      log: Logger;
-    },
+    private readonly options: DockerEngineOptions,
   ) {}
 
   /** Connects to a swarm manager's engine and ensures the overlay network. */
-  static async connect(config: Config, log: Logger, docker = new Docker()): Promise<SwarmDriver> {
+  static async connect(options: DockerEngineOptions, docker = new Docker()): Promise<SwarmDriver> {
     let info: { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
     try {
       info = await docker.info();
@@ -58,14 +61,7 @@ export class SwarmDriver implements ReplicaDriver {
     if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) {
       throw driverError('REPLICA_DRIVER=swarm needs the Docker engine of a swarm manager (docker swarm init)');
     }
-    const driver = new SwarmDriver(docker, {
-      network: config.network,
-      image: config.serverImage,
-      lbId: config.lbId,
-      prefix: config.containerPrefix,
-      stopTimeoutMs: config.stopTimeoutMs,
-      log,
-    });
+    const driver = new SwarmDriver(docker, options);
     await driver.ensureNetwork();
     return driver;
   }
@@ -121,7 +117,7 @@ export class SwarmDriver implements ReplicaDriver {
       try {
         const service = this.docker.getService(this.serviceName(name));
         const info = await service.inspect();
-        if (!this.isOurs(info.Spec.Labels))
+        if (!isOwnedBy(info.Spec.Labels, this.options.lbId))
           throw driverError(`service '${this.serviceName(name)}' is not managed by this load balancer; left alone`);
         await service.remove();
       } catch (error) {
@@ -135,61 +131,36 @@ export class SwarmDriver implements ReplicaDriver {
 
   async list(): Promise<ReplicaHandle[]> {
     const services = await this.docker.listServices({
-      filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_OWNER}=${this.options.lbId}`] },
+      filters: ownerFilter(this.options.lbId),
     });
     const handles: ReplicaHandle[] = [];
     for (const service of services) {
-      const labels = service.Spec?.Labels ?? {};
-      const name = labels[LABEL_NAME];
-      const index = Number(labels[LABEL_INDEX]);
-      if (!name || !Number.isInteger(index) || index < 1) continue;
+      const replica = replicaOf(service.Spec?.Labels ?? {});
+      if (!replica) continue;
+      const { name, index } = replica;
       const [task] = await this.runningTasks(name);
       // No running task: the name still resolves on the overlay once one runs; heartbeats decide.
-      handles.push(this.handle(name, index, (task && this.urlOf(task)) ?? this.dnsUrl(name)));
+      handles.push(this.handle(name, index, (task && this.urlOf(task)) ?? replicaUrl(name)));
     }
     return handles;
   }
 
-  async conflict(name: string): Promise<string | undefined> {
-    try {
-      const info = await this.docker.getService(this.serviceName(name)).inspect();
-      return this.isOurs(info.Spec.Labels)
-        ? 'a service of this load balancer already has that name'
-        : 'a service this load balancer does not manage already has that name';
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      return `the Docker engine did not answer: ${dockerMessage(error)}`;
-    }
+  conflict(name: string): Promise<string | undefined> {
+    const inspect = async () => (await this.docker.getService(this.serviceName(name)).inspect()).Spec.Labels;
+    return nameConflict('service', inspect, this.options.lbId);
   }
 
   /** Services keep running: a restarted controller adopts them. */
   async close(): Promise<void> {}
 
-  private async ensureNetwork(): Promise<void> {
-    const { network } = this.options;
-    const found = await this.docker.listNetworks({ filters: { name: [network] } });
-    if (found.some((n) => n.Name === network)) return;
-    try {
-      await this.docker.createNetwork({
-        Name: network,
-        Driver: 'overlay',
-        Attachable: true,
-        CheckDuplicate: true,
-        Labels: { [LABEL_OWNER]: this.options.lbId },
-      });
-      this.options.log.info({ network }, 'created overlay network');
-    } catch (error) {
-      if (statusOf(error) !== 409) throw driverError(`cannot create network '${network}': ${dockerMessage(error)}`);
-    }
+  private ensureNetwork(): Promise<void> {
+    const { network, lbId, log } = this.options;
+    const labels = { [LABEL_OWNER]: lbId };
+    return ensureNetwork(this.docker, log, { Name: network, Driver: 'overlay', Attachable: true, Labels: labels });
   }
 
   private spec(name: string, index: number) {
-    const labels = {
-      [LABEL_MANAGED]: 'true',
-      [LABEL_OWNER]: this.options.lbId,
-      [LABEL_NAME]: name,
-      [LABEL_INDEX]: String(index),
-    };
+    const labels = ownerLabels(this.options.lbId, { name, index });
     return {
       Name: this.serviceName(name),
       Labels: labels,
@@ -197,7 +168,7 @@ export class SwarmDriver implements ReplicaDriver {
         ContainerSpec: {
           Image: this.options.image,
           Hostname: name,
-          Env: [`SERVER_ID=${name}`, `PORT=${REPLICA_PORT}`],
+          Env: replicaEnv(name),
           Labels: labels,
           Init: true,
           StopGracePeriod: this.options.stopTimeoutMs * 1e6,
@@ -235,19 +206,11 @@ export class SwarmDriver implements ReplicaDriver {
   private urlOf(task: Task): string | undefined {
     const attachment = task.NetworksAttachments?.find((n) => n.Network.Spec.Name === this.options.network);
     const address = attachment?.Addresses?.[0]?.split('/')[0];
-    return address ? `http://${address}:${REPLICA_PORT}` : undefined;
+    return address ? replicaUrl(address) : undefined;
   }
 
   private handle(name: string, index: number, url: string): ReplicaHandle {
     this.handedOut.set(name, url);
     return { name, index, url };
-  }
-
-  private dnsUrl(name: string): string {
-    return `http://${name}:${REPLICA_PORT}`;
-  }
-
-  private isOurs(labels: Record<string, string> | undefined): boolean {
-    return labels?.[LABEL_MANAGED] === 'true' && labels[LABEL_OWNER] === this.options.lbId;
   }
 }

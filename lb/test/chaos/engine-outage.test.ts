@@ -4,7 +4,8 @@ import { pino } from 'pino';
 import { send, waitFor } from '../../../kit/src/lb.js';
 import { parseConfig } from '../../src/config.js';
 import { createLoadBalancer } from '../../src/lb.js';
-import { driverError, type ReplicaDriver, type ReplicaHandle } from '../../src/replicas/driver.js';
+import type { ReplicaHandle } from '../../src/membership/replica.js';
+import { driverError, type ReplicaDriver } from '../../src/replicas/driver.js';
 import { ProcessDriver } from '../../src/replicas/process-driver.js';
 
 /** The process driver behind a switch: while `down`, every call fails as an unreachable engine would. */

@@ -1,4 +1,5 @@
-import type { ReplicaDriver, ReplicaHandle } from '../../src/replicas/driver.js';
+import type { ReplicaHandle } from '../../src/membership/replica.js';
+import type { ReplicaDriver } from '../../src/replicas/driver.js';
 
 /**
  * Replicas in memory: `url` is `fake://<name>/<generation>`, so a restart is visible.

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ReplicaDriver, ReplicaHandle } from '../../src/replicas/driver.js';
+import type { ReplicaHandle } from '../../src/membership/replica.js';
+import type { ReplicaDriver } from '../../src/replicas/driver.js';
 
 /** What a test upstream saw: each request as it arrived, and each request the client gave up on. */
 export interface UpstreamLog {

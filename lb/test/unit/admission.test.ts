@@ -26,9 +26,14 @@ function refused(over: Partial<Head>): [number, string] {
 
 describe('admission (what the parser accepted that the LB still refuses)', () => {
   it('admits an ordinary GET: its path, no body, no Host override, its X-Request-Id', () => {
-    assert.deepEqual(admit(head({ headers: ['Host', 'lb', 'X-Request-Id', '42', 'x-request-id', '7'] })), {
+    const headers = ['Host', 'lb', 'X-Request-Id', '42', 'x-request-id', '7'];
+    assert.deepEqual(admit(head({ headers })), {
+      method: 'GET',
       path: '/home',
+      headers,
       host: undefined,
+      versionMinor: 1,
+      keepAlive: true,
       hasBody: false,
       chunked: false,
       expectsContinue: false,
@@ -146,9 +151,14 @@ describe('admission (what the parser accepted that the LB still refuses)', () =>
       'If-Modified-Since',
       'chunked',
     ];
-    assert.deepEqual(admit(head({ method: 'POST', headers: ['Host', 'lb', ...lookalikes] })), {
+    const headers = ['Host', 'lb', ...lookalikes];
+    assert.deepEqual(admit(head({ method: 'POST', headers })), {
+      method: 'POST',
       path: '/home',
+      headers,
       host: undefined,
+      versionMinor: 1,
+      keepAlive: true,
       hasBody: false,
       chunked: false,
       expectsContinue: false,

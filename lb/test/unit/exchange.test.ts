@@ -2,17 +2,12 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { LbError } from '../../src/contract/errors.js';
+import type { ReplicaHandle } from '../../src/membership/replica.js';
 import { Deadlines } from '../../src/proxy/deadlines.js';
-import {
-  type ClientSide,
-  type Destination,
-  Exchange,
-  type ExchangeHost,
-  type ParsedRequest,
-} from '../../src/proxy/exchange.js';
-import { requestIdFrom } from '../../src/proxy/request-id.js';
+import { Exchange, type ExchangeHost } from '../../src/proxy/exchange.js';
+import type { ClientSide } from '../../src/proxy/relay.js';
+import type { AdmittedRequest } from '../../src/proxy/request.js';
 import { UpstreamPool } from '../../src/proxy/upstream.js';
-import type { ReplicaHandle } from '../../src/replicas/driver.js';
 
 /** A raw TCP "replica" answering each request with the bytes `script` gives (or not at all). */
 type Script = (socket: Socket, request: string) => void;
@@ -99,8 +94,8 @@ class FakeHost implements ExchangeHost {
   failed(name: string, error: Error) {
     this.log.push(`failed ${name} ${(error as { code?: string }).code}`);
   }
-  next(_key: unknown, tried: ReadonlySet<string>) {
-    const name = this.order.find((n) => !tried.has(n));
+  choose(_key: unknown, tried?: ReadonlySet<string>) {
+    const name = this.order.find((n) => !tried?.has(n));
     return name === undefined ? undefined : replica(name);
   }
   unavailable() {
@@ -130,8 +125,6 @@ class FakeClient implements ClientSide {
     this.text += typeof data === 'string' ? data : data.toString('latin1');
     return true;
   }
-  cork() {}
-  uncork() {}
   answered(keepAlive: boolean) {
     this.resolve(keepAlive);
   }
@@ -154,7 +147,7 @@ class SlowClient extends FakeClient {
   }
 }
 
-const GET: ParsedRequest = {
+const GET: AdmittedRequest = {
   method: 'GET',
   path: '/home?q=1',
   headers: ['Host', 'lb'],
@@ -166,13 +159,12 @@ const GET: ParsedRequest = {
   expectsContinue: false,
   requestId: '42',
 };
-const POST: ParsedRequest = { ...GET, method: 'POST', headers: ['Host', 'lb', 'content-length', '4'], hasBody: true };
+const POST: AdmittedRequest = { ...GET, method: 'POST', headers: ['Host', 'lb', 'content-length', '4'], hasBody: true };
 
-function run(order: string[], request: ParsedRequest = GET, body?: string) {
+function run(order: string[], request: AdmittedRequest = GET, body?: string) {
   const host = new FakeHost(order);
   const client = new FakeClient();
-  const destination: Destination = { kind: 'replica', id: requestIdFrom('42'), replica: replica(order[0]!) };
-  const exchange = new Exchange(host, client, request, destination);
+  const exchange = new Exchange(host, client, request);
   exchange.start();
   if (body !== undefined) exchange.onRequestBody(Buffer.from(body));
   if (request.hasBody) exchange.onRequestComplete();
@@ -288,11 +280,7 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     const host = new FakeHost(['overlong']);
     for (let k = 0; k < 2; k++) {
       const client = new FakeClient();
-      const exchange = new Exchange(host, client, GET, {
-        kind: 'replica',
-        id: requestIdFrom('1'),
-        replica: replica('overlong'),
-      });
+      const exchange = new Exchange(host, client, GET);
       exchange.start();
       await client.done;
       assert.equal(answer(client.text).body, 'x');
@@ -315,14 +303,13 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
   }, async () => {
     const host = new FakeHost(['chunked']);
     try {
-      const destination: Destination = { kind: 'replica', id: requestIdFrom('42'), replica: replica('chunked') };
       const slow = new SlowClient();
-      new Exchange(host, slow, GET, destination).start();
+      new Exchange(host, slow, GET).start();
       assert.equal(await slow.done, true);
       assert.match(slow.text, /\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/);
       // The client's drain comes after the exchange is over; the pooled connection must not stay paused.
       const next = new FakeClient();
-      new Exchange(host, next, GET, destination).start();
+      new Exchange(host, next, GET).start();
       const outcome = await Promise.race([
         next.done.then(() => 'answered'),
         new Promise((r) => setTimeout(() => r('no answer within 2 s'), 2000)),
@@ -340,7 +327,7 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     const host = new FakeHost(['ok']);
     const exchangeOn = () => {
       const client = new FakeClient();
-      new Exchange(host, client, GET, { kind: 'replica', id: requestIdFrom('42'), replica: replica('ok') }).start();
+      new Exchange(host, client, GET).start();
       return client;
     };
     assert.equal(await exchangeOn().done, true); // its connection is now idle in the pool

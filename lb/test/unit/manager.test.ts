@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { LbError } from '../../src/contract/errors.js';
-import type { ReplicaHandle } from '../../src/replicas/driver.js';
+import type { ReplicaHandle } from '../../src/membership/replica.js';
 import type { ReplicaEvent } from '../../src/replicas/events.js';
 import { ReplicaManager } from '../../src/replicas/manager.js';
 import { given, Ring } from '../../src/routing/index.js';

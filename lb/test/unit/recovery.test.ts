@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { HeartbeatMonitor } from '../../src/health/monitor.js';
 import { Recovery } from '../../src/health/recovery.js';
-import type { ReplicaHandle } from '../../src/replicas/driver.js';
+import type { ReplicaHandle } from '../../src/membership/replica.js';
 import type { ReplicaEvent } from '../../src/replicas/events.js';
 import { ReplicaManager } from '../../src/replicas/manager.js';
 import { given, Ring } from '../../src/routing/index.js';

@@ -1,0 +1,286 @@
+import type { LbError } from '../contract/errors.js';
+import { type Framing, failureResponse, requestHead, responseHead } from './headers.js';
+import type { Head } from './http-parser.js';
+import type { AdmittedRequest } from './request.js';
+import type { ResponseHandler, UpstreamConnection, UpstreamError, UpstreamPool } from './upstream.js';
+
+/** The client side of a relay: where the answer goes, in order, on one connection. */
+export interface ClientSide {
+  readonly clientIp: string;
+  /**
+   * Writes to the client; false when its buffer is full (wait for `onClientDrain`). `more`: more
+   * of this answer follows in this turn of the event loop, so the client side corks its socket
+   * until the turn ends (an answer's head and body pieces leave in one writev).
+   */
+  write(data: string | Buffer, more?: boolean): boolean;
+  /** The answer is complete; `keepAlive` false closes the connection after it. */
+  answered(keepAlive: boolean): void;
+  /** Whether the connection stays open after this answer (client asked, LB not shutting down). */
+  keepsAlive(requestKeepAlive: boolean): boolean;
+  /** The answer cannot be completed (the upstream broke off mid-stream): cut the connection. */
+  abort(): void;
+  /** Stop / start reading the client while the upstream cannot take more body. */
+  pauseBody(): void;
+  resumeBody(): void;
+}
+
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Answers up to this size (declared by Content-Length) are held until whole, then sent in one write. */
+const HOLD_LIMIT = 64 * 1024;
+
+/**
+ * One admitted request relayed over a pooled raw socket and its answer relayed back, with
+ * backpressure both ways: the request's body is buffered (in one place) until a connection is
+ * ready, a small sized answer is held until whole, a large one streamed. Where the request goes,
+ * and what happens when the upstream fails before answering, is the subclass's: `Exchange`
+ * (replicas, with failover) or `OwnRouteRelay` (the LB's own routes).
+ */
+export abstract class Relay implements ResponseHandler {
+  /** X-Request-Id sent up and back (forwarded requests only). */
+  protected id: string | undefined;
+  /** X-Served-By of the answer: the replica of the current attempt. */
+  protected servedBy: string | undefined;
+  protected connection: UpstreamConnection | undefined;
+  protected bodyComplete: boolean;
+  protected done = false;
+  /** Body received before an upstream connection was ready. */
+  protected pending: Buffer[] | undefined;
+  /** How the answer is relayed: undefined until its head arrives; 'discard' when answered in its place. */
+  protected mode: 'buffer' | 'relay' | 'discard' | undefined;
+  private cancelWait: (() => void) | undefined;
+  /** The current attempt's deadline (ms epoch): waiting for a connection and for the answer's head both count. */
+  private attemptDeadline = 0;
+  /** A small sized answer is held until whole: an upstream breaking it off gets a clean error. */
+  private held: { head: string; chunks: Buffer[] } | undefined;
+  private framing: Framing = 'none';
+  private keepAlive = false;
+
+  constructor(
+    protected readonly client: ClientSide,
+    protected readonly request: AdmittedRequest,
+  ) {
+    this.bodyComplete = !request.hasBody;
+  }
+
+  /** Its turn came (earlier requests on the connection are answered): send it. */
+  abstract start(): void;
+
+  /** The answer's head arrived: false when the subclass answered in its place. */
+  protected abstract accept(head: Head): boolean;
+
+  /** The upstream failed before any of its answer reached the client: try again elsewhere, or answer an error. */
+  protected abstract lost(error: UpstreamError, connection: UpstreamConnection | undefined): void;
+
+  /** The error for an answer the upstream broke off while it was held. */
+  protected abstract brokeOff(error: UpstreamError): LbError;
+
+  /** The attempt is over (answered, failed or abandoned). */
+  protected settle(): void {}
+
+  /** A piece of the request body from the client. */
+  onRequestBody(chunk: Buffer): void {
+    if (this.done && this.connection === undefined) return;
+    if (this.connection === undefined) {
+      this.pending ??= [];
+      this.pending.push(chunk);
+      return;
+    }
+    if (!this.connection.writeBody(chunk, this.request.chunked)) this.client.pauseBody();
+  }
+
+  onRequestComplete(): void {
+    this.bodyComplete = true;
+    if (this.request.hasBody) this.connection?.endBody(this.request.chunked);
+  }
+
+  /** The client's connection closed: stop asking the upstream for an answer nobody will read. */
+  cancel(): void {
+    this.cancelWait?.();
+    this.cancelWait = undefined;
+    this.release();
+    this.done = true;
+  }
+
+  /** The client timed out or broke the protocol mid-exchange: answer if nothing was sent, else cut. */
+  fail(error: LbError): void {
+    if (this.done) return;
+    this.release();
+    if (this.mode === undefined || this.mode === 'buffer') this.replyFailure(error, false);
+    else this.cut();
+  }
+
+  onClientDrain(): void {
+    this.connection?.resume();
+  }
+
+  onUpstreamDrain(): void {
+    this.client.resumeBody();
+  }
+
+  onResponseHead(head: Head): number {
+    if (!this.accept(head)) return 0;
+    const { request } = this;
+    const status = head.status;
+    const bodiless = request.method === 'HEAD' || status === 204 || status === 304;
+    const length = bodiless ? undefined : contentLengthOf(head.headers);
+    this.framing = bodiless
+      ? 'none'
+      : length !== undefined
+        ? 'length'
+        : request.versionMinor >= 1
+          ? 'chunked'
+          : 'close';
+    // Answered before the whole request arrived: the rest of its body is not read, so the
+    // connection cannot carry another request.
+    this.keepAlive = this.framing !== 'close' && this.bodyComplete && this.client.keepsAlive(request.keepAlive);
+    const text = responseHead({
+      status,
+      headers: head.headers,
+      id: this.id,
+      servedBy: this.servedBy,
+      framing: this.framing,
+      keepAlive: this.keepAlive,
+    });
+    if (length !== undefined && length > 0 && length <= HOLD_LIMIT) {
+      this.mode = 'buffer';
+      this.held = { head: text, chunks: [] };
+    } else {
+      this.mode = 'relay';
+      this.client.write(text, true);
+    }
+    return request.method === 'HEAD' ? 1 : 0;
+  }
+
+  onResponseBody(chunk: Buffer): void {
+    if (this.mode === 'buffer') {
+      this.held?.chunks.push(chunk);
+      return;
+    }
+    if (this.mode !== 'relay' || this.done) return;
+    let flushed: boolean;
+    if (this.framing === 'chunked') {
+      this.client.write(`${chunk.length.toString(16)}\r\n`, true);
+      this.client.write(chunk, true);
+      flushed = this.client.write('\r\n', true);
+    } else {
+      flushed = this.client.write(chunk, true);
+    }
+    // Backpressure: stop reading the upstream until the client drains.
+    if (!flushed) this.connection?.pause();
+  }
+
+  onResponseComplete(): void {
+    this.settle();
+    // The request was not sent whole: the connection is mid-request and can never be reused.
+    if (!this.bodyComplete) this.release();
+    if (this.done) return;
+    if (this.mode === 'buffer' && this.held) {
+      const { head, chunks } = this.held;
+      this.held = undefined;
+      this.client.write(wholeAnswer(head, chunks));
+      this.finish(this.keepAlive);
+    } else if (this.mode === 'relay') {
+      if (this.framing === 'chunked') this.client.write('0\r\n\r\n');
+      this.finish(this.keepAlive);
+    }
+  }
+
+  onUpstreamError(error: UpstreamError): void {
+    const connection = this.connection;
+    this.connection = undefined;
+    this.settle();
+    if (this.done || this.mode === 'discard') return;
+    if (this.mode === 'relay') {
+      this.cut(); // what the client has cannot be taken back
+    } else if (this.mode === 'buffer') {
+      this.held = undefined;
+      this.replyFailure(this.brokeOff(error));
+    } else {
+      this.lost(error, connection);
+    }
+  }
+
+  /** Sends `100 Continue` when the client waits for it before its body. */
+  protected continueIfAsked(): void {
+    if (this.request.expectsContinue) this.client.write(CONTINUE);
+  }
+
+  /** An attempt: a connection from `pool` (a new one when `fresh`), then the request on it. */
+  protected connect(pool: UpstreamPool, fresh = false): void {
+    this.attemptDeadline = Date.now() + pool.options.responseTimeoutMs;
+    this.cancelWait = pool.acquire(
+      (error, connection) => {
+        this.cancelWait = undefined;
+        if (this.done) connection?.destroy();
+        else if (error) this.onUpstreamError(error);
+        else this.attach(connection!);
+      },
+      this.attemptDeadline,
+      fresh,
+    );
+  }
+
+  /** The contract's error as the whole answer, naming the replica (X-Served-By) when `namesReplica`. */
+  protected replyFailure(error: LbError, keepAlive = true, namesReplica = true): void {
+    const { id } = this;
+    const servedBy = namesReplica ? this.servedBy : undefined;
+    const lbHeaders = id !== undefined ? ['x-request-id', id, ...(servedBy ? ['x-served-by', servedBy] : [])] : [];
+    const alive = keepAlive && this.bodyComplete && this.client.keepsAlive(this.request.keepAlive);
+    this.client.write(failureResponse(error, lbHeaders, alive));
+    this.finish(alive);
+  }
+
+  private attach(connection: UpstreamConnection): void {
+    this.connection = connection;
+    const { request } = this;
+    const head = requestHead(request, this.id, this.client.clientIp, connection.authority);
+    connection.send(this, head, !request.hasBody, this.attemptDeadline);
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending) for (const chunk of pending) this.onRequestBody(chunk);
+    if (request.hasBody && this.bodyComplete) connection.endBody(request.chunked);
+  }
+
+  private finish(keepAlive: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    this.client.answered(keepAlive);
+  }
+
+  private cut(): void {
+    this.done = true;
+    this.release();
+    this.client.abort();
+  }
+
+  /** Gives up the upstream connection mid-exchange: it cannot be reused. */
+  private release(): void {
+    const connection = this.connection;
+    this.connection = undefined;
+    if (connection) {
+      connection.destroy();
+      this.settle();
+    }
+  }
+}
+
+/**
+ * A held answer as one buffer: one write, no cork and writev. The head is latin1 text
+ * (llhttp's header strings are one byte a character), so its length is its byte count.
+ */
+function wholeAnswer(head: string, chunks: readonly Buffer[]): Buffer {
+  let size = head.length;
+  for (const chunk of chunks) size += chunk.length;
+  const whole = Buffer.allocUnsafe(size);
+  let at = whole.write(head, 0, 'latin1');
+  for (const chunk of chunks) at += chunk.copy(whole, at);
+  return whole;
+}
+
+function contentLengthOf(headers: readonly string[]): number | undefined {
+  for (let k = 0; k < headers.length; k += 2) {
+    const name = headers[k]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(headers[k + 1]);
+  }
+  return undefined;
+}

@@ -1,0 +1,85 @@
+import type { ReplicaHandle } from '../membership/replica.js';
+import { boundedChoice, loadBound, type RequestKey, type Router } from '../routing/index.js';
+import type { OutlierDetector } from './outliers.js';
+
+export interface SelectionOptions {
+  /** Bounded loads: pass over replicas above factor x average in-flight. Off when undefined. */
+  readonly balanceFactor: number | undefined;
+  /** Passive health from answers: ejected replicas are passed over while another can serve. */
+  readonly outliers: Pick<OutlierDetector, 'isEjected'>;
+  /** Whether heartbeats are failing for the replica (not yet flatlined): passed over likewise. */
+  readonly isFailing: (name: string) => boolean;
+}
+
+/** A replica that just failed a connection is passed over this long (outlier ejection). */
+const SUSPECT_MS = 1000;
+
+/**
+ * The one replica-selection policy of the data plane, for the first choice and every failover
+ * step alike. In hash order (the owner, then clockwise), a replica is
+ * - skipped outright when this request already tried it;
+ * - passed over while another can serve when a connection to it just failed (suspect), it is
+ *   ejected as an outlier, or its heartbeats are failing; or, with bounded loads, when taking
+ *   the request would put it over the bound.
+ * When every untried replica is passed over, the first of them still gets the request.
+ */
+export class ReplicaSelection {
+  /** Replica name -> until when it is passed over after a failed connection. */
+  private readonly suspects = new Map<string, number>();
+  /** Requests in flight per replica, and in all. */
+  private readonly inFlight = new Map<string, number>();
+  private totalInFlight = 0;
+
+  constructor(private readonly options: SelectionOptions) {}
+
+  /** The replica for `key` on `router`, not one of `tried`; undefined when none is left. */
+  pick(router: Router<ReplicaHandle>, key: RequestKey, tried?: ReadonlySet<string>): ReplicaHandle | undefined {
+    const owner = router.lookup(key);
+    if (owner === undefined) return undefined;
+    const factor = this.options.balanceFactor;
+    // The common case stays one table lookup: a first choice, no bound, an owner in good standing.
+    if (tried === undefined && factor === undefined && !this.passedOver(owner.name)) return owner;
+    const bound = factor === undefined ? Number.POSITIVE_INFINITY : loadBound(factor, this.totalInFlight, router.size);
+    if (tried === undefined && !this.passedOver(owner.name) && this.load(owner.name) + 1 <= bound) return owner;
+    const untried =
+      tried === undefined ? router.candidates(key) : router.candidates(key).filter((m) => !tried.has(m.name));
+    const trusted = untried.filter((m) => !this.passedOver(m.name));
+    return boundedChoice(trusted, this.load, bound) ?? untried[0];
+  }
+
+  /** A connection to the replica failed: passed over for SUSPECT_MS. */
+  suspect(name: string): void {
+    this.suspects.set(name, Date.now() + SUSPECT_MS);
+  }
+
+  /** A new routing table: a respawned replica gets a clean slate. */
+  forgetSuspects(): void {
+    this.suspects.clear();
+  }
+
+  /** Counts a request in flight to the replica (until `settled`). */
+  began(name: string): void {
+    this.inFlight.set(name, (this.inFlight.get(name) ?? 0) + 1);
+    this.totalInFlight++;
+  }
+
+  settled(name: string): void {
+    this.inFlight.set(name, (this.inFlight.get(name) ?? 1) - 1);
+    this.totalInFlight--;
+  }
+
+  private readonly load = (name: string): number => this.inFlight.get(name) ?? 0;
+
+  private passedOver(name: string): boolean {
+    return this.isSuspect(name) || this.options.outliers.isEjected(name) || this.options.isFailing(name);
+  }
+
+  private isSuspect(name: string): boolean {
+    if (this.suspects.size === 0) return false;
+    const until = this.suspects.get(name);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.suspects.delete(name);
+    return false;
+  }
+}
