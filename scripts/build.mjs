@@ -1,4 +1,7 @@
-// Bundles each service into one ESM file under dist/ so images need no npm inside.
+// Bundles each service into one ESM file under dist/ so images need no npm inside. The LB's
+// bundle carries the dashboard (lb/src/dashboard/browser: page, script built from TypeScript,
+// stylesheet) inline; dist/dashboard/ holds the same files for the LB run from source (tsx).
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 // ESM bundles of CommonJS dependencies need `require`, `__filename` and `__dirname`.
@@ -18,23 +21,62 @@ const entries = {
   lb: 'lb/src/main.ts',
 };
 
+const BROWSER = 'lb/src/dashboard/browser';
+
+/** The dashboard's files, as served: the script is one classic script for today's browsers. */
+async function dashboardAssets() {
+  const script = await build({
+    entryPoints: [`${BROWSER}/app.ts`],
+    bundle: true,
+    format: 'iife',
+    target: 'es2020',
+    write: false,
+    logLevel: 'warning',
+    legalComments: 'none',
+  });
+  const assets = {
+    html: await readFile(`${BROWSER}/index.html`, 'utf8'),
+    js: script.outputFiles[0].text,
+    css: await readFile(`${BROWSER}/app.css`, 'utf8'),
+  };
+  await mkdir('dist/dashboard', { recursive: true });
+  await Promise.all([
+    writeFile('dist/dashboard/index.html', assets.html),
+    writeFile('dist/dashboard/app.js', assets.js),
+    writeFile('dist/dashboard/app.css', assets.css),
+  ]);
+  return assets;
+}
+
+/** Replaces lb/src/dashboard/assets.ts (which reads dist/dashboard/) with the files inline. */
+const inlineDashboard = (assets) => ({
+  name: 'inline-dashboard',
+  setup(esbuild) {
+    esbuild.onLoad({ filter: /[\\/]dashboard[\\/]assets\.ts$/ }, () => ({
+      contents: `export async function loadDashboardAssets() { return ${JSON.stringify(assets)}; }`,
+      loader: 'js',
+    }));
+  },
+});
+
 const only = process.argv.slice(2);
+const wanted = Object.entries(entries).filter(([name]) => only.length === 0 || only.includes(name));
+const assets = wanted.some(([name]) => name === 'lb') ? await dashboardAssets() : undefined;
 await Promise.all(
-  Object.entries(entries)
-    .filter(([name]) => only.length === 0 || only.includes(name))
-    .map(([name, entry]) =>
-      build({
-        entryPoints: [entry],
-        outfile: `dist/${name}.js`,
-        bundle: true,
-        platform: 'node',
-        format: 'esm',
-        target: 'node20',
-        banner,
-        // ssh2 (dockerode's SSH transport) has optional native parts; we only use the socket.
-        external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
-        logLevel: 'warning',
-        legalComments: 'none',
-      }),
-    ),
+  wanted.map(([name, entry]) =>
+    build({
+      entryPoints: [entry],
+      outfile: `dist/${name}.js`,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      banner,
+      // ssh2 (dockerode's SSH transport) has optional native parts; we only use the socket.
+      external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
+      plugins: name === 'lb' ? [inlineDashboard(assets)] : [],
+      logLevel: 'warning',
+      legalComments: 'none',
+    }),
+  ),
 );

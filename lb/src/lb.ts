@@ -20,7 +20,7 @@ import { DataPlane } from './proxy/data-plane.js';
 import { Deadlines } from './proxy/deadlines.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { OutlierDetector } from './proxy/outliers.js';
-import { UpstreamPool, type UpstreamTarget } from './proxy/upstream.js';
+import { UPSTREAM_IDLE_TIMEOUT_MS, UpstreamPool, type UpstreamTarget } from './proxy/upstream.js';
 import type { ReplicaDriver } from './replicas/driver.js';
 import { ReplicaManager } from './replicas/manager.js';
 import { ProcessDriver } from './replicas/process-driver.js';
@@ -135,7 +135,12 @@ function buildForwarding(
   );
   const pool = new UpstreamPool(
     ownRoutes.target,
-    { maxConnections: 64, connectTimeoutMs: 1000, responseTimeoutMs: ownRoutes.timeoutMs, idleTimeoutMs: 30_000 },
+    {
+      maxConnections: 64,
+      connectTimeoutMs: 1000,
+      responseTimeoutMs: ownRoutes.timeoutMs,
+      idleTimeoutMs: UPSTREAM_IDLE_TIMEOUT_MS,
+    },
     deadlines,
   );
   const own = { pool, unavailable: ownRoutes.unavailable };
@@ -210,6 +215,7 @@ export async function createLoadBalancer(
     log,
     adminToken: config.adminToken,
     requestTimeoutMs: config.requestTimeoutMs,
+    keepAliveTimeoutMs: 2 * UPSTREAM_IDLE_TIMEOUT_MS,
     dashboard: {
       manager,
       recovery,
@@ -372,7 +378,7 @@ function localMetrics(metrics: ForwardingMetrics, deadlines: Deadlines, log: Log
   );
   const pool = new UpstreamPool(
     { path },
-    { maxConnections: 8, connectTimeoutMs: 1000, responseTimeoutMs: 10_000, idleTimeoutMs: 30_000 },
+    { maxConnections: 8, connectTimeoutMs: 1000, responseTimeoutMs: 10_000, idleTimeoutMs: UPSTREAM_IDLE_TIMEOUT_MS },
     deadlines,
   );
   const route = {

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import type { FastifyInstance } from 'fastify';
-import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { type DashboardAssets, loadDashboardAssets } from './assets.js';
 import { type DashboardSources, dashboardSnapshot } from './snapshot.js';
 
 const TRAFFIC_PUSH_MS = 500;
@@ -35,14 +35,29 @@ export function registerDashboard(app: FastifyInstance, sources: DashboardSource
   sources.manager.on('member', pushSoon).on('routing', pushSoon);
   sources.recovery.on('state', pushSoon).on('event', pushSoon);
 
-  app.get('/dashboard', async (_req, reply) =>
-    reply.headers(SECURITY).type('text/html; charset=utf-8').send(PAGE_HTML),
+  let assets: Promise<DashboardAssets> | undefined;
+  const serve = (type: string, pick: (a: DashboardAssets) => string) => async (_req: unknown, reply: FastifyReply) => {
+    // A failed read (run from source before any build) is tried again on the next request.
+    assets ??= loadDashboardAssets().catch((error: unknown) => {
+      assets = undefined;
+      throw error;
+    });
+    return reply
+      .headers(SECURITY)
+      .type(`${type}; charset=utf-8`)
+      .send(pick(await assets));
+  };
+  app.get(
+    '/dashboard',
+    serve('text/html', (a) => a.html),
   );
-  app.get('/dashboard/app.js', async (_req, reply) =>
-    reply.headers(SECURITY).type('text/javascript; charset=utf-8').send(PAGE_JS),
+  app.get(
+    '/dashboard/app.js',
+    serve('text/javascript', (a) => a.js),
   );
-  app.get('/dashboard/app.css', async (_req, reply) =>
-    reply.headers(SECURITY).type('text/css; charset=utf-8').send(PAGE_CSS),
+  app.get(
+    '/dashboard/app.css',
+    serve('text/css', (a) => a.css),
   );
   app.get('/dashboard/state', async () => snapshot());
 

@@ -58,3 +58,6 @@ export function dashboardSnapshot({ manager, recovery, outliers, events, stats, 
     events: events.recent(50),
   };
 }
+
+/** One frame of the dashboard's event stream (what the page's script draws). */
+export type DashboardSnapshot = ReturnType<typeof dashboardSnapshot>;

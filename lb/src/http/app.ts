@@ -23,6 +23,8 @@ export interface AppOptions {
   readonly log: Logger;
   readonly adminToken: string | undefined;
   readonly requestTimeoutMs: number;
+  /** Longer than the data plane keeps a pooled connection to this app idle, so the pool closes it first. */
+  readonly keepAliveTimeoutMs: number;
   readonly dashboard: DashboardSources;
 }
 
@@ -38,15 +40,15 @@ export function buildApp(options: AppOptions): FastifyInstance {
     bodyLimit: ADMIN_BODY_LIMIT,
     // Slow or stalled clients cannot hold a connection forever.
     requestTimeout: options.requestTimeoutMs,
+    keepAliveTimeout: options.keepAliveTimeoutMs,
     // Its only client is the data plane, on an internal socket: no idle cut (a long /add is silent).
-    keepAliveTimeout: 72_000,
     connectionTimeout: 0,
     // Requests reach this app through the data plane, which drains client connections itself.
     return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
   app.setErrorHandler(errorHandler);
-  // Admin bodies are JSON only; the proxy scope below takes any type.
+  // Admin bodies are JSON only.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
 

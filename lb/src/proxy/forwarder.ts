@@ -8,7 +8,7 @@ import type { Deadlines } from './deadlines.js';
 import type { ExchangeHost } from './exchange.js';
 import type { OutlierDetector } from './outliers.js';
 import { ReplicaSelection, type SelectionOptions } from './selection.js';
-import { type PoolOptions, UpstreamPool } from './upstream.js';
+import { type PoolOptions, UPSTREAM_IDLE_TIMEOUT_MS, UpstreamPool } from './upstream.js';
 
 export interface ForwarderOptions extends SelectionOptions {
   /** The routing table, and news of each new one. */
@@ -28,8 +28,6 @@ export interface ForwarderOptions extends SelectionOptions {
 
 /** Connecting on a local network takes well under a millisecond; a dead container's IP never answers. */
 const CONNECT_TIMEOUT_MS = 1000;
-/** Below the replicas' own keep-alive timeout (72 s), so the LB closes idle connections first. */
-const IDLE_TIMEOUT_MS = 30_000;
 
 /**
  * What exchanges share: the selection policy on the current routing table, one pool of raw
@@ -51,7 +49,7 @@ export class Forwarder implements ExchangeHost {
       maxConnections: options.maxConnectionsPerReplica,
       connectTimeoutMs: Math.min(options.upstreamTimeoutMs, CONNECT_TIMEOUT_MS),
       responseTimeoutMs: options.upstreamTimeoutMs,
-      idleTimeoutMs: IDLE_TIMEOUT_MS,
+      idleTimeoutMs: UPSTREAM_IDLE_TIMEOUT_MS,
     };
     options.membership.on('routing', (router) => {
       this.prunePools(router);

@@ -25,6 +25,13 @@ export interface ResponseHandler {
   onUpstreamDrain(): void;
 }
 
+/**
+ * How long a pooled connection may sit idle: below the keep-alive timeout of our replicas
+ * (Fastify's 72 s) and of the LB's own app, so the pool closes first and no request is sent on
+ * a connection the other side is closing. (Servers that close sooner are met by the stale retry.)
+ */
+export const UPSTREAM_IDLE_TIMEOUT_MS = 30_000;
+
 export type UpstreamTarget = { readonly host: string; readonly port: number } | { readonly path: string };
 
 export interface PoolOptions {

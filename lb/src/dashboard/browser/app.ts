@@ -1,0 +1,225 @@
+// The dashboard's script, in the browser: draws each snapshot the event stream pushes, and sends
+// /add and /rm from its forms. Built by scripts/build.mjs into one classic script (no modules, no
+// dependencies), type-checked with lb/src/dashboard/browser/tsconfig.json (DOM types).
+import type { DashboardSnapshot } from '../snapshot.js';
+
+type Replica = DashboardSnapshot['replicas'][number];
+type Colors = Record<string, string>;
+
+const PALETTE = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#9467bd',
+  '#e07b00',
+  '#0f8b9c',
+  '#8c564b',
+  '#c2378f',
+  '#5c6670',
+  '#7c8a00',
+];
+const SVG = 'http://www.w3.org/2000/svg';
+const RADIUS = 130;
+
+function byId<T extends Element = HTMLElement>(id: string): T {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`the page has no #${id}`);
+  return element as unknown as T;
+}
+
+const colorOf = (index: number): string => PALETTE[(index - 1) % PALETTE.length]!;
+
+/** An element (SVG when `svg`) with attributes and, when given, text. */
+function node(tag: string, attrs: Record<string, string | number> = {}, text?: string, svg = false): Element {
+  const element = svg ? document.createElementNS(SVG, tag) : document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value));
+  if (text !== undefined) element.textContent = text;
+  return element;
+}
+
+function swatch(color: string | undefined): HTMLElement {
+  const element = node('span', { class: 'swatch', 'aria-hidden': 'true' }) as HTMLElement;
+  element.style.background = color ?? '#999'; // CSSOM, not a style attribute: allowed by the page's CSP
+  return element;
+}
+
+function clear(element: Element): void {
+  while (element.firstChild) element.removeChild(element.firstChild);
+}
+
+const fixed = (x: number | null | undefined, digits: number): string =>
+  x === null || x === undefined ? '-' : Number(x).toFixed(digits);
+
+/** The point of the circle at `angle`, as SVG coordinates. */
+const point = (angle: number): [string, string] => [
+  (RADIUS * Math.cos(angle)).toFixed(1),
+  (RADIUS * Math.sin(angle)).toFixed(1),
+];
+const at = (angle: number): string => point(angle).join(' ');
+
+function drawRing(s: DashboardSnapshot, colors: Colors): void {
+  const svg = byId<SVGSVGElement>('ring');
+  clear(svg);
+  svg.appendChild(node('circle', { r: RADIUS, fill: 'none', stroke: '#d5dae1', 'stroke-width': 10 }, undefined, true));
+  const { layout } = s;
+  if (layout.kind === 'ring') {
+    for (const v of layout.virtualServers) {
+      const angle = (v.slot / layout.slots) * 2 * Math.PI - Math.PI / 2;
+      const [cx, cy] = point(angle);
+      const dot = node(
+        'circle',
+        {
+          cx,
+          cy,
+          r: 6,
+          fill: colors[v.replica] ?? '#999',
+          stroke: '#fff',
+          'stroke-width': 1,
+          'data-vs': v.replica,
+          'data-slot': v.slot,
+        },
+        undefined,
+        true,
+      );
+      dot.appendChild(node('title', {}, `${v.replica} at slot ${v.slot}`, true));
+      svg.appendChild(dot);
+    }
+    const label = { 'text-anchor': 'middle', 'font-size': 14, fill: '#1b1f24', y: -4 };
+    svg.appendChild(node('text', label, `${layout.slots} slots`, true));
+    const detail = { 'text-anchor': 'middle', 'font-size': 12, fill: '#4a5360', y: 16 };
+    svg.appendChild(node('text', detail, `${s.hashFunction}, K = ${s.virtualServersPerReplica}`, true));
+    return;
+  }
+  const total = layout.tableSize;
+  let start = -Math.PI / 2;
+  for (const [name, entries] of Object.entries(layout.entries)) {
+    const share = entries / total;
+    const end = start + share * 2 * Math.PI;
+    const d = `M ${at(start)} A ${RADIUS} ${RADIUS} 0 ${share > 0.5 ? 1 : 0} 1 ${at(end)}`;
+    const arc = node(
+      'path',
+      { d, fill: 'none', stroke: colors[name] ?? '#999', 'stroke-width': 22, 'data-share': name },
+      undefined,
+      true,
+    );
+    arc.appendChild(node('title', {}, `${name}: ${(share * 100).toFixed(2)}% of the Maglev table`, true));
+    svg.appendChild(arc);
+    start = end;
+  }
+  const label = { 'text-anchor': 'middle', 'font-size': 14, fill: '#1b1f24', y: 4 };
+  svg.appendChild(node('text', label, `Maglev, M = ${total}`, true));
+}
+
+function replicaRow(s: DashboardSnapshot, r: Replica, colors: Colors): Element {
+  const row = node('tr', { 'data-replica': r.name });
+  const name = node('td');
+  name.appendChild(swatch(colors[r.name]));
+  name.appendChild(document.createTextNode(r.name));
+  row.appendChild(name);
+  row.appendChild(node('td', {}, String(r.index)));
+  const state = r.state === 'failing' ? `failing ${r.failures}/${s.maxFailCount}` : r.state;
+  row.appendChild(node('td', { class: `state state-${r.state}` }, state + (r.ejected ? ' (ejected: 5xx)' : '')));
+  row.appendChild(node('td', {}, fixed(r.rps, 1)));
+  row.appendChild(node('td', {}, String(r.errors)));
+  row.appendChild(node('td', {}, fixed(r.p50, 2)));
+  row.appendChild(node('td', {}, fixed(r.p99, 2)));
+  row.appendChild(node('td', {}, `${r.uptimeSeconds} s`));
+  row.appendChild(node('td', {}, String(r.respawns)));
+  const cell = node('td');
+  const remove = node('button', { class: 'small', type: 'button', 'aria-label': `Remove ${r.name}` }, 'Remove');
+  remove.addEventListener('click', () => void admin('DELETE', '/rm', { n: 1, hostnames: [r.name] }));
+  cell.appendChild(remove);
+  row.appendChild(cell);
+  return row;
+}
+
+function drawReplicas(s: DashboardSnapshot, colors: Colors): void {
+  const body = byId('replicas');
+  const legend = byId('legend');
+  clear(body);
+  clear(legend);
+  for (const r of s.replicas) {
+    body.appendChild(replicaRow(s, r, colors));
+    const item = node('span');
+    item.appendChild(swatch(colors[r.name]));
+    item.appendChild(document.createTextNode(r.name));
+    legend.appendChild(item);
+  }
+}
+
+function drawTotals(s: DashboardSnapshot): void {
+  byId('rps').textContent = fixed(s.totals.rps, 0);
+  byId('eps').textContent = fixed(s.totals.eps, 1);
+  const svg = byId<SVGSVGElement>('spark');
+  clear(svg);
+  const history = s.totals.history;
+  if (history.length < 2) return;
+  const max = Math.max(1, ...history.map((p) => p.rps));
+  const points = history
+    .map((p, k) => `${((k * 300) / (history.length - 1)).toFixed(1)},${(58 - (p.rps / max) * 54).toFixed(1)}`)
+    .join(' ');
+  svg.appendChild(node('polyline', { points, fill: 'none', stroke: '#1f6feb', 'stroke-width': 2 }, undefined, true));
+}
+
+function drawEvents(s: DashboardSnapshot): void {
+  const list = byId('events');
+  clear(list);
+  for (const e of [...s.events].reverse()) {
+    const time = new Date(e.at).toLocaleTimeString();
+    const detail = e.detail ? ` (${e.detail})` : '';
+    list.appendChild(node('li', { 'data-event': e.type }, `${time} ${e.type} ${e.name}${detail}`));
+  }
+}
+
+function render(s: DashboardSnapshot): void {
+  const colors: Colors = {};
+  for (const r of s.replicas) colors[r.name] = colorOf(r.index);
+  const routing = s.routing === 'ring' ? ` (${s.hashFunction})` : '';
+  byId('summary').textContent = `${s.replicas.length} replicas, ${s.routing}${routing}`;
+  drawRing(s, colors);
+  drawReplicas(s, colors);
+  drawTotals(s);
+  drawEvents(s);
+}
+
+/** An admin call; its status and answer are shown as they come. */
+async function admin(method: string, path: string, body: unknown): Promise<void> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const token = byId<HTMLInputElement>('token').value;
+  if (token) headers.authorization = `Bearer ${token}`;
+  const answer = byId('answer');
+  answer.textContent = `${method} ${path} ...`;
+  try {
+    const res = await fetch(path, { method, headers, body: JSON.stringify(body) });
+    answer.textContent = `${res.status} ${await res.text()}`;
+  } catch (error) {
+    answer.textContent = `request failed: ${(error as Error).message}`;
+  }
+}
+
+const names = (id: string): string[] =>
+  byId<HTMLInputElement>(id)
+    .value.split(/[\s,]+/)
+    .filter(Boolean);
+const count = (id: string): number => Number(byId<HTMLInputElement>(id).value);
+
+byId('add-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void admin('POST', '/add', { n: count('add-n'), hostnames: names('add-names') });
+});
+byId('rm-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void admin('DELETE', '/rm', { n: count('rm-n'), hostnames: names('rm-names') });
+});
+
+const connection = byId('conn');
+const source = new EventSource('/dashboard/events');
+source.onopen = () => {
+  connection.textContent = 'live';
+  connection.className = 'conn live';
+};
+source.onerror = () => {
+  connection.textContent = 'reconnecting';
+  connection.className = 'conn';
+};
+source.onmessage = (e: MessageEvent<string>) => render(JSON.parse(e.data) as DashboardSnapshot);
