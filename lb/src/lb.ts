@@ -207,7 +207,8 @@ export async function createLoadBalancer(
   );
   const { dataPlane, forwarder, ownRoutes, deadlines, outliers, metrics } = forwarding;
   const { workers } = overrides;
-  // With workers, this process's own metrics are named apart from theirs (lb_process_* is theirs, summed; lb_controller_process_* its own).
+  // With workers, this process's own metrics are named apart from theirs (lb_process_* is theirs,
+  // summed; lb_controller_process_* its own).
   const controllerMetrics = new ControllerMetrics(manager, recovery, workers ? 'lb_controller_' : undefined);
   const app = buildApp({
     manager,
@@ -366,7 +367,10 @@ export function createDataPlaneInstance(
   };
 }
 
-/** A data-plane instance's own /metrics: a Fastify app on an internal socket, relayed to like the controller's routes. */
+/**
+ * A data-plane instance's own /metrics: a Fastify app on an internal socket, relayed to like the
+ * controller's routes.
+ */
 function localMetrics(metrics: ForwardingMetrics, deadlines: Deadlines, log: Logger) {
   const path = `\0consistent-hash-lb-metrics-${process.pid}-${randomUUID()}`;
   const app = Fastify({

@@ -14,7 +14,7 @@ interface NativeParser {
   consume(handle: object): void;
   unconsume(): void;
   getCurrentBuffer(): Buffer;
-  // biome-ignore lint/suspicious/noExplicitAny: llhttp calls each slot with its own arguments (see the kOn* callbacks below)
+  // biome-ignore lint/suspicious/noExplicitAny: llhttp calls each slot with its own arguments (kOn* below)
   [callback: number]: ((...args: any[]) => unknown) | null;
 }
 interface NativeParserClass {
