@@ -1,3 +1,6 @@
+import { accessSync, constants } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+import { type KeySource, parseKeySources } from './proxy/routing-key.js';
 import type { DriverKind } from './replicas/driver.js';
 import { HASH_FUNCTION_NAMES, isPrime, MAX_SLOTS } from './routing/index.js';
 
@@ -52,6 +55,25 @@ export interface Config {
   readonly adminRelayTimeoutMs: number;
   /** Data-plane processes sharing the listen port (node:cluster), fed by this process's membership. */
   readonly workers: number;
+  /** HASH_KEY: where a request's routing key comes from, in order. */
+  readonly hashKey: readonly KeySource[];
+  /** What replicas are and how they are checked (SPEC "Your own replicas"). */
+  readonly replicas: ReplicaSpec;
+  /** UPSTREAM_404: `contract` turns a replica's 404 into the contract's 400; `pass` relays it. */
+  readonly upstream404: 'contract' | 'pass';
+}
+
+export interface ReplicaSpec {
+  /** Docker and swarm: the port the replica listens on inside its container. */
+  readonly port: number;
+  /** Docker and swarm: more environment variables, as `K=V`. */
+  readonly env: readonly string[];
+  /** Process driver: argv with `{port}` and `{name}` to replace; undefined runs this project's server. */
+  readonly command: readonly string[] | undefined;
+  /** The heartbeat: GET this path ... */
+  readonly healthPath: string;
+  /** ... answers one of these statuses (inclusive ranges). */
+  readonly healthStatus: readonly (readonly [number, number])[];
 }
 
 /** The contract's defaults, for tools that model the LB (tester analysis, tests). */
@@ -134,6 +156,101 @@ function roles(env: Env): Pick<Config, 'role' | 'controllerUrl' | 'workers' | 'a
   };
 }
 
+function keySources(env: Env): KeySource[] {
+  const text = raw(env, 'HASH_KEY') ?? 'request-id';
+  const sources = parseKeySources(text);
+  if (typeof sources === 'string') throw new ConfigError(`HASH_KEY: ${sources}`);
+  return sources;
+}
+
+/** `K=V,K2=V2`: each K a variable name; a value may be empty but holds no comma. */
+function replicaEnv(env: Env): string[] {
+  const text = raw(env, 'REPLICA_ENV');
+  if (text === undefined) return [];
+  return text.split(',').map((item) => {
+    const pair = item.trim();
+    if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(pair)) {
+      throw new ConfigError(`REPLICA_ENV must be K=V pairs separated by commas (got '${pair}')`);
+    }
+    return pair;
+  });
+}
+
+/** `200-399`, `200,204`, `200-299,404`: statuses 100..599. */
+function healthStatus(env: Env): [number, number][] {
+  const text = raw(env, 'HEALTH_STATUS') ?? '200-399';
+  return text.split(',').map((item) => {
+    const match = /^\s*(\d{3})(?:\s*-\s*(\d{3}))?\s*$/.exec(item);
+    const from = Number(match?.[1]);
+    const to = Number(match?.[2] ?? match?.[1]);
+    if (!match || from < 100 || to > 599 || from > to) {
+      throw new ConfigError(
+        `HEALTH_STATUS must be statuses or ranges of 100..599, e.g. 200-399 or 200,204 (got '${text}')`,
+      );
+    }
+    return [from, to];
+  });
+}
+
+/** A command line split into words, no shell: '...' and "..." group; nothing else is special. */
+export function splitCommand(text: string): string[] | undefined {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quote: string | undefined;
+  for (const ch of text) {
+    if (quote !== undefined) {
+      if (ch === quote) quote = undefined;
+      else word += ch;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      inWord = true;
+    } else if (/\s/.test(ch)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += ch;
+      inWord = true;
+    }
+  }
+  if (quote !== undefined) return undefined;
+  if (inWord) words.push(word);
+  return words.length > 0 ? words : undefined;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function replicaCommand(env: Env): string[] | undefined {
+  const text = raw(env, 'REPLICA_COMMAND');
+  if (text === undefined) return undefined;
+  const words = splitCommand(text);
+  if (!words) throw new ConfigError(`REPLICA_COMMAND must be a command line (unbalanced quotes in '${text}')`);
+  const program = words[0]!;
+  const found = program.includes('/')
+    ? isExecutable(isAbsolute(program) ? program : join(process.cwd(), program))
+    : (env.PATH ?? process.env.PATH ?? '').split(delimiter).some((dir) => dir && isExecutable(join(dir, program)));
+  if (!found) throw new ConfigError(`REPLICA_COMMAND: '${program}' is not an executable program (looked in PATH)`);
+  return words;
+}
+
+function replicaSpec(env: Env): ReplicaSpec {
+  return {
+    port: integer(env, 'REPLICA_PORT', 5000, 1, 65535),
+    env: replicaEnv(env),
+    command: replicaCommand(env),
+    healthPath: matching(env, 'HEALTH_PATH', '/heartbeat', /^\/[\x21-\x7e]{0,1023}$/, 'a path starting with /'),
+    healthStatus: healthStatus(env),
+  };
+}
+
 /**
  * Reads and validates the configuration. Throws ConfigError with one line that
  * names the variable and what it accepts; nothing starts on a bad value.
@@ -187,5 +304,8 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     outlierEjectionMs: integer(env, 'OUTLIER_EJECTION_MS', 10_000, 1, 3_600_000),
     outlierMaxEjectedPercent: integer(env, 'OUTLIER_MAX_EJECTED_PERCENT', 50, 0, 100),
     ...roles(env),
+    hashKey: keySources(env),
+    replicas: replicaSpec(env),
+    upstream404: oneOf(env, 'UPSTREAM_404', 'contract', ['contract', 'pass']),
   };
 }

@@ -23,6 +23,7 @@ import { OutlierDetector } from './proxy/outliers.js';
 import { UPSTREAM_IDLE_TIMEOUT_MS, UpstreamPool, type UpstreamTarget } from './proxy/upstream.js';
 import type { ReplicaDriver } from './replicas/driver.js';
 import { ReplicaManager } from './replicas/manager.js';
+import { healthProbe } from './replicas/probe.js';
 import { ProcessDriver } from './replicas/process-driver.js';
 import { hashFunctionByName, MaglevTable, Ring, type RoutingTable } from './routing/index.js';
 
@@ -46,13 +47,17 @@ export interface LoadBalancer {
 }
 
 async function createDriver(config: Config, log: Logger): Promise<ReplicaDriver> {
-  if (config.driver === 'process') return new ProcessDriver({ startTimeoutMs: config.startTimeoutMs });
+  if (config.driver === 'process') {
+    return new ProcessDriver({ startTimeoutMs: config.startTimeoutMs, command: config.replicas.command });
+  }
   const engine = {
     network: config.network,
     image: config.serverImage,
     lbId: config.lbId,
     prefix: config.containerPrefix,
     stopTimeoutMs: config.stopTimeoutMs,
+    replicaPort: config.replicas.port,
+    replicaEnv: config.replicas.env,
     log,
   };
   if (config.driver === 'swarm') {
@@ -125,6 +130,8 @@ function buildForwarding(
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       maxConnectionsPerReplica: config.upstreamMaxConnections,
       balanceFactor: config.hashBalanceFactor,
+      keySources: config.hashKey,
+      pass404: config.upstream404 === 'pass',
       // A data plane has no heartbeats of its own: it passes over failed replicas (suspects, outliers).
       onUpstreamFailure: (name) => controller?.monitor.reportFailure(name),
       onResult,
@@ -170,6 +177,7 @@ export async function createLoadBalancer(
 ): Promise<LoadBalancer> {
   const log = overrides.log ?? pino({ level: config.logLevel, base: { service: 'lb' } });
   const driver = overrides.driver ?? (await createDriver(config, log));
+  const probe = healthProbe({ path: config.replicas.healthPath, statuses: config.replicas.healthStatus });
   const manager = new ReplicaManager({
     driver,
     router: emptyRouter(config),
@@ -177,6 +185,7 @@ export async function createLoadBalancer(
     startTimeoutMs: config.startTimeoutMs,
     stopTimeoutMs: config.stopTimeoutMs,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    probe,
     log,
   });
   const recovery = new Recovery(manager, log);
@@ -187,6 +196,7 @@ export async function createLoadBalancer(
     intervalMs: config.heartbeatIntervalMs,
     timeoutMs: config.heartbeatTimeoutMs,
     maxFailCount: config.maxFailCount,
+    probe,
     log,
   });
   const stats = new TrafficStats();

@@ -46,6 +46,7 @@ export function dashboardSnapshot({ manager, recovery, outliers, events, stats, 
     replicas: manager.members().map((r) => ({
       name: r.name,
       index: r.index,
+      weight: r.weight ?? 1,
       state: recovery.get(r.name)?.state ?? 'healthy',
       failures: recovery.get(r.name)?.failures ?? 0,
       respawns: recovery.get(r.name)?.respawns ?? 0,

@@ -14,7 +14,7 @@ import { registerDashboard } from '../dashboard/routes.js';
 import type { DashboardSources } from '../dashboard/snapshot.js';
 import type { ReplicaManager } from '../replicas/manager.js';
 import { errorHandler } from './errors.js';
-import { type MembershipBody, membershipBody, replicaList } from './schemas.js';
+import { type AddBody, addBody, type MembershipBody, membershipBody, replicaList } from './schemas.js';
 
 export interface AppOptions {
   readonly manager: ReplicaManager;
@@ -57,10 +57,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.get('/rep', { schema: { response: replicaList } }, async () => replicasReply(manager.names()));
 
-  app.post<{ Body: MembershipBody }>(
+  app.post<{ Body: AddBody }>(
     '/add',
-    { onRequest: admin, schema: { body: membershipBody, response: replicaList } },
-    async (request) => replicasReply(await manager.add(request.body.n, request.body.hostnames ?? [])),
+    { onRequest: admin, schema: { body: addBody, response: replicaList } },
+    async (request) => {
+      const { n, hostnames = [], weight = 1 } = request.body;
+      return replicasReply(await manager.add(n, hostnames, weight));
+    },
   );
 
   app.delete<{ Body: MembershipBody }>(

@@ -14,6 +14,16 @@ export interface MembershipBody {
   hostnames?: string[];
 }
 
+/** Body of `/add`: `/rm`'s and an optional weight, checked by the manager (any JSON value gets its message). */
+export const addBody = {
+  ...membershipBody,
+  properties: { ...membershipBody.properties, weight: {} },
+} as const;
+
+export interface AddBody extends MembershipBody {
+  weight?: unknown;
+}
+
 export const replicaList = {
   200: {
     type: 'object',

@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
-import type { MembershipSnapshot } from '../replicas/manager.js';
 import type { Router } from '../routing/index.js';
-import type { ReplicaHandle } from './replica.js';
+import type { MembershipSnapshot, ReplicaHandle } from './replica.js';
 import type { ControllerTarget, RoutingSource } from './source.js';
 
 export interface FollowerOptions {

@@ -8,6 +8,17 @@ export interface ReplicaHandle extends RoutingMember {
   readonly name: string;
   /** Ring index; drivers that persist it (Docker labels) give it back on adoption. */
   readonly index: number;
+  /** 1..16 (SPEC "Weights"): K x weight virtual servers, weight Maglev entries a round; 1 when absent. */
+  readonly weight?: number;
   /** Base URL the LB reaches it at, e.g. http://127.0.0.1:40123 or http://Server-1:5000. */
   readonly url: string;
+}
+
+/** What data planes route by: the routing table's members, numbered so newer wins. */
+export interface MembershipSnapshot {
+  /** This controller's run: versions count from 0 again after a restart. */
+  readonly epoch: string;
+  readonly version: number;
+  /** In ring-index order. */
+  readonly members: readonly ReplicaHandle[];
 }

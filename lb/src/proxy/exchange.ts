@@ -9,6 +9,10 @@ import type { UpstreamConnection, UpstreamError, UpstreamPool } from './upstream
 
 /** What one exchange needs from the forwarder: the choice of replica, pools and bookkeeping. */
 export interface ExchangeHost {
+  /** A replica's 404 is relayed as it is (UPSTREAM_404=pass), not turned into the contract's 400. */
+  readonly pass404: boolean;
+  /** The routing id of the request's key (HASH_KEY); undefined when no source yields one, or the only source is the request id. */
+  keyOf(request: AdmittedRequest, clientIp: string): RequestKey | undefined;
   /** The replica for `key` on the current routing table: the first choice, or the next one not yet `tried`. */
   choose(key: RequestKey, tried?: ReadonlySet<string>): ReplicaHandle | undefined;
   pool(replica: ReplicaHandle): UpstreamPool;
@@ -26,9 +30,10 @@ export interface ExchangeHost {
 }
 
 /**
- * One client request forwarded to a replica: its id (the client's X-Request-Id, or a random
- * one) picks the replica; a bodiless GET/HEAD that finds it dead before any answer goes to the
- * next one; a replica's 404 becomes the contract's 400.
+ * One client request forwarded to a replica: its key (HASH_KEY; by default its id, the client's
+ * X-Request-Id or a random one) picks the replica; a bodiless GET/HEAD that finds it dead before
+ * any answer goes to the next one; a replica's 404 becomes the contract's 400 (unless
+ * UPSTREAM_404=pass).
  */
 export class Exchange extends Relay {
   private readonly key: RequestKey;
@@ -48,7 +53,8 @@ export class Exchange extends Relay {
     super(client, request);
     const id = requestIdFrom(request.requestId);
     this.id = id.text;
-    this.key = id.key;
+    // No key of its own: the request's id routes it (the client's integer X-Request-Id, else random).
+    this.key = host.keyOf(request, client.clientIp) ?? id.key;
     this.replayable = !request.hasBody && (request.method === 'GET' || request.method === 'HEAD');
   }
 
@@ -65,7 +71,7 @@ export class Exchange extends Relay {
   protected accept(head: Head): boolean {
     const replica = this.target!;
     const ms = performance.now() - this.startedAt;
-    if (head.status !== 404) {
+    if (head.status !== 404 || this.host.pass404) {
       this.host.answered(replica.name, head.status, ms);
       return true;
     }

@@ -3,14 +3,20 @@ import { LbError } from '../contract/errors.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import type { RoutingSource } from '../membership/source.js';
 import type { ForwardingMetrics } from '../metrics.js';
-import type { RequestKey, Router } from '../routing/index.js';
+import { type RequestKey, type Router, routingIdOf } from '../routing/index.js';
 import type { Deadlines } from './deadlines.js';
 import type { ExchangeHost } from './exchange.js';
 import type { OutlierDetector } from './outliers.js';
+import type { AdmittedRequest } from './request.js';
+import { type KeySource, keyOf } from './routing-key.js';
 import { ReplicaSelection, type SelectionOptions } from './selection.js';
 import { type PoolOptions, UPSTREAM_IDLE_TIMEOUT_MS, UpstreamPool } from './upstream.js';
 
 export interface ForwarderOptions extends SelectionOptions {
+  /** HASH_KEY: where a request's routing key comes from, in order. */
+  readonly keySources: readonly KeySource[];
+  /** UPSTREAM_404=pass: a replica's 404 reaches the client as it is. */
+  readonly pass404: boolean;
   /** The routing table, and news of each new one. */
   readonly membership: RoutingSource;
   readonly metrics: ForwardingMetrics;
@@ -39,12 +45,17 @@ export class Forwarder implements ExchangeHost {
   private readonly poolOptions: PoolOptions;
   /** When each replica last (re-)entered the routing table (performance.now()): older failures are stale. */
   private readonly enteredAt = new Map<string, number>();
+  /** HASH_KEY is `request-id` alone (the default): the request's id is its key, nothing to extract. */
+  private readonly byRequestId: boolean;
+  readonly pass404: boolean;
 
   constructor(
     private readonly options: ForwarderOptions,
     private readonly deadlines: Deadlines,
   ) {
     this.selection = new ReplicaSelection(options);
+    this.byRequestId = options.keySources.every((source) => source.kind === 'request-id');
+    this.pass404 = options.pass404;
     this.poolOptions = {
       maxConnections: options.maxConnectionsPerReplica,
       connectTimeoutMs: Math.min(options.upstreamTimeoutMs, CONNECT_TIMEOUT_MS),
@@ -58,6 +69,12 @@ export class Forwarder implements ExchangeHost {
       for (const name of this.enteredAt.keys()) if (!router.has(name)) this.enteredAt.delete(name);
       for (const member of router.members) if (!this.enteredAt.has(member.name)) this.enteredAt.set(member.name, now);
     });
+  }
+
+  keyOf(request: AdmittedRequest, clientIp: string): RequestKey | undefined {
+    if (this.byRequestId) return undefined;
+    const key = keyOf(this.options.keySources, request, clientIp);
+    return key === undefined ? undefined : routingIdOf(key);
   }
 
   choose(key: RequestKey, tried?: ReadonlySet<string>): ReplicaHandle | undefined {

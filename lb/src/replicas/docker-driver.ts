@@ -56,7 +56,7 @@ export class DockerDriver implements ReplicaDriver {
     return ensureNetwork(this.docker, log, { Name: network, Driver: 'bridge', Labels: ownerLabels(lbId) });
   }
 
-  start(name: string, index: number): Promise<ReplicaHandle> {
+  start(name: string, index: number, weight: number): Promise<ReplicaHandle> {
     return this.limit(async () => {
       const { network, image } = this.options;
       let container: Docker.Container;
@@ -65,8 +65,8 @@ export class DockerDriver implements ReplicaDriver {
           name: this.containerName(name),
           Hostname: name,
           Image: image,
-          Env: replicaEnv(name),
-          Labels: ownerLabels(this.options.lbId, { name, index }),
+          Env: replicaEnv(name, this.options),
+          Labels: ownerLabels(this.options.lbId, { name, index, weight }),
           HostConfig: { NetworkMode: network, RestartPolicy: { Name: 'no' }, Init: true },
           NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [name] } } },
         });
@@ -79,7 +79,7 @@ export class DockerDriver implements ReplicaDriver {
         await container.remove({ force: true }).catch(() => undefined);
         throw driverError(`cannot start container '${this.containerName(name)}': ${dockerMessage(error)}`);
       }
-      return { name, index, url: replicaUrl(name) };
+      return { name, index, weight, url: replicaUrl(name, this.options) };
     });
   }
 
@@ -118,7 +118,7 @@ export class DockerDriver implements ReplicaDriver {
     for (const c of containers) {
       const replica = replicaOf(c.Labels);
       if (c.State === 'running' && replica) {
-        handles.push({ ...replica, url: replicaUrl(replica.name) });
+        handles.push({ ...replica, url: replicaUrl(replica.name, this.options) });
       } else {
         this.options.log.info({ container: c.Names[0], state: c.State }, 'removing dead replica container');
         await this.docker

@@ -7,9 +7,7 @@ export const LABEL_MANAGED = 'io.consistent-hash-lb.managed';
 export const LABEL_OWNER = 'io.consistent-hash-lb.owner';
 export const LABEL_INDEX = 'io.consistent-hash-lb.index';
 export const LABEL_NAME = 'io.consistent-hash-lb.name';
-
-/** The port replicas listen on inside their containers. */
-export const REPLICA_PORT = 5000;
+export const LABEL_WEIGHT = 'io.consistent-hash-lb.weight';
 
 /** What the Docker and swarm drivers are told (from the LB's config). */
 export interface DockerEngineOptions {
@@ -21,6 +19,10 @@ export interface DockerEngineOptions {
   /** Prefix of container and service names (empty by default); the network alias is always the bare name. */
   readonly prefix: string;
   readonly stopTimeoutMs: number;
+  /** REPLICA_PORT: the port the replica listens on inside its container. */
+  readonly replicaPort: number;
+  /** REPLICA_ENV: more environment variables, `K=V`. */
+  readonly replicaEnv: readonly string[];
   readonly log: Logger;
 }
 
@@ -33,12 +35,16 @@ export function dockerMessage(error: unknown): string {
 /** The engine's HTTP status for a failed call (404 no such object, 409 conflict, ...). */
 export const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number }).statusCode;
 
-/** The labels every replica of LB `lbId` carries; with its name and ring index when given. */
-export function ownerLabels(lbId: string, replica?: { name: string; index: number }): Record<string, string> {
+/** The labels every replica of LB `lbId` carries; with its name, ring index and weight when given. */
+export function ownerLabels(
+  lbId: string,
+  replica?: { name: string; index: number; weight: number },
+): Record<string, string> {
   const labels: Record<string, string> = { [LABEL_MANAGED]: 'true', [LABEL_OWNER]: lbId };
   if (replica) {
     labels[LABEL_NAME] = replica.name;
     labels[LABEL_INDEX] = String(replica.index);
+    labels[LABEL_WEIGHT] = String(replica.weight);
   }
   return labels;
 }
@@ -50,18 +56,25 @@ export function isOwnedBy(labels: Record<string, string> | null | undefined, lbI
   return labels?.[LABEL_MANAGED] === 'true' && labels[LABEL_OWNER] === lbId;
 }
 
-/** A replica's name and ring index from its labels, when they are whole. */
-export function replicaOf(labels: Record<string, string>): { name: string; index: number } | undefined {
+/** A replica's name, ring index and weight from its labels, when they are whole (no weight label: 1). */
+export function replicaOf(labels: Record<string, string>): { name: string; index: number; weight: number } | undefined {
   const name = labels[LABEL_NAME];
   const index = Number(labels[LABEL_INDEX]);
-  return name && Number.isInteger(index) && index > 0 ? { name, index } : undefined;
+  const weight = Number(labels[LABEL_WEIGHT] ?? 1);
+  const whole = name && Number.isInteger(index) && index > 0 && Number.isInteger(weight) && weight >= 1;
+  return whole ? { name, index, weight } : undefined;
 }
 
-/** What a replica is told: its name and the port to listen on. */
-export const replicaEnv = (name: string): string[] => [`SERVER_ID=${name}`, `PORT=${REPLICA_PORT}`];
+/** What a replica is told: REPLICA_ENV, then its name and the port to listen on (these win). */
+export const replicaEnv = (name: string, options: DockerEngineOptions): string[] => [
+  ...options.replicaEnv,
+  `SERVER_ID=${name}`,
+  `PORT=${options.replicaPort}`,
+];
 
 /** The URL of a replica by its name (the network alias) or address. */
-export const replicaUrl = (host: string): string => `http://${host}:${REPLICA_PORT}`;
+export const replicaUrl = (host: string, options: DockerEngineOptions): string =>
+  `http://${host}:${options.replicaPort}`;
 
 /**
  * Why `name` cannot be used for a new replica: what `inspect` finds under that name (a

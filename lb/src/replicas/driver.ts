@@ -7,12 +7,12 @@ export type DriverKind = 'process' | 'docker' | 'swarm';
 export interface ReplicaDriver {
   readonly kind: string;
   /** Starts a replica called `name` and resolves once its process/container runs. */
-  start(name: string, index: number): Promise<ReplicaHandle>;
+  start(name: string, index: number, weight: number): Promise<ReplicaHandle>;
   /**
    * Replaces a flatlined replica in place under the same name and index, where the platform
    * can (swarm: a forced update of its service). Without it, the manager stops and starts it.
    */
-  restart?(name: string, index: number): Promise<ReplicaHandle>;
+  restart?(name: string, index: number, weight: number): Promise<ReplicaHandle>;
   /** Stops it: SIGTERM, up to `graceMs` to finish in-flight requests, then kill. Idempotent. */
   stop(name: string, graceMs: number): Promise<void>;
   /** The running replicas this LB owns (adopted at start). */

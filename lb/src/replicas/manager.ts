@@ -4,21 +4,15 @@ import { Mutex } from 'async-mutex';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { LbError, messageOf } from '../contract/errors.js';
-import type { ReplicaHandle } from '../membership/replica.js';
-import { type RoutingTable, smallestFreeIndex } from '../routing/index.js';
+import type { MembershipSnapshot, ReplicaHandle } from '../membership/replica.js';
+import { type RoutingTable, smallestFreeIndex, weightOf } from '../routing/index.js';
 import type { ReplicaDriver } from './driver.js';
 import { type MembershipEvents, type ReplicaEventType, replicaEvent } from './events.js';
 import { generateNames, nameKey, quoteName, REPLICA_NAME } from './names.js';
 import { type Probe, probeHeartbeat, waitForHeartbeat } from './probe.js';
 
-/** What data planes route by: the routing table's members, numbered so newer wins. */
-export interface MembershipSnapshot {
-  /** This controller's run: versions count from 0 again after a restart. */
-  readonly epoch: string;
-  readonly version: number;
-  /** In ring-index order. */
-  readonly members: readonly ReplicaHandle[];
-}
+/** Most a replica may weigh (SPEC "Weights"). */
+export const MAX_WEIGHT = 16;
 
 /** A member as the manager knows it. */
 export interface Member extends ReplicaHandle {
@@ -78,7 +72,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     return {
       epoch: this.epoch,
       version: this.version,
-      members: this.current.members.map(({ name, index, url }) => ({ name, index, url })),
+      members: this.current.members.map(({ name, index, url, weight }) => ({ name, index, url, weight: weight ?? 1 })),
     };
   }
 
@@ -117,16 +111,23 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       this.setRouter(this.options.router.with(...adoptees.filter((a) => a.answers).map((a) => a.handle)));
       for (const { handle, answers } of adoptees)
         this.emitMember('adopted', handle.name, answers ? undefined : 'no heartbeat at adoption');
-      const missing = Math.min(n, this.options.maxReplicas) - this.byName.size;
-      if (missing > 0) await this.startAll(generateNames(missing, this.byName.keys()));
+      const room = this.options.maxReplicas - this.totalWeight();
+      const missing = Math.min(n - this.byName.size, room);
+      if (missing > 0) await this.startAll(generateNames(missing, this.byName.keys()), 1);
     });
   }
 
-  /** `/add`: starts `n` replicas (the named ones first), all or nothing. */
-  add(n: number, hostnames: readonly string[]): Promise<string[]> {
+  /** `/add`: starts `n` replicas of `weight` (the named ones first), all or nothing. */
+  add(n: number, hostnames: readonly string[], weight: unknown = 1): Promise<string[]> {
     return this.mutex.runExclusive(async () => {
       if (n < 1) throw new LbError('BAD_REQUEST', `n must be at least 1 (got ${n})`);
       if (hostnames.length > n) throw new LbError('HOSTNAMES_OVER_ADDED');
+      if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT) {
+        throw new LbError(
+          'BAD_REQUEST',
+          `weight must be an integer from 1 to ${MAX_WEIGHT} (got ${JSON.stringify(weight)})`,
+        );
+      }
       this.checkNames(hostnames);
       for (const name of hostnames) {
         if ([...this.byName.keys()].some((taken) => nameKey(taken) === nameKey(name))) {
@@ -134,10 +135,15 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
         }
       }
       const size = this.byName.size;
-      if (size + n > this.options.maxReplicas) {
+      const total = this.totalWeight();
+      const max = this.options.maxReplicas;
+      if (total + n * weight > max) {
+        const all = [...this.byName.values()].every((m) => weightOf(m) === 1) && weight === 1;
         throw new LbError(
           'BAD_REQUEST',
-          `Cannot add ${n} replicas: ${size} exist and at most ${this.options.maxReplicas} fit (MAX_REPLICAS)`,
+          all
+            ? `Cannot add ${n} replicas: ${size} exist and at most ${max} fit (MAX_REPLICAS)`
+            : `Cannot add ${n} replicas of weight ${weight}: the weights of the ${size} that exist add up to ${total}, and at most ${max} fit (MAX_REPLICAS; a replica of weight w counts w times)`,
         );
       }
       const names = [...hostnames, ...generateNames(n - hostnames.length, [...this.byName.keys(), ...hostnames])];
@@ -145,7 +151,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
         const reason = await this.options.driver.conflict(name);
         if (reason) throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} cannot be used: ${reason}`);
       }
-      await this.startAll(names);
+      await this.startAll(names, weight);
       return this.names();
     });
   }
@@ -201,7 +207,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       const member = this.byName.get(name);
       if (!member) return false;
       if (this.current.has(name)) this.setRouter(this.current.without(name));
-      const handle = await this.replace(name, member.index);
+      const handle = await this.replace(name, member.index, weightOf(member));
       this.byName.set(name, { ...handle, startedAt: Date.now() });
       this.setRouter(this.current.with(handle));
       return true;
@@ -228,13 +234,20 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     }
   }
 
+  /** The members' weights added up: what MAX_REPLICAS bounds. */
+  private totalWeight(): number {
+    let total = 0;
+    for (const member of this.byName.values()) total += weightOf(member);
+    return total;
+  }
+
   /** Starts every name in parallel; if any fails, stops them all and throws. */
-  private async startAll(names: readonly string[]): Promise<void> {
+  private async startAll(names: readonly string[], weight: number): Promise<void> {
     const indices: number[] = [];
     const taken = this.members().map((m) => m.index);
     for (const _ of names) indices.push(smallestFreeIndex([...taken, ...indices]));
     const results = await Promise.allSettled(
-      names.map((name, k) => this.limit(() => this.startOne(name, indices[k]!))),
+      names.map((name, k) => this.limit(() => this.startOne(name, indices[k]!, weight))),
     );
     const failed = results.flatMap((r, k) => (r.status === 'rejected' ? [`${names[k]} (${messageOf(r.reason)})`] : []));
     if (failed.length > 0) {
@@ -248,19 +261,19 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   }
 
   /** A new process/container/task for a member, in place where the driver can, else stop and start. */
-  private async replace(name: string, index: number): Promise<ReplicaHandle> {
+  private async replace(name: string, index: number, weight: number): Promise<ReplicaHandle> {
     const { driver } = this.options;
     if (!driver.restart) {
       await this.stopQuietly(name, 0);
-      return this.startOne(name, index);
+      return this.startOne(name, index, weight);
     }
-    const handle = await driver.restart(name, index);
+    const handle = await driver.restart(name, index, weight);
     await waitForHeartbeat(handle.url, this.options.startTimeoutMs, this.probe);
     return handle;
   }
 
-  private async startOne(name: string, index: number): Promise<ReplicaHandle> {
-    const handle = await this.options.driver.start(name, index);
+  private async startOne(name: string, index: number, weight: number): Promise<ReplicaHandle> {
+    const handle = { weight, ...(await this.options.driver.start(name, index, weight)) };
     try {
       await waitForHeartbeat(handle.url, this.options.startTimeoutMs, this.probe);
     } catch (error) {

@@ -17,21 +17,35 @@ function agentFor(timeoutMs: number): Agent {
   return agent;
 }
 
-/** True when `GET <url>/heartbeat` answers 200 within `timeoutMs`. */
-export async function probeHeartbeat(url: string, timeoutMs: number): Promise<boolean> {
-  try {
-    const res = await request(`${url}/heartbeat`, {
-      dispatcher: agentFor(timeoutMs),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    await res.body.dump();
-    return res.statusCode === 200;
-  } catch {
-    return false;
-  }
+/** What a heartbeat asks: GET `path` answers a status in one of `statuses` (inclusive ranges). */
+export interface HealthCheck {
+  readonly path: string;
+  readonly statuses: readonly (readonly [number, number])[];
 }
+
+/** This project's server: GET /heartbeat answers 200. */
+export const DEFAULT_HEALTH_CHECK: HealthCheck = { path: '/heartbeat', statuses: [[200, 200]] };
+
+/** The probe of `check`: true when the replica answers it within `timeoutMs`. */
+export function healthProbe(check: HealthCheck): Probe {
+  return async (url, timeoutMs) => {
+    try {
+      const res = await request(`${url}${check.path}`, {
+        dispatcher: agentFor(timeoutMs),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await res.body.dump();
+      return check.statuses.some(([from, to]) => res.statusCode >= from && res.statusCode <= to);
+    } catch {
+      return false;
+    }
+  };
+}
+
+/** True when `GET <url>/heartbeat` answers 200 within `timeoutMs`. */
+export const probeHeartbeat: Probe = healthProbe(DEFAULT_HEALTH_CHECK);
 
 export type Probe = (url: string, timeoutMs: number) => Promise<boolean>;
 

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ReplicaHandle } from '../membership/replica.js';
@@ -17,6 +18,11 @@ export interface ProcessDriverOptions {
   readonly serverArgs?: readonly string[];
   readonly startTimeoutMs?: number;
   readonly logLevel?: string;
+  /**
+   * REPLICA_COMMAND: any program instead (argv, `{port}` and `{name}` replaced; SERVER_ID and PORT
+   * in its environment). The LB picks its port and waits for it to accept connections.
+   */
+  readonly command?: readonly string[] | undefined;
 }
 
 /** Walks up from this file to the checkout's root (where package.json names this project). */
@@ -45,6 +51,7 @@ export class ProcessDriver implements ReplicaDriver {
   private readonly serverArgs: readonly string[];
   private readonly startTimeoutMs: number;
   private readonly logLevel: string;
+  private readonly command: readonly string[] | undefined;
   private readonly killAllOnExit = () => {
     for (const child of this.children.values()) child.process.kill('SIGKILL');
   };
@@ -53,19 +60,29 @@ export class ProcessDriver implements ReplicaDriver {
     this.serverArgs = options.serverArgs ?? defaultServerArgs();
     this.startTimeoutMs = options.startTimeoutMs ?? 20_000;
     this.logLevel = options.logLevel ?? 'warn';
+    this.command = options.command;
     process.on('exit', this.killAllOnExit);
   }
 
-  async start(name: string, index: number): Promise<ReplicaHandle> {
+  async start(name: string, index: number, weight = 1): Promise<ReplicaHandle> {
     if (this.children.has(name)) throw driverError(`replica process '${name}' is already running`);
-    const child = spawn(process.execPath, [...this.serverArgs], {
-      env: { ...process.env, SERVER_ID: name, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: this.logLevel },
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
+    const command = this.command;
+    const port = command ? await freePort() : 0;
+    const env = { ...process.env, SERVER_ID: name, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: this.logLevel };
+    const child = command
+      ? spawn(
+          command[0]!,
+          command.slice(1).map((word) => fill(word, name, port)),
+          {
+            env,
+            stdio: ['ignore', 'ignore', 'inherit'],
+          },
+        )
+      : spawn(process.execPath, [...this.serverArgs], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const exited = once(child, 'exit').catch(() => undefined);
     try {
-      const port = await this.listeningPort(child, name);
-      const handle = { name, index, url: `http://127.0.0.1:${port}` };
+      const bound = command ? await this.accepting(child, name, port) : await this.listeningPort(child, name);
+      const handle = { name, index, weight, url: `http://127.0.0.1:${bound}` };
       this.children.set(name, { handle, process: child, exited });
       void exited.then(() => {
         if (this.children.get(name)?.process === child) this.children.delete(name);
@@ -74,6 +91,30 @@ export class ProcessDriver implements ReplicaDriver {
     } catch (error) {
       child.kill('SIGKILL');
       throw error;
+    }
+  }
+
+  /** A REPLICA_COMMAND child: its port accepts connections (or it exits, or the start times out). */
+  private async accepting(child: ChildProcess, name: string, port: number): Promise<number> {
+    const deadline = Date.now() + this.startTimeoutMs;
+    let failed: Error | undefined;
+    const onExit = (code: number | null, signal: string | null) => {
+      failed = driverError(`replica '${name}' exited during start (${signal ?? `code ${code}`})`);
+    };
+    const onError = (error: Error) => {
+      failed = driverError(`replica '${name}' could not be spawned: ${error.message}`);
+    };
+    child.on('exit', onExit).on('error', onError);
+    try {
+      for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+        if (failed) throw failed;
+        if (await connects(port)) return port;
+        if (Date.now() > deadline)
+          throw driverError(`replica '${name}' did not listen on ${port} within ${this.startTimeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    } finally {
+      child.off('exit', onExit).off('error', onError);
     }
   }
 
@@ -142,4 +183,32 @@ async function terminate(child: Child, graceMs: number): Promise<void> {
   }
   proc.kill('SIGKILL');
   await child.exited;
+}
+
+/** A REPLICA_COMMAND word with `{name}` and `{port}` filled in. */
+const fill = (word: string, name: string, port: number): string =>
+  word.replaceAll('{name}', name).replaceAll('{port}', String(port));
+
+/** A port the OS hands out now (free until someone takes it: the replica, a moment later). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+function connects(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }

@@ -70,19 +70,19 @@ export class SwarmDriver implements ReplicaDriver {
     return `${this.options.prefix}${name}`;
   }
 
-  async start(name: string, index: number): Promise<ReplicaHandle> {
+  async start(name: string, index: number, weight: number): Promise<ReplicaHandle> {
     return this.limit(async () => {
       try {
-        await this.docker.createService(this.spec(name, index));
+        await this.docker.createService(this.spec(name, index, weight));
       } catch (error) {
         throw driverError(`cannot create service '${this.serviceName(name)}': ${dockerMessage(error)}`);
       }
-      return this.handle(name, index, await this.taskUrl(name));
+      return this.handle({ name, index, weight }, await this.taskUrl(name));
     });
   }
 
   /** A flatlined replica: its service is force-updated (a new task, same name and index). */
-  async restart(name: string, index: number): Promise<ReplicaHandle> {
+  async restart(name: string, index: number, weight: number): Promise<ReplicaHandle> {
     return this.limit(async () => {
       const service = this.docker.getService(this.serviceName(name));
       let spec: { Version: { Index: number }; Spec: { TaskTemplate: { ForceUpdate?: number } } };
@@ -91,15 +91,15 @@ export class SwarmDriver implements ReplicaDriver {
       } catch (error) {
         if (statusOf(error) !== 404)
           throw driverError(`cannot inspect service '${this.serviceName(name)}': ${dockerMessage(error)}`);
-        await this.docker.createService(this.spec(name, index));
-        return this.handle(name, index, await this.taskUrl(name));
+        await this.docker.createService(this.spec(name, index, weight));
+        return this.handle({ name, index, weight }, await this.taskUrl(name));
       }
       const running = await this.runningTasks(name);
       // Swarm restarts a dead task by itself (at a new address): use that one rather than redeploy.
       const replaced = running
         .map((t) => this.urlOf(t))
         .find((url) => url !== undefined && url !== this.handedOut.get(name));
-      if (replaced) return this.handle(name, index, replaced);
+      if (replaced) return this.handle({ name, index, weight }, replaced);
       const before = new Set(running.map((t) => t.ID));
       const template = spec.Spec.TaskTemplate;
       // The version makes a concurrent redeploy by another controller fail ("update out of sequence").
@@ -108,7 +108,7 @@ export class SwarmDriver implements ReplicaDriver {
         ...spec.Spec,
         TaskTemplate: { ...template, ForceUpdate: (template.ForceUpdate ?? 0) + 1 },
       });
-      return this.handle(name, index, await this.taskUrl(name, before));
+      return this.handle({ name, index, weight }, await this.taskUrl(name, before));
     });
   }
 
@@ -137,10 +137,10 @@ export class SwarmDriver implements ReplicaDriver {
     for (const service of services) {
       const replica = replicaOf(service.Spec?.Labels ?? {});
       if (!replica) continue;
-      const { name, index } = replica;
+      const { name, index, weight } = replica;
       const [task] = await this.runningTasks(name);
       // No running task: the name still resolves on the overlay once one runs; heartbeats decide.
-      handles.push(this.handle(name, index, (task && this.urlOf(task)) ?? replicaUrl(name)));
+      handles.push(this.handle({ name, index, weight }, (task && this.urlOf(task)) ?? replicaUrl(name, this.options)));
     }
     return handles;
   }
@@ -159,8 +159,8 @@ export class SwarmDriver implements ReplicaDriver {
     return ensureNetwork(this.docker, log, { Name: network, Driver: 'overlay', Attachable: true, Labels: labels });
   }
 
-  private spec(name: string, index: number) {
-    const labels = ownerLabels(this.options.lbId, { name, index });
+  private spec(name: string, index: number, weight: number) {
+    const labels = ownerLabels(this.options.lbId, { name, index, weight });
     return {
       Name: this.serviceName(name),
       Labels: labels,
@@ -168,7 +168,7 @@ export class SwarmDriver implements ReplicaDriver {
         ContainerSpec: {
           Image: this.options.image,
           Hostname: name,
-          Env: replicaEnv(name),
+          Env: replicaEnv(name, this.options),
           Labels: labels,
           Init: true,
           StopGracePeriod: this.options.stopTimeoutMs * 1e6,
@@ -206,11 +206,11 @@ export class SwarmDriver implements ReplicaDriver {
   private urlOf(task: Task): string | undefined {
     const attachment = task.NetworksAttachments?.find((n) => n.Network.Spec.Name === this.options.network);
     const address = attachment?.Addresses?.[0]?.split('/')[0];
-    return address ? replicaUrl(address) : undefined;
+    return address ? replicaUrl(address, this.options) : undefined;
   }
 
-  private handle(name: string, index: number, url: string): ReplicaHandle {
-    this.handedOut.set(name, url);
-    return { name, index, url };
+  private handle(replica: { name: string; index: number; weight: number }, url: string): ReplicaHandle {
+    this.handedOut.set(replica.name, url);
+    return { ...replica, url };
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type RequestKey, sha256 } from './hash.js';
 import { isPrime } from './primes.js';
-import { distinctFrom, type Router, RoutingError, type RoutingMember } from './router.js';
+import { distinctFrom, type Router, RoutingError, type RoutingMember, weightOf } from './router.js';
 
 /** A member's preference list over the table: offset, offset + skip, offset + 2 skip, ... (mod M). */
 export interface Permutation {
@@ -41,7 +41,7 @@ export class MaglevTable<T extends RoutingMember> implements Router<T> {
     this.members = Object.freeze([...members].sort((a, b) => a.index - b.index));
     this.entries = populate(
       tableSize,
-      this.members.map((m) => permutationOf(m.name, tableSize)),
+      this.members.map((m) => ({ ...permutationOf(m.name, tableSize), weight: weightOf(m) })),
     );
   }
 
@@ -120,23 +120,28 @@ export class MaglevTable<T extends RoutingMember> implements Router<T> {
   }
 }
 
-/** The paper's Algorithm 1: round-robin over members, each claims its next free preferred entry. */
-function populate(size: number, permutations: readonly Permutation[]): Int32Array {
+/**
+ * The paper's Algorithm 1: round-robin over members, each claims its next free preferred entry;
+ * a member of weight w claims w entries a round (the weighted variant the paper describes).
+ */
+function populate(size: number, permutations: readonly (Permutation & { weight: number })[]): Int32Array {
   const entries = new Int32Array(size).fill(-1);
   if (permutations.length === 0) return entries;
   const next = new Array<number>(permutations.length).fill(0);
   let filled = 0;
   for (;;) {
     for (let i = 0; i < permutations.length; i++) {
-      const { offset, skip } = permutations[i]!;
-      let c = (offset + next[i]! * skip) % size;
-      while (entries[c]! >= 0) {
+      const { offset, skip, weight } = permutations[i]!;
+      for (let claim = 0; claim < weight; claim++) {
+        let c = (offset + next[i]! * skip) % size;
+        while (entries[c]! >= 0) {
+          next[i]!++;
+          c = (offset + next[i]! * skip) % size;
+        }
+        entries[c] = i;
         next[i]!++;
-        c = (offset + next[i]! * skip) % size;
+        if (++filled === size) return entries;
       }
-      entries[c] = i;
-      next[i]!++;
-      if (++filled === size) return entries;
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { HashFunction, RequestKey } from './hash.js';
-import { distinctFrom, type Router, RoutingError, type RoutingMember } from './router.js';
+import { distinctFrom, type Router, RoutingError, type RoutingMember, weightOf } from './router.js';
 
 export interface RingOptions {
   readonly slots: number;
@@ -27,6 +27,7 @@ export class Ring<T extends RoutingMember> implements Router<T> {
   readonly kind = 'ring';
   /** Members in ascending ring index. */
   readonly members: readonly T[];
+  /** Replicas of weight 1 that fit (floor(SLOTS / K)); a replica of weight w counts w times. */
   readonly capacity: number;
   /** slot -> position in `members` of the virtual server placed there, or EMPTY. */
   private readonly placed: Int32Array;
@@ -65,7 +66,8 @@ export class Ring<T extends RoutingMember> implements Router<T> {
   /** A new ring with these members added (rebuilt once). */
   with(...added: T[]): Ring<T> {
     const all = [...this.members, ...added];
-    for (const member of added) this.checkAddable(member, all.length);
+    const weight = all.reduce((sum, m) => sum + weightOf(m), 0);
+    for (const member of added) this.checkAddable(member, weight);
     this.checkUnique(all);
     return new Ring<T>(this.options, all);
   }
@@ -116,17 +118,22 @@ export class Ring<T extends RoutingMember> implements Router<T> {
     return out.sort((a, b) => a.slot - b.slot);
   }
 
-  private checkAddable(member: T, newSize: number): void {
+  private checkAddable(member: T, newWeight: number): void {
     if (!Number.isInteger(member.index) || member.index < 1) {
       throw new RoutingError(`ring index must be a positive integer (got ${member.index})`);
+    }
+    const weight = weightOf(member);
+    if (!Number.isInteger(weight) || weight < 1) {
+      throw new RoutingError(`weight must be a positive integer (got ${weight})`);
     }
     if (this.members.some((m) => m.index === member.index)) {
       throw new RoutingError(`ring index ${member.index} is already taken`);
     }
     if (this.has(member.name)) throw new RoutingError(`replica '${member.name}' is already on the ring`);
-    if (newSize > this.capacity) {
+    if (newWeight > this.capacity) {
       throw new RoutingError(
-        `ring is full: ${this.options.slots} slots hold at most ${this.capacity} replicas of ${this.options.virtualServers} virtual servers`,
+        `ring is full: ${this.options.slots} slots hold at most ${this.capacity} replicas of ${this.options.virtualServers} virtual servers` +
+          (this.members.some((m) => weightOf(m) > 1) || weight > 1 ? ` (weights add up to ${newWeight})` : ''),
       );
     }
   }
@@ -140,7 +147,7 @@ export class Ring<T extends RoutingMember> implements Router<T> {
   }
 }
 
-/** Places j = 1..K of each member, ascending index, probing linearly past taken slots. */
+/** Places j = 1..K x weight of each member, ascending index, probing linearly past taken slots. */
 function placeVirtualServers(options: RingOptions, members: readonly RoutingMember[]): Int32Array {
   const placed = new Int32Array(options.slots).fill(EMPTY);
   forEachPlacement(options, members, (slot, pos) => {
@@ -157,7 +164,8 @@ function forEachPlacement(
   const { slots, virtualServers, hash } = options;
   const taken = new Uint8Array(slots);
   members.forEach((member, pos) => {
-    for (let j = 1; j <= virtualServers; j++) {
+    const count = virtualServers * weightOf(member);
+    for (let j = 1; j <= count; j++) {
       let slot = hash.virtualSlot(member.index, j, slots);
       while (taken[slot]) slot = (slot + 1) % slots;
       taken[slot] = 1;

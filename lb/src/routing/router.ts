@@ -1,10 +1,15 @@
 import type { RequestKey } from './hash.js';
 
-/** What a routing table needs to know of a replica: its ring index and its name. */
+/** What a routing table needs to know of a replica: its ring index, its name and its weight. */
 export interface RoutingMember {
   readonly index: number;
   readonly name: string;
+  /** A positive integer, 1 when absent: K x weight virtual servers, weight Maglev entries per round. */
+  readonly weight?: number;
 }
+
+/** A member's weight (1 when it has none). */
+export const weightOf = (member: RoutingMember): number => member.weight ?? 1;
 
 /** A membership change the table cannot make (index taken, table full, bad size). */
 export class RoutingError extends Error {}

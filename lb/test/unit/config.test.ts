@@ -60,4 +60,79 @@ describe('configuration', () => {
       "lb: configuration error: HASH_FUNCTION must be one of given, modified, sha256 (got 'md5')\n",
     );
   });
+
+  it('reads routing keys and what replicas are (HASH_KEY, REPLICA_*, HEALTH_*, UPSTREAM_404), with their defaults', () => {
+    const d = parseConfig({}, { driver: 'process' });
+    assert.deepEqual(d.hashKey, [{ kind: 'request-id' }]);
+    assert.deepEqual(d.replicas, {
+      port: 5000,
+      env: [],
+      command: undefined,
+      healthPath: '/heartbeat',
+      healthStatus: [[200, 399]],
+    });
+    assert.equal(d.upstream404, 'contract');
+    const c = parseConfig(
+      {
+        PATH: process.env.PATH,
+        HASH_KEY: 'cookie:sid, request-id',
+        REPLICA_PORT: '8080',
+        REPLICA_ENV: 'MODE=prod, EMPTY=,URL=http://x/?a=b',
+        REPLICA_COMMAND: `python3 -m http.server {port} --bind '127.0.0.1'`,
+        HEALTH_PATH: '/',
+        HEALTH_STATUS: '200, 204-206',
+        UPSTREAM_404: 'pass',
+      },
+      { driver: 'process' },
+    );
+    assert.deepEqual(c.hashKey, [{ kind: 'cookie', name: 'sid' }, { kind: 'request-id' }]);
+    assert.deepEqual(c.replicas, {
+      port: 8080,
+      env: ['MODE=prod', 'EMPTY=', 'URL=http://x/?a=b'],
+      command: ['python3', '-m', 'http.server', '{port}', '--bind', '127.0.0.1'],
+      healthPath: '/',
+      healthStatus: [
+        [200, 200],
+        [204, 206],
+      ],
+    });
+    assert.equal(c.upstream404, 'pass');
+  });
+
+  it('refuses bad routing keys and replica settings with one line naming the variable', () => {
+    for (const [env, message] of [
+      [{ HASH_KEY: 'cookie' }, "HASH_KEY: 'cookie:NAME' needs a name (got 'cookie')"],
+      [{ HASH_KEY: 'segment:0' }, "HASH_KEY: 'segment:N' needs N from 1 to 1000 (got 'segment:0')"],
+      [{ HASH_KEY: 'ip' }, "HASH_KEY: unknown key source 'ip'"],
+      [{ HEALTH_STATUS: '200-99' }, 'HEALTH_STATUS must be statuses or ranges of 100..599'],
+      [{ HEALTH_STATUS: 'ok' }, 'HEALTH_STATUS must be statuses or ranges of 100..599'],
+      [{ HEALTH_PATH: 'heartbeat' }, "HEALTH_PATH must be a path starting with / (got 'heartbeat')"],
+      [{ REPLICA_COMMAND: "python3 'unbalanced" }, 'REPLICA_COMMAND must be a command line (unbalanced quotes'],
+      [
+        { REPLICA_COMMAND: 'no-such-program-here {port}' },
+        "REPLICA_COMMAND: 'no-such-program-here' is not an executable program",
+      ],
+      [{ REPLICA_ENV: 'novalue' }, "REPLICA_ENV must be K=V pairs separated by commas (got 'novalue')"],
+      [{ REPLICA_PORT: '0' }, "REPLICA_PORT must be an integer in 1..65535 (got '0')"],
+      [{ UPSTREAM_404: 'drop' }, "UPSTREAM_404 must be one of contract, pass (got 'drop')"],
+    ] as const) {
+      assert.throws(
+        () => parseConfig({ PATH: process.env.PATH, ...env }, { driver: 'process' }),
+        (e: unknown) => e instanceof ConfigError && e.message.startsWith(message),
+        `${JSON.stringify(env)} -> ${message}`,
+      );
+    }
+  });
+
+  it('a bad HASH_KEY stops the built LB at start: exit 2, one line', () => {
+    const run = spawnSync(process.execPath, ['dist/lb.js'], {
+      env: { ...process.env, HASH_KEY: 'segment:0' },
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 2);
+    assert.equal(
+      run.stderr,
+      "lb: configuration error: HASH_KEY: 'segment:N' needs N from 1 to 1000 (got 'segment:0')\n",
+    );
+  });
 });

@@ -68,7 +68,11 @@ const replica = (name: string): ReplicaHandle => ({ name, index: 1, url: servers
 class FakeHost implements ExchangeHost {
   readonly log: string[] = [];
   private readonly pools = new Map<string, UpstreamPool>();
+  readonly pass404 = false;
   constructor(private readonly order: string[]) {}
+  keyOf() {
+    return undefined;
+  }
   pool(target: ReplicaHandle): UpstreamPool {
     let pool = this.pools.get(target.name);
     if (!pool) {

@@ -117,6 +117,7 @@ function replicaRow(s: DashboardSnapshot, r: Replica, colors: Colors): Element {
   name.appendChild(document.createTextNode(r.name));
   row.appendChild(name);
   row.appendChild(node('td', {}, String(r.index)));
+  row.appendChild(node('td', {}, String(r.weight)));
   const state = r.state === 'failing' ? `failing ${r.failures}/${s.maxFailCount}` : r.state;
   row.appendChild(node('td', { class: `state state-${r.state}` }, state + (r.ejected ? ' (ejected: 5xx)' : '')));
   row.appendChild(node('td', {}, fixed(r.rps, 1)));
@@ -205,7 +206,7 @@ const count = (id: string): number => Number(byId<HTMLInputElement>(id).value);
 
 byId('add-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  void admin('POST', '/add', { n: count('add-n'), hostnames: names('add-names') });
+  void admin('POST', '/add', { n: count('add-n'), hostnames: names('add-names'), weight: count('add-weight') });
 });
 byId('rm-form').addEventListener('submit', (e) => {
   e.preventDefault();

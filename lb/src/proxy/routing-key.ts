@@ -1,0 +1,126 @@
+import type { AdmittedRequest } from './request.js';
+
+/** One place a routing key may come from (SPEC "Routing keys", `HASH_KEY`). */
+export type KeySource =
+  | { readonly kind: 'request-id' }
+  | { readonly kind: 'header'; readonly name: string }
+  | { readonly kind: 'cookie'; readonly name: string }
+  | { readonly kind: 'query'; readonly name: string }
+  | { readonly kind: 'path' }
+  | { readonly kind: 'segment'; readonly n: number }
+  | { readonly kind: 'client-ip' };
+
+/** Longer keys are no key from their source (a header may be 16 KiB; a key is an id). */
+export const MAX_KEY_LENGTH = 1024;
+const INTEGER_ID = /^\d{1,1024}$/;
+
+/**
+ * HASH_KEY's sources, in order; or why the text is not a list of them. Header and cookie names are
+ * tokens, query names any non-empty text, segments counted from 1.
+ */
+export function parseKeySources(text: string): KeySource[] | string {
+  const sources: KeySource[] = [];
+  for (const raw of text.split(',')) {
+    const item = raw.trim();
+    const colon = item.indexOf(':');
+    const kind = colon === -1 ? item : item.slice(0, colon);
+    const arg = colon === -1 ? undefined : item.slice(colon + 1).trim();
+    if (kind === 'request-id' || kind === 'path' || kind === 'client-ip') {
+      if (arg !== undefined) return `'${kind}' takes no name (got '${item}')`;
+      sources.push({ kind });
+    } else if (kind === 'header' || kind === 'cookie' || kind === 'query') {
+      if (!arg) return `'${kind}:NAME' needs a name (got '${item}')`;
+      if (kind !== 'query' && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(arg)) return `'${arg}' is not a ${kind} name`;
+      sources.push({ kind, name: kind === 'header' ? arg.toLowerCase() : arg });
+    } else if (kind === 'segment') {
+      const n = Number(arg);
+      if (!arg || !Number.isInteger(n) || n < 1 || n > 1000) {
+        return `'segment:N' needs N from 1 to 1000 (got '${item}')`;
+      }
+      sources.push({ kind, n });
+    } else {
+      return `unknown key source '${item}': use request-id, header:NAME, cookie:NAME, query:NAME, path, segment:N or client-ip`;
+    }
+  }
+  return sources;
+}
+
+/** The request's key: the first source in `sources` that yields a non-empty one (at most MAX_KEY_LENGTH). */
+export function keyOf(sources: readonly KeySource[], request: AdmittedRequest, clientIp: string): string | undefined {
+  for (const source of sources) {
+    const key = fromSource(source, request, clientIp);
+    if (key !== undefined && key.length > 0 && key.length <= MAX_KEY_LENGTH) return key;
+  }
+  return undefined;
+}
+
+function fromSource(source: KeySource, request: AdmittedRequest, clientIp: string): string | undefined {
+  switch (source.kind) {
+    case 'request-id':
+      return request.requestId !== undefined && INTEGER_ID.test(request.requestId) ? request.requestId : undefined;
+    case 'header':
+      return headerValue(request.headers, source.name);
+    case 'cookie':
+      return cookieValue(request.headers, source.name);
+    case 'query':
+      return queryValue(request.path, source.name);
+    case 'path':
+      return pathOnly(request.path);
+    case 'segment':
+      return pathOnly(request.path).split('/')[source.n];
+    case 'client-ip':
+      return clientIp;
+  }
+}
+
+const pathOnly = (target: string): string => {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
+};
+
+/** The first header called `name` (lower case). */
+function headerValue(headers: readonly string[], name: string): string | undefined {
+  for (let k = 0; k < headers.length; k += 2) {
+    const field = headers[k]!;
+    if (field.length === name.length && field.toLowerCase() === name) return headers[k + 1];
+  }
+  return undefined;
+}
+
+/** Cookie `name` from the Cookie header(s) (RFC 6265 `name=value; ...`); a pair without '=' is skipped. */
+function cookieValue(headers: readonly string[], name: string): string | undefined {
+  for (let k = 0; k < headers.length; k += 2) {
+    const field = headers[k]!;
+    if (field.length !== 6 || field.toLowerCase() !== 'cookie') continue;
+    for (const pair of headers[k + 1]!.split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq === -1 || pair.slice(0, eq).trim() !== name) continue;
+      const value = pair.slice(eq + 1).trim();
+      // A quoted value (cookie-value may be DQUOTE *cookie-octet DQUOTE) is its inside.
+      return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+    }
+  }
+  return undefined;
+}
+
+/** Query parameter `name`, percent-decoded; a parameter that does not decode is absent. */
+function queryValue(target: string, name: string): string | undefined {
+  const q = target.indexOf('?');
+  if (q === -1) return undefined;
+  for (const pair of target.slice(q + 1).split('&')) {
+    const eq = pair.indexOf('=');
+    const rawName = eq === -1 ? pair : pair.slice(0, eq);
+    if (decoded(rawName) !== name) continue;
+    return eq === -1 ? undefined : decoded(pair.slice(eq + 1));
+  }
+  return undefined;
+}
+
+function decoded(text: string): string | undefined {
+  if (!text.includes('%')) return text;
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}

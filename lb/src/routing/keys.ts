@@ -1,0 +1,19 @@
+import { hash } from 'node:crypto';
+import type { RequestKey } from './hash.js';
+
+const DIGITS = /^\d+$/;
+
+/**
+ * The routing id of a key (SPEC "Routing keys"): a key of decimal digits only is its integer value,
+ * so integer ids route exactly as X-Request-Id ids do, for every hash function; any other key is the
+ * first 6 bytes of SHA-256 of its UTF-8 bytes, read as a big-endian unsigned integer (48 bits: a
+ * plain number). The same key has the same id everywhere, always.
+ */
+export function routingIdOf(key: string): RequestKey {
+  if (DIGITS.test(key)) {
+    if (key.length <= 15) return Number(key);
+    const big = BigInt(key);
+    return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+  }
+  return Number.parseInt(hash('sha256', key, 'hex').slice(0, 12), 16);
+}
