@@ -4,7 +4,10 @@ SHELL := /bin/bash
 
 # Everything below can be overridden: `make up N=5 HASH_FUNCTION=given LB_PORT=8080`.
 NODE_IMAGE     ?= node:20-alpine
-SERVER_IMAGE   ?= lb-server
+# The tag `make images` gives this project's replica server; SERVER_IMAGE is what replicas run
+# (yours: `make up SERVER_IMAGE=my-app REPLICA_PORT=8080 HEALTH_PATH=/healthz`, never overwritten).
+OWN_SERVER_IMAGE ?= lb-server
+SERVER_IMAGE   ?= $(OWN_SERVER_IMAGE)
 LB_IMAGE       ?= lb-balancer
 LB_CONTAINER   ?= lb
 LB_ID          ?= lb
@@ -33,9 +36,9 @@ dist: | node_modules ## bundle each service into one file (esbuild)
 
 images: dist ## build the replica and LB images (offline fallback for the base image)
 	@base=$$(scripts/base-image.sh) && echo "base image: $$base" && \
-	docker build -q --build-arg NODE_IMAGE=$$base -f server/Dockerfile -t $(SERVER_IMAGE) . >/dev/null && \
+	docker build -q --build-arg NODE_IMAGE=$$base -f server/Dockerfile -t $(OWN_SERVER_IMAGE) . >/dev/null && \
 	docker build -q --build-arg NODE_IMAGE=$$base -f lb/Dockerfile -t $(LB_IMAGE) . >/dev/null && \
-	echo "built $(SERVER_IMAGE) and $(LB_IMAGE)"
+	echo "built $(OWN_SERVER_IMAGE) and $(LB_IMAGE)"
 
 up: images ## build and start the LB in Docker, wait until N replicas serve
 	$(COMPOSE) up -d
@@ -85,6 +88,6 @@ swarm-stop: ## remove the stack, every replica service it labelled, and its netw
 
 clean: stop ## stop everything and delete build outputs and images
 	rm -rf dist
-	-docker rmi $(LB_IMAGE) $(SERVER_IMAGE) 2>/dev/null
+	-docker rmi $(LB_IMAGE) $(OWN_SERVER_IMAGE) 2>/dev/null
 
 .PHONY: help run dist images up stop logs test clean swarm-up swarm-deploy swarm-stop
