@@ -46,7 +46,10 @@ describe('your own image with the Docker driver (REPLICA_PORT, REPLICA_ENV, HEAL
     const base = execFileSync('scripts/base-image.sh', { encoding: 'utf8' }).trim();
     dir = await mkdtemp(join(tmpdir(), 'lb-own-image-'));
     await writeFile(join(dir, 'app.cjs'), APP);
-    await writeFile(join(dir, 'Dockerfile'), `FROM ${base}\nCOPY app.cjs /app.cjs\nUSER 1000:1000\nCMD ["node", "/app.cjs"]\n`);
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      `FROM ${base}\nCOPY app.cjs /app.cjs\nUSER 1000:1000\nCMD ["node", "/app.cjs"]\n`,
+    );
     docker('build', '-q', '-t', image, dir);
     lb = isolatedDocker(id, await freePort(), {
       SERVER_IMAGE: image,
@@ -89,7 +92,10 @@ describe('your own image with the Docker driver (REPLICA_PORT, REPLICA_ENV, HEAL
   it('a weight-2 replica is labelled with it; docker kill: respawned with its name, index and weight', async () => {
     const added = await call('POST', '/add', { n: 1, hostnames: ['Big'], weight: 2 });
     assert.equal(added.status, 200, added.text);
-    assert.equal(docker('inspect', '-f', '{{index .Config.Labels "io.consistent-hash-lb.weight"}}', lb.container('Big')), '2');
+    assert.equal(
+      docker('inspect', '-f', '{{index .Config.Labels "io.consistent-hash-lb.weight"}}', lb.container('Big')),
+      '2',
+    );
     const old = containerId('Server-2');
     docker('kill', lb.container('Server-2'));
     await waitFor(
@@ -125,7 +131,11 @@ describe('your own image with the Docker driver (REPLICA_PORT, REPLICA_ENV, HEAL
     // Past MAX_FAIL_COUNT (3) heartbeats of 500 ms: a wrongly flatlined adoptee would be replaced by now.
     await new Promise((r) => setTimeout(r, 3000));
     assert.deepEqual(names.map(containerId), before);
-    const members = (await call('GET', '/membership')).json.members as { name: string; index: number; weight: number }[];
+    const members = (await call('GET', '/membership')).json.members as {
+      name: string;
+      index: number;
+      weight: number;
+    }[];
     assert.deepEqual(
       members.map((m) => [m.name, m.index, m.weight]),
       [

@@ -24,6 +24,8 @@ interface Row {
 interface Target {
   readonly port: number;
   readonly pids: () => number[];
+  /** The load sends a random `sid` cookie too (the key of HASH_KEY=cookie:sid). */
+  readonly cookie?: boolean;
 }
 
 const log = (line: string) => console.error(line);
@@ -56,8 +58,10 @@ async function startLb(
   return { port: Number(new URL(lb.url).port), pid: lb.pid, replicaPorts, stop: async () => void (await lb.stop()) };
 }
 
-const measure = (port: number, seconds: number): Promise<Sample> =>
-  client === 'wrk' ? wrkRun(port, seconds, connections) : autocannonRun(port, seconds, connections);
+const measure = (target: Target, seconds: number): Promise<Sample> =>
+  client === 'wrk'
+    ? wrkRun(target.port, seconds, connections, target.cookie)
+    : autocannonRun(target.port, seconds, connections, target.cookie);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -85,6 +89,10 @@ async function main(): Promise<void> {
       port: proxy.port,
       pids: () => [proxy.pid, ...childrenOf(proxy.pid)],
     });
+    // Routing by a string cookie key (SHA-256 of it per request) instead of X-Request-Id: the same load plus the cookie.
+    const cookieLb = await startLb({ HASH_KEY: 'cookie:sid' });
+    stops.push(cookieLb.stop);
+    targets['lb-cookie'] = { port: cookieLb.port, pids: () => [cookieLb.pid], cookie: true };
     // The LB with LB_WORKERS=2: its controller and two data-plane workers (its own replicas are not counted).
     const workers = await startLb({ LB_WORKERS: '2' });
     stops.push(workers.stop);
@@ -112,14 +120,14 @@ async function main(): Promise<void> {
     for (const name of names) await waitForPort(targets[name]!.port);
 
     log(`${client}: warm-up 2 s per target; then ${rounds} rounds x ${duration} s, ${connections} connections`);
-    for (const name of names) await measure(targets[name]!.port, 2);
+    for (const name of names) await measure(targets[name]!, 2);
     const samples: Record<string, Row[]> = Object.fromEntries(names.map((n) => [n, []]));
     for (let round = 0; round < rounds; round++) {
       // Alternate the order so drift (thermal, caches, background work) cancels out.
       const order = round % 2 === 0 ? names : [...names].reverse();
       for (const name of order) {
         const target = targets[name]!;
-        const { result, cpuUs } = await withCpu(target.pids, () => measure(target.port, duration));
+        const { result, cpuUs } = await withCpu(target.pids, () => measure(target, duration));
         const cpu = target.pids().length === 0 || result.requests === 0 ? null : cpuUs / result.requests;
         samples[name]!.push({ target: name, ...result, cpu_us_per_req: cpu });
         log(
@@ -152,6 +160,8 @@ async function main(): Promise<void> {
         `| ${r.target} | ${r.rps.toFixed(0)} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${cpu} | ${r.errors} | ${rpsRatio} | ${cpuRatio} |`,
       );
     }
+    const [plain, keyed] = ['lb', 'lb-cookie'].map((t) => rows.find((r) => r.target === t)?.cpu_us_per_req);
+    if (plain && keyed) console.log(`\nlb-cookie / lb CPU per request: ${(keyed / plain).toFixed(3)}`);
     const machine = {
       cpus: cpus().length,
       cpu: cpus()[0]?.model,

@@ -47,17 +47,23 @@ export async function withCpu<T>(pids: () => number[], run: () => Promise<T>): P
 }
 
 /** One autocannon run; every request gets a random id, as clients of a hashing LB would send. */
-export async function autocannonRun(port: number, seconds: number, connections: number): Promise<Sample> {
+export async function autocannonRun(
+  port: number,
+  seconds: number,
+  connections: number,
+  cookie = false,
+): Promise<Sample> {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}/home`,
     connections,
     duration: seconds,
     requests: [
       {
-        setupRequest: (req) => ({
-          ...req,
-          headers: { ...req.headers, 'x-request-id': String(100000 + Math.floor(Math.random() * 900000)) },
-        }),
+        setupRequest: (req) => {
+          const id = String(100000 + Math.floor(Math.random() * 900000));
+          const key = cookie ? { cookie: `theme=dark; sid=user-${id}` } : {};
+          return { ...req, headers: { ...req.headers, 'x-request-id': id, ...key } };
+        },
       },
     ],
   });
@@ -74,11 +80,17 @@ const WRK_SCRIPT = `request = function()
   return wrk.format(nil, nil, { ["X-Request-Id"] = tostring(math.random(100000, 999999)) })
 end
 `;
+/** The same, plus a random string session cookie (the key of HASH_KEY=cookie:sid). */
+const WRK_COOKIE_SCRIPT = `request = function()
+  local id = tostring(math.random(100000, 999999))
+  return wrk.format(nil, nil, { ["X-Request-Id"] = id, ["Cookie"] = "theme=dark; sid=user-" .. id })
+end
+`;
 
 /** One wrk run (a C load generator: it leaves the CPU to the proxies), random ids, 1 thread. */
-export function wrkRun(port: number, seconds: number, connections: number): Promise<Sample> {
-  const script = join(tmpdir(), 'lb-bench-wrk.lua');
-  writeFileSync(script, WRK_SCRIPT);
+export function wrkRun(port: number, seconds: number, connections: number, cookie = false): Promise<Sample> {
+  const script = join(tmpdir(), cookie ? 'lb-bench-wrk-cookie.lua' : 'lb-bench-wrk.lua');
+  writeFileSync(script, cookie ? WRK_COOKIE_SCRIPT : WRK_SCRIPT);
   return new Promise((resolve, reject) => {
     const child = spawn('wrk', [
       '-t1',

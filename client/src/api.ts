@@ -15,13 +15,14 @@ export async function callLb(
   method: string,
   path: string,
   body?: unknown,
+  headers: Record<string, string> = {},
   timeoutMs = 30_000,
 ): Promise<Reply> {
   const started = performance.now();
   try {
     const res = await request(`${baseUrl}${path}`, {
       method: method as 'GET',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,

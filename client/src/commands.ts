@@ -5,6 +5,8 @@ export type Command =
       readonly method: 'GET' | 'POST' | 'DELETE';
       readonly path: string;
       readonly body?: unknown;
+      /** Sent with it: a routing key (--key, --header). */
+      readonly headers?: Record<string, string>;
     }
   | { readonly kind: 'help' }
   | { readonly kind: 'exit' }
@@ -14,12 +16,20 @@ export class CommandError extends Error {}
 
 export const HELP = `commands:
   rep                    list the replicas            (GET /rep)
-  home                   ask a replica to say hello   (GET /home)
-  add <n> [name ...]     add n replicas, named first  (POST /add)
+  home [options]         ask a replica to say hello   (GET /home)
+  add <n> [name ...] [--weight w]
+                         add n replicas, named first  (POST /add; weight 1..16)
   del <n> [name ...]     remove n replicas (alias rm) (DELETE /rm)
-  <path>                 GET any other path, e.g. heartbeat or a/b
+  <path> [options]       GET any other path, e.g. heartbeat or a/b
   help                   this text
-  exit | quit            leave (Ctrl-D too)`;
+  exit | quit            leave (Ctrl-D too)
+options of home and <path>:
+  --key K                send routing key K in the X-Key header (LB_KEY_HEADER names another header);
+                         the LB routes by it with HASH_KEY=header:x-key
+  --header Name:value    send any header (repeat it), e.g. --header cookie:sid=abc`;
+
+/** The header `--key` puts the key in. */
+export const keyHeader = (): string => (process.env.LB_KEY_HEADER ?? 'x-key').toLowerCase();
 
 function count(word: string | undefined, usage: string): number {
   if (word === undefined) throw new CommandError(`missing <n>: ${usage}`);
@@ -27,10 +37,50 @@ function count(word: string | undefined, usage: string): number {
   return Number(word);
 }
 
+/** `--key K` and `--header Name:value` out of `words`; what is left, and the headers they give. */
+function takeHeaders(words: readonly string[]): { rest: string[]; headers: Record<string, string> | undefined } {
+  const rest: string[] = [];
+  let headers: Record<string, string> | undefined;
+  for (let k = 0; k < words.length; k++) {
+    const word = words[k]!;
+    if (word !== '--key' && word !== '--header') {
+      rest.push(word);
+      continue;
+    }
+    const value = words[++k];
+    if (value === undefined)
+      throw new CommandError(`${word} needs a value: ${word === '--key' ? '--key K' : '--header Name:value'}`);
+    headers ??= {};
+    if (word === '--key') {
+      headers[keyHeader()] = value;
+    } else {
+      const colon = value.indexOf(':');
+      if (colon < 1) throw new CommandError(`--header needs Name:value, got '${value}'`);
+      headers[value.slice(0, colon).trim().toLowerCase()] = value.slice(colon + 1).trim();
+    }
+  }
+  return { rest, headers };
+}
+
+/** `--weight w` out of `words` (the LB checks its range). */
+function takeWeight(words: readonly string[]): { rest: string[]; weight: number | undefined } {
+  const at = words.indexOf('--weight');
+  if (at === -1) return { rest: [...words], weight: undefined };
+  const value = words[at + 1];
+  if (value === undefined || !/^\d+$/.test(value)) {
+    throw new CommandError(`--weight needs a whole number, got '${value ?? ''}': add <n> [name ...] [--weight w]`);
+  }
+  return { rest: [...words.slice(0, at), ...words.slice(at + 2)], weight: Number(value) };
+}
+
 /** Parses one line; throws CommandError with a usage hint for malformed input. */
 export function parseCommand(line: string): Command {
-  const words = line.trim().split(/\s+/).filter(Boolean);
-  const [head, ...rest] = words;
+  const all = line.trim().split(/\s+/).filter(Boolean);
+  const [head] = all;
+  const isGet =
+    head !== undefined && !['add', 'del', 'rm', 'rep', 'help', '?', 'exit', 'quit'].includes(head.toLowerCase());
+  const { rest: words, headers } = isGet ? takeHeaders(all) : { rest: all, headers: undefined };
+  const rest = words.slice(1);
   if (head === undefined) return { kind: 'empty' };
   switch (head.toLowerCase()) {
     case 'help':
@@ -42,10 +92,14 @@ export function parseCommand(line: string): Command {
     case 'rep':
       return { kind: 'request', method: 'GET', path: '/rep' };
     case 'home':
-      return { kind: 'request', method: 'GET', path: '/home' };
+      if (rest.length > 0)
+        throw new CommandError(`home takes no words but its options, got '${rest.join(' ')}' (type help)`);
+      return { kind: 'request', method: 'GET', path: '/home', ...(headers ? { headers } : {}) };
     case 'add': {
-      const n = count(rest[0], 'add <n> [name ...]');
-      return { kind: 'request', method: 'POST', path: '/add', body: { n, hostnames: rest.slice(1) } };
+      const { rest: names, weight } = takeWeight(rest);
+      const n = count(names[0], 'add <n> [name ...] [--weight w]');
+      const body = { n, hostnames: names.slice(1), ...(weight === undefined ? {} : { weight }) };
+      return { kind: 'request', method: 'POST', path: '/add', body };
     }
     case 'del':
     case 'rm': {
@@ -54,6 +108,6 @@ export function parseCommand(line: string): Command {
     }
     default:
       if (words.length > 1) throw new CommandError(`unknown command '${head}' (type help)`);
-      return { kind: 'request', method: 'GET', path: `/${head.replace(/^\/+/, '')}` };
+      return { kind: 'request', method: 'GET', path: `/${head.replace(/^\/+/, '')}`, ...(headers ? { headers } : {}) };
   }
 }

@@ -16,7 +16,7 @@ async function runLine(line: string): Promise<boolean | 'exit'> {
       console.log(HELP);
       return true;
     }
-    const reply = await callLb(baseUrl, command.method, command.path, command.body);
+    const reply = await callLb(baseUrl, command.method, command.path, command.body, command.headers);
     console.log(formatReply(reply, tty));
     return reply.status >= 200 && reply.status < 300;
   } catch (error) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../../kit/src/cli.js';
 import { type RunningLb, startLb } from '../../kit/src/lb.js';
+import { Ring, routingIdOf, sha256 } from '../../lb/src/routing/index.js';
 import { CommandError, parseCommand } from '../src/commands.js';
 
 /** The client with stdin piped (not a terminal). */
@@ -31,14 +32,45 @@ describe('client command parsing', () => {
     assert.deepEqual(parseCommand('a/b'), { kind: 'request', method: 'GET', path: '/a/b' });
     assert.deepEqual(parseCommand('/heartbeat'), { kind: 'request', method: 'GET', path: '/heartbeat' });
     assert.deepEqual(parseCommand('QUIT'), { kind: 'exit' });
+    assert.deepEqual(parseCommand('home --key user-42'), {
+      kind: 'request',
+      method: 'GET',
+      path: '/home',
+      headers: { 'x-key': 'user-42' },
+    });
+    assert.deepEqual(parseCommand('rooms/7 --header Cookie:sid=abc --header X-Tenant:acme'), {
+      kind: 'request',
+      method: 'GET',
+      path: '/rooms/7',
+      headers: { cookie: 'sid=abc', 'x-tenant': 'acme' },
+    });
+    assert.deepEqual(parseCommand('add 1 Big --weight 2'), {
+      kind: 'request',
+      method: 'POST',
+      path: '/add',
+      body: { n: 1, hostnames: ['Big'], weight: 2 },
+    });
     assert.deepEqual(parseCommand(''), { kind: 'empty' });
   });
 
   it('refuses malformed commands with a usage hint', () => {
-    assert.throws(() => parseCommand('add'), new CommandError('missing <n>: add <n> [name ...]'));
+    assert.throws(() => parseCommand('add'), new CommandError('missing <n>: add <n> [name ...] [--weight w]'));
     assert.throws(
       () => parseCommand('add two'),
-      new CommandError("<n> must be a whole number, got 'two': add <n> [name ...]"),
+      new CommandError("<n> must be a whole number, got 'two': add <n> [name ...] [--weight w]"),
+    );
+    assert.throws(
+      () => parseCommand('add 1 --weight'),
+      new CommandError("--weight needs a whole number, got '': add <n> [name ...] [--weight w]"),
+    );
+    assert.throws(() => parseCommand('home --key'), new CommandError('--key needs a value: --key K'));
+    assert.throws(
+      () => parseCommand('home --header nocolon'),
+      new CommandError("--header needs Name:value, got 'nocolon'"),
+    );
+    assert.throws(
+      () => parseCommand('home user-42'),
+      new CommandError("home takes no words but its options, got 'user-42' (type help)"),
     );
     assert.throws(
       () => parseCommand('del -1'),
@@ -51,7 +83,7 @@ describe('client command parsing', () => {
 describe('client against a real LB', () => {
   let lb: RunningLb;
   before(async () => {
-    lb = await startLb({ N: '3' });
+    lb = await startLb({ N: '3', HASH_KEY: 'header:x-key,request-id' });
   });
   after(() => lb.stop());
 
@@ -75,7 +107,7 @@ describe('client against a real LB', () => {
     const run = await client(['add', 'x'], lb.url);
     assert.equal(run.code, 1);
     assert.equal(run.stdout, '');
-    assert.equal(run.stderr, "error: <n> must be a whole number, got 'x': add <n> [name ...]\n");
+    assert.equal(run.stderr, "error: <n> must be a whole number, got 'x': add <n> [name ...] [--weight w]\n");
   });
 
   it('a down LB gives a clear message and exit 1', async () => {
@@ -101,5 +133,18 @@ describe('client against a real LB', () => {
     const run = await client([], lb.url, 'home\nexit\nbogus words\n');
     assert.equal(run.code, 0);
     assert.match(run.stdout, /^\{"message":"Hello from Server: Server-[123]","status":"successful"\}\n$/);
+  });
+
+  it('home --key sends a routing key: the same key, the same replica, the one the ring model names', async () => {
+    const model = Ring.of({ slots: 512, virtualServers: 9, hash: sha256 }, lb.lb.manager.router.members);
+    for (const key of ['user-42', 'room 7', 'tenant-acme']) {
+      const run = await client([], lb.url, `home --key ${key.replace(' ', '_')}\n`.repeat(3));
+      assert.equal(run.code, 0, run.stderr);
+      const want = model.lookup(routingIdOf(key.replace(' ', '_')))!.name;
+      assert.deepEqual(
+        run.stdout.trim().split('\n'),
+        Array(3).fill(`{"message":"Hello from Server: ${want}","status":"successful"}`),
+      );
+    }
   });
 });

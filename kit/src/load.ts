@@ -11,6 +11,26 @@ export interface LoadOptions {
   readonly stopWhen?: (elapsedMs: number) => boolean;
   /** Called after each request (progress bars, timelines). */
   readonly onResult?: (result: RequestResult) => void;
+  /** Request number k (0-based) as sent: its own path and headers (a routing key), else `path`. */
+  readonly request?: (k: number) => KeyedRequest;
+}
+
+export interface KeyedRequest {
+  readonly path?: string;
+  readonly headers?: Record<string, string>;
+}
+
+/** Where a routing key goes in a request: `header:NAME`, `cookie:NAME` or `query:NAME`. */
+export function keyedRequest(source: string, path: string): (key: string) => KeyedRequest {
+  const [kind, name] = [source.slice(0, source.indexOf(':')), source.slice(source.indexOf(':') + 1)];
+  if (!name) throw new Error(`a key source is header:NAME, cookie:NAME or query:NAME (got '${source}')`);
+  if (kind === 'header') return (key) => ({ path, headers: { [name]: key } });
+  if (kind === 'cookie') return (key) => ({ path, headers: { cookie: `${name}=${key}` } });
+  if (kind === 'query') {
+    const join = path.includes('?') ? '&' : '?';
+    return (key) => ({ path: `${path}${join}${encodeURIComponent(name)}=${encodeURIComponent(key)}` });
+  }
+  throw new Error(`a key source is header:NAME, cookie:NAME or query:NAME (got '${source}')`);
 }
 
 export interface RequestResult {
@@ -52,7 +72,7 @@ export function meanAndSd(values: readonly number[]): { mean: number; sd: number
  * in flight; counts answers per replica. Replicas listed in `known` count even at 0.
  */
 export async function runLoad(options: LoadOptions, known: readonly string[] = []): Promise<LoadSummary> {
-  const { url, requests, concurrency, path = '/home', timeoutMs = 10_000, onResult, stopWhen } = options;
+  const { url, requests, concurrency, path = '/home', timeoutMs = 10_000, onResult, stopWhen, request } = options;
   const pool = new Pool(url, {
     connections: concurrency,
     keepAliveTimeout: 30_000,
@@ -65,13 +85,14 @@ export async function runLoad(options: LoadOptions, known: readonly string[] = [
   let sent = 0;
   const started = performance.now();
 
-  const one = async () => {
+  const one = async (k: number) => {
     if (stopWhen?.(performance.now() - started)) return;
     sent++;
     let server: string | undefined;
     let status = 0;
     try {
-      const res = await pool.request({ path, method: 'GET' });
+      const keyed = request?.(k);
+      const res = await pool.request({ path: keyed?.path ?? path, method: 'GET', headers: keyed?.headers });
       status = res.statusCode;
       const body = await res.body.json().catch(() => undefined);
       server = status === 200 ? serverOf(body) : undefined;
@@ -84,7 +105,7 @@ export async function runLoad(options: LoadOptions, known: readonly string[] = [
   };
 
   try {
-    await Promise.all(Array.from({ length: requests }, () => limit(one)));
+    await Promise.all(Array.from({ length: requests }, (_, k) => limit(() => one(k))));
   } finally {
     await pool.close();
   }

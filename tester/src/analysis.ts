@@ -3,7 +3,16 @@ import { join } from 'node:path';
 import { callLb } from '../../client/src/api.js';
 import { type RequestResult, runLoad } from '../../kit/src/load.js';
 import { DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_SLOTS, defaultVirtualServers } from '../../lb/src/config.js';
-import { HASH_FUNCTIONS, MaglevTable, Ring, sha256, sharesOf, slotHistogram } from '../../lb/src/routing/index.js';
+import {
+  HASH_FUNCTIONS,
+  MaglevTable,
+  Ring,
+  type RoutingMember,
+  routingIdOf,
+  sha256,
+  sharesOf,
+  slotHistogram,
+} from '../../lb/src/routing/index.js';
 import { barChart, lineChart, timelineChart, writeChart } from './charts.js';
 import { type DriverKind, startTarget, type Target } from './targets.js';
 
@@ -392,6 +401,95 @@ function a4Rows(scale: Record<string, ScalePoint[]>, pick: (p: ScalePoint) => nu
   );
 }
 
+interface KeyedPoint {
+  n: number;
+  counts: Record<string, number>;
+  /** Exactly how many of the keys the ring model sends to each replica. */
+  model: Record<string, number>;
+  failed: number;
+}
+
+/** How many of `keys` each member owns on the SPEC ring (sha256, default SLOTS and K), by the key rule. */
+function modelCounts(keys: readonly string[], members: readonly RoutingMember[]): Record<string, number> {
+  const ring = Ring.of({ slots: SLOTS, virtualServers: K, hash: sha256 }, members);
+  const counts: Record<string, number> = Object.fromEntries(members.map((m) => [m.name, 0]));
+  for (const key of keys) counts[ring.lookup(routingIdOf(key))!.name]!++;
+  return counts;
+}
+
+/**
+ * A-6: string keys (HASH_KEY=header:x-key): 10,000 distinct keys user-0..user-9999 at N = 2..6, then
+ * N = 3 plus a replica of weight 2, each run beside the model's exact count for those keys.
+ */
+async function a6(options: AnalysisOptions) {
+  const keys = Array.from({ length: options.requests }, (_, k) => `user-${k}`);
+  const request = (k: number) => ({ path: '/home', headers: { 'x-key': keys[k]! } });
+  const measure = async (t: Target, members: RoutingMember[]): Promise<KeyedPoint> => {
+    const known = members.map((m) => m.name);
+    const run = await runLoad({ url: t.url, requests: keys.length, concurrency: options.concurrency, request }, known);
+    return { n: members.length, counts: run.counts, model: modelCounts(keys, members), failed: run.failed };
+  };
+  const members = (n: number): RoutingMember[] => names(n).map((name, k) => ({ index: k + 1, name }));
+  const result = await withTarget(
+    options,
+    'sha256',
+    N_RANGE[0]!,
+    async (t) => {
+      const scale: KeyedPoint[] = [];
+      for (const n of N_RANGE) {
+        if (n > N_RANGE[0]!) {
+          const added = await callLb(t.url, 'POST', '/add', { n: 1 });
+          if (added.status !== 200) throw new Error(`/add failed: ${JSON.stringify(added.body)}`);
+        }
+        const point = await measure(t, members(n));
+        scale.push(point);
+        const exact = names(n).every((s) => point.counts[s] === point.model[s]);
+        options.log(
+          `A-6 keys N=${n}: ${names(n)
+            .map((s) => `${s} ${point.counts[s]} (model ${point.model[s]})`)
+            .join(', ')}, failed ${point.failed}, ${exact ? 'exactly the model' : 'NOT the model'}`,
+        );
+      }
+      const extra = names(N_RANGE.at(-1)!).slice(3);
+      const removed = await callLb(t.url, 'DELETE', '/rm', { n: extra.length, hostnames: extra });
+      if (removed.status !== 200) throw new Error(`/rm failed: ${JSON.stringify(removed.body)}`);
+      const added = await callLb(t.url, 'POST', '/add', { n: 1, hostnames: ['Big'], weight: 2 });
+      if (added.status !== 200) throw new Error(`/add failed: ${JSON.stringify(added.body)}`);
+      const weighted = await measure(t, [...members(3), { index: 4, name: 'Big', weight: 2 }]);
+      options.log(
+        `A-6 weight  N=4 (Big weighs 2): ${Object.keys(weighted.model)
+          .map((s) => `${s} ${weighted.counts[s]} (model ${weighted.model[s]})`)
+          .join(', ')}, failed ${weighted.failed}`,
+      );
+      return { scale, weighted };
+    },
+    { HASH_KEY: 'header:x-key' },
+  );
+  const bars = (p: KeyedPoint, label: (name: string) => string) =>
+    Object.keys(p.model).map((name) => ({
+      replica: label(name),
+      requests: p.counts[name] ?? 0,
+      expected: p.model[name]!,
+    }));
+  await writeChart(
+    options.outDir,
+    'a6-string-keys',
+    barChart(
+      `A-6: ${keys.length.toLocaleString('en')} string keys (user-n, header x-key) at N = 2..6; label N:replica (red: model)`,
+      result.scale.flatMap((p) => bars(p, (name) => `${p.n}:${name.replace('Server-', '')}`)),
+    ),
+  );
+  await writeChart(
+    options.outDir,
+    'a6-weighted',
+    barChart(
+      `A-6: ${keys.length.toLocaleString('en')} string keys, Server-1..3 and Big of weight 2 (red: model)`,
+      bars(result.weighted, (name) => name),
+    ),
+  );
+  return result;
+}
+
 export async function runAnalysis(options: AnalysisOptions) {
   await mkdir(options.outDir, { recursive: true });
   const started = Date.now();
@@ -399,6 +497,7 @@ export async function runAnalysis(options: AnalysisOptions) {
   const A2 = await a2(options);
   const A3 = await a3(options);
   const A5 = await a5(options, A2);
+  const A6 = await a6(options);
   await writeChart(
     options.outDir,
     'a4-sd',
@@ -426,6 +525,7 @@ export async function runAnalysis(options: AnalysisOptions) {
     A2,
     A3,
     A5,
+    A6,
   };
   await writeFile(join(options.outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(join(options.outDir, 'REPORT.md'), report(results));
@@ -437,6 +537,7 @@ function report(r: {
   A2: Record<string, ScalePoint[]>;
   A3: Awaited<ReturnType<typeof a3>>;
   A5: Awaited<ReturnType<typeof a5>>;
+  A6: Awaited<ReturnType<typeof a6>>;
   driver: string;
   requests: number;
   generatedAt: string;
@@ -508,6 +609,25 @@ function report(r: {
     '![A-5 balance](a5-max-over-mean.png)',
     '',
     '![A-5 disruption](a5-disruption.png)',
+    '',
+    '## A-6: string keys and weights',
+    '',
+    '`HASH_KEY=header:x-key`, 10,000 distinct keys `user-0` .. `user-9999`, each sent once in `X-Key`. A key is',
+    'the first 6 bytes of its SHA-256; the model is the exact count of these keys each replica owns on the ring,',
+    'so every count must equal it.',
+    '',
+    '| N | measured (model) | failed |',
+    '| --- | --- | --- |',
+    ...[...r.A6.scale, r.A6.weighted].map(
+      (p) =>
+        `| ${p.n}${p.model.Big === undefined ? '' : ' (Big: weight 2)'} | ${Object.keys(p.model)
+          .map((s) => `${s} ${p.counts[s] ?? 0} (${p.model[s]})`)
+          .join(', ')} | ${p.failed} |`,
+    ),
+    '',
+    '![A-6 string keys](a6-string-keys.png)',
+    '',
+    '![A-6 weighted](a6-weighted.png)',
     '',
   ];
   return lines.join('\n');

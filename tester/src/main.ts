@@ -1,11 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
-import { runLoad } from '../../kit/src/load.js';
+import { type KeyedRequest, keyedRequest, runLoad } from '../../kit/src/load.js';
 import { runAnalysis } from './analysis.js';
 
 const USAGE = `usage:
   npm run tester -- run [--requests 10000] [--concurrency 200] [--path /home] [--json FILE]
+                        [--keys 'user-{n}' [--key-source header:x-key|cookie:NAME|query:NAME] [--distinct D]]
   npm run tester -- analysis [--driver process|docker] [--requests 10000] [--out plots]
 The LB address comes from LB_URL (default http://127.0.0.1:5000).`;
 
@@ -16,6 +17,27 @@ function positive(name: string, raw: string | undefined, fallback: number): numb
   return value;
 }
 
+/**
+ * `--keys 'user-{n}'`: request k carries the key with {n} = k mod --distinct (default: every request
+ * its own key), where --key-source says (the LB's HASH_KEY must read it there).
+ */
+function keyedRequests(
+  values: { keys?: string; 'key-source'?: string; distinct?: string; path?: string },
+  requests: number,
+): ((k: number) => KeyedRequest) | undefined {
+  if (values.keys === undefined) {
+    if (values['key-source'] !== undefined || values.distinct !== undefined) {
+      throw new Error('--key-source and --distinct need --keys TEMPLATE');
+    }
+    return undefined;
+  }
+  const template = values.keys;
+  if (!template.includes('{n}')) throw new Error(`--keys needs {n} in its template, got '${template}'`);
+  const distinct = positive('distinct', values.distinct, requests);
+  const keyed = keyedRequest(values['key-source'] ?? 'header:x-key', values.path ?? '/home');
+  return (k) => keyed(template.replaceAll('{n}', String(k % distinct)));
+}
+
 async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -24,11 +46,15 @@ async function run(args: string[]): Promise<number> {
       concurrency: { type: 'string' },
       path: { type: 'string' },
       json: { type: 'string' },
+      keys: { type: 'string' },
+      'key-source': { type: 'string' },
+      distinct: { type: 'string' },
     },
   });
   const url = (process.env.LB_URL ?? 'http://127.0.0.1:5000').replace(/\/+$/, '');
   const requests = positive('requests', values.requests, 10_000);
   const concurrency = positive('concurrency', values.concurrency, 200);
+  const request = keyedRequests(values, requests);
   const bar = process.stderr.isTTY
     ? new SingleBar({ format: ' {bar} {percentage}% | {value}/{total} requests | {eta}s left' }, Presets.shades_classic)
     : undefined;
@@ -39,6 +65,7 @@ async function run(args: string[]): Promise<number> {
     requests,
     concurrency,
     path: values.path ?? '/home',
+    request,
     onResult: () => {
       if (bar && ++done % 100 === 0) bar.update(done);
     },

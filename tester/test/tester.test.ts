@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../../kit/src/cli.js';
 import { type RunningLb, startLb } from '../../kit/src/lb.js';
+import { given, Ring, routingIdOf } from '../../lb/src/routing/index.js';
 import { endOfOutage, modelShares } from '../src/analysis.js';
 import { barChart, lineChart, timelineChart, writeChart } from '../src/charts.js';
 
@@ -40,7 +41,7 @@ describe('tester helpers', () => {
 describe('tester run against a real LB', () => {
   let lb: RunningLb;
   before(async () => {
-    lb = await startLb({ HASH_FUNCTION: 'given', N: '3' });
+    lb = await startLb({ HASH_FUNCTION: 'given', N: '3', HASH_KEY: 'cookie:sid,query:room,request-id' });
   });
   after(() => lb.stop());
 
@@ -62,6 +63,26 @@ describe('tester run against a real LB', () => {
     assert.ok(report.counts['Server-1'] > 1500, JSON.stringify(report.counts));
     assert.match(run.stdout, /^2000 requests to http:\/\/127\.0\.0\.1:\d+ in [\d.]+ s/);
     assert.match(run.stdout, /^ +failed +0$/m);
+  });
+
+  it('--keys sends string keys where --key-source says; every request of a key reaches the model replica', async () => {
+    const model = Ring.of({ slots: 512, virtualServers: 9, hash: given }, lb.lb.manager.router.members);
+    for (const source of ['cookie:sid', 'query:room']) {
+      const dir = await mkdtemp(join(tmpdir(), 'tester-'));
+      const file = join(dir, 'run.json');
+      const args = ['--requests', '600', '--concurrency', '20', '--keys', 'user-{n}', '--distinct', '12'];
+      const run = await tester(['run', ...args, '--key-source', source, '--json', file], lb.url);
+      assert.equal(run.code, 0, run.stderr);
+      const expected: Record<string, number> = {};
+      for (let n = 0; n < 12; n++) {
+        const owner = model.lookup(routingIdOf(`user-${n}`))!.name;
+        expected[owner] = (expected[owner] ?? 0) + 50;
+      }
+      assert.deepEqual(JSON.parse(await readFile(file, 'utf8')).counts, expected, source);
+    }
+    const bad = await tester(['run', '--keys', 'user'], lb.url);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--keys needs \{n\} in its template, got 'user'/);
   });
 
   it('refuses bad arguments with a clear message', async () => {
