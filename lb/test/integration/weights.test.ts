@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { failureBody, type RunningLb, startLb, waitFor } from '../../../kit/src/lb.js';
+import { pino } from 'pino';
+import { failureBody, type RunningLb, send, startLb, waitFor } from '../../../kit/src/lb.js';
+import { parseConfig } from '../../src/config.js';
+import { createDataPlaneInstance } from '../../src/lb.js';
 import type { ReplicaHandle } from '../../src/membership/replica.js';
 import { Ring, routingIdOf, sha256 } from '../../src/routing/index.js';
 
@@ -89,6 +92,32 @@ describe('weights on /add (SPEC "Weights")', () => {
       Math.abs(heavy / 2000 - p) < 4 * Math.sqrt((p * (1 - p)) / 2000),
       `Heavy took ${heavy / 2000}, model ${p}`,
     );
+  });
+
+  it('a data-plane instance builds the same weighted table from /membership and routes alike', async () => {
+    const config = parseConfig(
+      { PORT: '0', LB_ROLE: 'data-plane', CONTROLLER_URL: lb.url, HASH_KEY: 'header:x-key' },
+      { driver: 'process' },
+    );
+    const plane = createDataPlaneInstance(config, { log: pino({ level: 'silent' }) });
+    const url = await plane.start();
+    try {
+      assert.deepEqual(
+        plane.follower.router.members.map((m) => [m.name, m.weight]),
+        [
+          ['Server-1', 1],
+          ['Server-2', 1],
+          ['Heavy', 2],
+        ],
+      );
+      const model = Ring.of({ slots: 512, virtualServers: 9, hash: sha256 }, lb.lb.manager.router.members);
+      for (let k = 0; k < 300; k++) {
+        const answer = await send(url, 'GET', '/home', undefined, { 'x-key': `user-${k}` });
+        assert.equal(answer.headers.get('x-served-by'), model.lookup(routingIdOf(`user-${k}`))!.name);
+      }
+    } finally {
+      await plane.stop();
+    }
   });
 
   it('a respawned replica keeps its weight', async () => {
