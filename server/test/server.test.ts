@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Client } from 'undici';
+import { WebSocket } from 'ws';
 import { buildServer } from '../src/app.js';
 
 describe('replica server', () => {
@@ -60,5 +62,63 @@ describe('replica shutdown', () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('replica WebSocket endpoint (GET /ws)', () => {
+  const app = buildServer({ id: 'Server-9' });
+  let url = '';
+  after(() => app.close());
+
+  const open = async (path = '/ws') => {
+    if (!url) {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      url = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    }
+    const ws = new WebSocket(`${url}${path}`);
+    const messages: { data: Buffer; binary: boolean }[] = [];
+    const waiters: (() => void)[] = [];
+    ws.on('message', (data: Buffer, binary) => {
+      messages.push({ data, binary });
+      waiters.shift()?.();
+    });
+    const next = async () => {
+      if (messages.length === 0) await new Promise<void>((r) => waiters.push(r));
+      return messages.shift()!;
+    };
+    await once(ws, 'open');
+    return { ws, next };
+  };
+
+  it('names its replica on open, then echoes text and binary messages (1 MiB too)', async () => {
+    const { ws, next } = await open('/ws?room=42');
+    assert.equal((await next()).data.toString(), '{"server":"Server-9"}');
+    ws.send('hello');
+    const text = await next();
+    assert.deepEqual([text.data.toString(), text.binary], ['hello', false]);
+    const big = Buffer.alloc(1024 * 1024, 7);
+    ws.send(big);
+    const echoed = await next();
+    assert.equal(echoed.binary, true);
+    assert.ok(echoed.data.equals(big));
+    ws.close();
+    await once(ws, 'close');
+  });
+
+  it('an upgrade of another path is a 404; a plain GET /ws a 426', async () => {
+    await assert.rejects(open('/other'), /Unexpected server response: 404/);
+    const res = await app.inject({ method: 'GET', url: '/ws' });
+    assert.equal(res.statusCode, 426);
+  });
+
+  it('close() ends open sockets with 1001 (going away)', async () => {
+    const replica = buildServer({ id: 'Closing-9' });
+    await replica.listen({ port: 0, host: '127.0.0.1' });
+    const ws = new WebSocket(`ws://127.0.0.1:${(replica.server.address() as AddressInfo).port}/ws`);
+    await once(ws, 'message');
+    const closed = once(ws, 'close');
+    await replica.close();
+    const [code] = await closed;
+    assert.equal(code, 1001);
   });
 });

@@ -75,13 +75,16 @@ export function buildApp(options: AppOptions): FastifyInstance {
   // What data-plane instances (and tools) route by: members with name, ring index and URL.
   // `?after=<epoch>:<version>&wait=<ms>` is a long poll: it answers once the table is newer.
   const polls = new Set<() => void>();
+  // One listener answers every waiting poll (however many data planes follow, no listener each).
+  manager.on('routing', () => {
+    for (const answer of [...polls]) answer();
+  });
   app.get<{ Querystring: { after?: string; wait?: string } }>('/membership', (request, reply) => {
     const after = request.query.after;
     const wait = Math.min(Number(request.query.wait) || 0, MAX_MEMBERSHIP_WAIT_MS);
     if (after === undefined || wait <= 0 || manager.isNewerThan(after)) return void reply.send(manager.snapshot());
     const forget = () => {
       clearTimeout(timer);
-      manager.off('routing', answer);
       polls.delete(answer);
     };
     const answer = () => {
@@ -89,7 +92,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
       if (!reply.sent) reply.send(manager.snapshot());
     };
     const timer = setTimeout(answer, wait);
-    manager.on('routing', answer);
     polls.add(answer);
     reply.raw.once('close', forget);
   });
