@@ -61,6 +61,8 @@ export interface Config {
   readonly replicas: ReplicaSpec;
   /** UPSTREAM_404: `contract` turns a replica's 404 into the contract's 400; `pass` relays it. */
   readonly upstream404: 'contract' | 'pass';
+  /** After a routing change, tunnels whose key moved are closed spread over this long. */
+  readonly rehomeGraceMs: number;
 }
 
 export interface ReplicaSpec {
@@ -307,5 +309,6 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     hashKey: keySources(env),
     replicas: replicaSpec(env),
     upstream404: oneOf(env, 'UPSTREAM_404', 'contract', ['contract', 'pass']),
+    rehomeGraceMs: integer(env, 'REHOME_GRACE_MS', 1000, 0, 600_000),
   };
 }

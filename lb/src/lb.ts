@@ -132,6 +132,7 @@ function buildForwarding(
       balanceFactor: config.hashBalanceFactor,
       keySources: config.hashKey,
       pass404: config.upstream404 === 'pass',
+      rehomeGraceMs: config.rehomeGraceMs,
       // A data plane has no heartbeats of its own: it passes over failed replicas (suspects, outliers).
       onUpstreamFailure: (name) => controller?.monitor.reportFailure(name),
       onResult,

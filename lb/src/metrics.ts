@@ -31,6 +31,25 @@ export class ForwardingMetrics {
     labelNames: ['replica'] as const,
     registers: [this.registry],
   });
+  private readonly tunnelsOpen = new Gauge({
+    name: 'lb_tunnels_open',
+    help: 'Tunnels (switched connections, e.g. WebSocket) open now, per replica',
+    labelNames: ['replica'] as const,
+    registers: [this.registry],
+    aggregator: 'sum',
+  });
+  private readonly tunnelsOpened = new Counter({
+    name: 'lb_tunnels_opened_total',
+    help: 'Tunnels opened (a replica answered 101), per replica',
+    labelNames: ['replica'] as const,
+    registers: [this.registry],
+  });
+  private readonly tunnelsClosed = new Counter({
+    name: 'lb_tunnels_closed_total',
+    help: 'Tunnels closed, by reason: client, replica, error, rehome (its key moved), shutdown',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly outlierEjections = new Counter({
     name: 'lb_outlier_ejections_total',
     help: 'Replicas passed over for a while after consecutive 5xx answers or failed attempts',
@@ -70,6 +89,16 @@ export class ForwardingMetrics {
     membership.on('routing', (router) => {
       for (const name of this.answers.names()) if (!router.has(name)) this.forget(name);
     });
+  }
+
+  tunnelOpened(replica: string): void {
+    this.tunnelsOpen.inc({ replica });
+    this.tunnelsOpened.inc({ replica });
+  }
+
+  tunnelClosed(replica: string, reason: string): void {
+    this.tunnelsOpen.dec({ replica });
+    this.tunnelsClosed.inc({ reason });
   }
 
   /** A replica answered: `code` as the client sees it, `ms` to the answer's headers. */

@@ -52,6 +52,8 @@ export function admit(head: Head): AdmittedRequest | LbError {
     chunked,
     expectsContinue: expect !== undefined && hasBody && minor >= 1,
     requestId: facts.requestId,
+    // llhttp saw `Connection: upgrade` and an `Upgrade` header: a tunnel is asked for (GET, as WebSocket).
+    upgrade: head.upgrade && method === 'GET' && !hasBody,
   };
 }
 

@@ -66,6 +66,10 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   private stoppedAtUpgrade = false;
   /** An Upgrade or CONNECT head came on this connection: llhttp may stop short on what follows. */
   private sawUpgrade = false;
+  /** The last request asked for a tunnel: nothing after it is parsed until the replica answers. */
+  private switchAsked = false;
+  /** What the client sent after that request (the protocol it switches to, or more HTTP if declined). */
+  private held: Buffer | undefined;
 
   /** The client took what it could not take at once: the request being answered may send more. */
   private readonly drained = () => this.queue[0]?.relay?.onClientDrain();
@@ -119,8 +123,12 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     const queued = this.receiving;
     if (this.ended || !queued) return 0;
     const admitted = admit(head);
-    if (admitted instanceof LbError) queued.refusal = admitted;
-    else queued.relay = this.host.relayFor(this, admitted);
+    if (admitted instanceof LbError) {
+      queued.refusal = admitted;
+    } else {
+      queued.relay = this.host.relayFor(this, admitted);
+      if (queued.relay.canSwitch) this.switchAsked = true;
+    }
     this.queue.push(queued);
     if (this.queue.length === 1) this.startNext();
     return 0;
@@ -164,6 +172,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
       return;
     }
     this.startNext();
+    if (this.switchAsked && this.queue.length === 0) this.resumeAfterDecline();
     if (this.pausedForQueue && this.queue.length <= 1) {
       this.pausedForQueue = false;
       this.updateReading();
@@ -173,6 +182,29 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   abort(): void {
     this.socket.destroy();
+  }
+
+  /**
+   * The replica switched protocols: `head` (its 101) goes out, then the socket leaves HTTP (parser,
+   * listeners, deadlines, this data plane's connections) for a tunnel, with what the client sent
+   * after its request.
+   */
+  switchProtocols(head: string): { socket: Socket; rest: Buffer | undefined } {
+    const { socket } = this;
+    this.write(head);
+    const rest = this.held;
+    this.held = undefined;
+    this.switchAsked = false;
+    this.ended = true;
+    this.deadline = 0;
+    this.queue.length = 0;
+    this.receiving = undefined;
+    this.parser.release(this.consumed);
+    for (const event of ['data', 'drain', 'end', 'error', 'close']) socket.removeAllListeners(event);
+    this.host.closed(this);
+    setReading(socket, this.consumed, true);
+    socket.pause();
+    return { socket, rest };
   }
 
   pauseBody(): void {
@@ -223,6 +255,10 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
       // parses on. Otherwise it took the whole read: no copy of it is asked for (one per request).
       if (!this.stoppedAtUpgrade) break;
       this.stoppedAtUpgrade = false;
+      if (this.switchAsked) {
+        this.holdForSwitch(result, chunk());
+        return;
+      }
       const data = chunk();
       if (result >= data.length || this.ended) break;
       const rest = data.subarray(result);
@@ -244,6 +280,21 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
       this.pausedForQueue = true;
       this.updateReading();
     }
+  }
+
+  /** Until the replica answers the tunnel request, what follows it is kept, not parsed, and reading stops. */
+  private holdForSwitch(parsed: number, data: Buffer): void {
+    this.held = parsed < data.length ? Buffer.from(data.subarray(parsed)) : undefined;
+    setReading(this.socket, this.consumed, false);
+  }
+
+  /** The replica declined the tunnel (answered as usual): what came after the request is HTTP again. */
+  private resumeAfterDecline(): void {
+    this.switchAsked = false;
+    const held = this.held;
+    this.held = undefined;
+    if (held) this.onParsed(this.parser.execute(held), () => held);
+    this.updateReading();
   }
 
   private startNext(): void {
@@ -311,7 +362,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   }
 
   private updateReading(): void {
-    if (this.ended || !this.reading) return;
+    if (this.ended || !this.reading || this.switchAsked) return;
     setReading(this.socket, this.consumed, !(this.pausedForBody || this.pausedForQueue));
   }
 

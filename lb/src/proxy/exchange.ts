@@ -1,6 +1,8 @@
+import type { Socket } from 'node:net';
 import { LbError, notOnReplicas } from '../contract/errors.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import type { RequestKey } from '../routing/index.js';
+import { switchingHead } from './headers.js';
 import type { Head } from './http-parser.js';
 import { type ClientSide, Relay } from './relay.js';
 import type { AdmittedRequest } from './request.js';
@@ -25,6 +27,15 @@ export interface ExchangeHost {
   failed(replica: string, error: Error, startedAt: number): void;
   /** Every candidate failed a replayable request (or none exists). */
   unavailable(): LbError;
+  /** The replica switched protocols: relay the two sockets as a tunnel for `key` (re-homed when it moves). */
+  tunnel(
+    key: RequestKey,
+    replica: string,
+    client: Socket,
+    upstream: Socket,
+    fromClient?: Buffer,
+    fromReplica?: Buffer,
+  ): void;
   /** No connection to the replica was freed before the attempt's deadline. */
   busy(replica: string): LbError;
 }
@@ -38,6 +49,7 @@ export interface ExchangeHost {
 export class Exchange extends Relay {
   private readonly key: RequestKey;
   private readonly replayable: boolean;
+  override readonly canSwitch: boolean;
   private target: ReplicaHandle | undefined;
   private tried: Set<string> | undefined;
   private startedAt = 0;
@@ -56,6 +68,18 @@ export class Exchange extends Relay {
     // No key of its own: the request's id routes it (the client's integer X-Request-Id, else random).
     this.key = host.keyOf(request, client.clientIp) ?? id.key;
     this.replayable = !request.hasBody && (request.method === 'GET' || request.method === 'HEAD');
+    this.canSwitch = request.upgrade;
+  }
+
+  /** The replica answered 101: the handshake is relayed, and the two sockets become a tunnel. */
+  onSwitch(head: Head, socket: Socket, fromReplica: Buffer | undefined): void {
+    const replica = this.target!;
+    this.connection = undefined;
+    this.settle();
+    this.host.answered(replica.name, 101, performance.now() - this.startedAt);
+    this.done = true;
+    const client = this.client.switchProtocols(switchingHead(head.headers, this.id!, replica.name));
+    this.host.tunnel(this.key, replica.name, client.socket, socket, client.rest, fromReplica);
   }
 
   start(): void {
@@ -118,7 +142,8 @@ export class Exchange extends Relay {
     this.host.began(replica.name);
     this.inFlightTo = replica.name;
     this.startedAt = performance.now();
-    this.connect(this.host.pool(replica), fresh);
+    // A tunnel has a connection of its own: a pooled one is never switched.
+    this.connect(this.host.pool(replica), fresh || this.canSwitch);
   }
 
   private sendToNext(failed: ReplicaHandle): void {

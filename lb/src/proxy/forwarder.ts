@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { LbError } from '../contract/errors.js';
 import type { ReplicaHandle } from '../membership/replica.js';
@@ -10,6 +11,7 @@ import type { OutlierDetector } from './outliers.js';
 import type { AdmittedRequest } from './request.js';
 import { type KeySource, keyOf } from './routing-key.js';
 import { ReplicaSelection, type SelectionOptions } from './selection.js';
+import { Tunnel, type TunnelEnd } from './tunnel.js';
 import { type PoolOptions, UPSTREAM_IDLE_TIMEOUT_MS, UpstreamPool } from './upstream.js';
 
 export interface ForwarderOptions extends SelectionOptions {
@@ -17,6 +19,8 @@ export interface ForwarderOptions extends SelectionOptions {
   readonly keySources: readonly KeySource[];
   /** UPSTREAM_404=pass: a replica's 404 reaches the client as it is. */
   readonly pass404: boolean;
+  /** REHOME_GRACE_MS: after a routing change, tunnels whose key moved are closed spread over this. */
+  readonly rehomeGraceMs: number;
   /** The routing table, and news of each new one. */
   readonly membership: RoutingSource;
   readonly metrics: ForwardingMetrics;
@@ -48,6 +52,8 @@ export class Forwarder implements ExchangeHost {
   /** HASH_KEY is `request-id` alone (the default): the request's id is its key, nothing to extract. */
   private readonly byRequestId: boolean;
   readonly pass404: boolean;
+  /** Open tunnels, and the re-homing close scheduled for those whose key moved. */
+  private readonly tunnels = new Map<Tunnel, NodeJS.Timeout | undefined>();
 
   constructor(
     private readonly options: ForwarderOptions,
@@ -68,6 +74,7 @@ export class Forwarder implements ExchangeHost {
       const now = performance.now();
       for (const name of this.enteredAt.keys()) if (!router.has(name)) this.enteredAt.delete(name);
       for (const member of router.members) if (!this.enteredAt.has(member.name)) this.enteredAt.set(member.name, now);
+      this.rehome(router);
     });
   }
 
@@ -84,6 +91,53 @@ export class Forwarder implements ExchangeHost {
   close(): void {
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
+    for (const tunnel of [...this.tunnels.keys()]) tunnel.close('shutdown');
+  }
+
+  tunnel(
+    key: RequestKey,
+    replica: string,
+    client: Socket,
+    upstream: Socket,
+    fromClient?: Buffer,
+    fromReplica?: Buffer,
+  ): void {
+    const tunnel = new Tunnel(key, replica, client, upstream, (ended, reason) => this.tunnelEnded(ended, reason));
+    this.tunnels.set(tunnel, undefined);
+    this.options.metrics.tunnelOpened(replica);
+    tunnel.start(fromClient, fromReplica);
+    // The table may have changed while the handshake was on its way.
+    if (this.options.membership.router.lookup(key)?.name !== replica) this.scheduleRehome(tunnel);
+  }
+
+  /** Open tunnels per replica (the dashboard). */
+  tunnelCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const tunnel of this.tunnels.keys()) counts.set(tunnel.replica, (counts.get(tunnel.replica) ?? 0) + 1);
+    return counts;
+  }
+
+  /**
+   * After a routing change, exactly the tunnels whose key now has another owner are closed, at
+   * random moments spread over REHOME_GRACE_MS (their clients reconnect, to the new owner, not all
+   * at once). Every instance computes the same owners, so every instance closes the same tunnels.
+   */
+  private rehome(router: Router<ReplicaHandle>): void {
+    for (const [tunnel, scheduled] of this.tunnels) {
+      if (scheduled === undefined && router.lookup(tunnel.key)?.name !== tunnel.replica) this.scheduleRehome(tunnel);
+    }
+  }
+
+  private scheduleRehome(tunnel: Tunnel): void {
+    const timer = setTimeout(() => tunnel.close('rehome'), Math.random() * this.options.rehomeGraceMs);
+    timer.unref();
+    this.tunnels.set(tunnel, timer);
+  }
+
+  private tunnelEnded(tunnel: Tunnel, reason: TunnelEnd): void {
+    clearTimeout(this.tunnels.get(tunnel));
+    this.tunnels.delete(tunnel);
+    this.options.metrics.tunnelClosed(tunnel.replica, reason);
   }
 
   pool(replica: ReplicaHandle): UpstreamPool {

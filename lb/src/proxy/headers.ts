@@ -31,7 +31,7 @@ const CLOSE = 'Connection: close\r\n\r\n';
  * `X-Forwarded-For`. Always HTTP/1.1 on a keep-alive connection.
  */
 export function requestHead(
-  req: Pick<AdmittedRequest, 'method' | 'path' | 'headers' | 'host' | 'chunked'>,
+  req: Pick<AdmittedRequest, 'method' | 'path' | 'headers' | 'host' | 'chunked' | 'upgrade'>,
   id: string | undefined,
   clientIp: string,
   defaultHost: string,
@@ -40,10 +40,12 @@ export function requestHead(
   const listed = connectionListed(raw);
   let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
   let forwardedFor: string | undefined;
+  let upgrade: string | undefined;
   let hasHost = false;
   for (let k = 0; k < raw.length; k += 2) {
     const name = raw[k]!;
     const lower = name.toLowerCase();
+    if (req.upgrade && lower === 'upgrade') upgrade ??= raw[k + 1];
     if (lower === 'x-forwarded-for') {
       forwardedFor = forwardedFor === undefined ? raw[k + 1]! : `${forwardedFor}, ${raw[k + 1]!}`;
       continue;
@@ -58,9 +60,25 @@ export function requestHead(
   // HTTP/1.1 needs a Host: the absolute-form authority, else the client's, else (HTTP/1.0) the replica's.
   if (!hasHost) head += `host: ${req.host ?? defaultHost}\r\n`;
   if (req.chunked) head += 'transfer-encoding: chunked\r\n';
+  // A tunnel asks the replica to switch protocols on this connection (its own, never pooled).
+  if (upgrade !== undefined) head += `connection: upgrade\r\nupgrade: ${upgrade}\r\n`;
   if (id !== undefined) head += `x-request-id: ${id}\r\n`;
   head += `x-forwarded-for: ${forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`}\r\n\r\n`;
   return head;
+}
+
+/**
+ * The 101 head for the client: the replica's headers as they are (its Upgrade, Connection and
+ * Sec-WebSocket-* are the handshake), less its own X-Request-Id / X-Served-By, then the LB's.
+ */
+export function switchingHead(headers: readonly string[], id: string, servedBy: string): string {
+  let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+  for (let k = 0; k < headers.length; k += 2) {
+    const lower = headers[k]!.toLowerCase();
+    if (SET_BY_LB_DOWN.has(lower)) continue;
+    head += `${headers[k]!}: ${headers[k + 1]!}\r\n`;
+  }
+  return `${head}x-request-id: ${id}\r\nx-served-by: ${servedBy}\r\n\r\n`;
 }
 
 /** How the answer's body is framed for the client. */

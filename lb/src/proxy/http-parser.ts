@@ -154,6 +154,13 @@ export class HttpParser {
     this.native[Native.kOnExecute] = null;
     this.native.close();
   }
+
+  /** The socket leaves HTTP (a switched protocol): it is read by its JS stream again, not by this parser. */
+  release(consumed: boolean): void {
+    this.native[Native.kOnExecute] = null;
+    if (consumed) this.native.unconsume();
+    this.native.close();
+  }
 }
 
 export function isParseError(value: unknown): value is ParseError {

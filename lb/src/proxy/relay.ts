@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { LbError } from '../contract/errors.js';
 import { type Framing, failureResponse, requestHead, responseHead } from './headers.js';
 import type { Head } from './http-parser.js';
@@ -22,6 +23,8 @@ export interface ClientSide {
   /** Stop / start reading the client while the upstream cannot take more body. */
   pauseBody(): void;
   resumeBody(): void;
+  /** The replica switched protocols: writes its 101 `head`, then gives up the socket for a tunnel. */
+  switchProtocols(head: string): { socket: Socket; rest: Buffer | undefined };
 }
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
@@ -36,6 +39,8 @@ const HOLD_LIMIT = 64 * 1024;
  * (replicas, with failover) or `OwnRouteRelay` (the LB's own routes).
  */
 export abstract class Relay implements ResponseHandler {
+  /** The request asks for a tunnel its relay can open (a forwarded Upgrade request). */
+  readonly canSwitch: boolean = false;
   /** X-Request-Id sent up and back (forwarded requests only). */
   protected id: string | undefined;
   /** X-Served-By of the answer: the replica of the current attempt. */
@@ -234,7 +239,7 @@ export abstract class Relay implements ResponseHandler {
     this.connection = connection;
     const { request } = this;
     const head = requestHead(request, this.id, this.client.clientIp, connection.authority);
-    connection.send(this, head, !request.hasBody, this.attemptDeadline);
+    connection.send(this, head, !request.hasBody, this.attemptDeadline, this.canSwitch);
     const pending = this.pending;
     this.pending = undefined;
     if (pending) for (const chunk of pending) this.onRequestBody(chunk);

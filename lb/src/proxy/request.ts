@@ -19,4 +19,6 @@ export interface AdmittedRequest {
   readonly expectsContinue: boolean;
   /** The first X-Request-Id, as sent. */
   readonly requestId: string | undefined;
+  /** A bodiless GET with `Connection: upgrade` and `Upgrade`: it asks for a tunnel (WebSocket). */
+  readonly upgrade: boolean;
 }

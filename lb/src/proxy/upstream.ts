@@ -23,6 +23,11 @@ export interface ResponseHandler {
   onUpstreamError(error: UpstreamError): void;
   /** The connection can take more request body (after a write returned false). */
   onUpstreamDrain(): void;
+  /**
+   * The replica switched protocols (101) for a request sent with `upgrade`: the socket is the
+   * handler's now, with what the replica sent after the head.
+   */
+  onSwitch?(head: Head, socket: Socket, rest: Buffer | undefined): void;
 }
 
 /**
@@ -202,6 +207,10 @@ export class UpstreamConnection implements ParserHandler, Timed {
   private consumed = false;
   /** Reading stopped for a slow client (backpressure). */
   private paused = false;
+  /** The request asked to switch protocols (a tunnel, on a connection of its own). */
+  private upgradeAsked = false;
+  /** The replica answered 101 to it: the socket goes to the handler once this read is parsed. */
+  private switched: Head | undefined;
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -230,8 +239,10 @@ export class UpstreamConnection implements ParserHandler, Timed {
       if (this.connectSettled) return; // timed out meanwhile
       this.connectSettled = true;
       this.deadline = 0;
-      this.consumed = this.parser.consume(this.socket, (result) => this.onParsed(result));
-      if (!this.consumed) this.socket.on('data', (chunk: Buffer) => this.onParsed(this.parser.execute(chunk)));
+      this.consumed = this.parser.consume(this.socket, (result, chunk) => this.onParsed(result, chunk));
+      if (!this.consumed) {
+        this.socket.on('data', (chunk: Buffer) => this.onParsed(this.parser.execute(chunk), () => chunk));
+      }
       done(null, this);
     });
     this.connectFailed = (error) => {
@@ -256,8 +267,9 @@ export class UpstreamConnection implements ParserHandler, Timed {
    * head must arrive by `deadline` (ms epoch): the attempt's deadline, which waiting for this
    * connection already counted against.
    */
-  send(handler: ResponseHandler, head: string, complete: boolean, deadline: number): void {
+  send(handler: ResponseHandler, head: string, complete: boolean, deadline: number, upgrade = false): void {
     this.handler = handler;
+    this.upgradeAsked = upgrade;
     this.answering = false;
     this.requestComplete = complete;
     this.responseComplete = false;
@@ -323,7 +335,9 @@ export class UpstreamConnection implements ParserHandler, Timed {
     // Interim answers (100 Continue, 103 Early Hints) are not relayed: the final one follows.
     if (head.status >= 100 && head.status < 200 && head.status !== 101) return 0;
     if (head.status === 101 || head.upgrade) {
-      this.fail(new UpstreamError('UNEXPECTED_UPGRADE'));
+      // Only a tunnel's own connection may switch; a 101 to anything else cannot be trusted.
+      if (head.status === 101 && this.upgradeAsked && handler.onSwitch) this.switched = head;
+      else this.fail(new UpstreamError('UNEXPECTED_UPGRADE'));
       return 0;
     }
     this.answering = true;
@@ -339,7 +353,7 @@ export class UpstreamConnection implements ParserHandler, Timed {
   }
 
   onMessageComplete(): void {
-    if (!this.answering) return; // an interim answer ended
+    if (!this.answering || this.switched) return; // an interim answer ended, or the protocol switched
     const handler = this.handler;
     this.responseComplete = true;
     // Answered before the whole request was sent: the connection is not idle until the
@@ -349,7 +363,11 @@ export class UpstreamConnection implements ParserHandler, Timed {
   }
 
   /** One read, parsed (the callbacks ran meanwhile). */
-  private onParsed(result: number | ParseError): void {
+  private onParsed(result: number | ParseError, chunk: () => Buffer): void {
+    if (this.switched && this.handler && !isParseError(result)) {
+      this.handOver(this.switched, result, chunk);
+      return;
+    }
     if (!this.handler && !this.dead) {
       this.destroy(); // bytes outside an exchange
       return;
@@ -378,6 +396,27 @@ export class UpstreamConnection implements ParserHandler, Timed {
     this.dead = true;
     this.parser.close();
     this.pool.forget(this);
+  }
+
+  /**
+   * The protocol switched: this socket leaves the pool and HTTP (its parser, listeners, deadline)
+   * and goes to the handler with the bytes the replica sent after the 101 head.
+   */
+  private handOver(head: Head, parsed: number, chunk: () => Buffer): void {
+    const handler = this.handler!;
+    const data = chunk();
+    const rest = parsed < data.length ? Buffer.from(data.subarray(parsed)) : undefined;
+    this.handler = null;
+    this.dead = true;
+    this.switched = undefined;
+    this.parser.release(this.consumed);
+    for (const event of ['drain', 'end', 'error', 'close']) this.socket.removeAllListeners(event);
+    this.pool.deadlines.unwatch(this);
+    this.pool.forget(this);
+    // Read by the JS stream from now on; the tunnel's pipe takes it.
+    setReading(this.socket, this.consumed, true);
+    this.socket.pause();
+    handler.onSwitch!(head, this.socket, rest);
   }
 
   /** After a whole answer to a whole request on a keep-alive connection, back to the pool. */

@@ -38,6 +38,7 @@ describe('admission (what the parser accepted that the LB still refuses)', () =>
       chunked: false,
       expectsContinue: false,
       requestId: '42',
+      upgrade: false,
     });
   });
 
@@ -163,6 +164,7 @@ describe('admission (what the parser accepted that the LB still refuses)', () =>
       chunked: false,
       expectsContinue: false,
       requestId: undefined,
+      upgrade: false,
     });
   });
 });

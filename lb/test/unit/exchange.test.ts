@@ -73,6 +73,9 @@ class FakeHost implements ExchangeHost {
   keyOf() {
     return undefined;
   }
+  tunnel() {
+    throw new Error('no tunnels here');
+  }
   pool(target: ReplicaHandle): UpstreamPool {
     let pool = this.pools.get(target.name);
     if (!pool) {
@@ -141,6 +144,9 @@ class FakeClient implements ClientSide {
   }
   pauseBody() {}
   resumeBody() {}
+  switchProtocols(): never {
+    throw new Error('no tunnels here');
+  }
 }
 
 /** A client whose buffer is always full: every write says "wait for drain" (which never comes). */
@@ -162,6 +168,7 @@ const GET: AdmittedRequest = {
   chunked: false,
   expectsContinue: false,
   requestId: '42',
+  upgrade: false,
 };
 const POST: AdmittedRequest = { ...GET, method: 'POST', headers: ['Host', 'lb', 'content-length', '4'], hasBody: true };
 

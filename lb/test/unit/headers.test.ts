@@ -35,7 +35,7 @@ describe('forwarded heads', () => {
     ];
     assert.equal(
       requestHead(
-        { method: 'POST', path: '/home?x=1', headers, host: undefined, chunked: true },
+        { method: 'POST', path: '/home?x=1', headers, host: undefined, chunked: true, upgrade: false },
         '7',
         '127.0.0.1',
         'replica:1',
@@ -48,7 +48,14 @@ describe('forwarded heads', () => {
   it("request: an absolute-form target replaces Host; no id for the LB's own routes", () => {
     assert.equal(
       requestHead(
-        { method: 'GET', path: '/rep', headers: ['Host', 'ignored'], host: 'lb.example:5000', chunked: false },
+        {
+          method: 'GET',
+          path: '/rep',
+          headers: ['Host', 'ignored'],
+          host: 'lb.example:5000',
+          chunked: false,
+          upgrade: false,
+        },
         undefined,
         '::1',
         'replica:1',
@@ -59,7 +66,12 @@ describe('forwarded heads', () => {
 
   it('request: an HTTP/1.0 request without Host gets the replica as Host', () => {
     assert.equal(
-      requestHead({ method: 'GET', path: '/', headers: [], host: undefined, chunked: false }, '1', '::1', 'replica:1'),
+      requestHead(
+        { method: 'GET', path: '/', headers: [], host: undefined, chunked: false, upgrade: false },
+        '1',
+        '::1',
+        'replica:1',
+      ),
       'GET / HTTP/1.1\r\nhost: replica:1\r\nx-request-id: 1\r\nx-forwarded-for: ::1\r\n\r\n',
     );
   });

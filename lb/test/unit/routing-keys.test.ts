@@ -24,6 +24,7 @@ const request = (over: Partial<AdmittedRequest> = {}): AdmittedRequest => ({
   chunked: false,
   expectsContinue: false,
   requestId: undefined,
+  upgrade: false,
   ...over,
 });
 const sources = (text: string) => {
