@@ -8,6 +8,13 @@ export type Command =
       /** Sent with it: a routing key (--key, --header). */
       readonly headers?: Record<string, string>;
     }
+  | {
+      readonly kind: 'tunnel';
+      readonly path: string;
+      /** Sent one by one once the replica greeted, each waiting for its echo. */
+      readonly messages: readonly string[];
+      readonly headers?: Record<string, string>;
+    }
   | { readonly kind: 'help' }
   | { readonly kind: 'exit' }
   | { readonly kind: 'empty' };
@@ -21,9 +28,11 @@ export const HELP = `commands:
                          add n replicas, named first  (POST /add; weight 1..16)
   del <n> [name ...]     remove n replicas (alias rm) (DELETE /rm)
   <path> [options]       GET any other path, e.g. heartbeat or a/b
+  ws <path> [message ...] [options]
+                         open a WebSocket tunnel (e.g. ws /ws?room=42 hi), print what comes back
   help                   this text
   exit | quit            leave (Ctrl-D too)
-options of home and <path>:
+options of home, ws and <path>:
   --key K                send routing key K in the X-Key header (LB_KEY_HEADER names another header);
                          the LB routes by it with HASH_KEY=header:x-key
   --header Name:value    send any header (repeat it), e.g. --header cookie:sid=abc`;
@@ -100,6 +109,12 @@ export function parseCommand(line: string): Command {
       const n = count(names[0], 'add <n> [name ...] [--weight w]');
       const body = { n, hostnames: names.slice(1), ...(weight === undefined ? {} : { weight }) };
       return { kind: 'request', method: 'POST', path: '/add', body };
+    }
+    case 'ws': {
+      const path = rest[0];
+      if (path === undefined) throw new CommandError('missing <path>: ws <path> [message ...] (e.g. ws /ws?room=42)');
+      const target = `/${path.replace(/^\/+/, '')}`;
+      return { kind: 'tunnel', path: target, messages: rest.slice(1), ...(headers ? { headers } : {}) };
     }
     case 'del':
     case 'rm': {

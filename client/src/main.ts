@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline';
 import { callLb, UnreachableError } from './api.js';
 import { CommandError, HELP, parseCommand } from './commands.js';
 import { formatError, formatReply } from './format.js';
+import { openTunnel } from './tunnel.js';
 
 const baseUrl = (process.env.LB_URL ?? 'http://127.0.0.1:5000').replace(/\/+$/, '');
 const tty = Boolean(process.stdout.isTTY);
@@ -14,6 +15,12 @@ async function runLine(line: string): Promise<boolean | 'exit'> {
     if (command.kind === 'empty') return true;
     if (command.kind === 'help') {
       console.log(HELP);
+      return true;
+    }
+    if (command.kind === 'tunnel') {
+      const { received, servedBy } = await openTunnel(baseUrl, command.path, command.messages, command.headers);
+      if (tty) console.log(`tunnel to ${servedBy ?? 'the replica'}:`);
+      for (const message of received) console.log(message);
       return true;
     }
     const reply = await callLb(baseUrl, command.method, command.path, command.body, command.headers);

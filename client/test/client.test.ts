@@ -44,6 +44,12 @@ describe('client command parsing', () => {
       path: '/rooms/7',
       headers: { cookie: 'sid=abc', 'x-tenant': 'acme' },
     });
+    assert.deepEqual(parseCommand('ws /ws?room=42 hi there --key r42'), {
+      kind: 'tunnel',
+      path: '/ws?room=42',
+      messages: ['hi', 'there'],
+      headers: { 'x-key': 'r42' },
+    });
     assert.deepEqual(parseCommand('add 1 Big --weight 2'), {
       kind: 'request',
       method: 'POST',
@@ -64,6 +70,10 @@ describe('client command parsing', () => {
       new CommandError("--weight needs a whole number, got '': add <n> [name ...] [--weight w]"),
     );
     assert.throws(() => parseCommand('home --key'), new CommandError('--key needs a value: --key K'));
+    assert.throws(
+      () => parseCommand('ws'),
+      new CommandError('missing <path>: ws <path> [message ...] (e.g. ws /ws?room=42)'),
+    );
     assert.throws(
       () => parseCommand('home --header nocolon'),
       new CommandError("--header needs Name:value, got 'nocolon'"),
@@ -146,5 +156,13 @@ describe('client against a real LB', () => {
         Array(3).fill(`{"message":"Hello from Server: ${want}","status":"successful"}`),
       );
     }
+  });
+
+  it("ws opens a tunnel on the key's replica, sends each message and prints what comes back", async () => {
+    const model = Ring.of({ slots: 512, virtualServers: 9, hash: sha256 }, lb.lb.manager.router.members);
+    const run = await client([], lb.url, 'ws /ws hello there --key user-42\n');
+    assert.equal(run.code, 0, run.stderr);
+    const want = model.lookup(routingIdOf('user-42'))!.name;
+    assert.deepEqual(run.stdout.trim().split('\n'), [`{"server":"${want}"}`, 'hello', 'there']);
   });
 });

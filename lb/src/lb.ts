@@ -234,6 +234,7 @@ export async function createLoadBalancer(
       outliers,
       events,
       stats,
+      tunnels: () => forwarder.tunnelCounts(),
       config: {
         routing: config.routing,
         hashFunction: config.hashFunction,

@@ -12,6 +12,8 @@ export interface DashboardSources {
   readonly events: EventLog;
   readonly stats: TrafficStats;
   readonly config: DashboardConfig;
+  /** Open tunnels per replica (this process's data plane). */
+  readonly tunnels?: () => ReadonlyMap<string, number>;
 }
 
 export interface DashboardConfig {
@@ -24,8 +26,9 @@ export interface DashboardConfig {
 }
 
 /** Everything the page draws, as one JSON document. */
-export function dashboardSnapshot({ manager, recovery, outliers, events, stats, config }: DashboardSources) {
+export function dashboardSnapshot({ manager, recovery, outliers, events, stats, config, tunnels }: DashboardSources) {
   const now = Date.now();
+  const open = tunnels?.();
   const router = manager.router;
   const layout =
     router.kind === 'ring'
@@ -47,6 +50,7 @@ export function dashboardSnapshot({ manager, recovery, outliers, events, stats, 
       name: r.name,
       index: r.index,
       weight: r.weight ?? 1,
+      tunnels: open?.get(r.name) ?? 0,
       state: recovery.get(r.name)?.state ?? 'healthy',
       failures: recovery.get(r.name)?.failures ?? 0,
       respawns: recovery.get(r.name)?.respawns ?? 0,

@@ -155,11 +155,16 @@ export class HttpParser {
     this.native.close();
   }
 
-  /** The socket leaves HTTP (a switched protocol): it is read by its JS stream again, not by this parser. */
+  /**
+   * The socket leaves HTTP (a switched protocol): it is read by its JS stream again, not by this
+   * parser. Called from the parser's own callbacks, so the native parser is freed on the next turn
+   * (freeing it under its own stack frame crashes the process; node:http defers it the same way).
+   */
   release(consumed: boolean): void {
     this.native[Native.kOnExecute] = null;
     if (consumed) this.native.unconsume();
-    this.native.close();
+    const native = this.native;
+    setImmediate(() => native.close());
   }
 }
 

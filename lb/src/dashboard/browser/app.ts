@@ -126,6 +126,7 @@ function replicaRow(s: DashboardSnapshot, r: Replica, colors: Colors): Element {
   row.appendChild(node('td', {}, fixed(r.p99, 2)));
   row.appendChild(node('td', {}, `${r.uptimeSeconds} s`));
   row.appendChild(node('td', {}, String(r.respawns)));
+  row.appendChild(node('td', {}, String(r.tunnels)));
   const cell = node('td');
   const remove = node('button', { class: 'small', type: 'button', 'aria-label': `Remove ${r.name}` }, 'Remove');
   remove.addEventListener('click', () => void admin('DELETE', '/rm', { n: 1, hostnames: [r.name] }));
