@@ -63,6 +63,8 @@ export interface Config {
   readonly upstream404: 'contract' | 'pass';
   /** After a routing change, tunnels whose key moved are closed spread over this long. */
   readonly rehomeGraceMs: number;
+  /** A replica that joins by /add takes over its keys over this long; 0 is off. */
+  readonly slowStartMs: number;
 }
 
 export interface ReplicaSpec {
@@ -310,5 +312,6 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     replicas: replicaSpec(env),
     upstream404: oneOf(env, 'UPSTREAM_404', 'contract', ['contract', 'pass']),
     rehomeGraceMs: integer(env, 'REHOME_GRACE_MS', 1000, 0, 600_000),
+    slowStartMs: integer(env, 'SLOW_START_MS', 0, 0, 3_600_000),
   };
 }

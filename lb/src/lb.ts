@@ -133,6 +133,7 @@ function buildForwarding(
       keySources: config.hashKey,
       pass404: config.upstream404 === 'pass',
       rehomeGraceMs: config.rehomeGraceMs,
+      slowStartMs: config.slowStartMs,
       // A data plane has no heartbeats of its own: it passes over failed replicas (suspects, outliers).
       onUpstreamFailure: (name) => controller?.monitor.reportFailure(name),
       onResult,

@@ -10,6 +10,8 @@ export interface ReplicaHandle extends RoutingMember {
   readonly index: number;
   /** 1..16 (SPEC "Weights"): K x weight virtual servers, weight Maglev entries a round; 1 when absent. */
   readonly weight?: number;
+  /** When `/add` started it (ms epoch): slow start counts from here, alike on every instance. */
+  readonly joinedAt?: number;
   /** Base URL the LB reaches it at, e.g. http://127.0.0.1:40123 or http://Server-1:5000. */
   readonly url: string;
 }

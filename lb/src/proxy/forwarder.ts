@@ -70,7 +70,7 @@ export class Forwarder implements ExchangeHost {
     };
     options.membership.on('routing', (router) => {
       this.prunePools(router);
-      this.selection.forgetSuspects(); // a respawned replica gets a clean slate
+      this.selection.onRouting(router);
       const now = performance.now();
       for (const name of this.enteredAt.keys()) if (!router.has(name)) this.enteredAt.delete(name);
       for (const member of router.members) if (!this.enteredAt.has(member.name)) this.enteredAt.set(member.name, now);

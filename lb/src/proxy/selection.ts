@@ -1,5 +1,5 @@
 import type { ReplicaHandle } from '../membership/replica.js';
-import { boundedChoice, loadBound, type RequestKey, type Router } from '../routing/index.js';
+import { boundedChoice, loadBound, type RequestKey, type Router, slowStartFraction } from '../routing/index.js';
 import type { OutlierDetector } from './outliers.js';
 
 export interface SelectionOptions {
@@ -9,6 +9,16 @@ export interface SelectionOptions {
   readonly outliers: Pick<OutlierDetector, 'isEjected'>;
   /** Whether heartbeats are failing for the replica (not yet flatlined): passed over likewise. */
   readonly isFailing: (name: string) => boolean;
+  /** SLOW_START_MS: a replica that joined takes over its keys over this long; 0 is off. */
+  readonly slowStartMs?: number;
+  /** The clock slow start reads (ms epoch); tests set it. */
+  readonly now?: () => number;
+}
+
+/** A replica in its slow-start window, and the table as it was without it. */
+interface Warming {
+  readonly joinedAt: number;
+  readonly without: Router<ReplicaHandle>;
 }
 
 /** A replica that just failed a connection is passed over this long (outlier ejection). */
@@ -29,20 +39,39 @@ export class ReplicaSelection {
   /** Requests in flight per replica, and in all. */
   private readonly inFlight = new Map<string, number>();
   private totalInFlight = 0;
+  /** Replicas whose slow start is not over, by name (empty unless SLOW_START_MS is set). */
+  private readonly warming = new Map<string, Warming>();
 
   constructor(private readonly options: SelectionOptions) {}
 
+  /** A new routing table: suspects are forgotten; members that joined within SLOW_START_MS warm up. */
+  onRouting(router: Router<ReplicaHandle>): void {
+    this.suspects.clear(); // a respawned replica gets a clean slate
+    this.warming.clear();
+    const window = this.options.slowStartMs ?? 0;
+    if (window <= 0) return;
+    const now = this.now();
+    for (const member of router.members) {
+      if (member.joinedAt !== undefined && now - member.joinedAt < window) {
+        this.warming.set(member.name, { joinedAt: member.joinedAt, without: router.without(member.name) });
+      }
+    }
+  }
+
   /** The replica for `key` on `router`, not one of `tried`; undefined when none is left. */
   pick(router: Router<ReplicaHandle>, key: RequestKey, tried?: ReadonlySet<string>): ReplicaHandle | undefined {
-    const owner = router.lookup(key);
-    if (owner === undefined) return undefined;
+    const table = router.lookup(key);
+    if (table === undefined) return undefined;
+    const owner = this.warming.size > 0 ? this.warmOwner(key, table) : table;
     const factor = this.options.balanceFactor;
     // The common case stays one table lookup: a first choice, no bound, an owner in good standing.
     if (tried === undefined && factor === undefined && !this.passedOver(owner.name)) return owner;
     const bound = factor === undefined ? Number.POSITIVE_INFINITY : loadBound(factor, this.totalInFlight, router.size);
     if (tried === undefined && !this.passedOver(owner.name) && this.load(owner.name) + 1 <= bound) return owner;
-    const untried =
-      tried === undefined ? router.candidates(key) : router.candidates(key).filter((m) => !tried.has(m.name));
+    // In hash order, except that a key still held back by slow start tries its previous owner first.
+    const order =
+      owner === table ? router.candidates(key) : [owner, ...router.candidates(key).filter((m) => m !== owner)];
+    const untried = tried === undefined ? order : order.filter((m) => !tried.has(m.name));
     const trusted = untried.filter((m) => !this.passedOver(m.name));
     return boundedChoice(trusted, this.load, bound) ?? untried[0];
   }
@@ -52,9 +81,26 @@ export class ReplicaSelection {
     this.suspects.set(name, Date.now() + SUSPECT_MS);
   }
 
-  /** A new routing table: a respawned replica gets a clean slate. */
-  forgetSuspects(): void {
-    this.suspects.clear();
+  /**
+   * Slow start: a key the warming `owner` took over goes to it once frac(key) < elapsed / window,
+   * until then to the replica that owned it before the join. Same members, same join time, same
+   * clock: the same choice on every instance.
+   */
+  private warmOwner(key: RequestKey, owner: ReplicaHandle): ReplicaHandle {
+    const warm = this.warming.get(owner.name);
+    if (warm === undefined) return owner;
+    const window = this.options.slowStartMs ?? 0;
+    const elapsed = this.now() - warm.joinedAt;
+    if (elapsed >= window) {
+      this.warming.delete(owner.name);
+      return owner;
+    }
+    if (slowStartFraction(key) < Math.max(0, elapsed) / window) return owner;
+    return warm.without.lookup(key) ?? owner;
+  }
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
   }
 
   /** Counts a request in flight to the replica (until `settled`). */

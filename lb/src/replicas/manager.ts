@@ -72,7 +72,13 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     return {
       epoch: this.epoch,
       version: this.version,
-      members: this.current.members.map(({ name, index, url, weight }) => ({ name, index, url, weight: weight ?? 1 })),
+      members: this.current.members.map(({ name, index, url, weight, joinedAt }) => ({
+        name,
+        index,
+        url,
+        weight: weight ?? 1,
+        ...(joinedAt === undefined ? {} : { joinedAt }),
+      })),
     };
   }
 
@@ -151,7 +157,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
         const reason = await this.options.driver.conflict(name);
         if (reason) throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} cannot be used: ${reason}`);
       }
-      await this.startAll(names, weight);
+      await this.startAll(names, weight, Date.now());
       return this.names();
     });
   }
@@ -207,7 +213,9 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       const member = this.byName.get(name);
       if (!member) return false;
       if (this.current.has(name)) this.setRouter(this.current.without(name));
-      const handle = await this.replace(name, member.index, weightOf(member));
+      // A respawn is no join: it keeps the join time it had (slow start is not started again).
+      const joined = member.joinedAt === undefined ? {} : { joinedAt: member.joinedAt };
+      const handle = { ...(await this.replace(name, member.index, weightOf(member))), ...joined };
       this.byName.set(name, { ...handle, startedAt: Date.now() });
       this.setRouter(this.current.with(handle));
       return true;
@@ -242,7 +250,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   }
 
   /** Starts every name in parallel; if any fails, stops them all and throws. */
-  private async startAll(names: readonly string[], weight: number): Promise<void> {
+  private async startAll(names: readonly string[], weight: number, joinedAt?: number): Promise<void> {
     const indices: number[] = [];
     const taken = this.members().map((m) => m.index);
     for (const _ of names) indices.push(smallestFreeIndex([...taken, ...indices]));
@@ -254,7 +262,8 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       await Promise.all(names.map((name) => this.limit(() => this.stopQuietly(name, 0))));
       throw new LbError('START_FAILED', `Could not start ${failed.join(', ')}; nothing was added`);
     }
-    const handles = results.map((r) => (r as PromiseFulfilledResult<ReplicaHandle>).value);
+    const joined = joinedAt === undefined ? {} : { joinedAt };
+    const handles = results.map((r) => ({ ...(r as PromiseFulfilledResult<ReplicaHandle>).value, ...joined }));
     for (const handle of handles) this.byName.set(handle.name, { ...handle, startedAt: Date.now() });
     this.setRouter(this.current.with(...handles));
     for (const name of names) this.emitMember('added', name);

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { RequestKey } from './hash.js';
+import { bigEndianBytes, type RequestKey } from './hash.js';
 
 const DIGITS = /^\d+$/;
 
@@ -16,4 +16,17 @@ export function routingIdOf(key: string): RequestKey {
     return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
   }
   return Number.parseInt(hash('sha256', key, 'hex').slice(0, 12), 16);
+}
+
+const TWO_TO_32 = 2 ** 32;
+
+/**
+ * Slow start's frac(key) (SPEC "Slow start"): the first 4 bytes of SHA-256 of the routing id (its
+ * shortest big-endian byte string, as the `sha256` hash writes it), read as an unsigned integer,
+ * over 2^32. A key goes to a warming replica once the elapsed share of the window passes it.
+ */
+export function slowStartFraction(key: RequestKey): number {
+  const digest = hash('sha256', bigEndianBytes(BigInt(key)), 'binary');
+  const top = ((digest.charCodeAt(0) * 256 + digest.charCodeAt(1)) * 256 + digest.charCodeAt(2)) * 256;
+  return (top + digest.charCodeAt(3)) / TWO_TO_32;
 }
