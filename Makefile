@@ -46,7 +46,7 @@ up: images ## build and start the LB in Docker, wait until N replicas serve
 	@echo "try: curl http://127.0.0.1:$(LB_PORT)/rep"
 
 stop: ## stop the LB, remove every replica it labelled, and the network (safe to run twice)
-	@$(COMPOSE) down --remove-orphans --timeout 15 2>&1 | grep -v -e '^Network .* not found' -e 'Removing network' -e 'error while removing network' || true
+	@$(COMPOSE) down --remove-orphans --timeout 40 2>&1 | grep -v -e '^Network .* not found' -e 'Removing network' -e 'error while removing network' || true
 	@# The LB first (so it respawns nothing), then its replicas.
 	@ids=$$(docker ps -aq --filter label=$(LABEL) --filter label=io.consistent-hash-lb.role=balancer); \
 	if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null && echo "removed load balancer container"; fi

@@ -65,6 +65,8 @@ export interface Config {
   readonly rehomeGraceMs: number;
   /** A replica that joins by /add takes over its keys over this long; 0 is off. */
   readonly slowStartMs: number;
+  /** `/rm` and SIGTERM give the requests in flight this long to finish. */
+  readonly drainTimeoutMs: number;
 }
 
 export interface ReplicaSpec {
@@ -313,5 +315,6 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     upstream404: oneOf(env, 'UPSTREAM_404', 'contract', ['contract', 'pass']),
     rehomeGraceMs: integer(env, 'REHOME_GRACE_MS', 1000, 0, 600_000),
     slowStartMs: integer(env, 'SLOW_START_MS', 0, 0, 3_600_000),
+    drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 30_000, 0, 3_600_000),
   };
 }

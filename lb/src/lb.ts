@@ -180,6 +180,7 @@ export async function createLoadBalancer(
   const log = overrides.log ?? pino({ level: config.logLevel, base: { service: 'lb' } });
   const driver = overrides.driver ?? (await createDriver(config, log));
   const probe = healthProbe({ path: config.replicas.healthPath, statuses: config.replicas.healthStatus });
+  let forwarding: Forwarding | undefined;
   const manager = new ReplicaManager({
     driver,
     router: emptyRouter(config),
@@ -188,6 +189,9 @@ export async function createLoadBalancer(
     stopTimeoutMs: config.stopTimeoutMs,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
     probe,
+    drainTimeoutMs: config.drainTimeoutMs,
+    // This process's data plane counts them (with LB_WORKERS, the workers' are not seen: 0).
+    inFlight: (name) => forwarding?.forwarder.inFlight(name) ?? 0,
     log,
   });
   const recovery = new Recovery(manager, log);
@@ -205,7 +209,7 @@ export async function createLoadBalancer(
   // The LB's own routes listen on an abstract Unix socket: this process's data plane and its workers reach it.
   const socketName = `consistent-hash-lb-${process.pid}-${randomUUID()}`;
   const ownSocket = `\0${socketName}`;
-  const forwarding = buildForwarding(
+  forwarding = buildForwarding(
     config,
     log,
     manager,
@@ -270,7 +274,7 @@ export async function createLoadBalancer(
       stopped ??= (async () => {
         // Client connections drain (answers in flight finish, each closing its connection)
         // while Fastify ends its event streams, long polls and admin calls.
-        await Promise.all([serveTraffic ? dataPlane.close(2 * config.upstreamTimeoutMs) : undefined, app.close()]);
+        await Promise.all([serveTraffic ? dataPlane.close(config.drainTimeoutMs) : undefined, app.close()]);
         ownRoutes.close();
         forwarder.close();
         await monitor.stop();
@@ -367,7 +371,7 @@ export function createDataPlaneInstance(
     },
     stop() {
       stopped ??= (async () => {
-        await dataPlane.close(2 * config.upstreamTimeoutMs);
+        await dataPlane.close(config.drainTimeoutMs);
         reporter?.stop();
         await follower.stop();
         await local?.stop();

@@ -150,6 +150,11 @@ export class Forwarder implements ExchangeHost {
     return pool;
   }
 
+  /** Requests in flight to the replica now (a drain waits for 0). */
+  inFlight(replica: string): number {
+    return this.selection.load(replica);
+  }
+
   began(replica: string): void {
     this.selection.began(replica);
   }

@@ -114,7 +114,8 @@ export class ReplicaSelection {
     this.totalInFlight--;
   }
 
-  private readonly load = (name: string): number => this.inFlight.get(name) ?? 0;
+  /** Requests in flight to the replica now. */
+  readonly load = (name: string): number => this.inFlight.get(name) ?? 0;
 
   private passedOver(name: string): boolean {
     return this.isSuspect(name) || this.options.outliers.isEjected(name) || this.options.isFailing(name);

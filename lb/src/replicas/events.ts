@@ -2,7 +2,14 @@ import type { ReplicaHandle } from '../membership/replica.js';
 import type { RoutingTable } from '../routing/index.js';
 
 /** What happened to a replica: membership changes (manager) and recovery (health). */
-export type ReplicaEventType = 'added' | 'removed' | 'adopted' | 'flatlined' | 'respawned' | 'respawn-failed';
+export type ReplicaEventType =
+  | 'added'
+  | 'draining'
+  | 'removed'
+  | 'adopted'
+  | 'flatlined'
+  | 'respawned'
+  | 'respawn-failed';
 
 export interface ReplicaEvent {
   readonly type: ReplicaEventType;

@@ -33,7 +33,14 @@ export interface ManagerOptions {
   readonly probe?: Probe;
   /** Replicas started or stopped at once by one call. */
   readonly concurrency?: number;
+  /** DRAIN_TIMEOUT_MS: how long a removed replica's requests in flight may take before it is stopped. */
+  readonly drainTimeoutMs?: number;
+  /** Requests in flight on a replica, as this process's data plane counts them. */
+  readonly inFlight?: (name: string) => number;
 }
+
+/** How often a drain looks at the requests still in flight. */
+const DRAIN_POLL_MS = 50;
 
 /**
  * Owns membership: names, ring indices and the current immutable routing table.
@@ -44,6 +51,9 @@ export interface ManagerOptions {
 export class ReplicaManager extends EventEmitter<MembershipEvents> {
   private readonly mutex = new Mutex();
   private readonly byName = new Map<string, Member>();
+  /** Removed replicas still finishing their requests. */
+  private readonly draining = new Map<string, Member>();
+  private readonly drains = new Set<Promise<void>>();
   private current: RoutingTable<ReplicaHandle>;
   private version = 0;
   private readonly epoch = randomUUID();
@@ -139,6 +149,12 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
         if ([...this.byName.keys()].some((taken) => nameKey(taken) === nameKey(name))) {
           throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} already exists`);
         }
+        if ([...this.draining.keys()].some((taken) => nameKey(taken) === nameKey(name))) {
+          throw new LbError(
+            'BAD_REQUEST',
+            `Hostname ${quoteName(name)} is still being removed (draining); try again shortly`,
+          );
+        }
       }
       const size = this.byName.size;
       const total = this.totalWeight();
@@ -152,7 +168,8 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
             : `Cannot add ${n} replicas of weight ${weight}: the weights of the ${size} that exist add up to ${total}, and at most ${max} fit (MAX_REPLICAS; a replica of weight w counts w times)`,
         );
       }
-      const names = [...hostnames, ...generateNames(n - hostnames.length, [...this.byName.keys(), ...hostnames])];
+      const taken = [...this.byName.keys(), ...this.draining.keys(), ...hostnames];
+      const names = [...hostnames, ...generateNames(n - hostnames.length, taken)];
       for (const name of names) {
         const reason = await this.options.driver.conflict(name);
         if (reason) throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} cannot be used: ${reason}`);
@@ -163,7 +180,20 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   }
 
   /** `/rm`: removes the named replicas, then `n - len(hostnames)` random others. */
-  remove(n: number, hostnames: readonly string[]): Promise<string[]> {
+  async remove(n: number, hostnames: readonly string[]): Promise<string[]> {
+    const { names, chosen } = await this.unroute(n, hostnames);
+    // Drained and stopped outside the mutex: a long drain holds back no other change (nor a respawn).
+    await Promise.all(chosen.map((name) => this.drainAndStop(name)));
+    return names;
+  }
+
+  /** Replicas taken out by `/rm` that still finish what they were serving (not members any more). */
+  drainingMembers(): Member[] {
+    return [...this.draining.values()];
+  }
+
+  /** `/rm`'s change: the chosen replicas leave the routing table and membership at once. */
+  private unroute(n: number, hostnames: readonly string[]): Promise<{ names: string[]; chosen: string[] }> {
     return this.mutex.runExclusive(async () => {
       const size = this.byName.size;
       const outOfRange = () =>
@@ -185,13 +215,34 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       const others = [...this.byName.keys()].filter((name) => !hostnames.includes(name));
       const chosen = [...hostnames, ...pickRandom(others, n - hostnames.length)];
 
-      // Out of the routing table first, so no new request goes there; then stop (in-flight requests finish).
+      // Out of the routing table first, so no new request goes there; then drained and stopped.
       this.setRouter(chosen.reduce((router, name) => router.without(name), this.current));
-      for (const name of chosen) this.byName.delete(name);
-      await Promise.all(chosen.map((name) => this.limit(() => this.stopQuietly(name, this.options.stopTimeoutMs))));
-      for (const name of chosen) this.emitMember('removed', name);
-      return this.names();
+      for (const name of chosen) {
+        this.draining.set(name, this.byName.get(name)!);
+        this.byName.delete(name);
+        this.emitMember('draining', name);
+      }
+      return { names: this.names(), chosen };
     });
+  }
+
+  /**
+   * Gives the requests in flight on a removed replica up to DRAIN_TIMEOUT_MS to finish (as this
+   * process's data plane counts them), then stops it (SIGTERM, STOP_TIMEOUT_MS, kill).
+   */
+  private drainAndStop(name: string): Promise<void> {
+    const drained = (async () => {
+      const deadline = Date.now() + (this.options.drainTimeoutMs ?? 0);
+      while (Date.now() < deadline && (this.options.inFlight?.(name) ?? 0) > 0) {
+        await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+      }
+      await this.limit(() => this.stopQuietly(name, this.options.stopTimeoutMs));
+      this.draining.delete(name);
+      this.emitMember('removed', name);
+    })();
+    this.drains.add(drained);
+    void drained.finally(() => this.drains.delete(drained));
+    return drained;
   }
 
   /** Takes a member out of the routing table (it stays a member). False when it is not routed to. */
@@ -224,6 +275,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
 
   /** Waits for queued changes, then releases the driver (process replicas stop). */
   async close(): Promise<void> {
+    await Promise.all(this.drains);
     await this.mutex.runExclusive(() => this.options.driver.close(this.options.stopTimeoutMs));
   }
 
