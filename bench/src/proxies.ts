@@ -40,10 +40,11 @@ export async function startNginx(dir: string, port: number, upstreams: number[])
   const root = join(dir, 'nginx');
   await mkdir(root, { recursive: true });
   const conf = `worker_processes 1;
+worker_rlimit_nofile 20000;
 daemon off;
 pid ${root}/nginx.pid;
 error_log ${root}/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections 9500; }
 http {
   access_log off;
   client_body_temp_path ${root}/body;
@@ -77,7 +78,7 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
 export async function startHaproxy(dir: string, port: number, upstreams: number[]): Promise<ProxyProcess> {
   const file = join(dir, 'haproxy.cfg');
   const conf = `global
-  maxconn 8192
+  maxconn 9000
   nbthread 1
 defaults
   mode http
