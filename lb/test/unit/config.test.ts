@@ -72,6 +72,7 @@ describe('configuration', () => {
       healthStatus: [[200, 399]],
     });
     assert.equal(d.upstream404, 'contract');
+    assert.deepEqual([d.drainTimeoutMs, d.rehomeGraceMs, d.slowStartMs], [30_000, 1000, 0]);
     const c = parseConfig(
       {
         PATH: process.env.PATH,
@@ -115,6 +116,9 @@ describe('configuration', () => {
       [{ REPLICA_ENV: 'novalue' }, "REPLICA_ENV must be K=V pairs separated by commas (got 'novalue')"],
       [{ REPLICA_PORT: '0' }, "REPLICA_PORT must be an integer in 1..65535 (got '0')"],
       [{ UPSTREAM_404: 'drop' }, "UPSTREAM_404 must be one of contract, pass (got 'drop')"],
+      [{ DRAIN_TIMEOUT_MS: '-1' }, "DRAIN_TIMEOUT_MS must be an integer in 0..3600000 (got '-1')"],
+      [{ REHOME_GRACE_MS: '600001' }, "REHOME_GRACE_MS must be an integer in 0..600000 (got '600001')"],
+      [{ SLOW_START_MS: 'soon' }, "SLOW_START_MS must be an integer in 0..3600000 (got 'soon')"],
     ] as const) {
       assert.throws(
         () => parseConfig({ PATH: process.env.PATH, ...env }, { driver: 'process' }),
