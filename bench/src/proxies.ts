@@ -64,6 +64,14 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
       proxy_http_version 1.1;
       proxy_set_header Connection "";
     }
+    # WebSocket: the upgrade is hop-by-hop, so it is passed on explicitly (nginx's documented recipe).
+    location /ws {
+      proxy_pass http://replicas;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 300s;
+    }
   }
 }
 `;
