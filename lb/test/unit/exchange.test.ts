@@ -8,6 +8,7 @@ import { Exchange, type ExchangeHost } from '../../src/proxy/exchange.js';
 import type { ClientSide } from '../../src/proxy/relay.js';
 import type { AdmittedRequest } from '../../src/proxy/request.js';
 import { UpstreamPool } from '../../src/proxy/upstream.js';
+import { admittedRequest } from '../helpers/request.js';
 
 /** A raw TCP "replica" answering each request with the bytes `script` gives (or not at all). */
 type Script = (socket: Socket, request: string) => void;
@@ -157,19 +158,7 @@ class SlowClient extends FakeClient {
   }
 }
 
-const GET: AdmittedRequest = {
-  method: 'GET',
-  path: '/home?q=1',
-  headers: ['Host', 'lb'],
-  host: undefined,
-  versionMinor: 1,
-  keepAlive: true,
-  hasBody: false,
-  chunked: false,
-  expectsContinue: false,
-  requestId: '42',
-  upgrade: false,
-};
+const GET = admittedRequest({ path: '/home?q=1', requestId: '42' });
 const POST: AdmittedRequest = { ...GET, method: 'POST', headers: ['Host', 'lb', 'content-length', '4'], hasBody: true };
 
 function run(order: string[], request: AdmittedRequest = GET, body?: string) {

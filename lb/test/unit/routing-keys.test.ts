@@ -6,6 +6,7 @@ import type { AdmittedRequest } from '../../src/proxy/request.js';
 import { requestIdFrom } from '../../src/proxy/request-id.js';
 import { keyOf, MAX_KEY_LENGTH, parseKeySources } from '../../src/proxy/routing-key.js';
 import { routingIdOf } from '../../src/routing/index.js';
+import { admittedRequest } from '../helpers/request.js';
 
 /** The SPEC rule written out independently: digits are their value, anything else 6 bytes of SHA-256. */
 function modelId(key: string): bigint {
@@ -13,20 +14,8 @@ function modelId(key: string): bigint {
   return BigInt(`0x${createHash('sha256').update(Buffer.from(key, 'utf8')).digest('hex').slice(0, 12)}`);
 }
 
-const request = (over: Partial<AdmittedRequest> = {}): AdmittedRequest => ({
-  method: 'GET',
-  path: '/rooms/42/chat?room=lobby&x=1',
-  headers: ['Host', 'lb'],
-  host: undefined,
-  versionMinor: 1,
-  keepAlive: true,
-  hasBody: false,
-  chunked: false,
-  expectsContinue: false,
-  requestId: undefined,
-  upgrade: false,
-  ...over,
-});
+const request = (over: Partial<AdmittedRequest> = {}) =>
+  admittedRequest({ path: '/rooms/42/chat?room=lobby&x=1', ...over });
 const sources = (text: string) => {
   const parsed = parseKeySources(text);
   assert.ok(typeof parsed !== 'string', parsed as string);
