@@ -40,6 +40,8 @@ interface Queued {
  * still sends, so closing does not reset the answer away (nginx's lingering close), this long at most.
  */
 const LINGER_MS = 5000;
+/** An idle connection keeps its parser this long (a client sending back to back never loses it). */
+const PARSER_IDLE_MS = 1000;
 
 /**
  * One client connection: llhttp in request mode, requests answered one at a time in
@@ -49,7 +51,10 @@ const LINGER_MS = 5000;
 export class ClientConnection implements ParserHandler, ClientSide, Timed {
   deadline = 0;
   readonly clientIp: string;
-  private readonly parser = new HttpParser('request', this);
+  /** Released while the connection idles (its memory goes back), made anew when bytes come. */
+  private parser: HttpParser | undefined = new HttpParser('request', this);
+  /** When an idle connection's keep-alive runs out (its parser is released before that). */
+  private keepAliveEnd = 0;
   /** queue[0] is being answered; the rest wait. */
   private readonly queue: Queued[] = [];
   /** The request being received. */
@@ -88,8 +93,8 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     this.clientIp = socket.remoteAddress ?? 'unknown';
     this.writer = new DirectWriter(socket, this.drained);
     socket.setNoDelay(true);
-    this.consumed = this.parser.consume(socket, (result, chunk) => this.onParsed(result, chunk));
-    if (!this.consumed) socket.on('data', (chunk: Buffer) => this.onParsed(this.parser.execute(chunk), () => chunk));
+    this.consumed = this.parser!.consume(socket, this.parsed);
+    if (!this.consumed) socket.on('data', (chunk: Buffer) => this.onParsed(this.parser!.execute(chunk), () => chunk));
     socket.on('drain', this.drained);
     socket.on('error', () => undefined); // 'close' follows
     socket.on('close', () => this.onClose());
@@ -199,7 +204,8 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     this.deadline = 0;
     this.queue.length = 0;
     this.receiving = undefined;
-    this.parser.release(this.consumed);
+    this.parser!.release(this.consumed);
+    this.parser = undefined;
     for (const event of ['data', 'drain', 'end', 'error', 'close']) socket.removeAllListeners(event);
     this.host.closed(this);
     setReading(socket, this.consumed, true);
@@ -221,6 +227,11 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   expire(): void {
     if (this.receiving === undefined) {
+      // Idle a while, with keep-alive left: the parser goes (node:http frees idle parsers too).
+      if (this.parser && this.consumed && this.isIdle && !this.host.closing && Date.now() < this.keepAliveEnd) {
+        this.releaseParser();
+        return;
+      }
       this.socket.destroy(); // idle past keep-alive or the shutdown grace
       return;
     }
@@ -262,7 +273,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
       const data = chunk();
       if (result >= data.length || this.ended) break;
       const rest = data.subarray(result);
-      result = this.parser.execute(rest);
+      result = this.parser!.execute(rest);
       chunk = () => rest;
     }
     // After an Upgrade head llhttp stops, with no error, at bytes it will not parse as HTTP (the
@@ -293,7 +304,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     this.switchAsked = false;
     const held = this.held;
     this.held = undefined;
-    if (held) this.onParsed(this.parser.execute(held), () => held);
+    if (held) this.onParsed(this.parser!.execute(held), () => held);
     this.updateReading();
   }
 
@@ -371,15 +382,51 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
       this.socket.end();
       return;
     }
-    this.deadline = Date.now() + (this.host.closing ? this.host.shutdownGraceMs : this.host.keepAliveTimeoutMs);
+    const now = Date.now();
+    if (this.host.closing) {
+      this.deadline = now + this.host.shutdownGraceMs;
+      return;
+    }
+    this.keepAliveEnd = now + this.host.keepAliveTimeoutMs;
+    this.deadline =
+      this.parser && this.consumed ? Math.min(now + PARSER_IDLE_MS, this.keepAliveEnd) : this.keepAliveEnd;
   }
+
+  /** The parser's memory goes back while nothing comes; the next bytes make a new one (`wake`). */
+  private releaseParser(): void {
+    this.parser!.release(true);
+    this.parser = undefined;
+    this.deadline = this.keepAliveEnd;
+    this.socket.on('data', this.wake);
+    this.socket.resume(); // a wake before paused the stream; 'data' alone would not restart it
+  }
+
+  /** Bytes on a connection whose parser was released: a new parser reads them and, in C++, the rest. */
+  private readonly wake = (chunk: Buffer): void => {
+    const { socket } = this;
+    socket.off('data', this.wake);
+    socket.pause();
+    const parser = new HttpParser('request', this);
+    this.parser = parser;
+    parser.consume(socket, this.parsed);
+    this.onParsed(parser.execute(chunk), () => chunk);
+    // Whatever the stream read past this chunk before the parser took over the handle.
+    for (let more: Buffer | null = socket.read(); more !== null && this.parser === parser; more = socket.read()) {
+      const rest = more;
+      this.onParsed(parser.execute(rest), () => rest);
+    }
+    this.updateReading();
+  };
+
+  private readonly parsed = (result: number | ParseError, chunk: () => Buffer): void => this.onParsed(result, chunk);
 
   private onClose(): void {
     this.ended = true;
     for (const queued of this.queue) queued.relay?.cancel();
     this.queue.length = 0;
     this.receiving = undefined;
-    this.parser.close();
+    this.parser?.close();
+    this.parser = undefined;
     this.host.closed(this);
   }
 }

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { type RunningLb, startLb } from '../../../kit/src/lb.js';
+import { type RunningLb, startLb, waitFor } from '../../../kit/src/lb.js';
 import { given, Ring } from '../../src/routing/index.js';
 import { rawExchange, statuses } from '../helpers/raw.js';
 import { members } from '../helpers/ring.js';
@@ -213,6 +214,32 @@ describe('protocol edges and passive health', () => {
       (await lb.call('GET', '/echo', undefined, { 'x-request-id': id })).headers.get('x-served-by'),
       'Server-2',
     );
+  });
+
+  it("a connection idle past its parser's release (1 s), twice, still serves single and pipelined requests", async () => {
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    await once(socket, 'connect');
+    const answers = async (count: number) => {
+      await waitFor(
+        `${count} answers`,
+        () => ((text.match(/HTTP\/1\.1 200/g) ?? []).length >= count ? true : undefined),
+        3000,
+      );
+    };
+    const get = (id: number) => `GET /echo?idle HTTP/1.1\r\nHost: lb\r\nX-Request-Id: ${id}\r\n\r\n`;
+    socket.write(get(1));
+    await answers(1);
+    for (const round of [1, 2]) {
+      await new Promise((r) => setTimeout(r, 1300)); // past the release (1 s, swept every 50 ms)
+      socket.write(get(10 * round));
+      await answers(1 + 3 * round - 2);
+      socket.write(get(10 * round + 1) + get(10 * round + 2));
+      await answers(1 + 3 * round);
+    }
+    assert.equal((text.match(/HTTP\/1\.1 200/g) ?? []).length, 7);
+    socket.destroy();
   });
 
   it('an Upgrade request is served plainly, and requests pipelined behind it in the same write are served too', async () => {
