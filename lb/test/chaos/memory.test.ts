@@ -8,7 +8,7 @@ import { type SpawnedLb, spawnLb } from '../../../kit/src/lb.js';
 /**
  * Loose bounds: they catch a connection or a tunnel that keeps what it should not (a parser's
  * buffers, an answer, a closure chain), not the goal of issue 24 (4 KiB), which the bench measures
- * (`npm run bench:memory`; today about 9.6 KiB a connection and 17.6 KiB a tunnel).
+ * (`npm run bench:memory`; today about 6.9 KiB a connection and 10.8 KiB a tunnel).
  */
 const MAX_KIB_PER_CONNECTION = 24;
 const MAX_KIB_PER_TUNNEL = 48;
