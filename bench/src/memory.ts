@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { WebSocket } from 'ws';
-import { idleConnections, idleTunnels, rssOf } from '../../kit/src/idle.js';
+import { growthPerItem, idleConnections, idleTunnels } from '../../kit/src/idle.js';
 import { spawnLb } from '../../kit/src/lb.js';
 import { freePort } from '../../kit/src/net.js';
 import { childrenOf } from './measure.js';
@@ -19,19 +19,15 @@ const CONNECTIONS = Number(values.connections ?? 8000);
 const TUNNELS = Number(values.tunnels ?? 2000);
 const log = (line: string) => console.error(line);
 
-const settle = () => new Promise((r) => setTimeout(r, 2000));
+const SETTLE_MS = 2000;
 
 /** RSS growth of `pids()` per connection while `count` idle connections are open. */
 async function perConnection(name: string, port: number, pids: () => number[], count: number) {
   const sockets: Socket[] = [];
   await idleConnections(port, 200, sockets); // warm: pools, JIT, buffers
-  await settle();
-  const before = pids().reduce((sum, pid) => sum + rssOf(pid), 0);
-  await idleConnections(port, count, sockets);
-  await settle();
-  const after = pids().reduce((sum, pid) => sum + rssOf(pid), 0);
+  const open = (n: number) => idleConnections(port, n, sockets);
+  const { before, after, kib } = await growthPerItem(pids, open, count, SETTLE_MS);
   for (const socket of sockets) socket.destroy();
-  const kib = (after - before) / count / 1024;
   log(
     `${name}: RSS ${(before / 2 ** 20).toFixed(1)} -> ${(after / 2 ** 20).toFixed(1)} MiB, ${kib.toFixed(2)} KiB per idle connection`,
   );
@@ -41,13 +37,9 @@ async function perConnection(name: string, port: number, pids: () => number[], c
 async function perTunnel(port: number, pid: number, count: number) {
   const tunnels: WebSocket[] = [];
   await idleTunnels(port, 100, tunnels, count);
-  await settle();
-  const before = rssOf(pid);
-  await idleTunnels(port, count, tunnels);
-  await settle();
-  const after = rssOf(pid);
+  const open = (n: number) => idleTunnels(port, n, tunnels);
+  const { kib } = await growthPerItem(() => [pid], open, count, SETTLE_MS);
   for (const ws of tunnels) ws.terminate();
-  const kib = (after - before) / count / 1024;
   log(`lb tunnels: ${kib.toFixed(2)} KiB per idle tunnel`);
   return kib;
 }
@@ -65,7 +57,7 @@ try {
   if (ensureInstalled('nginx', 'nginx-light', log)) {
     const nginx = await startNginx(dir, await freePort(), replicaPorts);
     stops.push(nginx.stop);
-    await settle();
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
     rows.push({
       target: 'nginx',
       kib: await perConnection('nginx', nginx.port, () => [nginx.pid, ...childrenOf(nginx.pid)], CONNECTIONS),
@@ -74,7 +66,7 @@ try {
   if (ensureInstalled('haproxy', 'haproxy', log)) {
     const haproxy = await startHaproxy(dir, await freePort(), replicaPorts);
     stops.push(haproxy.stop);
-    await settle();
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
     rows.push({
       target: 'haproxy',
       kib: await perConnection('haproxy', haproxy.port, () => [haproxy.pid], CONNECTIONS),

@@ -46,3 +46,23 @@ export async function idleTunnels(port: number, count: number, into: WebSocket[]
     );
   }
 }
+
+/**
+ * Resident memory that `open(count)` adds to the processes `pids()`, per item opened (KiB), each
+ * reading taken once the processes settled for `settleMs`; and the readings themselves.
+ */
+export async function growthPerItem(
+  pids: () => number[],
+  open: (count: number) => Promise<void>,
+  count: number,
+  settleMs: number,
+): Promise<{ before: number; after: number; kib: number }> {
+  const rss = () => pids().reduce((sum, pid) => sum + rssOf(pid), 0);
+  const settle = () => new Promise((r) => setTimeout(r, settleMs));
+  await settle();
+  const before = rss();
+  await open(count);
+  await settle();
+  const after = rss();
+  return { before, after, kib: (after - before) / count / 1024 };
+}

@@ -4,7 +4,15 @@ import { admit } from './admission.js';
 import type { Timed } from './deadlines.js';
 import { DirectWriter } from './direct-write.js';
 import { failureResponse } from './headers.js';
-import { type Head, HttpParser, isParseError, type ParseError, type ParserHandler } from './http-parser.js';
+import {
+  type Head,
+  HttpParser,
+  isParseError,
+  leaveHttp,
+  type ParseError,
+  type ParserHandler,
+  restOf,
+} from './http-parser.js';
 import { setReading } from './reading.js';
 import type { ClientSide, Relay } from './relay.js';
 import type { AdmittedRequest } from './request.js';
@@ -204,12 +212,9 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     this.deadline = 0;
     this.queue.length = 0;
     this.receiving = undefined;
-    this.parser!.release(this.consumed);
+    leaveHttp(socket, this.parser!, this.consumed, ['data', 'drain', 'end', 'error', 'close']);
     this.parser = undefined;
-    for (const event of ['data', 'drain', 'end', 'error', 'close']) socket.removeAllListeners(event);
     this.host.closed(this);
-    setReading(socket, this.consumed, true);
-    socket.pause();
     return { socket, rest };
   }
 
@@ -295,7 +300,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   /** Until the replica answers the tunnel request, what follows it is kept, not parsed, and reading stops. */
   private holdForSwitch(parsed: number, data: Buffer): void {
-    this.held = parsed < data.length ? Buffer.from(data.subarray(parsed)) : undefined;
+    this.held = restOf(parsed, data);
     setReading(this.socket, this.consumed, false);
   }
 

@@ -107,7 +107,7 @@ export class Forwarder implements ExchangeHost {
     this.options.metrics.tunnelOpened(replica);
     tunnel.start(fromClient, fromReplica);
     // The table may have changed while the handshake was on its way.
-    if (this.options.membership.router.lookup(key)?.name !== replica) this.scheduleRehome(tunnel);
+    this.rehomeIfMoved(tunnel, this.options.membership.router);
   }
 
   /** Open tunnels per replica (the dashboard). */
@@ -123,12 +123,12 @@ export class Forwarder implements ExchangeHost {
    * at once). Every instance computes the same owners, so every instance closes the same tunnels.
    */
   private rehome(router: Router<ReplicaHandle>): void {
-    for (const [tunnel, scheduled] of this.tunnels) {
-      if (scheduled === undefined && router.lookup(tunnel.key)?.name !== tunnel.replica) this.scheduleRehome(tunnel);
-    }
+    for (const tunnel of this.tunnels.keys()) this.rehomeIfMoved(tunnel, router);
   }
 
-  private scheduleRehome(tunnel: Tunnel): void {
+  /** Schedules the tunnel's close when its key has another owner on `router` (once). */
+  private rehomeIfMoved(tunnel: Tunnel, router: Router<ReplicaHandle>): void {
+    if (this.tunnels.get(tunnel) !== undefined || router.lookup(tunnel.key)?.name === tunnel.replica) return;
     const timer = setTimeout(() => tunnel.close('rehome'), Math.random() * this.options.rehomeGraceMs);
     timer.unref();
     this.tunnels.set(tunnel, timer);

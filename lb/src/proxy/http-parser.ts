@@ -1,6 +1,7 @@
 import { maxHeaderSize } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
+import { setReading } from './reading.js';
 
 /**
  * Node's own HTTP/1 parser (llhttp behind `node:_http_common`, the one node:http uses), so the
@@ -166,6 +167,22 @@ export class HttpParser {
     const native = this.native;
     setImmediate(() => native.close());
   }
+}
+
+/**
+ * A socket leaves HTTP (a switched protocol): its parser is released, the listeners of its HTTP
+ * connection (`events`) are removed, and its JS stream reads it again, paused until a tunnel pipes it.
+ */
+export function leaveHttp(socket: Socket, parser: HttpParser, consumed: boolean, events: readonly string[]): void {
+  parser.release(consumed);
+  for (const event of events) socket.removeAllListeners(event);
+  setReading(socket, consumed, true);
+  socket.pause();
+}
+
+/** What a read held past the `parsed` bytes llhttp took (a copy: the read's buffer is reused). */
+export function restOf(parsed: number, data: Buffer): Buffer | undefined {
+  return parsed < data.length ? Buffer.from(data.subarray(parsed)) : undefined;
 }
 
 export function isParseError(value: unknown): value is ParseError {

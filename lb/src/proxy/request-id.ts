@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { RequestKey } from '../routing/index.js';
+import { integerIdOf, type RequestKey } from '../routing/index.js';
 
 export interface RequestId {
   /** Decimal text sent to the replica and back to the client. */
@@ -8,22 +8,18 @@ export interface RequestId {
   readonly key: RequestKey;
 }
 
-const DIGITS = /^\d{1,1024}$/;
+/** What counts as an integer id: 1 to 1,024 decimal digits (longer would cost a request ~0.75 ms of hashing). */
+export const INTEGER_ID = /^\d{1,1024}$/;
 
 /**
  * The client's `X-Request-Id` when it is a non-negative integer (kept in canonical
  * decimal form, so "007" is id 7), otherwise a random integer in [100000, 999999].
  */
 export function requestIdFrom(header: string | string[] | undefined): RequestId {
-  if (typeof header === 'string' && DIGITS.test(header)) {
-    if (header.length <= 15) {
-      const key = Number(header);
-      // Already canonical (no leading zero): the header is the text, no number-to-string per request.
-      return { text: header[0] !== '0' || header.length === 1 ? header : String(key), key };
-    }
-    const big = BigInt(header);
-    const key = big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
-    return { text: big.toString(), key };
+  if (typeof header === 'string' && INTEGER_ID.test(header)) {
+    const key = integerIdOf(header);
+    // Already canonical (no leading zero): the header is the text, no number-to-string per request.
+    return { text: header[0] !== '0' || header.length === 1 ? header : String(key), key };
   }
   const key = randomInt(100000, 1000000);
   return { text: String(key), key };

@@ -1,4 +1,5 @@
 import type { AdmittedRequest } from './request.js';
+import { INTEGER_ID } from './request-id.js';
 
 /** One place a routing key may come from (SPEC "Routing keys", `HASH_KEY`). */
 export type KeySource =
@@ -12,7 +13,6 @@ export type KeySource =
 
 /** Longer keys are no key from their source (a header may be 16 KiB; a key is an id). */
 export const MAX_KEY_LENGTH = 1024;
-const INTEGER_ID = /^\d{1,1024}$/;
 
 /**
  * HASH_KEY's sources, in order; or why the text is not a list of them. Header and cookie names are

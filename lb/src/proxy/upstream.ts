@@ -1,7 +1,15 @@
 import { connect, type Socket } from 'node:net';
 import type { Deadlines, Timed } from './deadlines.js';
 import { DirectWriter } from './direct-write.js';
-import { type Head, HttpParser, isParseError, type ParseError, type ParserHandler } from './http-parser.js';
+import {
+  type Head,
+  HttpParser,
+  isParseError,
+  leaveHttp,
+  type ParseError,
+  type ParserHandler,
+  restOf,
+} from './http-parser.js';
 import { setReading } from './reading.js';
 
 /** Why an upstream exchange failed; `code` is what the client's 502 names. */
@@ -404,18 +412,14 @@ export class UpstreamConnection implements ParserHandler, Timed {
    */
   private handOver(head: Head, parsed: number, chunk: () => Buffer): void {
     const handler = this.handler!;
-    const data = chunk();
-    const rest = parsed < data.length ? Buffer.from(data.subarray(parsed)) : undefined;
+    const rest = restOf(parsed, chunk());
     this.handler = null;
     this.dead = true;
     this.switched = undefined;
-    this.parser.release(this.consumed);
-    for (const event of ['drain', 'end', 'error', 'close']) this.socket.removeAllListeners(event);
     this.pool.deadlines.unwatch(this);
     this.pool.forget(this);
     // Read by the JS stream from now on; the tunnel's pipe takes it.
-    setReading(this.socket, this.consumed, true);
-    this.socket.pause();
+    leaveHttp(this.socket, this.parser, this.consumed, ['drain', 'end', 'error', 'close']);
     handler.onSwitch!(head, this.socket, rest);
   }
 

@@ -3,6 +3,13 @@ import { bigEndianBytes, type RequestKey } from './hash.js';
 
 const DIGITS = /^\d+$/;
 
+/** The value of a string of decimal digits: a plain number while safe, a bigint past 2^53. */
+export function integerIdOf(digits: string): RequestKey {
+  if (digits.length <= 15) return Number(digits);
+  const big = BigInt(digits);
+  return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+}
+
 /**
  * The routing id of a key (SPEC "Routing keys"): a key of decimal digits only is its integer value,
  * so integer ids route exactly as X-Request-Id ids do, for every hash function; any other key is the
@@ -10,11 +17,7 @@ const DIGITS = /^\d+$/;
  * plain number). The same key has the same id everywhere, always.
  */
 export function routingIdOf(key: string): RequestKey {
-  if (DIGITS.test(key)) {
-    if (key.length <= 15) return Number(key);
-    const big = BigInt(key);
-    return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
-  }
+  if (DIGITS.test(key)) return integerIdOf(key);
   return Number.parseInt(hash('sha256', key, 'hex').slice(0, 12), 16);
 }
 

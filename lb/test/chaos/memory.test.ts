@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { WebSocket } from 'ws';
-import { idleConnections, idleTunnels, rssOf } from '../../../kit/src/idle.js';
+import { growthPerItem, idleConnections, idleTunnels } from '../../../kit/src/idle.js';
 import { type SpawnedLb, spawnLb } from '../../../kit/src/lb.js';
 
 /**
@@ -12,7 +12,7 @@ import { type SpawnedLb, spawnLb } from '../../../kit/src/lb.js';
  */
 const MAX_KIB_PER_CONNECTION = 24;
 const MAX_KIB_PER_TUNNEL = 48;
-const settle = () => new Promise((r) => setTimeout(r, 1500));
+const SETTLE_MS = 1500;
 
 describe('memory per idle connection and tunnel (RSS growth of the LB process, loosely bounded)', () => {
   let lb: SpawnedLb;
@@ -28,16 +28,10 @@ describe('memory per idle connection and tunnel (RSS growth of the LB process, l
     try {
       await idleConnections(port, 200, sockets);
       await idleTunnels(port, 100, tunnels, 1_000_000);
-      await settle();
-      const start = rssOf(lb.pid);
-      await idleConnections(port, 8000, sockets);
-      await settle();
-      const afterConnections = rssOf(lb.pid);
-      await idleTunnels(port, 2000, tunnels);
-      await settle();
-      const afterTunnels = rssOf(lb.pid);
-      const perConnection = (afterConnections - start) / 8000 / 1024;
-      const perTunnel = (afterTunnels - afterConnections) / 2000 / 1024;
+      const pids = () => [lb.pid];
+      const connections = (n: number) => idleConnections(port, n, sockets);
+      const perConnection = (await growthPerItem(pids, connections, 8000, SETTLE_MS)).kib;
+      const perTunnel = (await growthPerItem(pids, (n) => idleTunnels(port, n, tunnels), 2000, SETTLE_MS)).kib;
       console.log(
         `# memory: ${perConnection.toFixed(2)} KiB per idle connection, ${perTunnel.toFixed(2)} KiB per idle tunnel`,
       );
