@@ -47,6 +47,7 @@ error_log ${root}/error.log warn;
 events { worker_connections 9500; }
 http {
   access_log off;
+  keepalive_timeout 300s;
   client_body_temp_path ${root}/body;
   proxy_temp_path ${root}/proxy;
   fastcgi_temp_path ${root}/fastcgi;
@@ -91,7 +92,8 @@ export async function startHaproxy(dir: string, port: number, upstreams: number[
 defaults
   mode http
   timeout connect 5s
-  timeout client 30s
+  timeout client 300s
+  timeout http-keep-alive 300s
   timeout server 30s
   option http-keep-alive
   http-reuse always

@@ -2,16 +2,18 @@ import type { Socket } from 'node:net';
 import { LbError } from '../contract/errors.js';
 import { admit } from './admission.js';
 import type { Timed } from './deadlines.js';
-import { DirectWriter } from './direct-write.js';
+import { DirectWriter, type WriteOwner } from './direct-write.js';
 import { failureResponse } from './headers.js';
 import {
   type Head,
   HttpParser,
   isParseError,
   leaveHttp,
+  type ParsedReader,
   type ParseError,
   type ParserHandler,
   restOf,
+  type SocketListeners,
 } from './http-parser.js';
 import { setReading } from './reading.js';
 import type { ClientSide, Relay } from './relay.js';
@@ -51,12 +53,16 @@ const LINGER_MS = 5000;
 /** An idle connection keeps its parser this long (a client sending back to back never loses it). */
 const PARSER_IDLE_MS = 1000;
 
+/** The connection a socket serves, for the socket's listeners (shared by all connections). */
+const CONNECTION = Symbol('connection');
+type ServedSocket = Socket & { [CONNECTION]?: ClientConnection };
+
 /**
  * One client connection: llhttp in request mode, requests answered one at a time in
  * order (as nginx and HAProxy do), reading paused while requests wait their turn or the
  * replica cannot take more body, and one deadline for the whole request (head and body).
  */
-export class ClientConnection implements ParserHandler, ClientSide, Timed {
+export class ClientConnection implements ParserHandler, ParsedReader, WriteOwner, ClientSide, Timed {
   deadline = 0;
   readonly clientIp: string;
   /** Released while the connection idles (its memory goes back), made anew when bytes come. */
@@ -84,35 +90,75 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
   /** What the client sent after that request (the protocol it switches to, or more HTTP if declined). */
   private held: Buffer | undefined;
 
-  /** The client took what it could not take at once: the request being answered may send more. */
-  private readonly drained = () => this.queue[0]?.relay?.onClientDrain();
   private readonly writer: DirectWriter;
   /** The socket is corked until the end of this turn of the event loop. */
   private corked = false;
-  private readonly uncork = () => {
-    this.corked = false;
-    this.socket.uncork();
-  };
 
   constructor(
     readonly socket: Socket,
     private readonly host: ConnectionHost,
   ) {
     this.clientIp = socket.remoteAddress ?? 'unknown';
-    this.writer = new DirectWriter(socket, this.drained);
+    this.writer = new DirectWriter(socket, this);
     socket.setNoDelay(true);
-    this.consumed = this.parser!.consume(socket, this.parsed);
-    if (!this.consumed) socket.on('data', (chunk: Buffer) => this.onParsed(this.parser!.execute(chunk), () => chunk));
-    socket.on('drain', this.drained);
-    socket.on('error', () => undefined); // 'close' follows
-    socket.on('close', () => this.onClose());
-    // A client that ends its side has left (as node:http and nginx take it): its requests are cancelled.
-    socket.on('end', () => {
-      this.clientEnded = true;
-      if (this.isIdle) socket.end();
-      else socket.destroy();
-    });
+    // Listeners are functions shared by every connection, which they find on the socket: an idle
+    // connection holds no closures of its own (memory per idle connection).
+    (socket as ServedSocket)[CONNECTION] = this;
+    this.consumed = this.parser!.consume(socket, this);
+    for (const [event, listener] of LISTENERS) if (event !== 'data' || !this.consumed) socket.on(event, listener);
     this.idle();
+  }
+
+  // ---- the socket's events (through the shared listeners at the end of this file)
+
+  /** Bytes read by the JS stream (a socket whose handle the parser could not take). */
+  onData(chunk: Buffer): void {
+    this.onParsed(this.parser!.execute(chunk), () => chunk);
+  }
+
+  /** The client took what it could not take at once: the request being answered may send more. */
+  onWriteDrain(): void {
+    this.queue[0]?.relay?.onClientDrain();
+  }
+
+  /** A client that ends its side has left (as node:http and nginx take it): its requests are cancelled. */
+  onEnd(): void {
+    this.clientEnded = true;
+    if (this.isIdle) this.socket.end();
+    else this.socket.destroy();
+  }
+
+  onClose(): void {
+    this.ended = true;
+    for (const queued of this.queue) queued.relay?.cancel();
+    this.queue.length = 0;
+    this.receiving = undefined;
+    this.parser?.close();
+    this.parser = undefined;
+    this.host.closed(this);
+  }
+
+  /** Bytes on a connection whose parser was released: a new parser reads them and, in C++, the rest. */
+  onWake(chunk: Buffer): void {
+    const { socket } = this;
+    socket.off('data', onWake);
+    socket.pause();
+    const parser = new HttpParser('request', this);
+    this.parser = parser;
+    parser.consume(socket, this);
+    this.onParsed(parser.execute(chunk), () => chunk);
+    // Whatever the stream read past this chunk before the parser took over the handle.
+    for (let more: Buffer | null = socket.read(); more !== null && this.parser === parser; more = socket.read()) {
+      const rest = more;
+      this.onParsed(parser.execute(rest), () => rest);
+    }
+    this.updateReading();
+  }
+
+  /** The turn that corked the socket is over. */
+  uncork(): void {
+    this.corked = false;
+    this.socket.uncork();
   }
 
   /** Nothing in flight: closes at once (shutdown) or after the keep-alive timeout. */
@@ -168,7 +214,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     if (more && !this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(this.uncork);
+      process.nextTick(uncork, this);
     }
     return this.writer.write(data);
   }
@@ -212,7 +258,8 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     this.deadline = 0;
     this.queue.length = 0;
     this.receiving = undefined;
-    leaveHttp(socket, this.parser!, this.consumed, ['data', 'drain', 'end', 'error', 'close']);
+    leaveHttp(socket, this.parser!, this.consumed, LISTENERS);
+    (socket as ServedSocket)[CONNECTION] = undefined;
     this.parser = undefined;
     this.host.closed(this);
     return { socket, rest };
@@ -259,7 +306,7 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
 
   // ---- internals
 
-  private onParsed(parsed: number | ParseError, chunk: () => Buffer): void {
+  onParsed(parsed: number | ParseError, chunk: () => Buffer): void {
     if (this.ended) return; // lingering: the rest is dropped
     let result = parsed;
     for (;;) {
@@ -402,36 +449,36 @@ export class ClientConnection implements ParserHandler, ClientSide, Timed {
     this.parser!.release(true);
     this.parser = undefined;
     this.deadline = this.keepAliveEnd;
-    this.socket.on('data', this.wake);
+    this.socket.on('data', onWake);
     this.socket.resume(); // a wake before paused the stream; 'data' alone would not restart it
   }
-
-  /** Bytes on a connection whose parser was released: a new parser reads them and, in C++, the rest. */
-  private readonly wake = (chunk: Buffer): void => {
-    const { socket } = this;
-    socket.off('data', this.wake);
-    socket.pause();
-    const parser = new HttpParser('request', this);
-    this.parser = parser;
-    parser.consume(socket, this.parsed);
-    this.onParsed(parser.execute(chunk), () => chunk);
-    // Whatever the stream read past this chunk before the parser took over the handle.
-    for (let more: Buffer | null = socket.read(); more !== null && this.parser === parser; more = socket.read()) {
-      const rest = more;
-      this.onParsed(parser.execute(rest), () => rest);
-    }
-    this.updateReading();
-  };
-
-  private readonly parsed = (result: number | ParseError, chunk: () => Buffer): void => this.onParsed(result, chunk);
-
-  private onClose(): void {
-    this.ended = true;
-    for (const queued of this.queue) queued.relay?.cancel();
-    this.queue.length = 0;
-    this.receiving = undefined;
-    this.parser?.close();
-    this.parser = undefined;
-    this.host.closed(this);
-  }
 }
+
+// The socket's listeners, one function each for every connection (`this` is the socket).
+function onData(this: ServedSocket, chunk: Buffer): void {
+  this[CONNECTION]?.onData(chunk);
+}
+function onDrain(this: ServedSocket): void {
+  this[CONNECTION]?.onWriteDrain();
+}
+function onEnd(this: ServedSocket): void {
+  this[CONNECTION]?.onEnd();
+}
+function onClose(this: ServedSocket): void {
+  this[CONNECTION]?.onClose();
+}
+function onWake(this: ServedSocket, chunk: Buffer): void {
+  this[CONNECTION]?.onWake(chunk);
+}
+function uncork(connection: ClientConnection): void {
+  connection.uncork();
+}
+function ignore(): void {}
+
+const LISTENERS: SocketListeners = [
+  ['data', onData],
+  ['drain', onDrain],
+  ['error', ignore], // 'close' follows
+  ['close', onClose],
+  ['end', onEnd],
+];

@@ -11,7 +11,7 @@ import type { OutlierDetector } from './outliers.js';
 import type { AdmittedRequest } from './request.js';
 import { type KeySource, keyOf } from './routing-key.js';
 import { ReplicaSelection, type SelectionOptions } from './selection.js';
-import { Tunnel, type TunnelEnd } from './tunnel.js';
+import { Tunnel, type TunnelEnd, type TunnelOwner } from './tunnel.js';
 import { type PoolOptions, UPSTREAM_IDLE_TIMEOUT_MS, UpstreamPool } from './upstream.js';
 
 export interface ForwarderOptions extends SelectionOptions {
@@ -43,7 +43,7 @@ const CONNECT_TIMEOUT_MS = 1000;
  * What exchanges share: the selection policy on the current routing table, one pool of raw
  * keep-alive sockets per replica, and the bookkeeping of outcomes (outliers, suspects, metrics).
  */
-export class Forwarder implements ExchangeHost {
+export class Forwarder implements ExchangeHost, TunnelOwner {
   private readonly pools = new Map<string, UpstreamPool>();
   private readonly selection: ReplicaSelection;
   private readonly poolOptions: PoolOptions;
@@ -102,7 +102,7 @@ export class Forwarder implements ExchangeHost {
     fromClient?: Buffer,
     fromReplica?: Buffer,
   ): void {
-    const tunnel = new Tunnel(key, replica, client, upstream, (ended, reason) => this.tunnelEnded(ended, reason));
+    const tunnel = new Tunnel(key, replica, client, upstream, this);
     this.tunnels.set(tunnel, undefined);
     this.options.metrics.tunnelOpened(replica);
     tunnel.start(fromClient, fromReplica);
@@ -134,7 +134,7 @@ export class Forwarder implements ExchangeHost {
     this.tunnels.set(tunnel, timer);
   }
 
-  private tunnelEnded(tunnel: Tunnel, reason: TunnelEnd): void {
+  tunnelEnded(tunnel: Tunnel, reason: TunnelEnd): void {
     clearTimeout(this.tunnels.get(tunnel));
     this.tunnels.delete(tunnel);
     this.options.metrics.tunnelClosed(tunnel.replica, reason);

@@ -68,6 +68,11 @@ export interface ParserHandler {
 
 export type ParserKind = 'request' | 'response';
 
+/** Who reads what a parser consuming a socket parsed (see `consume`). */
+export interface ParsedReader {
+  onParsed(result: number | ParseError, chunk: () => Buffer): void;
+}
+
 /**
  * A parser bound to a handler. Heads split over several reads arrive in pieces
  * (`kOnHeaders`); they are put together here so the handler sees one head.
@@ -128,15 +133,15 @@ export class HttpParser {
 
   /**
    * Reads the socket in C++ (as node:http's server does): each read is parsed without a
-   * JS 'data' event or a Buffer of its own; `onRead` gets what `execute` would return and
+   * JS 'data' event or a Buffer of its own; `reader` gets what `execute` would return and
    * the chunk's unparsed rest when llhttp stopped early (after an Upgrade message).
    * Pause and resume the socket with `readStop`/`readStart` on its handle then.
    */
-  consume(socket: Socket, onRead: (result: number | ParseError, chunk: () => Buffer) => void): boolean {
+  consume(socket: Socket, reader: ParsedReader): boolean {
     const handle = (socket as unknown as { _handle?: object })._handle;
     if (!handle) return false;
     this.native[Native.kOnExecute] = (result: number | ParseError) =>
-      onRead(result, () => this.native.getCurrentBuffer());
+      reader.onParsed(result, () => this.native.getCurrentBuffer());
     this.native.consume(handle);
     return true;
   }
@@ -169,13 +174,17 @@ export class HttpParser {
   }
 }
 
+/** A connection's listeners on its socket: [event, listener]. */
+// biome-ignore lint/suspicious/noExplicitAny: each event passes its own arguments
+export type SocketListeners = readonly (readonly [string, (...args: any[]) => void])[];
+
 /**
- * A socket leaves HTTP (a switched protocol): its parser is released, the listeners of its HTTP
- * connection (`events`) are removed, and its JS stream reads it again, paused until a tunnel pipes it.
+ * A socket leaves HTTP (a switched protocol): its parser is released, its HTTP connection's
+ * `listeners` removed (node's own stay), and its JS stream reads it again, paused until a tunnel takes it.
  */
-export function leaveHttp(socket: Socket, parser: HttpParser, consumed: boolean, events: readonly string[]): void {
+export function leaveHttp(socket: Socket, parser: HttpParser, consumed: boolean, listeners: SocketListeners): void {
   parser.release(consumed);
-  for (const event of events) socket.removeAllListeners(event);
+  for (const [event, listener] of listeners) socket.off(event, listener);
   setReading(socket, consumed, true);
   socket.pause();
 }

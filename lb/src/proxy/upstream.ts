@@ -1,14 +1,16 @@
 import { connect, type Socket } from 'node:net';
 import type { Deadlines, Timed } from './deadlines.js';
-import { DirectWriter } from './direct-write.js';
+import { DirectWriter, type WriteOwner } from './direct-write.js';
 import {
   type Head,
   HttpParser,
   isParseError,
   leaveHttp,
+  type ParsedReader,
   type ParseError,
   type ParserHandler,
   restOf,
+  type SocketListeners,
 } from './http-parser.js';
 import { setReading } from './reading.js';
 
@@ -193,7 +195,7 @@ function noop(): void {}
  * time; anything the upstream sends outside an exchange (bytes after a complete answer,
  * an answer nobody asked for) closes it, so a misbehaving replica cannot desynchronise it.
  */
-export class UpstreamConnection implements ParserHandler, Timed {
+export class UpstreamConnection implements ParserHandler, ParsedReader, WriteOwner, Timed {
   deadline = 0;
   readonly authority: string;
   /** Has carried an exchange before (a failure before any byte may be the keep-alive race). */
@@ -226,13 +228,14 @@ export class UpstreamConnection implements ParserHandler, Timed {
   ) {
     this.authority = pool.authority;
     this.parser = new HttpParser('response', this);
-    this.writer = new DirectWriter(socket, () => this.handler?.onUpstreamDrain());
-    socket.on('drain', () => this.handler?.onUpstreamDrain());
-    socket.on('end', () => this.onEnd());
-    socket.on('error', (error: NodeJS.ErrnoException) =>
-      this.fail(new UpstreamError(error.code ?? 'SOCKET_ERROR', error.message)),
-    );
-    socket.on('close', () => this.onClose());
+    this.writer = new DirectWriter(socket, this);
+    // Listeners shared by every connection, which they find on the socket (no closures of its own).
+    (socket as UpstreamSocket)[CONNECTION] = this;
+    for (const [event, listener] of LISTENERS) if (event !== 'data') socket.on(event, listener);
+  }
+
+  onWriteDrain(): void {
+    this.handler?.onUpstreamDrain();
   }
 
   onConnected(done: Acquired): void {
@@ -247,10 +250,8 @@ export class UpstreamConnection implements ParserHandler, Timed {
       if (this.connectSettled) return; // timed out meanwhile
       this.connectSettled = true;
       this.deadline = 0;
-      this.consumed = this.parser.consume(this.socket, (result, chunk) => this.onParsed(result, chunk));
-      if (!this.consumed) {
-        this.socket.on('data', (chunk: Buffer) => this.onParsed(this.parser.execute(chunk), () => chunk));
-      }
+      this.consumed = this.parser.consume(this.socket, this);
+      if (!this.consumed) this.socket.on('data', onData);
       done(null, this);
     });
     this.connectFailed = (error) => {
@@ -371,7 +372,7 @@ export class UpstreamConnection implements ParserHandler, Timed {
   }
 
   /** One read, parsed (the callbacks ran meanwhile). */
-  private onParsed(result: number | ParseError, chunk: () => Buffer): void {
+  onParsed(result: number | ParseError, chunk: () => Buffer): void {
     if (this.switched && this.handler && !isParseError(result)) {
       this.handOver(this.switched, result, chunk);
       return;
@@ -385,7 +386,13 @@ export class UpstreamConnection implements ParserHandler, Timed {
     else if (this.responseComplete) this.maybeRelease();
   }
 
-  private onEnd(): void {
+  // ---- the socket's events (through the shared listeners at the end of this file)
+
+  onData(chunk: Buffer): void {
+    this.onParsed(this.parser.execute(chunk), () => chunk);
+  }
+
+  onEnd(): void {
     // A close-delimited answer ends with the connection.
     if (this.handler && this.answering && !this.responseComplete) {
       const result = this.parser.finish();
@@ -395,7 +402,11 @@ export class UpstreamConnection implements ParserHandler, Timed {
     }
   }
 
-  private onClose(): void {
+  onError(error: NodeJS.ErrnoException): void {
+    this.fail(new UpstreamError(error.code ?? 'SOCKET_ERROR', error.message));
+  }
+
+  onClose(): void {
     this.pool.deadlines.unwatch(this);
     if (this.handler && !this.dead)
       this.fail(
@@ -419,7 +430,8 @@ export class UpstreamConnection implements ParserHandler, Timed {
     this.pool.deadlines.unwatch(this);
     this.pool.forget(this);
     // Read by the JS stream from now on; the tunnel's pipe takes it.
-    leaveHttp(this.socket, this.parser, this.consumed, ['drain', 'end', 'error', 'close']);
+    leaveHttp(this.socket, this.parser, this.consumed, LISTENERS);
+    (this.socket as UpstreamSocket)[CONNECTION] = undefined;
     handler.onSwitch!(head, this.socket, rest);
   }
 
@@ -442,3 +454,33 @@ export class UpstreamConnection implements ParserHandler, Timed {
     handler?.onUpstreamError(error);
   }
 }
+
+/** The connection a socket serves, for the socket's listeners (shared by all connections). */
+const CONNECTION = Symbol('upstreamConnection');
+type UpstreamSocket = Socket & { [CONNECTION]?: UpstreamConnection };
+
+// The socket's listeners, one function each for every connection (`this` is the socket).
+function onData(this: UpstreamSocket, chunk: Buffer): void {
+  this[CONNECTION]?.onData(chunk);
+}
+function onDrain(this: UpstreamSocket): void {
+  this[CONNECTION]?.onWriteDrain();
+}
+function onEnd(this: UpstreamSocket): void {
+  this[CONNECTION]?.onEnd();
+}
+function onError(this: UpstreamSocket, error: NodeJS.ErrnoException): void {
+  this[CONNECTION]?.onError(error);
+}
+function onClose(this: UpstreamSocket): void {
+  this[CONNECTION]?.onClose();
+}
+
+/** 'data' only for a socket the parser cannot read in C++. */
+const LISTENERS: SocketListeners = [
+  ['data', onData],
+  ['drain', onDrain],
+  ['end', onEnd],
+  ['error', onError],
+  ['close', onClose],
+];
