@@ -1,4 +1,5 @@
-// Bundles each service into one ESM file under dist/ so images need no npm inside. The LB's
+// Bundles each service into one ESM file under dist/ so images need no npm inside (what it loads
+// only on demand, the LB's tracing SDK, in dist/<service>-chunks/). The LB's
 // bundle carries the dashboard (lb/src/dashboard/browser: page, script built from TypeScript,
 // stylesheet) inline; dist/dashboard/ holds the same files for the LB run from source (tsx).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -65,8 +66,11 @@ const assets = wanted.some(([name]) => name === 'lb') ? await dashboardAssets() 
 await Promise.all(
   wanted.map(([name, entry]) =>
     build({
-      entryPoints: [entry],
-      outfile: `dist/${name}.js`,
+      entryPoints: { [name]: entry },
+      outdir: 'dist',
+      // Code imported only when needed (the LB's tracing SDK) goes into chunks of its own, loaded then.
+      splitting: true,
+      chunkNames: `${name}-chunks/[name]-[hash]`,
       bundle: true,
       platform: 'node',
       format: 'esm',

@@ -67,6 +67,10 @@ export interface Config {
   readonly slowStartMs: number;
   /** `/rm` and SIGTERM give the requests in flight this long to finish. */
   readonly drainTimeoutMs: number;
+  /** ACCESS_LOG: one JSON line per request and tunnel, to stdout or appended to a file; undefined is off. */
+  readonly accessLog: 'stdout' | { readonly path: string } | undefined;
+  /** OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT set): the SDK reads its own OTEL_* variables. */
+  readonly tracing: boolean;
 }
 
 export interface ReplicaSpec {
@@ -316,5 +320,50 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     rehomeGraceMs: integer(env, 'REHOME_GRACE_MS', 1000, 0, 600_000),
     slowStartMs: integer(env, 'SLOW_START_MS', 0, 0, 3_600_000),
     drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 30_000, 0, 3_600_000),
+    accessLog: accessLog(env),
+    tracing: tracing(env),
   };
+}
+
+function accessLog(env: Env): Config['accessLog'] {
+  const text = raw(env, 'ACCESS_LOG');
+  if (text === undefined || text === 'off') return undefined;
+  if (text === 'stdout') return 'stdout';
+  if (text.includes('\0')) throw new ConfigError(`ACCESS_LOG must be off, stdout or a file path (got '${text}')`);
+  return { path: text };
+}
+
+const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+];
+
+/**
+ * Tracing is on when an OTLP endpoint is set (and OTEL_SDK_DISABLED is not `true`). The SDK reads
+ * the OTEL_* variables itself; the ones it would silently replace by a default when wrong stop the
+ * LB here instead, as any other bad value does.
+ */
+function tracing(env: Env): boolean {
+  const endpoints = ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const set = endpoints.filter((name) => raw(env, name) !== undefined);
+  if (set.length === 0 || raw(env, 'OTEL_SDK_DISABLED') === 'true') return false;
+  for (const name of set) {
+    const url = raw(env, name)!;
+    if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+      throw new ConfigError(`${name} must be an http(s) URL, e.g. http://collector:4318 (got '${url}')`);
+    }
+  }
+  const sampler = oneOf(env, 'OTEL_TRACES_SAMPLER', 'parentbased_always_on', SAMPLERS);
+  const arg = raw(env, 'OTEL_TRACES_SAMPLER_ARG');
+  if (sampler.endsWith('traceidratio') && arg !== undefined) {
+    const ratio = Number(arg);
+    if (!/^\d+(\.\d+)?$/.test(arg) || ratio > 1) {
+      throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, e.g. 0.01 (got '${arg}')`);
+    }
+  }
+  return true;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { exportToPrimary, TrafficReporter } from './cluster/worker.js';
 import type { Config } from './config.js';
@@ -12,10 +12,12 @@ import { TrafficStats } from './dashboard/stats.js';
 import { HeartbeatMonitor } from './health/monitor.js';
 import { Recovery } from './health/recovery.js';
 import { buildApp } from './http/app.js';
+import { createLogger } from './logging.js';
 import { MembershipFollower } from './membership/follower.js';
 import type { ReplicaHandle } from './membership/replica.js';
 import { controllerTarget, type RoutingSource } from './membership/source.js';
 import { ControllerMetrics, exposition, ForwardingMetrics } from './metrics.js';
+import { type DataPlaneObservers, dataPlaneObservers } from './observers.js';
 import { DataPlane } from './proxy/data-plane.js';
 import { Deadlines } from './proxy/deadlines.js';
 import { Forwarder } from './proxy/forwarder.js';
@@ -44,6 +46,8 @@ export interface LoadBalancer {
   start(): Promise<string>;
   /** Drains requests, stops heartbeats, releases the driver (process replicas stop). */
   stop(): Promise<void>;
+  /** SIGHUP: the access log's file is opened again by its name (logrotate). */
+  reopenLogs(): void;
 }
 
 async function createDriver(config: Config, log: Logger): Promise<ReplicaDriver> {
@@ -87,6 +91,8 @@ const FIRST_MEMBERSHIP_WAIT_MS = 10_000;
 
 interface Forwarding {
   readonly dataPlane: DataPlane;
+  /** Its access log and tracer. */
+  readonly observed: DataPlaneObservers;
   readonly forwarder: Forwarder;
   readonly ownRoutes: UpstreamPool;
   readonly deadlines: Deadlines;
@@ -98,6 +104,7 @@ interface Forwarding {
 function buildForwarding(
   config: Config,
   log: Logger,
+  serviceName: string,
   membership: RoutingSource,
   ownRoutes: { target: UpstreamTarget; unavailable: (code: string) => LbError; timeoutMs: number },
   controller?: { manager: ReplicaManager; recovery: Recovery; monitor: HeartbeatMonitor },
@@ -153,14 +160,16 @@ function buildForwarding(
     deadlines,
   );
   const own = { pool, unavailable: ownRoutes.unavailable };
+  const observed = dataPlaneObservers(config, log, metrics, serviceName);
   const dataPlane = new DataPlane({
     forwarder,
     ownRoute: () => own,
     deadlines,
     requestTimeoutMs: config.requestTimeoutMs,
     shutdownGraceMs: config.shutdownGraceMs,
+    observers: observed.observers,
   });
-  return { dataPlane, forwarder, ownRoutes: pool, deadlines, outliers, metrics };
+  return { dataPlane, observed, forwarder, ownRoutes: pool, deadlines, outliers, metrics };
 }
 
 /** Data-plane worker processes (LB_WORKERS) forward instead of this process; their metrics join its own. */
@@ -177,7 +186,7 @@ export async function createLoadBalancer(
   config: Config,
   overrides: { driver?: ReplicaDriver; log?: Logger; workers?: WorkerPlanes } = {},
 ): Promise<LoadBalancer> {
-  const log = overrides.log ?? pino({ level: config.logLevel, base: { service: 'lb' } });
+  const log = overrides.log ?? createLogger(config.logLevel, 'lb');
   const driver = overrides.driver ?? (await createDriver(config, log));
   const probe = healthProbe({ path: config.replicas.healthPath, statuses: config.replicas.healthStatus });
   let forwarding: Forwarding | undefined;
@@ -212,6 +221,7 @@ export async function createLoadBalancer(
   forwarding = buildForwarding(
     config,
     log,
+    'lb',
     manager,
     {
       target: { path: ownSocket },
@@ -221,7 +231,7 @@ export async function createLoadBalancer(
     { manager, recovery, monitor },
     (replica, ok, ms) => stats.record(replica, ok, ms),
   );
-  const { dataPlane, forwarder, ownRoutes, deadlines, outliers, metrics } = forwarding;
+  const { dataPlane, observed, forwarder, ownRoutes, deadlines, outliers, metrics } = forwarding;
   const { workers } = overrides;
   // With workers, this process's own metrics are named apart from theirs (lb_process_* is theirs,
   // summed; lb_controller_process_* its own).
@@ -267,7 +277,8 @@ export async function createLoadBalancer(
     async start() {
       await manager.init(config.n);
       monitor.start();
-      await app.listen({ path: ownSocket });
+      await observed.start();
+      await app.listen({ path: ownSocket, listenTextResolver: () => "the LB's own routes are ready" });
       return serveTraffic ? dataPlane.listen(config.port, config.host) : `unix:@${socketName}`;
     },
     stop() {
@@ -277,12 +288,14 @@ export async function createLoadBalancer(
         await Promise.all([serveTraffic ? dataPlane.close(config.drainTimeoutMs) : undefined, app.close()]);
         ownRoutes.close();
         forwarder.close();
+        await observed.close();
         await monitor.stop();
         await manager.close();
         deadlines.close();
       })();
       return stopped;
     },
+    reopenLogs: () => observed.reopen(),
   };
 }
 
@@ -292,6 +305,7 @@ export interface DataPlaneInstance {
   readonly follower: MembershipFollower;
   start(): Promise<string>;
   stop(): Promise<void>;
+  reopenLogs(): void;
 }
 
 /**
@@ -332,7 +346,7 @@ export function createDataPlaneInstance(
   config: Config,
   overrides: { log?: Logger; worker?: boolean } = {},
 ): DataPlaneInstance {
-  const log = overrides.log ?? pino({ level: config.logLevel, base: { service: 'lb-data-plane' } });
+  const log = overrides.log ?? createLogger(config.logLevel, 'lb-data-plane');
   const address = config.controllerUrl!;
   const target = controllerTarget(address);
   const follower = new MembershipFollower({ controller: target, emptyRouter: emptyRouter(config), log });
@@ -341,6 +355,7 @@ export function createDataPlaneInstance(
   const forwarding = buildForwarding(
     config,
     log,
+    'lb-data-plane',
     follower,
     {
       target,
@@ -350,7 +365,7 @@ export function createDataPlaneInstance(
     undefined,
     reporter?.record,
   );
-  const { dataPlane, forwarder, ownRoutes, deadlines, metrics } = forwarding;
+  const { dataPlane, observed, forwarder, ownRoutes, deadlines, metrics } = forwarding;
   const local = overrides.worker ? undefined : localMetrics(metrics, deadlines, log);
   if (local) {
     const controllerRoute = dataPlane.ownRoute;
@@ -364,6 +379,7 @@ export function createDataPlaneInstance(
     follower,
     async start() {
       await follower.start(FIRST_MEMBERSHIP_WAIT_MS);
+      await observed.start();
       await local?.start();
       const url = await dataPlane.listen(config.port, config.host);
       if (local) metrics.registry.setDefaultLabels({ instance: `${hostname()}:${new URL(url).port}` });
@@ -377,10 +393,12 @@ export function createDataPlaneInstance(
         await local?.stop();
         ownRoutes.close();
         forwarder.close();
+        await observed.close();
         deadlines.close();
       })();
       return stopped;
     },
+    reopenLogs: () => observed.reopen(),
   };
 }
 
@@ -408,7 +426,7 @@ function localMetrics(metrics: ForwardingMetrics, deadlines: Deadlines, log: Log
   };
   return {
     route,
-    start: () => app.listen({ path }),
+    start: () => app.listen({ path, listenTextResolver: () => "this data plane's metrics route is ready" }),
     stop: async () => {
       pool.close();
       await app.close();

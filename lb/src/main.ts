@@ -2,11 +2,14 @@ import cluster from 'node:cluster';
 import { WorkerSupervisor } from './cluster/supervisor.js';
 import { type Config, ConfigError, parseConfig } from './config.js';
 import { createDataPlaneInstance, createLoadBalancer } from './lb.js';
+import { createLogger } from './logging.js';
 
 /** What main runs: start it, and stop it on a signal. */
 interface Runnable {
   start(): Promise<string>;
   stop(): Promise<void>;
+  /** SIGHUP: access logs are opened again by their names. */
+  reopenLogs(): void;
 }
 
 function loadConfig(): Config {
@@ -33,14 +36,9 @@ const withWorkers = config.workers > 1 && config.role === 'all';
  */
 async function create(): Promise<{ runnable: Runnable; log: (msg: string, extra?: object) => void }> {
   if (config.role === 'data-plane') {
-    const instance = createDataPlaneInstance(config, { worker: cluster.isWorker });
-    return {
-      runnable: instance,
-      log: (msg, extra) =>
-        console.log(
-          JSON.stringify({ level: 30, time: Date.now(), service: 'lb-data-plane', pid: process.pid, ...extra, msg }),
-        ),
-    };
+    const logger = createLogger(config.logLevel, 'lb-data-plane');
+    const instance = createDataPlaneInstance(config, { worker: cluster.isWorker, log: logger });
+    return { runnable: instance, log: (msg, extra) => logger.info(extra ?? {}, msg) };
   }
   if (!withWorkers) {
     const lb = await createLoadBalancer(config);
@@ -80,6 +78,10 @@ function withWorkerProcesses(controller: Runnable, supervisor: WorkerSupervisor)
       stopped ??= supervisor.stop().then(() => controller.stop());
       return stopped;
     },
+    reopenLogs() {
+      controller.reopenLogs();
+      supervisor.signal('SIGHUP');
+    },
   };
 }
 
@@ -103,6 +105,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     );
   });
 }
+
+// logrotate's convention: after it moved the access log away, SIGHUP opens a new one by its name.
+process.on('SIGHUP', () => runnable.reopenLogs());
 
 try {
   const url = await runnable.start();

@@ -50,6 +50,16 @@ export class ForwardingMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly accessLogDropped = new Counter({
+    name: 'lb_access_log_dropped_total',
+    help: 'Access-log lines dropped because the log could not keep up (16 MiB waiting)',
+    registers: [this.registry],
+  });
+  readonly accessLogErrors = new Counter({
+    name: 'lb_access_log_errors_total',
+    help: 'Access-log writes or reopens that failed (the lines wait and are tried again)',
+    registers: [this.registry],
+  });
   readonly outlierEjections = new Counter({
     name: 'lb_outlier_ejections_total',
     help: 'Replicas passed over for a while after consecutive 5xx answers or failed attempts',

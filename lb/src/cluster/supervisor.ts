@@ -74,6 +74,11 @@ export class WorkerSupervisor {
     return this.metricsRegistry.clusterMetrics();
   }
 
+  /** Sends `signal` to every live worker (SIGHUP: they reopen their access logs). */
+  signal(signal: NodeJS.Signals): void {
+    for (const worker of this.startedAt.keys()) if (!worker.isDead()) worker.process.kill(signal);
+  }
+
   /** Stops replacing workers, sends each SIGTERM (they drain) and waits for every exit. */
   async stop(): Promise<void> {
     this.stopping = true;

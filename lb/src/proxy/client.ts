@@ -15,6 +15,7 @@ import {
   restOf,
   type SocketListeners,
 } from './http-parser.js';
+import { type Observers, requestRecord } from './observation.js';
 import { setReading } from './reading.js';
 import type { ClientSide, Relay } from './relay.js';
 import type { AdmittedRequest } from './request.js';
@@ -27,6 +28,7 @@ export interface ConnectionHost {
   readonly shutdownGraceMs: number;
   /** True once shutdown began: answers still go out, each closing its connection. */
   readonly closing: boolean;
+  readonly observers: Observers;
   /** What will answer `request` (a replica or the LB's own routes), when its turn comes. */
   relayFor(client: ClientSide, request: AdmittedRequest): Relay;
   /** The connection is gone. */
@@ -39,6 +41,8 @@ interface Queued {
   relay: Relay | undefined;
   /** Refused before forwarding: answered with this error, then the connection closes. */
   refusal: LbError | undefined;
+  /** What the refused request's head said, when it had one (the access log). */
+  refusedHead?: { readonly method: string; readonly path: string };
   /** Its turn came. */
   started: boolean;
   /** Began after shutdown did: answered with `Connection: close`. */
@@ -161,6 +165,10 @@ export class ClientConnection implements ParserHandler, ParsedReader, WriteOwner
     this.socket.uncork();
   }
 
+  get observers(): Observers {
+    return this.host.observers;
+  }
+
   /** Nothing in flight: closes at once (shutdown) or after the keep-alive timeout. */
   get isIdle(): boolean {
     return this.queue.length === 0 && this.receiving === undefined;
@@ -184,6 +192,7 @@ export class ClientConnection implements ParserHandler, ParsedReader, WriteOwner
     const admitted = admit(head);
     if (admitted instanceof LbError) {
       queued.refusal = admitted;
+      queued.refusedHead = { method: head.method, path: head.url };
     } else {
       queued.relay = this.host.relayFor(this, admitted);
       if (queued.relay.canSwitch) this.switchAsked = true;
@@ -365,12 +374,22 @@ export class ClientConnection implements ParserHandler, ParsedReader, WriteOwner
     if (!queued || queued.started) return;
     queued.started = true;
     if (queued.relay) queued.relay.start();
-    else this.refuse(queued.refusal ?? new LbError('BAD_REQUEST', 'Bad request'));
+    else this.refuse(queued.refusal ?? new LbError('BAD_REQUEST', 'Bad request'), queued.refusedHead);
   }
 
   /** The contract's error, then the connection closes (the rest of the stream cannot be trusted). */
-  private refuse(error: LbError): void {
-    this.write(failureResponse(error, [], false));
+  private refuse(error: LbError, head?: { method: string; path: string }): void {
+    const answer = failureResponse(error, [], false);
+    this.write(answer);
+    const log = this.host.observers.requestLog;
+    if (log) {
+      const record = requestRecord(this.clientIp, head?.method ?? null, head?.path ?? null);
+      record.event = 'refused';
+      record.status = error.status;
+      record.bytesOut = answer.length;
+      record.error = error.message;
+      log.write(record);
+    }
     this.endGracefully();
   }
 

@@ -6,6 +6,7 @@ import type { Deadlines } from './deadlines.js';
 import { Exchange } from './exchange.js';
 import type { Forwarder } from './forwarder.js';
 import { KEEP_ALIVE_SECONDS } from './headers.js';
+import type { Observers } from './observation.js';
 import { type OwnRoute, OwnRouteRelay } from './own-route.js';
 import type { ClientSide, Relay } from './relay.js';
 import type { AdmittedRequest } from './request.js';
@@ -25,6 +26,8 @@ export interface DataPlaneOptions {
   readonly requestTimeoutMs: number;
   /** On shutdown, idle connections stay open this long for a request already on its way. */
   readonly shutdownGraceMs: number;
+  /** The access log and tracer (ACCESS_LOG, OTEL_*); none by default. */
+  readonly observers?: Observers;
 }
 
 /**
@@ -36,6 +39,7 @@ export class DataPlane implements ConnectionHost {
   readonly requestTimeoutMs: number;
   readonly shutdownGraceMs: number;
   ownRoute: OwnRoutes;
+  readonly observers: Observers;
   closing = false;
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
@@ -45,6 +49,7 @@ export class DataPlane implements ConnectionHost {
     this.requestTimeoutMs = options.requestTimeoutMs;
     this.shutdownGraceMs = options.shutdownGraceMs;
     this.ownRoute = options.ownRoute;
+    this.observers = options.observers ?? { requestLog: undefined, tracer: undefined };
     // Half-open: a client that ends its side after sending still gets its answers.
     this.server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
   }

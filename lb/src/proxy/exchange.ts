@@ -4,6 +4,7 @@ import type { ReplicaHandle } from '../membership/replica.js';
 import type { RequestKey } from '../routing/index.js';
 import { switchingHead } from './headers.js';
 import type { Head } from './http-parser.js';
+import type { AttemptFailure, Observation, PassedOver } from './observation.js';
 import { type ClientSide, Relay } from './relay.js';
 import type { AdmittedRequest } from './request.js';
 import { requestIdFrom } from './request-id.js';
@@ -15,8 +16,13 @@ export interface ExchangeHost {
   readonly pass404: boolean;
   /** The routing id of the request's key (HASH_KEY); undefined when no source yields one, or the only source is the request id. */
   keyOf(request: AdmittedRequest, clientIp: string): RequestKey | undefined;
-  /** The replica for `key` on the current routing table: the first choice, or the next one not yet `tried`. */
-  choose(key: RequestKey, tried?: ReadonlySet<string>): ReplicaHandle | undefined;
+  /** Which HASH_KEY source gave the request's key (`cookie:session`, ...), for the access log. */
+  keySourceOf(request: AdmittedRequest, clientIp: string): string | undefined;
+  /**
+   * The replica for `key` on the current routing table: the first choice, or the next one not yet
+   * `tried`; the replicas it went past in hash order go into `passedOver`, when given.
+   */
+  choose(key: RequestKey, tried?: ReadonlySet<string>, passedOver?: PassedOver[]): ReplicaHandle | undefined;
   pool(replica: ReplicaHandle): UpstreamPool;
   /** Counts a request in flight to the replica (until `settled`). */
   began(replica: string): void;
@@ -35,6 +41,7 @@ export interface ExchangeHost {
     upstream: Socket,
     fromClient?: Buffer,
     fromReplica?: Buffer,
+    seen?: Observation,
   ): void;
   /** No connection to the replica was freed before the attempt's deadline. */
   busy(replica: string): LbError;
@@ -69,6 +76,21 @@ export class Exchange extends Relay {
     this.key = host.keyOf(request, client.clientIp) ?? id.key;
     this.replayable = !request.hasBody && (request.method === 'GET' || request.method === 'HEAD');
     this.canSwitch = request.upgrade;
+    if (this.seen) this.observe(id.text);
+  }
+
+  /** The access log's view of the key, and the span (tracing on) whose context the replica gets. */
+  private observe(id: string): void {
+    const seen = this.seen!;
+    const { record } = seen;
+    record.requestId = id;
+    record.routingId = String(this.key);
+    const { request } = this;
+    record.keySource =
+      this.host.keySourceOf(request, this.client.clientIp) ??
+      (request.requestId !== undefined && request.requestId === id ? 'request-id' : 'random');
+    seen.trace(request.headers);
+    this.traceparent = seen.span?.traceparent;
   }
 
   /** The replica answered 101: the handshake is relayed, and the two sockets become a tunnel. */
@@ -78,12 +100,13 @@ export class Exchange extends Relay {
     this.settle();
     this.host.answered(replica.name, 101, performance.now() - this.startedAt);
     this.done = true;
+    this.seen?.switched();
     const client = this.client.switchProtocols(switchingHead(head.headers, this.id!, replica.name));
-    this.host.tunnel(this.key, replica.name, client.socket, socket, client.rest, fromReplica);
+    this.host.tunnel(this.key, replica.name, client.socket, socket, client.rest, fromReplica, this.seen);
   }
 
   start(): void {
-    const replica = this.host.choose(this.key);
+    const replica = this.host.choose(this.key, undefined, this.seen?.record.passedOver);
     if (replica === undefined) {
       this.replyFailure(this.host.unavailable());
       return;
@@ -108,11 +131,13 @@ export class Exchange extends Relay {
   protected lost(error: UpstreamError, connection: UpstreamConnection | undefined): void {
     const replica = this.target!;
     // Busy, not broken: no blame, no failover (that would move the key), as HAProxy's queue timeout.
+    this.seen?.attemptFailed(failureOf(error.code));
     if (error.code === 'POOL_TIMEOUT') {
       this.replyFailure(this.host.busy(replica.name), true, false);
     } else if (connection?.reused && !connection.answering && !this.retriedStale && this.canResend()) {
       // A pooled connection the replica had just closed (the keep-alive race): one fresh try, no blame.
       this.retriedStale = true;
+      this.seen?.attemptFailed('stale');
       this.sendTo(replica, true);
     } else {
       this.host.failed(replica.name, error, this.startedAt);
@@ -142,6 +167,7 @@ export class Exchange extends Relay {
     this.host.began(replica.name);
     this.inFlightTo = replica.name;
     this.startedAt = performance.now();
+    this.seen?.attempt(replica.name);
     // A tunnel has a connection of its own: a pooled one is never switched.
     this.connect(this.host.pool(replica), fresh || this.canSwitch);
   }
@@ -150,8 +176,28 @@ export class Exchange extends Relay {
     this.tried ??= new Set();
     this.tried.add(failed.name);
     // The current membership: a concurrent /rm may have replaced the routing table.
-    const next = this.host.choose(this.key, this.tried);
+    const next = this.host.choose(this.key, this.tried, this.seen?.record.passedOver);
     if (next) this.sendTo(next);
     else this.replyFailure(this.host.unavailable(), true, false);
+  }
+}
+
+/** The access log's name for why an attempt got no answer. */
+function failureOf(code: string): AttemptFailure {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'refused';
+    case 'POOL_TIMEOUT':
+      return 'busy';
+    case 'CONNECT_TIMEOUT':
+    case 'HEADERS_TIMEOUT':
+    case 'BODY_TIMEOUT':
+      return 'timeout';
+    case 'BAD_RESPONSE':
+    case 'UNSOLICITED_RESPONSE':
+    case 'UNEXPECTED_UPGRADE':
+      return 'bad-response';
+    default:
+      return 'reset'; // ECONNRESET, EPIPE, UPSTREAM_CLOSED and other socket errors
   }
 }

@@ -7,9 +7,10 @@ import type { ForwardingMetrics } from '../metrics.js';
 import { type RequestKey, type Router, routingIdOf } from '../routing/index.js';
 import type { Deadlines } from './deadlines.js';
 import type { ExchangeHost } from './exchange.js';
+import type { Observation, PassedOver } from './observation.js';
 import type { OutlierDetector } from './outliers.js';
 import type { AdmittedRequest } from './request.js';
-import { type KeySource, keyOf } from './routing-key.js';
+import { type KeySource, keyOf, keySourceOf } from './routing-key.js';
 import { ReplicaSelection, type SelectionOptions } from './selection.js';
 import { Tunnel, type TunnelEnd, type TunnelOwner } from './tunnel.js';
 import { type PoolOptions, UPSTREAM_IDLE_TIMEOUT_MS, UpstreamPool } from './upstream.js';
@@ -84,8 +85,12 @@ export class Forwarder implements ExchangeHost, TunnelOwner {
     return key === undefined ? undefined : routingIdOf(key);
   }
 
-  choose(key: RequestKey, tried?: ReadonlySet<string>): ReplicaHandle | undefined {
-    return this.selection.pick(this.options.membership.router, key, tried);
+  keySourceOf(request: AdmittedRequest, clientIp: string): string | undefined {
+    return this.byRequestId ? undefined : keySourceOf(this.options.keySources, request, clientIp);
+  }
+
+  choose(key: RequestKey, tried?: ReadonlySet<string>, passedOver?: PassedOver[]): ReplicaHandle | undefined {
+    return this.selection.pick(this.options.membership.router, key, tried, passedOver);
   }
 
   close(): void {
@@ -101,8 +106,9 @@ export class Forwarder implements ExchangeHost, TunnelOwner {
     upstream: Socket,
     fromClient?: Buffer,
     fromReplica?: Buffer,
+    seen?: Observation,
   ): void {
-    const tunnel = new Tunnel(key, replica, client, upstream, this);
+    const tunnel = new Tunnel(key, replica, client, upstream, this, seen);
     this.tunnels.set(tunnel, undefined);
     this.options.metrics.tunnelOpened(replica);
     tunnel.start(fromClient, fromReplica);

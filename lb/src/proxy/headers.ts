@@ -35,6 +35,8 @@ export function requestHead(
   id: string | undefined,
   clientIp: string,
   defaultHost: string,
+  /** Tracing: the LB's span as the replica's parent, in place of the client's traceparent. */
+  traceparent?: string,
 ): string {
   const raw = req.headers;
   const listed = connectionListed(raw);
@@ -51,6 +53,7 @@ export function requestHead(
       continue;
     }
     if (HOP_BY_HOP.has(lower) || SET_BY_LB_UP.has(lower) || listed?.has(lower)) continue;
+    if (traceparent !== undefined && lower === 'traceparent') continue;
     if (lower === 'host') {
       if (req.host !== undefined) continue;
       hasHost = true;
@@ -63,6 +66,7 @@ export function requestHead(
   // A tunnel asks the replica to switch protocols on this connection (its own, never pooled).
   if (upgrade !== undefined) head += `connection: upgrade\r\nupgrade: ${upgrade}\r\n`;
   if (id !== undefined) head += `x-request-id: ${id}\r\n`;
+  if (traceparent !== undefined) head += `traceparent: ${traceparent}\r\n`;
   head += `x-forwarded-for: ${forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`}\r\n\r\n`;
   return head;
 }

@@ -2,12 +2,15 @@ import type { Socket } from 'node:net';
 import type { LbError } from '../contract/errors.js';
 import { type Framing, failureResponse, requestHead, responseHead } from './headers.js';
 import type { Head } from './http-parser.js';
+import { Observation, type Observers } from './observation.js';
 import type { AdmittedRequest } from './request.js';
 import type { ResponseHandler, UpstreamConnection, UpstreamError, UpstreamPool } from './upstream.js';
 
 /** The client side of a relay: where the answer goes, in order, on one connection. */
 export interface ClientSide {
   readonly clientIp: string;
+  /** The access log and tracer of the data plane (both undefined by default). */
+  readonly observers: Observers;
   /**
    * Writes to the client; false when its buffer is full (wait for `onClientDrain`). `more`: more
    * of this answer follows in this turn of the event loop, so the client side corks its socket
@@ -59,12 +62,20 @@ export abstract class Relay implements ResponseHandler {
   private held: { head: string; chunks: Buffer[] } | undefined;
   private framing: Framing = 'none';
   private keepAlive = false;
+  /** The access log's record and the span of this request; undefined when neither is on. */
+  protected readonly seen: Observation | undefined;
+  /** The `traceparent` the upstream gets in place of the client's (tracing on). */
+  protected traceparent: string | undefined;
 
   constructor(
     protected readonly client: ClientSide,
     protected readonly request: AdmittedRequest,
   ) {
     this.bodyComplete = !request.hasBody;
+    const { observers } = client;
+    if (observers.requestLog !== undefined || observers.tracer !== undefined) {
+      this.seen = new Observation(observers, client.clientIp, request.method, request.path, request.headers);
+    }
   }
 
   /** Its turn came (earlier requests on the connection are answered): send it. */
@@ -84,6 +95,12 @@ export abstract class Relay implements ResponseHandler {
 
   /** A piece of the request body from the client. */
   onRequestBody(chunk: Buffer): void {
+    if (this.seen) this.seen.record.bytesIn += chunk.length;
+    this.forwardBody(chunk);
+  }
+
+  /** A piece of the body to the upstream, or kept until a connection is ready. */
+  private forwardBody(chunk: Buffer): void {
     if (this.done && this.connection === undefined) return;
     if (this.connection === undefined) {
       this.pending ??= [];
@@ -104,6 +121,7 @@ export abstract class Relay implements ResponseHandler {
     this.cancelWait = undefined;
     this.release();
     this.done = true;
+    this.seen?.end('the client closed the connection');
   }
 
   /** The client timed out or broke the protocol mid-exchange: answer if nothing was sent, else cut. */
@@ -111,7 +129,7 @@ export abstract class Relay implements ResponseHandler {
     if (this.done) return;
     this.release();
     if (this.mode === undefined || this.mode === 'buffer') this.replyFailure(error, false);
-    else this.cut();
+    else this.cut(error.message);
   }
 
   onClientDrain(): void {
@@ -138,6 +156,7 @@ export abstract class Relay implements ResponseHandler {
     // Answered before the whole request arrived: the rest of its body is not read, so the
     // connection cannot carry another request.
     this.keepAlive = this.framing !== 'close' && this.bodyComplete && this.client.keepsAlive(request.keepAlive);
+    if (this.seen) this.seen.record.status = status;
     const text = responseHead({
       status,
       headers: head.headers,
@@ -151,7 +170,7 @@ export abstract class Relay implements ResponseHandler {
       this.held = { head: text, chunks: [] };
     } else {
       this.mode = 'relay';
-      this.client.write(text, true);
+      this.send(text, true);
     }
     return request.method === 'HEAD' ? 1 : 0;
   }
@@ -164,11 +183,11 @@ export abstract class Relay implements ResponseHandler {
     if (this.mode !== 'relay' || this.done) return;
     let flushed: boolean;
     if (this.framing === 'chunked') {
-      this.client.write(`${chunk.length.toString(16)}\r\n`, true);
-      this.client.write(chunk, true);
-      flushed = this.client.write('\r\n', true);
+      this.send(`${chunk.length.toString(16)}\r\n`, true);
+      this.send(chunk, true);
+      flushed = this.send('\r\n', true);
     } else {
-      flushed = this.client.write(chunk, true);
+      flushed = this.send(chunk, true);
     }
     // Backpressure: stop reading the upstream until the client drains.
     if (!flushed) this.connection?.pause();
@@ -182,10 +201,10 @@ export abstract class Relay implements ResponseHandler {
     if (this.mode === 'buffer' && this.held) {
       const { head, chunks } = this.held;
       this.held = undefined;
-      this.client.write(wholeAnswer(head, chunks));
+      this.send(wholeAnswer(head, chunks));
       this.finish(this.keepAlive);
     } else if (this.mode === 'relay') {
-      if (this.framing === 'chunked') this.client.write('0\r\n\r\n');
+      if (this.framing === 'chunked') this.send('0\r\n\r\n');
       this.finish(this.keepAlive);
     }
   }
@@ -196,7 +215,7 @@ export abstract class Relay implements ResponseHandler {
     this.settle();
     if (this.done || this.mode === 'discard') return;
     if (this.mode === 'relay') {
-      this.cut(); // what the client has cannot be taken back
+      this.cut(`the upstream broke off its answer: ${error.code}`); // what the client has cannot be taken back
     } else if (this.mode === 'buffer') {
       this.held = undefined;
       this.replyFailure(this.brokeOff(error));
@@ -205,9 +224,15 @@ export abstract class Relay implements ResponseHandler {
     }
   }
 
+  /** Writes to the client (see ClientSide.write), counted for the access log. */
+  protected send(data: string | Buffer, more?: boolean): boolean {
+    if (this.seen) this.seen.record.bytesOut += data.length; // heads are latin1: a character a byte
+    return this.client.write(data, more);
+  }
+
   /** Sends `100 Continue` when the client waits for it before its body. */
   protected continueIfAsked(): void {
-    if (this.request.expectsContinue) this.client.write(CONTINUE);
+    if (this.request.expectsContinue) this.send(CONTINUE);
   }
 
   /** An attempt: a connection from `pool` (a new one when `fresh`), then the request on it. */
@@ -231,30 +256,37 @@ export abstract class Relay implements ResponseHandler {
     const servedBy = namesReplica ? this.servedBy : undefined;
     const lbHeaders = id !== undefined ? ['x-request-id', id, ...(servedBy ? ['x-served-by', servedBy] : [])] : [];
     const alive = keepAlive && this.bodyComplete && this.client.keepsAlive(this.request.keepAlive);
-    this.client.write(failureResponse(error, lbHeaders, alive));
+    if (this.seen) {
+      this.seen.record.status = error.status;
+      this.seen.record.error = error.message;
+    }
+    this.send(failureResponse(error, lbHeaders, alive));
     this.finish(alive);
   }
 
   private attach(connection: UpstreamConnection): void {
     this.connection = connection;
     const { request } = this;
-    const head = requestHead(request, this.id, this.client.clientIp, connection.authority);
+    const head = requestHead(request, this.id, this.client.clientIp, connection.authority, this.traceparent);
     connection.send(this, head, !request.hasBody, this.attemptDeadline, this.canSwitch);
     const pending = this.pending;
     this.pending = undefined;
-    if (pending) for (const chunk of pending) this.onRequestBody(chunk);
+    if (pending) for (const chunk of pending) this.forwardBody(chunk);
     if (request.hasBody && this.bodyComplete) connection.endBody(request.chunked);
   }
 
   private finish(keepAlive: boolean): void {
     if (this.done) return;
     this.done = true;
+    this.seen?.end();
     this.client.answered(keepAlive);
   }
 
-  private cut(): void {
+  /** The connection is cut mid-answer (`why`, for the access log). */
+  private cut(why: string): void {
     this.done = true;
     this.release();
+    this.seen?.end(why);
     this.client.abort();
   }
 

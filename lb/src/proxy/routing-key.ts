@@ -54,6 +54,32 @@ export function keyOf(sources: readonly KeySource[], request: AdmittedRequest, c
   return undefined;
 }
 
+/** How HASH_KEY names the first source in `sources` that yields the request's key; undefined when none does. */
+export function keySourceOf(
+  sources: readonly KeySource[],
+  request: AdmittedRequest,
+  clientIp: string,
+): string | undefined {
+  for (const source of sources) {
+    const key = fromSource(source, request, clientIp);
+    if (key !== undefined && key.length > 0 && key.length <= MAX_KEY_LENGTH) return sourceName(source);
+  }
+  return undefined;
+}
+
+function sourceName(source: KeySource): string {
+  switch (source.kind) {
+    case 'header':
+    case 'cookie':
+    case 'query':
+      return `${source.kind}:${source.name}`;
+    case 'segment':
+      return `segment:${source.n}`;
+    default:
+      return source.kind;
+  }
+}
+
 function fromSource(source: KeySource, request: AdmittedRequest, clientIp: string): string | undefined {
   switch (source.kind) {
     case 'request-id':

@@ -1,5 +1,6 @@
 import type { ReplicaHandle } from '../membership/replica.js';
 import { boundedChoice, loadBound, type RequestKey, type Router, slowStartFraction } from '../routing/index.js';
+import type { PassedOver, PassOverReason } from './observation.js';
 import type { OutlierDetector } from './outliers.js';
 
 export interface SelectionOptions {
@@ -59,7 +60,12 @@ export class ReplicaSelection {
   }
 
   /** The replica for `key` on `router`, not one of `tried`; undefined when none is left. */
-  pick(router: Router<ReplicaHandle>, key: RequestKey, tried?: ReadonlySet<string>): ReplicaHandle | undefined {
+  pick(
+    router: Router<ReplicaHandle>,
+    key: RequestKey,
+    tried?: ReadonlySet<string>,
+    passedOver?: PassedOver[],
+  ): ReplicaHandle | undefined {
     const table = router.lookup(key);
     if (table === undefined) return undefined;
     const owner = this.warming.size > 0 ? this.warmOwner(key, table) : table;
@@ -73,7 +79,30 @@ export class ReplicaSelection {
       owner === table ? router.candidates(key) : [owner, ...router.candidates(key).filter((m) => m !== owner)];
     const untried = tried === undefined ? order : order.filter((m) => !tried.has(m.name));
     const trusted = untried.filter((m) => !this.passedOver(m.name));
-    return boundedChoice(trusted, this.load, bound) ?? untried[0];
+    const chosen = boundedChoice(trusted, this.load, bound) ?? untried[0];
+    if (passedOver !== undefined) this.explain(untried, chosen, bound, passedOver);
+    return chosen;
+  }
+
+  /** Why each replica ahead of `chosen` in `order` was passed over (the access log). */
+  private explain(
+    order: readonly ReplicaHandle[],
+    chosen: ReplicaHandle | undefined,
+    bound: number,
+    into: PassedOver[],
+  ): void {
+    for (const member of order) {
+      if (member === chosen) return;
+      const { name } = member;
+      const reason: PassOverReason = this.isSuspect(name)
+        ? 'suspect'
+        : this.options.outliers.isEjected(name)
+          ? 'ejected'
+          : this.options.isFailing(name)
+            ? 'failing'
+            : 'over-bound';
+      if (reason !== 'over-bound' || this.load(name) + 1 > bound) into.push({ replica: name, reason });
+    }
   }
 
   /** A connection to the replica failed: passed over for SUSPECT_MS. */

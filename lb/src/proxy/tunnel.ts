@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { RequestKey } from '../routing/index.js';
+import type { Observation } from './observation.js';
 
 /** Why a tunnel ended (lb_tunnels_closed_total{reason}). */
 export type TunnelEnd = 'client' | 'replica' | 'error' | 'rehome' | 'shutdown';
@@ -22,6 +23,8 @@ type TunnelSocket = Socket & { [TUNNEL]?: Tunnel };
  */
 export class Tunnel {
   private ended: TunnelEnd | undefined;
+  /** What the client's socket had read and written when the tunnel began (its HTTP request and the 101). */
+  private clientBytesAtStart: [number, number] = [0, 0];
 
   constructor(
     /** The routing key that chose the replica: re-homing compares its owner after every change. */
@@ -30,11 +33,14 @@ export class Tunnel {
     private readonly client: Socket,
     private readonly upstream: Socket,
     private readonly owner: TunnelOwner,
+    /** The access log's record of the request that opened it: its line is written on close. */
+    private readonly seen?: Observation,
   ) {}
 
   /** Starts relaying; `fromClient` / `fromReplica`: bytes each side sent that were read with the handshake. */
   start(fromClient: Buffer | undefined, fromReplica: Buffer | undefined): void {
     const { client, upstream } = this;
+    this.clientBytesAtStart = [client.bytesRead, client.bytesWritten];
     // A side that ends its writes half-closes the tunnel; the other may still answer.
     upstream.allowHalfOpen = true;
     if (fromReplica && fromReplica.length > 0) client.write(fromReplica);
@@ -58,6 +64,8 @@ export class Tunnel {
     this.client.destroy();
     this.upstream.destroy();
     this.owner.tunnelEnded(this, reason);
+    const [read, written] = this.clientBytesAtStart;
+    this.seen?.tunnelClosed(reason, this.client.bytesRead - read, this.client.bytesWritten - written);
   }
 
   /** `chunk` came from `from`: to its peer, and `from` waits while the peer's buffer is full. */

@@ -74,6 +74,9 @@ class FakeHost implements ExchangeHost {
   keyOf() {
     return undefined;
   }
+  keySourceOf() {
+    return undefined;
+  }
   tunnel() {
     throw new Error('no tunnels here');
   }
@@ -122,6 +125,7 @@ class FakeHost implements ExchangeHost {
 /** Collects what the exchange writes to the client. */
 class FakeClient implements ClientSide {
   readonly clientIp = '10.1.2.3';
+  readonly observers = { requestLog: undefined, tracer: undefined };
   text = '';
   aborted = false;
   readonly done: Promise<boolean>;

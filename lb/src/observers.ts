@@ -1,0 +1,71 @@
+import type { Logger } from 'pino';
+import { AccessLogSink } from './access-log/sink.js';
+import type { Config } from './config.js';
+import type { ForwardingMetrics } from './metrics.js';
+import type { Observers, RequestLog, RequestTracer } from './proxy/observation.js';
+import type { Tracing } from './tracing/otel.js';
+
+/** A failing access log is said once a minute at most (a full disk fails every write). */
+const ERROR_REPORT_INTERVAL_MS = 60_000;
+
+/** A data plane's access log (ACCESS_LOG) and tracer (OTEL_*), and their lifecycle. */
+export interface DataPlaneObservers {
+  readonly observers: Observers;
+  /** Loads the tracing SDK when tracing is on. */
+  start(): Promise<void>;
+  /** SIGHUP: the access log's file is opened again by its name. */
+  reopen(): void;
+  /** Flushes and closes both (after the data plane closed). */
+  close(): Promise<void>;
+}
+
+export function dataPlaneObservers(
+  config: Config,
+  log: Logger,
+  metrics: ForwardingMetrics,
+  serviceName: string,
+): DataPlaneObservers {
+  const sink = config.accessLog === undefined ? undefined : openAccessLog(config.accessLog, log, metrics);
+  const observers: { requestLog: RequestLog | undefined; tracer: RequestTracer | undefined } = {
+    requestLog: sink,
+    tracer: undefined,
+  };
+  let tracing: Tracing | undefined;
+  return {
+    observers,
+    async start() {
+      if (!config.tracing) return;
+      const { startTracing } = await import('./tracing/otel.js');
+      tracing = startTracing(serviceName);
+      observers.tracer = tracing;
+    },
+    reopen() {
+      sink?.reopen();
+    },
+    async close() {
+      observers.tracer = undefined;
+      await Promise.all([tracing?.shutdown(), sink?.close()]);
+    },
+  };
+}
+
+function openAccessLog(target: NonNullable<Config['accessLog']>, log: Logger, metrics: ForwardingMetrics) {
+  let reportedAt = Number.NEGATIVE_INFINITY;
+  try {
+    return new AccessLogSink(target, {
+      error(error) {
+        metrics.accessLogErrors.inc();
+        if (Date.now() - reportedAt < ERROR_REPORT_INTERVAL_MS) return;
+        reportedAt = Date.now();
+        log.error(
+          { err: error.message },
+          'access log: write or reopen failed; forwarding goes on, lines wait (16 MiB)',
+        );
+      },
+      dropped: () => metrics.accessLogDropped.inc(),
+    });
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new Error(`ACCESS_LOG: cannot open ${target === 'stdout' ? 'stdout' : target.path} for appending: ${reason}`);
+  }
+}

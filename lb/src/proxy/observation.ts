@@ -1,0 +1,180 @@
+import type { TunnelEnd } from './tunnel.js';
+
+/** Why an attempt at a replica got no answer, as the access log names it. */
+export type AttemptFailure = 'refused' | 'reset' | 'timeout' | 'busy' | 'stale' | 'bad-response';
+
+export interface Attempt {
+  readonly replica: string;
+  /** null: this attempt answered (or was the last, cut or abandoned). */
+  failure: AttemptFailure | null;
+}
+
+/** Why the selection went past a replica in hash order although it had not tried it. */
+export type PassOverReason = 'suspect' | 'ejected' | 'failing' | 'over-bound';
+
+export interface PassedOver {
+  readonly replica: string;
+  readonly reason: PassOverReason;
+}
+
+/**
+ * One request (or tunnel, or refused request) as the access log and its span see it, filled in
+ * as it goes. Every field is always there (null when it does not apply): one schema for every line.
+ */
+export interface RequestRecord {
+  event: 'request' | 'tunnel' | 'refused';
+  /** When its head arrived (ms epoch). */
+  readonly time: number;
+  readonly client: string;
+  method: string | null;
+  /** Origin-form, query included (as nginx's $request_uri). */
+  path: string | null;
+  /** What the client got; null when the connection was cut before an answer. */
+  status: number | null;
+  /** Body bytes from the client (a tunnel: every byte the client sent through it). */
+  bytesIn: number;
+  /** Bytes to the client, head and body (a tunnel: every byte it received through it). */
+  bytesOut: number;
+  durationMs: number;
+  requestId: string | null;
+  /** Where the routing key came from (HASH_KEY source: `cookie:session`, ...; `random` for a generated id). */
+  keySource: string | null;
+  /** The ring's input for the key (an integer): never the raw key, which may be a secret. */
+  routingId: string | null;
+  replica: string | null;
+  attempts: Attempt[];
+  passedOver: PassedOver[];
+  traceId: string | null;
+  /** The LB's own error (the message it answered, or why it cut the connection). */
+  error: string | null;
+  /** Tunnels: which side closed it, or why the LB did (TunnelEnd). */
+  closedBy: TunnelEnd | null;
+}
+
+/** Where records go (ACCESS_LOG); written off the forwarding path. */
+export interface RequestLog {
+  write(record: RequestRecord): void;
+}
+
+/** A span for one forwarded request (tracing on). */
+export interface RequestSpan {
+  readonly traceId: string;
+  /** What the replica receives as `traceparent`: this span is its parent. */
+  readonly traceparent: string;
+  end(record: RequestRecord): void;
+}
+
+export interface RequestTracer {
+  /** A span, child of the client's `traceparent` in `headers` when it sent one. */
+  start(record: RequestRecord, headers: readonly string[]): RequestSpan;
+}
+
+/** What a data plane observes its requests with; both undefined (the default) costs nothing per request. */
+export interface Observers {
+  readonly requestLog: RequestLog | undefined;
+  readonly tracer: RequestTracer | undefined;
+}
+
+const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/;
+
+/** The trace id of the client's W3C `traceparent`, when it sent a valid one. */
+export function traceIdOf(headers: readonly string[]): string | null {
+  for (let k = 0; k < headers.length; k += 2) {
+    const name = headers[k]!;
+    if (name.length !== 11 || name.toLowerCase() !== 'traceparent') continue;
+    const id = TRACEPARENT.exec(headers[k + 1]!.trim())?.[1];
+    return id === undefined || /^0+$/.test(id) ? null : id;
+  }
+  return null;
+}
+
+/** A new record for a request whose head arrived now. */
+export function requestRecord(client: string, method: string | null, path: string | null): RequestRecord {
+  return {
+    event: 'request',
+    time: Date.now(),
+    client,
+    method,
+    path,
+    status: null,
+    bytesIn: 0,
+    bytesOut: 0,
+    durationMs: 0,
+    requestId: null,
+    keySource: null,
+    routingId: null,
+    replica: null,
+    attempts: [],
+    passedOver: [],
+    traceId: null,
+    error: null,
+    closedBy: null,
+  };
+}
+
+/**
+ * One request being observed: its record, its span, and the clock. Ends once: logged when its
+ * answer is done (or cut); a tunnel's span ends at the 101, its line when the tunnel closes.
+ */
+export class Observation {
+  readonly record: RequestRecord;
+  span: RequestSpan | undefined;
+  private readonly startedAt = performance.now();
+  private ended = false;
+
+  constructor(
+    private readonly observers: Observers,
+    client: string,
+    method: string,
+    path: string,
+    headers: readonly string[],
+  ) {
+    this.record = requestRecord(client, method, path);
+    this.record.traceId = traceIdOf(headers);
+  }
+
+  /** Forwarded requests get a span (tracing on): its trace id is the line's. */
+  trace(headers: readonly string[]): void {
+    const tracer = this.observers.tracer;
+    if (tracer === undefined) return;
+    this.span = tracer.start(this.record, headers);
+    this.record.traceId = this.span.traceId;
+  }
+
+  attempt(replica: string): void {
+    this.record.attempts.push({ replica, failure: null });
+    this.record.replica = replica;
+  }
+
+  attemptFailed(failure: AttemptFailure): void {
+    const last = this.record.attempts.at(-1);
+    if (last) last.failure = failure;
+  }
+
+  /** The answer is done, or the exchange ended without one (`error` says why). */
+  end(error?: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (error !== undefined) this.record.error ??= error;
+    this.record.durationMs = performance.now() - this.startedAt;
+    this.span?.end(this.record);
+    if (this.record.event !== 'tunnel') this.observers.requestLog?.write(this.record);
+  }
+
+  /** The replica switched protocols: the span ends with the handshake; the line waits for the tunnel's end. */
+  switched(): void {
+    this.record.event = 'tunnel';
+    this.record.status = 101;
+    this.end();
+  }
+
+  /** The tunnel closed: its line, with the bytes each way through it and its whole duration. */
+  tunnelClosed(closedBy: TunnelEnd, bytesIn: number, bytesOut: number): void {
+    const { record } = this;
+    record.closedBy = closedBy;
+    record.bytesIn = bytesIn;
+    record.bytesOut = bytesOut;
+    record.durationMs = performance.now() - this.startedAt;
+    this.observers.requestLog?.write(record);
+  }
+}
