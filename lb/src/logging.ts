@@ -8,5 +8,8 @@ import pretty from 'pino-pretty';
 export function createLogger(level: string, service: string): Logger {
   const options = { level, base: { service } };
   if (!process.stdout.isTTY) return pino(options);
-  return pino(options, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+  return pino(
+    options,
+    pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', singleLine: true }),
+  );
 }

@@ -128,6 +128,46 @@ describe('configuration', () => {
     }
   });
 
+  it('reads ACCESS_LOG and whether tracing is on (an OTLP endpoint set), off by default', () => {
+    const read = (env: Record<string, string>) => {
+      const c = parseConfig(env, { driver: 'process' });
+      return [c.accessLog, c.tracing];
+    };
+    assert.deepEqual(read({}), [undefined, false]);
+    assert.deepEqual(read({ ACCESS_LOG: 'off' }), [undefined, false]);
+    assert.deepEqual(read({ ACCESS_LOG: 'stdout' }), ['stdout', false]);
+    assert.deepEqual(read({ ACCESS_LOG: '/var/log/lb/access.log' }), [{ path: '/var/log/lb/access.log' }, false]);
+    assert.deepEqual(read({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }), [undefined, true]);
+    assert.deepEqual(read({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://c/v1/traces' }), [undefined, true]);
+    assert.deepEqual(read({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'true' }), [
+      undefined,
+      false,
+    ]);
+    assert.deepEqual(read({ OTEL_TRACES_SAMPLER: 'nonsense' }), [undefined, false]); // no endpoint: not read
+  });
+
+  it('refuses OpenTelemetry settings the SDK would silently replace by a default', () => {
+    const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };
+    for (const [env, message] of [
+      [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL'],
+      [{ ...on, OTEL_TRACES_SAMPLER: 'sometimes' }, 'OTEL_TRACES_SAMPLER must be one of always_on, always_off,'],
+      [
+        { ...on, OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1.5' },
+        "OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, e.g. 0.01 (got '1.5')",
+      ],
+      [
+        { ...on, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: 'half' },
+        "OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, e.g. 0.01 (got 'half')",
+      ],
+    ] as const) {
+      assert.throws(
+        () => parseConfig(env, { driver: 'process' }),
+        (e: unknown) => e instanceof ConfigError && e.message.startsWith(message),
+        `${JSON.stringify(env)} -> ${message}`,
+      );
+    }
+  });
+
   it('a bad HASH_KEY stops the built LB at start: exit 2, one line', () => {
     const run = spawnSync(process.execPath, ['dist/lb.js'], {
       env: { ...process.env, HASH_KEY: 'segment:0' },
