@@ -1,13 +1,21 @@
 // Same-run A/B of two LB bundles (e.g. the commit before a change and after it): both run at
 // once, each with its own 3 process replicas, and wrk rounds alternate between them.
 // npm run bench:ab -- dist/lb-before.js dist/lb.js [--rounds 9] [--duration 3] [--connections 64]
+// The same bundle under two settings: bench:ab -- dist/lb.js dist/lb.js --b-env ACCESS_LOG=/tmp/a.log
+// (--a-env / --b-env: K=V pairs separated by commas, added to each side's environment).
 import { parseArgs } from 'node:util';
 import { spawnLb } from '../../kit/src/lb.js';
 import { type Sample, withCpu, wrkRun } from './measure.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rounds: { type: 'string' }, duration: { type: 'string' }, connections: { type: 'string' } },
+  options: {
+    rounds: { type: 'string' },
+    duration: { type: 'string' },
+    connections: { type: 'string' },
+    'a-env': { type: 'string' },
+    'b-env': { type: 'string' },
+  },
 });
 if (positionals.length !== 2) throw new Error('usage: bench:ab -- <bundle A> <bundle B> [--rounds N]');
 const rounds = Number(values.rounds ?? 9);
@@ -24,10 +32,20 @@ interface Round extends Sample {
   cpuUsPerRequest: number;
 }
 
+/** `K=V,K2=V2` as an environment. */
+const envOf = (text: string | undefined): Record<string, string> =>
+  Object.fromEntries(
+    (text ?? '')
+      .split(',')
+      .filter((pair) => pair.includes('='))
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  );
+const envs = [envOf(values['a-env']), envOf(values['b-env'])];
+
 const sides = await Promise.all(
-  positionals.map(async (bundle) => ({
-    bundle,
-    lb: await spawnLb({ N: '3', LOG_LEVEL: 'info', HASH_FUNCTION: 'sha256' }, 20_000, bundle),
+  positionals.map(async (bundle, k) => ({
+    bundle: Object.keys(envs[k]!).length > 0 ? `${bundle} ${values[k === 0 ? 'a-env' : 'b-env']}` : bundle,
+    lb: await spawnLb({ N: '3', LOG_LEVEL: 'info', HASH_FUNCTION: 'sha256', ...envs[k] }, 20_000, bundle),
     rounds: [] as Round[],
   })),
 );

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -63,6 +65,29 @@ const measure = (target: Target, seconds: number): Promise<Sample> =>
     ? wrkRun(target.port, seconds, connections, target.cookie)
     : autocannonRun(target.port, seconds, connections, target.cookie);
 
+/** An OTLP/HTTP receiver that takes every export and counts its spans (the tracing rows' collector). */
+async function otlpReceiver(): Promise<{ url: string; spans: () => number; stop: () => Promise<void> }> {
+  let spans = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      spans += (
+        Buffer.concat(chunks)
+          .toString()
+          .match(/"spanId"/g) ?? []
+      ).length;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    spans: () => spans,
+    stop: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -93,6 +118,24 @@ async function main(): Promise<void> {
     const cookieLb = await startLb({ HASH_KEY: 'cookie:sid' });
     stops.push(cookieLb.stop);
     targets['lb-cookie'] = { port: cookieLb.port, pids: () => [cookieLb.pid], cookie: true };
+    // What seeing costs: the access log (to a file, as ACCESS_LOG=stdout redirected to one would be),
+    // and OpenTelemetry spans at 100% and 1% sampling, exported to a receiver here.
+    const receiver = await otlpReceiver();
+    stops.push(receiver.stop);
+    const observed: Record<string, Record<string, string>> = {
+      'lb-log': { ACCESS_LOG: join(dir, 'access.log') },
+      'lb-trace100': { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_TRACES_SAMPLER: 'always_on' },
+      'lb-trace1': {
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_TRACES_SAMPLER: 'traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.01',
+      },
+    };
+    for (const [name, env] of Object.entries(observed)) {
+      const variant = await startLb(env);
+      stops.push(variant.stop);
+      targets[name] = { port: variant.port, pids: () => [variant.pid] };
+    }
     // The LB with LB_WORKERS=2: its controller and two data-plane workers (its own replicas are not counted).
     const workers = await startLb({ LB_WORKERS: '2' });
     stops.push(workers.stop);
@@ -160,8 +203,13 @@ async function main(): Promise<void> {
         `| ${r.target} | ${r.rps.toFixed(0)} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${cpu} | ${r.errors} | ${rpsRatio} | ${cpuRatio} |`,
       );
     }
-    const [plain, keyed] = ['lb', 'lb-cookie'].map((t) => rows.find((r) => r.target === t)?.cpu_us_per_req);
-    if (plain && keyed) console.log(`\nlb-cookie / lb CPU per request: ${(keyed / plain).toFixed(3)}`);
+    const cpuOf = (t: string) => rows.find((r) => r.target === t)?.cpu_us_per_req;
+    const plain = cpuOf('lb');
+    for (const variant of ['lb-cookie', 'lb-log', 'lb-trace100', 'lb-trace1']) {
+      const cpu = cpuOf(variant);
+      if (plain && cpu) console.log(`${variant} / lb CPU per request: ${(cpu / plain).toFixed(3)}`);
+    }
+    if (receiver.spans() > 0) log(`the OTLP receiver got ${receiver.spans()} spans`);
     const machine = {
       cpus: cpus().length,
       cpu: cpus()[0]?.model,

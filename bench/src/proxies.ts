@@ -44,7 +44,7 @@ worker_rlimit_nofile 20000;
 daemon off;
 pid ${root}/nginx.pid;
 error_log ${root}/error.log warn;
-events { worker_connections 9500; }
+events { worker_connections 19000; }
 http {
   access_log off;
   keepalive_timeout 300s;

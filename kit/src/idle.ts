@@ -47,31 +47,55 @@ export async function idleTunnels(port: number, count: number, into: WebSocket[]
   }
 }
 
+/** What `open` adds to processes' resident memory, per item opened (KiB), three ways. */
+export interface Growth {
+  /** The lowest readings before the first batch and after the second (bytes). */
+  readonly before: number;
+  readonly after: number;
+  /** From before to after, both settled (V8 gave back what its young generation grew to under load). */
+  readonly kib: number;
+  /** The first batch, read at once: V8's young generation growth (up to 32 MiB, whatever the count) included. */
+  readonly earlyKib: number;
+  /** The second batch over the first, both read at once: what one more item keeps (the young generation grew already). */
+  readonly marginalKib: number;
+}
+
 /**
- * Resident memory that `open(count)` adds to the processes `pids()`, per item opened (KiB). Each
- * side is the lowest reading over `settleMs` (every 500 ms): V8 gives back the heap its young
- * generation grew to under load (up to 32 MiB, whatever the count) only when its memory reducer runs,
- * some 10-30 s after the load stops, so a window that long measures what each item keeps.
- * `earlyKib` is the growth at the first reading after opening, that heap included.
+ * Opens two batches of `count` items and reads the resident memory of the processes `pids()`.
+ * Settled readings are the lowest over `settleMs` (every 500 ms): V8 gives back the heap its young
+ * generation grew to under load only when its memory reducer runs, some 10-30 s after the load
+ * stops, and not always. The marginal figure does not depend on it.
  */
 export async function growthPerItem(
   pids: () => number[],
   open: (count: number) => Promise<void>,
   count: number,
   settleMs: number,
-): Promise<{ before: number; after: number; kib: number; earlyKib: number }> {
+): Promise<Growth> {
   const rss = () => pids().reduce((sum, pid) => sum + rssOf(pid), 0);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const lowest = async () => {
-    const readings: number[] = [];
+    let low = Number.POSITIVE_INFINITY;
     for (let waited = 0; waited < settleMs; waited += 500) {
-      await new Promise((r) => setTimeout(r, 500));
-      readings.push(rss());
+      await sleep(500);
+      low = Math.min(low, rss());
     }
-    return { first: readings[0]!, lowest: Math.min(...readings) };
+    return low;
   };
-  const before = (await lowest()).lowest;
+  const perItem = (bytes: number, items = count) => bytes / items / 1024;
+  const before = await lowest();
   await open(count);
-  const { first, lowest: after } = await lowest();
-  const perItem = (bytes: number) => bytes / count / 1024;
-  return { before, after, kib: perItem(after - before), earlyKib: perItem(first - before) };
+  await sleep(1000);
+  const first = rss();
+  await open(count);
+  await sleep(1000);
+  const second = rss();
+  const after = await lowest();
+  return {
+    before,
+    after,
+    kib: perItem(after - before, 2 * count),
+    earlyKib: perItem(first - before),
+    marginalKib: perItem(second - first),
+  };
 }

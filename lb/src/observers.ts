@@ -62,7 +62,7 @@ function openAccessLog(target: NonNullable<Config['accessLog']>, log: Logger, me
           'access log: write or reopen failed; forwarding goes on, lines wait (16 MiB)',
         );
       },
-      dropped: () => metrics.accessLogDropped.inc(),
+      dropped: (lines) => metrics.accessLogDropped.inc(lines),
     });
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? String(error);

@@ -130,7 +130,8 @@ export class Observation {
     headers: readonly string[],
   ) {
     this.record = requestRecord(client, method, path);
-    this.record.traceId = traceIdOf(headers);
+    // With tracing on, the span's trace id is the line's (see `trace`).
+    if (observers.tracer === undefined) this.record.traceId = traceIdOf(headers);
   }
 
   /** Forwarded requests get a span (tracing on): its trace id is the line's. */

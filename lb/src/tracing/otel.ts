@@ -5,6 +5,8 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { RequestRecord, RequestSpan, RequestTracer } from '../proxy/observation.js';
 
+const SHUTDOWN_EXPORT_MS = 2000;
+
 /** The data plane's tracer, and how it stops (its last spans are exported first). */
 export interface Tracing extends RequestTracer {
   shutdown(): Promise<void>;
@@ -27,32 +29,34 @@ export function startTracing(defaultServiceName: string): Tracing {
   const tracer = provider.getTracer('consistent-hash-lb');
   const propagator = new W3CTraceContextPropagator();
 
-  /** The client's trace context (W3C), or the root when it sent none. */
+  /** The client's trace context (W3C), or the root when it sent none (names compared by length first: this runs per request). */
   const parentOf = (headers: readonly string[]) => {
-    const carrier: Record<string, string> = {};
+    let carrier: Record<string, string> | undefined;
     for (let k = 0; k < headers.length; k += 2) {
-      const name = headers[k]!.toLowerCase();
-      if (name === 'traceparent' || name === 'tracestate') carrier[name] ??= headers[k + 1]!;
+      const name = headers[k]!;
+      if (name.length !== 11 && name.length !== 10) continue;
+      const lower = name.toLowerCase();
+      if (lower === 'traceparent' || lower === 'tracestate') {
+        carrier ??= {};
+        carrier[lower] ??= headers[k + 1]!;
+      }
     }
-    if (carrier.traceparent === undefined) return api.ROOT_CONTEXT;
+    if (carrier?.traceparent === undefined) return api.ROOT_CONTEXT;
     return propagator.extract(api.ROOT_CONTEXT, carrier, api.defaultTextMapGetter);
   };
 
   return {
     start(record: RequestRecord, headers: readonly string[]): RequestSpan {
       const method = record.method ?? 'HTTP';
-      const span = tracer.startSpan(
-        method,
-        {
-          kind: api.SpanKind.SERVER,
-          attributes: {
-            'http.request.method': method,
-            'url.path': record.path ?? '',
-            'client.address': record.client,
-          },
-        },
-        parentOf(headers),
-      );
+      const span = tracer.startSpan(method, { kind: api.SpanKind.SERVER }, parentOf(headers));
+      // A span the sampler left out records nothing: its attributes are not even made.
+      if (span.isRecording()) {
+        span.setAttributes({
+          'http.request.method': method,
+          'url.path': record.path ?? '',
+          'client.address': record.client,
+        });
+      }
       const context = span.spanContext();
       const flags = context.traceFlags.toString(16).padStart(2, '0');
       return {
@@ -80,8 +84,17 @@ export function startTracing(defaultServiceName: string): Tracing {
         },
       };
     },
+    /**
+     * Exports what is left, for SHUTDOWN_EXPORT_MS at most: a collector that is gone costs those
+     * spans, never the LB's clean and prompt stop (the exporter would retry for its own timeout).
+     */
     async shutdown() {
-      await provider.shutdown();
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, SHUTDOWN_EXPORT_MS);
+      });
+      await Promise.race([provider.shutdown().catch(() => undefined), bound]);
+      clearTimeout(timer);
     },
   };
 }

@@ -7,10 +7,11 @@ const hasScript = spawnSync('script', ['--version']).status === 0;
 
 describe("the LB's own log lines", () => {
   it('piped (a container, a collector): one JSON object a line, none naming the internal socket', async () => {
-    for (const env of [
+    const envs: Record<string, string>[] = [
       { N: '1', LOG_LEVEL: 'debug' },
       { N: '1', LB_WORKERS: '2' },
-    ]) {
+    ];
+    for (const env of envs) {
       const lb = await spawnLb(env);
       await lb.stop();
       const lines = lb

@@ -67,13 +67,18 @@ describe('traces: traceparent through the LB, and OpenTelemetry spans when OTEL_
     command = `${process.execPath} ${join(dir, 'echo.cjs')} {port}`;
     receiver = await otlpReceiver();
   });
+  /** The built LB before two header-echoing replicas. */
+  const echoLb = (env: Record<string, string> = {}) =>
+    spawnLb({ N: '2', REPLICA_COMMAND: command, HEALTH_PATH: '/', ...env });
+  /** Tracing on, exporting to the receiver every 100 ms. */
+  const exportingTo = () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
   after(async () => {
     receiver.server.close();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('tracing off (the default): traceparent and tracestate reach the replica as the client sent them', async () => {
-    const lb = await spawnLb({ N: '2', REPLICA_COMMAND: command, HEALTH_PATH: '/' });
+    const lb = await echoLb();
     try {
       const seen = (
         await send(lb.url, 'GET', '/anything', undefined, { traceparent: CLIENT_TRACEPARENT, tracestate: 'vendor=a' })
@@ -86,14 +91,7 @@ describe('traces: traceparent through the LB, and OpenTelemetry spans when OTEL_
   });
 
   it("a span per request, child of the client's traceparent, parent of the replica's; a new trace without one", async () => {
-    const lb = await spawnLb({
-      N: '2',
-      REPLICA_COMMAND: command,
-      HEALTH_PATH: '/',
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_BSP_SCHEDULE_DELAY: '100',
-      OTEL_SERVICE_NAME: 'lb-under-test',
-    });
+    const lb = await echoLb({ ...exportingTo(), OTEL_SERVICE_NAME: 'lb-under-test' });
     try {
       const answer = await send(lb.url, 'GET', '/orders?id=7', undefined, {
         traceparent: CLIENT_TRACEPARENT,
@@ -127,17 +125,20 @@ describe('traces: traceparent through the LB, and OpenTelemetry spans when OTEL_
     }
   });
 
+  it('a collector that is gone costs spans, not requests, and not a clean stop', async () => {
+    const gone = createServer();
+    await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(gone.address() as { port: number }).port}`;
+    await new Promise((r) => gone.close(r));
+    const lb = await echoLb({ OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+    for (let k = 0; k < 5; k++) assert.equal((await send(lb.url, 'GET', '/x')).status, 200);
+    await new Promise((r) => setTimeout(r, 300)); // a few failed exports
+    assert.equal(await lb.stop(), 0);
+  });
+
   it('with a 0 sampler no span is sent; the replica still gets a traceparent, marked not sampled', async () => {
     const before = receiver.spans.length;
-    const lb = await spawnLb({
-      N: '2',
-      REPLICA_COMMAND: command,
-      HEALTH_PATH: '/',
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_BSP_SCHEDULE_DELAY: '100',
-      OTEL_TRACES_SAMPLER: 'traceidratio',
-      OTEL_TRACES_SAMPLER_ARG: '0',
-    });
+    const lb = await echoLb({ ...exportingTo(), OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' });
     try {
       for (let k = 0; k < 20; k++) {
         const [, , , flags] = ((await send(lb.url, 'GET', '/x')).json.traceparent as string).split('-');
