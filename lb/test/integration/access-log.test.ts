@@ -336,6 +336,29 @@ describe('access log file across SIGHUP (logrotate), a vanished directory, a ful
     }
   });
 
+  it('two workers append to one file: every line whole, one per request', { timeout: 60_000 }, async () => {
+    const file = join(dir, 'workers.log');
+    const lb = await spawnLb({ N: '2', LB_WORKERS: '2', ACCESS_LOG: file });
+    try {
+      const total = 6000;
+      for (let k = 0; k < total; k += 200) {
+        await Promise.all(
+          Array.from({ length: 200 }, (_, j) =>
+            send(lb.url, 'GET', '/home', undefined, { 'x-request-id': String(k + j) }).then((a) =>
+              assert.equal(a.status, 200),
+            ),
+          ),
+        );
+      }
+      await lb.stop();
+      const ids = linesOf(file).map((line) => line.requestId); // throws on a torn line
+      assert.equal(ids.length, total);
+      assert.equal(new Set(ids).size, total);
+    } finally {
+      await lb.stop();
+    }
+  });
+
   it('a log that fails every write (a full disk: /dev/full) costs lines, counted, not requests', async () => {
     const lb = await spawnLb({ N: '2', ACCESS_LOG: '/dev/full' });
     try {
