@@ -277,7 +277,9 @@ export async function createLoadBalancer(
     async start() {
       await manager.init(config.n);
       monitor.start();
-      await observed.start();
+      // With workers this data plane serves no traffic: no tracer (its access log file was opened,
+      // which checks ACCESS_LOG at start with one clear line, and stays empty).
+      if (serveTraffic) await observed.start();
       await app.listen({ path: ownSocket, listenTextResolver: () => "the LB's own routes are ready" });
       return serveTraffic ? dataPlane.listen(config.port, config.host) : `unix:@${socketName}`;
     },

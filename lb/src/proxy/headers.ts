@@ -30,6 +30,15 @@ const CLOSE = 'Connection: close\r\n\r\n';
  * dropped, `X-Request-Id` is the canonical id and the client's address is appended to
  * `X-Forwarded-For`. Always HTTP/1.1 on a keep-alive connection.
  */
+/** The first header called `name` (lower case) in [name, value, ...]; names compared by length first (per request). */
+export function headerValue(headers: readonly string[], name: string): string | undefined {
+  for (let k = 0; k < headers.length; k += 2) {
+    const field = headers[k]!;
+    if (field.length === name.length && field.toLowerCase() === name) return headers[k + 1];
+  }
+  return undefined;
+}
+
 export function requestHead(
   req: Pick<AdmittedRequest, 'method' | 'path' | 'headers' | 'host' | 'chunked' | 'upgrade'>,
   id: string | undefined,

@@ -1,3 +1,4 @@
+import { headerValue } from './headers.js';
 import type { TunnelEnd } from './tunnel.js';
 
 /** Why an attempt at a replica got no answer, as the access log names it. */
@@ -79,13 +80,10 @@ const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/;
 
 /** The trace id of the client's W3C `traceparent`, when it sent a valid one. */
 export function traceIdOf(headers: readonly string[]): string | null {
-  for (let k = 0; k < headers.length; k += 2) {
-    const name = headers[k]!;
-    if (name.length !== 11 || name.toLowerCase() !== 'traceparent') continue;
-    const id = TRACEPARENT.exec(headers[k + 1]!.trim())?.[1];
-    return id === undefined || /^0+$/.test(id) ? null : id;
-  }
-  return null;
+  const traceparent = headerValue(headers, 'traceparent');
+  if (traceparent === undefined) return null;
+  const id = TRACEPARENT.exec(traceparent.trim())?.[1];
+  return id === undefined || /^0+$/.test(id) ? null : id;
 }
 
 /** A new record for a request whose head arrived now. */

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { LbError } from '../contract/errors.js';
-import { type Framing, failureResponse, requestHead, responseHead } from './headers.js';
+import { type Framing, failureResponse, headerValue, requestHead, responseHead } from './headers.js';
 import type { Head } from './http-parser.js';
 import { Observation, type Observers } from './observation.js';
 import type { AdmittedRequest } from './request.js';
@@ -95,7 +95,8 @@ export abstract class Relay implements ResponseHandler {
 
   /** A piece of the request body from the client. */
   onRequestBody(chunk: Buffer): void {
-    if (this.seen) this.seen.record.bytesIn += chunk.length;
+    // Counted until the answer is done: the line may be formatted later, and must not change meanwhile.
+    if (this.seen && !this.done) this.seen.record.bytesIn += chunk.length;
     this.forwardBody(chunk);
   }
 
@@ -315,9 +316,6 @@ function wholeAnswer(head: string, chunks: readonly Buffer[]): Buffer {
 }
 
 function contentLengthOf(headers: readonly string[]): number | undefined {
-  for (let k = 0; k < headers.length; k += 2) {
-    const name = headers[k]!;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(headers[k + 1]);
-  }
-  return undefined;
+  const length = headerValue(headers, 'content-length');
+  return length === undefined ? undefined : Number(length);
 }

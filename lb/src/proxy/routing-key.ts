@@ -1,3 +1,4 @@
+import { headerValue } from './headers.js';
 import type { AdmittedRequest } from './request.js';
 import { INTEGER_ID } from './request-id.js';
 
@@ -60,11 +61,8 @@ export function keySourceOf(
   request: AdmittedRequest,
   clientIp: string,
 ): string | undefined {
-  for (const source of sources) {
-    const key = fromSource(source, request, clientIp);
-    if (key !== undefined && key.length > 0 && key.length <= MAX_KEY_LENGTH) return sourceName(source);
-  }
-  return undefined;
+  const source = sources.find((one) => keyOf([one], request, clientIp) !== undefined);
+  return source && sourceName(source);
 }
 
 function sourceName(source: KeySource): string {
@@ -103,15 +101,6 @@ const pathOnly = (target: string): string => {
   const q = target.indexOf('?');
   return q === -1 ? target : target.slice(0, q);
 };
-
-/** The first header called `name` (lower case). */
-function headerValue(headers: readonly string[], name: string): string | undefined {
-  for (let k = 0; k < headers.length; k += 2) {
-    const field = headers[k]!;
-    if (field.length === name.length && field.toLowerCase() === name) return headers[k + 1];
-  }
-  return undefined;
-}
 
 /** Cookie `name` from the Cookie header(s) (RFC 6265 `name=value; ...`); a pair without '=' is skipped. */
 function cookieValue(headers: readonly string[], name: string): string | undefined {

@@ -71,14 +71,15 @@ export class ReplicaSelection {
     const owner = this.warming.size > 0 ? this.warmOwner(key, table) : table;
     const factor = this.options.balanceFactor;
     // The common case stays one table lookup: a first choice, no bound, an owner in good standing.
-    if (tried === undefined && factor === undefined && !this.passedOver(owner.name)) return owner;
+    if (tried === undefined && factor === undefined && this.passOverReason(owner.name) === undefined) return owner;
     const bound = factor === undefined ? Number.POSITIVE_INFINITY : loadBound(factor, this.totalInFlight, router.size);
-    if (tried === undefined && !this.passedOver(owner.name) && this.load(owner.name) + 1 <= bound) return owner;
+    if (tried === undefined && this.passOverReason(owner.name) === undefined && this.load(owner.name) + 1 <= bound)
+      return owner;
     // In hash order, except that a key still held back by slow start tries its previous owner first.
     const order =
       owner === table ? router.candidates(key) : [owner, ...router.candidates(key).filter((m) => m !== owner)];
     const untried = tried === undefined ? order : order.filter((m) => !tried.has(m.name));
-    const trusted = untried.filter((m) => !this.passedOver(m.name));
+    const trusted = untried.filter((m) => this.passOverReason(m.name) === undefined);
     const chosen = boundedChoice(trusted, this.load, bound) ?? untried[0];
     if (passedOver !== undefined) this.explain(untried, chosen, bound, passedOver);
     return chosen;
@@ -94,14 +95,8 @@ export class ReplicaSelection {
     for (const member of order) {
       if (member === chosen) return;
       const { name } = member;
-      const reason: PassOverReason = this.isSuspect(name)
-        ? 'suspect'
-        : this.options.outliers.isEjected(name)
-          ? 'ejected'
-          : this.options.isFailing(name)
-            ? 'failing'
-            : 'over-bound';
-      if (reason !== 'over-bound' || this.load(name) + 1 > bound) into.push({ replica: name, reason });
+      const reason = this.passOverReason(name) ?? (this.load(name) + 1 > bound ? 'over-bound' : undefined);
+      if (reason !== undefined) into.push({ replica: name, reason });
     }
   }
 
@@ -146,8 +141,12 @@ export class ReplicaSelection {
   /** Requests in flight to the replica now. */
   readonly load = (name: string): number => this.inFlight.get(name) ?? 0;
 
-  private passedOver(name: string): boolean {
-    return this.isSuspect(name) || this.options.outliers.isEjected(name) || this.options.isFailing(name);
+  /** Why the replica is passed over while another can serve (bounds aside); undefined when it is in good standing. */
+  private passOverReason(name: string): PassOverReason | undefined {
+    if (this.isSuspect(name)) return 'suspect';
+    if (this.options.outliers.isEjected(name)) return 'ejected';
+    if (this.options.isFailing(name)) return 'failing';
+    return undefined;
   }
 
   private isSuspect(name: string): boolean {

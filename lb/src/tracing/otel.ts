@@ -3,6 +3,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { headerValue } from '../proxy/headers.js';
 import type { RequestRecord, RequestSpan, RequestTracer } from '../proxy/observation.js';
 
 const SHUTDOWN_EXPORT_MS = 2000;
@@ -29,19 +30,12 @@ export function startTracing(defaultServiceName: string): Tracing {
   const tracer = provider.getTracer('consistent-hash-lb');
   const propagator = new W3CTraceContextPropagator();
 
-  /** The client's trace context (W3C), or the root when it sent none (names compared by length first: this runs per request). */
+  /** The client's trace context (W3C), or the root when it sent none. */
   const parentOf = (headers: readonly string[]) => {
-    let carrier: Record<string, string> | undefined;
-    for (let k = 0; k < headers.length; k += 2) {
-      const name = headers[k]!;
-      if (name.length !== 11 && name.length !== 10) continue;
-      const lower = name.toLowerCase();
-      if (lower === 'traceparent' || lower === 'tracestate') {
-        carrier ??= {};
-        carrier[lower] ??= headers[k + 1]!;
-      }
-    }
-    if (carrier?.traceparent === undefined) return api.ROOT_CONTEXT;
+    const traceparent = headerValue(headers, 'traceparent');
+    if (traceparent === undefined) return api.ROOT_CONTEXT;
+    const tracestate = headerValue(headers, 'tracestate');
+    const carrier = tracestate === undefined ? { traceparent } : { traceparent, tracestate };
     return propagator.extract(api.ROOT_CONTEXT, carrier, api.defaultTextMapGetter);
   };
 
