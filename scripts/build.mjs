@@ -2,7 +2,7 @@
 // only on demand, the LB's tracing SDK, in dist/<service>-chunks/). The LB's
 // bundle carries the dashboard (lb/src/dashboard/browser: page, script built from TypeScript,
 // stylesheet) inline; dist/dashboard/ holds the same files for the LB run from source (tsx).
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 // ESM bundles of CommonJS dependencies need `require`, `__filename` and `__dirname`.
@@ -63,6 +63,8 @@ const inlineDashboard = (assets) => ({
 const only = process.argv.slice(2);
 const wanted = Object.entries(entries).filter(([name]) => only.length === 0 || only.includes(name));
 const assets = wanted.some(([name]) => name === 'lb') ? await dashboardAssets() : undefined;
+// Chunk names carry their content's hash: without this, every build's old chunks would stay (and go into images).
+await Promise.all(wanted.map(([name]) => rm(`dist/${name}-chunks`, { recursive: true, force: true })));
 await Promise.all(
   wanted.map(([name, entry]) =>
     build({

@@ -69,8 +69,16 @@ export interface Config {
   readonly drainTimeoutMs: number;
   /** ACCESS_LOG: one JSON line per request and tunnel, to stdout or appended to a file; undefined is off. */
   readonly accessLog: 'stdout' | { readonly path: string } | undefined;
-  /** OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT set): the SDK reads its own OTEL_* variables. */
-  readonly tracing: boolean;
+  /**
+   * OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT set), with their sampler (OTEL_TRACES_SAMPLER,
+   * its ratio OTEL_TRACES_SAMPLER_ARG, 1 by default); false is off. The exporter reads its own variables.
+   */
+  readonly tracing: TracingConfig | false;
+}
+
+export interface TracingConfig {
+  readonly sampler: TracesSampler;
+  readonly ratio: number;
 }
 
 export interface ReplicaSpec {
@@ -333,6 +341,8 @@ function accessLog(env: Env): Config['accessLog'] {
   return { path: text };
 }
 
+export type TracesSampler = (typeof SAMPLERS)[number];
+
 const SAMPLERS = [
   'always_on',
   'always_off',
@@ -340,14 +350,14 @@ const SAMPLERS = [
   'parentbased_always_on',
   'parentbased_always_off',
   'parentbased_traceidratio',
-];
+] as const;
 
 /**
- * Tracing is on when an OTLP endpoint is set (and OTEL_SDK_DISABLED is not `true`). The SDK reads
- * the OTEL_* variables itself; the ones it would silently replace by a default when wrong stop the
- * LB here instead, as any other bad value does.
+ * Tracing is on when an OTLP endpoint is set (and OTEL_SDK_DISABLED is not `true`). The exporter
+ * reads its OTEL_* variables itself; the ones the SDK would silently replace by a default when
+ * wrong stop the LB here instead, as any other bad value does.
  */
-function tracing(env: Env): boolean {
+function tracing(env: Env): TracingConfig | false {
   const endpoints = ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'];
   const set = endpoints.filter((name) => raw(env, name) !== undefined);
   if (set.length === 0 || raw(env, 'OTEL_SDK_DISABLED') === 'true') return false;
@@ -357,13 +367,12 @@ function tracing(env: Env): boolean {
       throw new ConfigError(`${name} must be an http(s) URL, e.g. http://collector:4318 (got '${url}')`);
     }
   }
-  const sampler = oneOf(env, 'OTEL_TRACES_SAMPLER', 'parentbased_always_on', SAMPLERS);
+  const sampler = oneOf<TracesSampler>(env, 'OTEL_TRACES_SAMPLER', 'parentbased_always_on', SAMPLERS);
   const arg = raw(env, 'OTEL_TRACES_SAMPLER_ARG');
-  if (sampler.endsWith('traceidratio') && arg !== undefined) {
-    const ratio = Number(arg);
-    if (!/^\d+(\.\d+)?$/.test(arg) || ratio > 1) {
-      throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, e.g. 0.01 (got '${arg}')`);
-    }
+  if (!sampler.endsWith('traceidratio') || arg === undefined) return { sampler, ratio: 1 };
+  const ratio = Number(arg);
+  if (!/^\d+(\.\d+)?$/.test(arg) || ratio > 1) {
+    throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, e.g. 0.01 (got '${arg}')`);
   }
-  return true;
+  return { sampler, ratio };
 }

@@ -36,7 +36,7 @@ export function dataPlaneObservers(
     async start() {
       if (!config.tracing) return;
       const { startTracing } = await import('./tracing/otel.js');
-      tracing = startTracing(serviceName);
+      tracing = startTracing(config.tracing, serviceName);
       observers.tracer = tracing;
     },
     reopen() {

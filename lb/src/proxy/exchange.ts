@@ -69,7 +69,8 @@ export class Exchange extends Relay {
     client: ClientSide,
     request: AdmittedRequest,
   ) {
-    super(client, request);
+    const { clientIp, observers } = client;
+    super(client, request, observers.tracer?.begin(request.method, request.path, clientIp, request.headers));
     const id = requestIdFrom(request.requestId);
     this.id = id.text;
     // No key of its own: the request's id routes it (the client's integer X-Request-Id, else random).
@@ -79,7 +80,7 @@ export class Exchange extends Relay {
     if (this.seen) this.observe(id.text);
   }
 
-  /** The access log's view of the key, and the span (tracing on) whose context the replica gets. */
+  /** The access log's (and the span's) view of the key. */
   private observe(id: string): void {
     const seen = this.seen!;
     const { record } = seen;
@@ -89,8 +90,6 @@ export class Exchange extends Relay {
     record.keySource =
       this.host.keySourceOf(request, this.client.clientIp) ??
       (request.requestId !== undefined && request.requestId === id ? 'request-id' : 'random');
-    seen.trace(request.headers);
-    this.traceparent = seen.span?.traceparent;
   }
 
   /** The replica answered 101: the handshake is relayed, and the two sockets become a tunnel. */

@@ -57,17 +57,23 @@ export interface RequestLog {
   write(record: RequestRecord): void;
 }
 
-/** A span for one forwarded request (tracing on). */
+/** A sampled request's span (tracing on): it ends with the request's record. */
 export interface RequestSpan {
-  readonly traceId: string;
-  /** What the replica receives as `traceparent`: this span is its parent. */
-  readonly traceparent: string;
   end(record: RequestRecord): void;
 }
 
+/** The trace context a forwarded request carries to its replica (tracing on). */
+export interface RequestTrace {
+  readonly traceId: string;
+  /** What the replica receives as `traceparent`: the LB's span, or new ids flagged not sampled. */
+  readonly traceparent: string;
+  /** Only a request the sampler picked has a span: a left-out one costs its ids, nothing more. */
+  readonly span: RequestSpan | undefined;
+}
+
 export interface RequestTracer {
-  /** A span, child of the client's `traceparent` in `headers` when it sent one. */
-  start(record: RequestRecord, headers: readonly string[]): RequestSpan;
+  /** The request's trace: child of the client's `traceparent` in `headers` when it sent one. */
+  begin(method: string, path: string, client: string, headers: readonly string[]): RequestTrace;
 }
 
 /** What a data plane observes its requests with; both undefined (the default) costs nothing per request. */
@@ -116,7 +122,7 @@ export function requestRecord(client: string, method: string | null, path: strin
  */
 export class Observation {
   readonly record: RequestRecord;
-  span: RequestSpan | undefined;
+  private readonly span: RequestSpan | undefined;
   private readonly startedAt = performance.now();
   private ended = false;
 
@@ -126,18 +132,12 @@ export class Observation {
     method: string,
     path: string,
     headers: readonly string[],
+    trace: RequestTrace | undefined,
   ) {
     this.record = requestRecord(client, method, path);
-    // With tracing on, the span's trace id is the line's (see `trace`).
-    if (observers.tracer === undefined) this.record.traceId = traceIdOf(headers);
-  }
-
-  /** Forwarded requests get a span (tracing on): its trace id is the line's. */
-  trace(headers: readonly string[]): void {
-    const tracer = this.observers.tracer;
-    if (tracer === undefined) return;
-    this.span = tracer.start(this.record, headers);
-    this.record.traceId = this.span.traceId;
+    // A forwarded request's trace is the LB's (tracing on); otherwise the client's, when it sent one.
+    this.record.traceId = trace === undefined ? traceIdOf(headers) : trace.traceId;
+    this.span = trace?.span;
   }
 
   attempt(replica: string): void {

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { LbError } from '../contract/errors.js';
 import { type Framing, failureResponse, headerValue, requestHead, responseHead } from './headers.js';
 import type { Head } from './http-parser.js';
-import { Observation, type Observers } from './observation.js';
+import { Observation, type Observers, type RequestTrace } from './observation.js';
 import type { AdmittedRequest } from './request.js';
 import type { ResponseHandler, UpstreamConnection, UpstreamError, UpstreamPool } from './upstream.js';
 
@@ -65,17 +65,22 @@ export abstract class Relay implements ResponseHandler {
   /** The access log's record and the span of this request; undefined when neither is on. */
   protected readonly seen: Observation | undefined;
   /** The `traceparent` the upstream gets in place of the client's (tracing on). */
-  protected traceparent: string | undefined;
+  private readonly traceparent: string | undefined;
 
+  /** `trace`: a forwarded request's trace context (tracing on). */
   constructor(
     protected readonly client: ClientSide,
     protected readonly request: AdmittedRequest,
+    trace?: RequestTrace,
   ) {
     this.bodyComplete = !request.hasBody;
     const { observers } = client;
-    if (observers.requestLog !== undefined || observers.tracer !== undefined) {
-      this.seen = new Observation(observers, client.clientIp, request.method, request.path, request.headers);
+    // Observed when it is logged or its span was sampled: a left-out request records nothing.
+    if (observers.requestLog !== undefined || trace?.span !== undefined) {
+      const { clientIp } = client;
+      this.seen = new Observation(observers, clientIp, request.method, request.path, request.headers, trace);
     }
+    this.traceparent = trace?.traceparent;
   }
 
   /** Its turn came (earlier requests on the connection are answered): send it. */

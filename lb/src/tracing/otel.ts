@@ -1,10 +1,13 @@
 import * as api from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { parseTraceParent, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { TracingConfig } from '../config.js';
 import { headerValue } from '../proxy/headers.js';
-import type { RequestRecord, RequestSpan, RequestTracer } from '../proxy/observation.js';
+import type { RequestRecord, RequestSpan, RequestTrace, RequestTracer } from '../proxy/observation.js';
+import { HandOverIds } from './ids.js';
+import { samplerOf, samplingDecider, traceIdXorOf } from './sampling.js';
 
 const SHUTDOWN_EXPORT_MS = 2000;
 
@@ -14,69 +17,60 @@ export interface Tracing extends RequestTracer {
 }
 
 /**
- * Tracing with the official OpenTelemetry JS SDK: a span per forwarded request, child of the
- * client's `traceparent` (or a new trace), exported in batches by OTLP/HTTP. The SDK reads the
- * standard variables itself (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, OTEL_TRACES_SAMPLER[_ARG],
- * OTEL_SERVICE_NAME, OTEL_BSP_*). This module is imported only when tracing is on (its own chunk
- * of the bundle): the default path does not even load the SDK.
+ * Tracing with the official OpenTelemetry JS SDK: a span per sampled forwarded request, child of
+ * the client's `traceparent` (or a new trace), exported in batches by OTLP/HTTP (the exporter
+ * reads OTEL_EXPORTER_OTLP_*, OTEL_BSP_* itself). This module is imported only when tracing is on
+ * (its own chunk of the bundle): the default path does not even load the SDK.
+ *
+ * Sampling is decided before the SDK is asked for a span (samplingDecider: the SDK sampler's
+ * rules, without its parsing): a request left out gets new ids and the not-sampled flag, as the
+ * SDK's non-recording span would carry, and costs nothing more. A picked one is started by the
+ * SDK on the same trace id (handed over by the id generator), so the SDK's sampler agrees.
  */
-export function startTracing(defaultServiceName: string): Tracing {
+export function startTracing(config: TracingConfig, defaultServiceName: string): Tracing {
+  const ids = new HandOverIds();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({
       'service.name': process.env.OTEL_SERVICE_NAME?.trim() || defaultServiceName,
     }),
+    sampler: samplerOf(config),
+    idGenerator: ids,
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
   });
   const tracer = provider.getTracer('consistent-hash-lb');
   const propagator = new W3CTraceContextPropagator();
+  const decider = samplingDecider(config);
 
-  /** The client's trace context (W3C), or the root when it sent none. */
-  const parentOf = (headers: readonly string[]) => {
-    const traceparent = headerValue(headers, 'traceparent');
-    if (traceparent === undefined) return api.ROOT_CONTEXT;
+  /** The client's trace context, as the SDK's propagator reads it (tracestate too). */
+  const contextOf = (traceparent: string, headers: readonly string[]) => {
     const tracestate = headerValue(headers, 'tracestate');
     const carrier = tracestate === undefined ? { traceparent } : { traceparent, tracestate };
     return propagator.extract(api.ROOT_CONTEXT, carrier, api.defaultTextMapGetter);
   };
 
   return {
-    start(record: RequestRecord, headers: readonly string[]): RequestSpan {
-      const method = record.method ?? 'HTTP';
-      const span = tracer.startSpan(method, { kind: api.SpanKind.SERVER }, parentOf(headers));
-      // A span the sampler left out records nothing: its attributes are not even made.
-      if (span.isRecording()) {
-        span.setAttributes({
-          'http.request.method': method,
-          'url.path': record.path ?? '',
-          'client.address': record.client,
-        });
+    begin(method: string, path: string, client: string, headers: readonly string[]): RequestTrace {
+      const traceparent = headerValue(headers, 'traceparent');
+      const parent = traceparent === undefined ? null : parseTraceParent(traceparent);
+      let traceId: string;
+      let sampled: boolean;
+      if (parent === null) {
+        traceId = ids.newTraceId();
+        sampled = decider.sampled(null, ids.newTraceIdXor);
+      } else {
+        traceId = parent.traceId;
+        sampled = decider.sampled(parent.traceFlags, decider.readsParentTraceId ? traceIdXorOf(traceId) : 0);
       }
-      const context = span.spanContext();
-      const flags = context.traceFlags.toString(16).padStart(2, '0');
-      return {
-        traceId: context.traceId,
-        traceparent: `00-${context.traceId}-${context.spanId}-${flags}`,
-        end(done: RequestRecord) {
-          if (!span.isRecording()) {
-            span.end();
-            return;
-          }
-          span.setAttributes({
-            'lb.replica': done.replica ?? '',
-            'lb.key_source': done.keySource ?? '',
-            'lb.routing_id': done.routingId ?? '',
-            'lb.request_id': done.requestId ?? '',
-            'lb.attempts': done.attempts.length,
-            'lb.failovers': done.attempts.filter((a) => a.failure !== null).map((a) => `${a.replica}: ${a.failure}`),
-            'lb.passed_over': done.passedOver.map((p) => `${p.replica}: ${p.reason}`),
-          });
-          if (done.status !== null) span.setAttribute('http.response.status_code', done.status);
-          if (done.status === null || done.status >= 500) {
-            span.setStatus({ code: api.SpanStatusCode.ERROR, message: done.error ?? undefined });
-          }
-          span.end();
-        },
-      };
+      if (!sampled) return { traceId, traceparent: `00-${traceId}-${ids.newSpanId()}-00`, span: undefined };
+      // Picked: the SDK's span, in the client's context, on the same trace id (its sampler agrees).
+      const context = parent === null ? api.ROOT_CONTEXT : contextOf(traceparent!, headers);
+      if (parent === null) ids.handOver(traceId);
+      const span = tracer.startSpan(method, { kind: api.SpanKind.SERVER }, context);
+      ids.handOver(undefined);
+      span.setAttributes({ 'http.request.method': method, 'url.path': path, 'client.address': client });
+      const own = span.spanContext();
+      const flags = own.traceFlags.toString(16).padStart(2, '0');
+      return { traceId: own.traceId, traceparent: `00-${own.traceId}-${own.spanId}-${flags}`, span: requestSpan(span) };
     },
     /**
      * Exports what is left, for SHUTDOWN_EXPORT_MS at most: a collector that is gone costs those
@@ -89,6 +83,28 @@ export function startTracing(defaultServiceName: string): Tracing {
       });
       await Promise.race([provider.shutdown().catch(() => undefined), bound]);
       clearTimeout(timer);
+    },
+  };
+}
+
+/** The request's span: what the LB knows of it once it is answered (or cut). */
+function requestSpan(span: api.Span): RequestSpan {
+  return {
+    end(done: RequestRecord) {
+      span.setAttributes({
+        'lb.replica': done.replica ?? '',
+        'lb.key_source': done.keySource ?? '',
+        'lb.routing_id': done.routingId ?? '',
+        'lb.request_id': done.requestId ?? '',
+        'lb.attempts': done.attempts.length,
+        'lb.failovers': done.attempts.filter((a) => a.failure !== null).map((a) => `${a.replica}: ${a.failure}`),
+        'lb.passed_over': done.passedOver.map((p) => `${p.replica}: ${p.reason}`),
+      });
+      if (done.status !== null) span.setAttribute('http.response.status_code', done.status);
+      if (done.status === null || done.status >= 500) {
+        span.setStatus({ code: api.SpanStatusCode.ERROR, message: done.error ?? undefined });
+      }
+      span.end();
     },
   };
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,6 +134,117 @@ describe('traces: traceparent through the LB, and OpenTelemetry spans when OTEL_
     for (let k = 0; k < 5; k++) assert.equal((await send(lb.url, 'GET', '/x')).status, 200);
     await new Promise((r) => setTimeout(r, 300)); // a few failed exports
     assert.equal(await lb.stop(), 0);
+  });
+
+  /** The traceparent the replica got for one request, split in its four fields. */
+  const seenBy = async (url: string, headers: Record<string, string> = {}) => {
+    const traceparent = (await send(url, 'GET', '/x', undefined, headers)).json.traceparent as string;
+    const [version, trace, parent, flags] = traceparent.split('-') as [string, string, string, string];
+    return { version, trace, parent, flags };
+  };
+  const exported = (spanId: string) => receiver.spans.some((s) => s.spanId === spanId);
+
+  it("OTEL_TRACES_SAMPLER decides as OpenTelemetry's samplers do, with and without the client's traceparent", async () => {
+    const parent = (flags: string) => ({ traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-${flags}` });
+    // [sampler, arg, the client's traceparent flags (none: no traceparent), sampled?]
+    const cases: [string, string, string | null, boolean][] = [
+      ['parentbased_traceidratio', '0', '01', true],
+      ['parentbased_traceidratio', '0', '00', false],
+      ['parentbased_traceidratio', '0', null, false],
+      ['parentbased_always_off', '', '01', true],
+      ['parentbased_always_off', '', null, false],
+      ['parentbased_always_on', '', '00', false],
+      ['traceidratio', '1', '00', true],
+      ['always_off', '', '01', false],
+    ];
+    const samplers = [...new Set(cases.map(([s, a]) => `${s}:${a}`))];
+    for (const sampler of samplers) {
+      const [name, arg] = sampler.split(':') as [string, string];
+      const lb = await echoLb({ ...exportingTo(), OTEL_TRACES_SAMPLER: name, OTEL_TRACES_SAMPLER_ARG: arg });
+      const spans: string[] = [];
+      try {
+        for (const [, , flags, sampled] of cases.filter(([s, a]) => `${s}:${a}` === sampler)) {
+          const got = await seenBy(lb.url, flags === null ? {} : parent(flags));
+          const what = `${sampler} with parent flags ${flags}`;
+          assert.equal(got.version, '00', what);
+          if (flags !== null) assert.equal(got.trace, CLIENT_TRACE, what);
+          assert.match(`${got.trace}-${got.parent}`, /^[\da-f]{32}-[\da-f]{16}$/, what);
+          assert.notEqual(got.parent, CLIENT_SPAN, what);
+          assert.equal(got.flags, sampled ? '01' : '00', what);
+          spans.push(`${got.parent}:${sampled}`);
+        }
+      } finally {
+        await lb.stop(); // the exporter's last flush
+      }
+      for (const span of spans) {
+        const [id, sampled] = span.split(':') as [string, string];
+        assert.equal(exported(id), sampled === 'true', `${sampler}: span ${id} exported?`);
+      }
+    }
+  });
+
+  it('a ratio sampler picks new traces by their trace id, and exactly the picked ones are exported', async () => {
+    const lb = await echoLb({
+      ...exportingTo(),
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.5',
+    });
+    const seen: Awaited<ReturnType<typeof seenBy>>[] = [];
+    try {
+      for (let k = 0; k < 200; k++) seen.push(await seenBy(lb.url));
+    } finally {
+      await lb.stop();
+    }
+    // OpenTelemetry's TraceIdRatioBased rule: the XOR of the trace id's four 32-bit words, under ratio x 2^32.
+    const picked = (trace: string) => {
+      let xor = 0;
+      for (let i = 0; i < 32; i += 8) xor = (xor ^ Number.parseInt(trace.slice(i, i + 8), 16)) >>> 0;
+      return xor < 0.5 * 2 ** 32;
+    };
+    const sampled = seen.filter((s) => s.flags === '01');
+    assert.ok(sampled.length > 60 && sampled.length < 140, `${sampled.length} of 200 sampled`);
+    assert.equal(new Set(seen.map((s) => s.trace)).size, 200, 'a new trace each');
+    for (const s of seen) {
+      assert.equal(s.flags === '01', picked(s.trace), `trace ${s.trace} flags ${s.flags}`);
+      const span = receiver.spans.find((x) => x.spanId === s.parent);
+      assert.equal(span !== undefined, s.flags === '01', `span ${s.parent} exported?`);
+      if (span) assert.equal(span.traceId, s.trace);
+    }
+  });
+
+  it("the access log names each request's trace, sampled or not, as the replica got it", async () => {
+    const log = join(dir, 'access.log');
+    const lb = await echoLb({
+      ...exportingTo(),
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0',
+      ACCESS_LOG: log,
+    });
+    const seen: Record<string, string> = {};
+    try {
+      for (const [id, flags] of [
+        ['1', '01'],
+        ['2', '00'],
+      ] as const) {
+        const got = await seenBy(lb.url, {
+          'x-request-id': id,
+          traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-${flags}`,
+        });
+        seen[id] = `${got.trace}/${got.flags}`;
+      }
+      const root = await seenBy(lb.url, { 'x-request-id': '3' });
+      seen['3'] = `${root.trace}/${root.flags}`;
+    } finally {
+      await lb.stop();
+    }
+    const rootTrace = seen['3']!.split('/')[0]!;
+    assert.deepEqual({ ...seen }, { 1: `${CLIENT_TRACE}/01`, 2: `${CLIENT_TRACE}/00`, 3: `${rootTrace}/00` });
+    const lines = (await readFile(log, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const traceOf = (id: string) => lines.find((l) => l.requestId === id)?.traceId;
+    for (const id of ['1', '2', '3']) assert.equal(traceOf(id), seen[id]!.split('/')[0], `request ${id}`);
   });
 
   it('with a 0 sampler no span is sent; the replica still gets a traceparent, marked not sampled', async () => {

@@ -128,7 +128,7 @@ describe('configuration', () => {
     }
   });
 
-  it('reads ACCESS_LOG and whether tracing is on (an OTLP endpoint set), off by default', () => {
+  it('reads ACCESS_LOG, and whether tracing is on (an OTLP endpoint set) with which sampler; both off by default', () => {
     const read = (env: Record<string, string>) => {
       const c = parseConfig(env, { driver: 'process' });
       return [c.accessLog, c.tracing];
@@ -137,8 +137,21 @@ describe('configuration', () => {
     assert.deepEqual(read({ ACCESS_LOG: 'off' }), [undefined, false]);
     assert.deepEqual(read({ ACCESS_LOG: 'stdout' }), ['stdout', false]);
     assert.deepEqual(read({ ACCESS_LOG: '/var/log/lb/access.log' }), [{ path: '/var/log/lb/access.log' }, false]);
-    assert.deepEqual(read({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }), [undefined, true]);
-    assert.deepEqual(read({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://c/v1/traces' }), [undefined, true]);
+    const everyRequest = { sampler: 'parentbased_always_on', ratio: 1 };
+    assert.deepEqual(read({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }), [undefined, everyRequest]);
+    assert.deepEqual(read({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://c/v1/traces' }), [undefined, everyRequest]);
+    const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };
+    assert.deepEqual(read({ ...on, OTEL_TRACES_SAMPLER: 'traceidratio' }), [
+      undefined,
+      { sampler: 'traceidratio', ratio: 1 },
+    ]);
+    const onePercent = { ...on, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.01' };
+    assert.deepEqual(read(onePercent), [undefined, { sampler: 'parentbased_traceidratio', ratio: 0.01 }]);
+    // The ratio belongs to the ratio samplers only (as in the SDK).
+    assert.deepEqual(read({ ...on, OTEL_TRACES_SAMPLER: 'always_on', OTEL_TRACES_SAMPLER_ARG: '0.5' }), [
+      undefined,
+      { sampler: 'always_on', ratio: 1 },
+    ]);
     assert.deepEqual(read({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'true' }), [
       undefined,
       false,
