@@ -341,9 +341,9 @@ function accessLog(env: Env): Config['accessLog'] {
   return { path: text };
 }
 
-export type TracesSampler = (typeof SAMPLERS)[number];
+export type TracesSampler = (typeof TRACES_SAMPLERS)[number];
 
-const SAMPLERS = [
+export const TRACES_SAMPLERS = [
   'always_on',
   'always_off',
   'traceidratio',
@@ -367,7 +367,7 @@ function tracing(env: Env): TracingConfig | false {
       throw new ConfigError(`${name} must be an http(s) URL, e.g. http://collector:4318 (got '${url}')`);
     }
   }
-  const sampler = oneOf<TracesSampler>(env, 'OTEL_TRACES_SAMPLER', 'parentbased_always_on', SAMPLERS);
+  const sampler = oneOf<TracesSampler>(env, 'OTEL_TRACES_SAMPLER', 'parentbased_always_on', TRACES_SAMPLERS);
   const arg = raw(env, 'OTEL_TRACES_SAMPLER_ARG');
   if (!sampler.endsWith('traceidratio') || arg === undefined) return { sampler, ratio: 1 };
   const ratio = Number(arg);

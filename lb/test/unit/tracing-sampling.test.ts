@@ -2,24 +2,16 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import * as api from '@opentelemetry/api';
-import type { TracesSampler } from '../../src/config.js';
+import { TRACES_SAMPLERS } from '../../src/config.js';
 import { HandOverIds } from '../../src/tracing/ids.js';
 import { samplerOf, samplingDecider, traceIdXorOf } from '../../src/tracing/sampling.js';
 
-const SAMPLERS: TracesSampler[] = [
-  'always_on',
-  'always_off',
-  'traceidratio',
-  'parentbased_always_on',
-  'parentbased_always_off',
-  'parentbased_traceidratio',
-];
 const RATIOS = [0, 0.01, 0.3, 0.5, 1];
 
 describe('sampling before the SDK: the same decision as the SDK sampler for OTEL_TRACES_SAMPLER', () => {
   it("agrees with the SDK's sampler on new traces and under a client's parent, sampled or not", () => {
     const ids = new HandOverIds();
-    for (const sampler of SAMPLERS)
+    for (const sampler of TRACES_SAMPLERS)
       for (const ratio of RATIOS) {
         const sdk = samplerOf({ sampler, ratio });
         const ours = samplingDecider({ sampler, ratio });
