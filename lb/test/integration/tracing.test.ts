@@ -247,6 +247,17 @@ describe('traces: traceparent through the LB, and OpenTelemetry spans when OTEL_
     for (const id of ['1', '2', '3']) assert.equal(traceOf(id), seen[id]!.split('/')[0], `request ${id}`);
   });
 
+  it('with LB_WORKERS each worker traces the requests it forwards', async () => {
+    const lb = await echoLb({ ...exportingTo(), LB_WORKERS: '2' });
+    const parents: string[] = [];
+    try {
+      for (let k = 0; k < 40; k++) parents.push((await seenBy(lb.url)).parent);
+      for (const parent of parents) await waitFor(`span ${parent}`, () => exported(parent) || undefined, 5000);
+    } finally {
+      assert.equal(await lb.stop(), 0);
+    }
+  });
+
   it('with a 0 sampler no span is sent; the replica still gets a traceparent, marked not sampled', async () => {
     const before = receiver.spans.length;
     const lb = await echoLb({ ...exportingTo(), OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' });
