@@ -8,13 +8,12 @@ import {
   type Head,
   HttpParser,
   isParseError,
-  leaveHttp,
   type ParsedReader,
   type ParseError,
   type ParserHandler,
   restOf,
-  type SocketListeners,
 } from './http-parser.js';
+import { connectionOf, leaveHttp, readByStream, type SocketConnection, serveSocket } from './http-socket.js';
 import { type Observers, requestRecord } from './observation.js';
 import { setReading } from './reading.js';
 import type { ClientSide, Relay } from './relay.js';
@@ -57,16 +56,12 @@ const LINGER_MS = 5000;
 /** An idle connection keeps its parser this long (a client sending back to back never loses it). */
 const PARSER_IDLE_MS = 1000;
 
-/** The connection a socket serves, for the socket's listeners (shared by all connections). */
-const CONNECTION = Symbol('connection');
-type ServedSocket = Socket & { [CONNECTION]?: ClientConnection };
-
 /**
  * One client connection: llhttp in request mode, requests answered one at a time in
  * order (as nginx and HAProxy do), reading paused while requests wait their turn or the
  * replica cannot take more body, and one deadline for the whole request (head and body).
  */
-export class ClientConnection implements ParserHandler, ParsedReader, WriteOwner, ClientSide, Timed {
+export class ClientConnection implements ParserHandler, ParsedReader, WriteOwner, SocketConnection, ClientSide, Timed {
   deadline = 0;
   readonly clientIp: string;
   /** Released while the connection idles (its memory goes back), made anew when bytes come. */
@@ -105,15 +100,13 @@ export class ClientConnection implements ParserHandler, ParsedReader, WriteOwner
     this.clientIp = socket.remoteAddress ?? 'unknown';
     this.writer = new DirectWriter(socket, this);
     socket.setNoDelay(true);
-    // Listeners are functions shared by every connection, which they find on the socket: an idle
-    // connection holds no closures of its own (memory per idle connection).
-    (socket as ServedSocket)[CONNECTION] = this;
+    serveSocket(socket, this);
     this.consumed = this.parser!.consume(socket, this);
-    for (const [event, listener] of LISTENERS) if (event !== 'data' || !this.consumed) socket.on(event, listener);
+    if (!this.consumed) readByStream(socket);
     this.idle();
   }
 
-  // ---- the socket's events (through the shared listeners at the end of this file)
+  // ---- the socket's events (through http-socket's shared listeners)
 
   /** Bytes read by the JS stream (a socket whose handle the parser could not take). */
   onData(chunk: Buffer): void {
@@ -124,6 +117,8 @@ export class ClientConnection implements ParserHandler, ParsedReader, WriteOwner
   onWriteDrain(): void {
     this.queue[0]?.relay?.onClientDrain();
   }
+
+  onError(): void {} // 'close' follows
 
   /** A client that ends its side has left (as node:http and nginx take it): its requests are cancelled. */
   onEnd(): void {
@@ -267,8 +262,7 @@ export class ClientConnection implements ParserHandler, ParsedReader, WriteOwner
     this.deadline = 0;
     this.queue.length = 0;
     this.receiving = undefined;
-    leaveHttp(socket, this.parser!, this.consumed, LISTENERS);
-    (socket as ServedSocket)[CONNECTION] = undefined;
+    leaveHttp(socket, this.parser!, this.consumed);
     this.parser = undefined;
     this.host.closed(this);
     return { socket, rest };
@@ -473,31 +467,10 @@ export class ClientConnection implements ParserHandler, ParsedReader, WriteOwner
   }
 }
 
-// The socket's listeners, one function each for every connection (`this` is the socket).
-function onData(this: ServedSocket, chunk: Buffer): void {
-  this[CONNECTION]?.onData(chunk);
-}
-function onDrain(this: ServedSocket): void {
-  this[CONNECTION]?.onWriteDrain();
-}
-function onEnd(this: ServedSocket): void {
-  this[CONNECTION]?.onEnd();
-}
-function onClose(this: ServedSocket): void {
-  this[CONNECTION]?.onClose();
-}
-function onWake(this: ServedSocket, chunk: Buffer): void {
-  this[CONNECTION]?.onWake(chunk);
+/** Bytes on a connection whose parser was released (a listener of its own while it idles). */
+function onWake(this: Socket, chunk: Buffer): void {
+  connectionOf<ClientConnection>(this)?.onWake(chunk);
 }
 function uncork(connection: ClientConnection): void {
   connection.uncork();
 }
-function ignore(): void {}
-
-const LISTENERS: SocketListeners = [
-  ['data', onData],
-  ['drain', onDrain],
-  ['error', ignore], // 'close' follows
-  ['close', onClose],
-  ['end', onEnd],
-];

@@ -25,11 +25,6 @@ export const KEEP_ALIVE_SECONDS = 72;
 const KEEP_ALIVE = `Connection: keep-alive\r\nKeep-Alive: timeout=${KEEP_ALIVE_SECONDS}\r\n\r\n`;
 const CLOSE = 'Connection: close\r\n\r\n';
 
-/**
- * The request head for the replica: hop-by-hop headers and those `Connection` lists are
- * dropped, `X-Request-Id` is the canonical id and the client's address is appended to
- * `X-Forwarded-For`. Always HTTP/1.1 on a keep-alive connection.
- */
 /** The first header called `name` (lower case) in [name, value, ...]; names compared by length first (per request). */
 export function headerValue(headers: readonly string[], name: string): string | undefined {
   for (let k = 0; k < headers.length; k += 2) {
@@ -39,6 +34,11 @@ export function headerValue(headers: readonly string[], name: string): string | 
   return undefined;
 }
 
+/**
+ * The request head for the replica: hop-by-hop headers and those `Connection` lists are
+ * dropped, `X-Request-Id` is the canonical id and the client's address is appended to
+ * `X-Forwarded-For`. Always HTTP/1.1 on a keep-alive connection.
+ */
 export function requestHead(
   req: Pick<AdmittedRequest, 'method' | 'path' | 'headers' | 'host' | 'chunked' | 'upgrade'>,
   id: string | undefined,

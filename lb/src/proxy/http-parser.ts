@@ -1,7 +1,6 @@
 import { maxHeaderSize } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import { setReading } from './reading.js';
 
 /**
  * Node's own HTTP/1 parser (llhttp behind `node:_http_common`, the one node:http uses), so the
@@ -172,21 +171,6 @@ export class HttpParser {
     const native = this.native;
     setImmediate(() => native.close());
   }
-}
-
-/** A connection's listeners on its socket: [event, listener]. */
-// biome-ignore lint/suspicious/noExplicitAny: each event passes its own arguments
-export type SocketListeners = readonly (readonly [string, (...args: any[]) => void])[];
-
-/**
- * A socket leaves HTTP (a switched protocol): its parser is released, its HTTP connection's
- * `listeners` removed (node's own stay), and its JS stream reads it again, paused until a tunnel takes it.
- */
-export function leaveHttp(socket: Socket, parser: HttpParser, consumed: boolean, listeners: SocketListeners): void {
-  parser.release(consumed);
-  for (const [event, listener] of listeners) socket.off(event, listener);
-  setReading(socket, consumed, true);
-  socket.pause();
 }
 
 /** What a read held past the `parsed` bytes llhttp took (a copy: the read's buffer is reused). */

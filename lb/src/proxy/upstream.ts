@@ -5,13 +5,12 @@ import {
   type Head,
   HttpParser,
   isParseError,
-  leaveHttp,
   type ParsedReader,
   type ParseError,
   type ParserHandler,
   restOf,
-  type SocketListeners,
 } from './http-parser.js';
+import { leaveHttp, readByStream, type SocketConnection, serveSocket } from './http-socket.js';
 import { setReading } from './reading.js';
 
 /** Why an upstream exchange failed; `code` is what the client's 502 names. */
@@ -195,7 +194,7 @@ function noop(): void {}
  * time; anything the upstream sends outside an exchange (bytes after a complete answer,
  * an answer nobody asked for) closes it, so a misbehaving replica cannot desynchronise it.
  */
-export class UpstreamConnection implements ParserHandler, ParsedReader, WriteOwner, Timed {
+export class UpstreamConnection implements ParserHandler, ParsedReader, WriteOwner, SocketConnection, Timed {
   deadline = 0;
   readonly authority: string;
   /** Has carried an exchange before (a failure before any byte may be the keep-alive race). */
@@ -229,9 +228,7 @@ export class UpstreamConnection implements ParserHandler, ParsedReader, WriteOwn
     this.authority = pool.authority;
     this.parser = new HttpParser('response', this);
     this.writer = new DirectWriter(socket, this);
-    // Listeners shared by every connection, which they find on the socket (no closures of its own).
-    (socket as UpstreamSocket)[CONNECTION] = this;
-    for (const [event, listener] of LISTENERS) if (event !== 'data') socket.on(event, listener);
+    serveSocket(socket, this);
   }
 
   onWriteDrain(): void {
@@ -251,7 +248,7 @@ export class UpstreamConnection implements ParserHandler, ParsedReader, WriteOwn
       this.connectSettled = true;
       this.deadline = 0;
       this.consumed = this.parser.consume(this.socket, this);
-      if (!this.consumed) this.socket.on('data', onData);
+      if (!this.consumed) readByStream(this.socket);
       done(null, this);
     });
     this.connectFailed = (error) => {
@@ -386,7 +383,7 @@ export class UpstreamConnection implements ParserHandler, ParsedReader, WriteOwn
     else if (this.responseComplete) this.maybeRelease();
   }
 
-  // ---- the socket's events (through the shared listeners at the end of this file)
+  // ---- the socket's events (through http-socket's shared listeners)
 
   onData(chunk: Buffer): void {
     this.onParsed(this.parser.execute(chunk), () => chunk);
@@ -430,8 +427,7 @@ export class UpstreamConnection implements ParserHandler, ParsedReader, WriteOwn
     this.pool.deadlines.unwatch(this);
     this.pool.forget(this);
     // Read by the JS stream from now on; the tunnel's pipe takes it.
-    leaveHttp(this.socket, this.parser, this.consumed, LISTENERS);
-    (this.socket as UpstreamSocket)[CONNECTION] = undefined;
+    leaveHttp(this.socket, this.parser, this.consumed);
     handler.onSwitch!(head, this.socket, rest);
   }
 
@@ -454,33 +450,3 @@ export class UpstreamConnection implements ParserHandler, ParsedReader, WriteOwn
     handler?.onUpstreamError(error);
   }
 }
-
-/** The connection a socket serves, for the socket's listeners (shared by all connections). */
-const CONNECTION = Symbol('upstreamConnection');
-type UpstreamSocket = Socket & { [CONNECTION]?: UpstreamConnection };
-
-// The socket's listeners, one function each for every connection (`this` is the socket).
-function onData(this: UpstreamSocket, chunk: Buffer): void {
-  this[CONNECTION]?.onData(chunk);
-}
-function onDrain(this: UpstreamSocket): void {
-  this[CONNECTION]?.onWriteDrain();
-}
-function onEnd(this: UpstreamSocket): void {
-  this[CONNECTION]?.onEnd();
-}
-function onError(this: UpstreamSocket, error: NodeJS.ErrnoException): void {
-  this[CONNECTION]?.onError(error);
-}
-function onClose(this: UpstreamSocket): void {
-  this[CONNECTION]?.onClose();
-}
-
-/** 'data' only for a socket the parser cannot read in C++. */
-const LISTENERS: SocketListeners = [
-  ['data', onData],
-  ['drain', onDrain],
-  ['end', onEnd],
-  ['error', onError],
-  ['close', onClose],
-];

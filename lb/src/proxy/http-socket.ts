@@ -1,0 +1,75 @@
+import type { Socket } from 'node:net';
+import type { HttpParser } from './http-parser.js';
+import { setReading } from './reading.js';
+
+/** An HTTP connection on a socket (a client's or a replica's): what the socket's events call. */
+export interface SocketConnection {
+  /** Bytes read by the JS stream (a socket whose handle the parser could not take). */
+  onData(chunk: Buffer): void;
+  /** The socket took what it could not take at once. */
+  onWriteDrain(): void;
+  onEnd(): void;
+  onError(error: NodeJS.ErrnoException): void;
+  onClose(): void;
+}
+
+const CONNECTION = Symbol('connection');
+type ServedSocket = Socket & { [CONNECTION]?: SocketConnection };
+
+/**
+ * `connection` serves `socket`. Its listeners are functions shared by every connection, which
+ * find theirs on the socket: an idle connection holds no closures of its own (memory per idle
+ * connection). 'data' is not listened to: see `readByStream`.
+ */
+export function serveSocket(socket: Socket, connection: SocketConnection): void {
+  (socket as ServedSocket)[CONNECTION] = connection;
+  for (const [event, listener] of LISTENERS) if (event !== 'data') socket.on(event, listener);
+}
+
+/** The socket is read by its JS stream ('data'), for a parser that could not read it in C++. */
+export function readByStream(socket: Socket): void {
+  socket.on('data', onData);
+}
+
+/** The connection `socket` serves (for a listener of a connection's own). */
+export function connectionOf<T extends SocketConnection>(socket: Socket): T | undefined {
+  return (socket as ServedSocket)[CONNECTION] as T | undefined;
+}
+
+/**
+ * A socket leaves HTTP (a switched protocol): its parser is released, its connection's listeners
+ * removed (node's own stay), and its JS stream reads it again, paused until a tunnel takes it.
+ */
+export function leaveHttp(socket: Socket, parser: HttpParser, consumed: boolean): void {
+  parser.release(consumed);
+  for (const [event, listener] of LISTENERS) socket.off(event, listener);
+  (socket as ServedSocket)[CONNECTION] = undefined;
+  setReading(socket, consumed, true);
+  socket.pause();
+}
+
+// The socket's listeners, one function each for every connection (`this` is the socket).
+function onData(this: ServedSocket, chunk: Buffer): void {
+  this[CONNECTION]?.onData(chunk);
+}
+function onDrain(this: ServedSocket): void {
+  this[CONNECTION]?.onWriteDrain();
+}
+function onEnd(this: ServedSocket): void {
+  this[CONNECTION]?.onEnd();
+}
+function onError(this: ServedSocket, error: NodeJS.ErrnoException): void {
+  this[CONNECTION]?.onError(error);
+}
+function onClose(this: ServedSocket): void {
+  this[CONNECTION]?.onClose();
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: each event passes its own arguments
+const LISTENERS: readonly (readonly [string, (...args: any[]) => void])[] = [
+  ['data', onData],
+  ['drain', onDrain],
+  ['end', onEnd],
+  ['error', onError],
+  ['close', onClose],
+];
