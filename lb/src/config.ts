@@ -67,6 +67,8 @@ export interface Config {
   readonly slowStartMs: number;
   /** `/rm` and SIGTERM give the requests in flight this long to finish. */
   readonly drainTimeoutMs: number;
+  /** A tunnel with no byte either way for this long is closed; 0 is off. */
+  readonly tunnelIdleTimeoutMs: number;
   /** ACCESS_LOG: one JSON line per request and tunnel, to stdout or appended to a file; undefined is off. */
   readonly accessLog: 'stdout' | { readonly path: string } | undefined;
   /**
@@ -314,7 +316,7 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
       /^[A-Za-z0-9][A-Za-z0-9_.-]{0,30}$/,
       'empty or up to 31 of [A-Za-z0-9_.-]',
     ),
-    adminToken: raw(env, 'ADMIN_TOKEN'),
+    adminToken: adminToken(env),
     routing: oneOf(env, 'ROUTING', 'ring', ['ring', 'maglev']),
     maglevTableSize: prime(env, 'MAGLEV_TABLE_SIZE', DEFAULT_MAGLEV_TABLE_SIZE),
     hashBalanceFactor: factor(env, 'HASH_BALANCE_FACTOR'),
@@ -328,9 +330,27 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     rehomeGraceMs: integer(env, 'REHOME_GRACE_MS', 1000, 0, 600_000),
     slowStartMs: integer(env, 'SLOW_START_MS', 0, 0, 3_600_000),
     drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 30_000, 0, 3_600_000),
+    tunnelIdleTimeoutMs: integer(env, 'TUNNEL_IDLE_TIMEOUT_MS', 0, 0, 86_400_000),
     accessLog: accessLog(env),
     tracing: tracing(env),
   };
+}
+
+/**
+ * A token that is set but blank is a secret that came out empty: refused, never read as "no
+ * authentication". Unset (the variable absent) leaves the admin API open, as documented.
+ */
+function adminToken(env: Env): string | undefined {
+  const value = env.ADMIN_TOKEN;
+  if (value !== undefined && value.trim() === '') {
+    throw new ConfigError('ADMIN_TOKEN is set but blank; set a token, or unset the variable to leave admin calls open');
+  }
+  return value?.trim();
+}
+
+/** Whether the LB port is reachable from other machines (any address but loopback's). */
+export function listensBeyondLoopback(host: string): boolean {
+  return !(host === 'localhost' || host === '::1' || /^127\./.test(host));
 }
 
 function accessLog(env: Env): Config['accessLog'] {

@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { exportToPrimary, TrafficReporter } from './cluster/worker.js';
-import type { Config } from './config.js';
+import { type Config, listensBeyondLoopback } from './config.js';
 import { LbError } from './contract/errors.js';
 import { EventLog } from './dashboard/event-log.js';
 import { TrafficStats } from './dashboard/stats.js';
@@ -82,6 +82,15 @@ export function emptyRouter(config: Config): RoutingTable<ReplicaHandle> {
   });
 }
 
+/** No ADMIN_TOKEN on a port other machines reach: said once at start, as a warning. */
+function warnIfAdminOpen(config: Config, log: Logger): void {
+  if (config.adminToken !== undefined || !listensBeyondLoopback(config.host)) return;
+  log.warn(
+    { host: config.host, port: config.port },
+    `the admin API (/add, /rm) is open to every client that reaches ${config.host}:${config.port}: set ADMIN_TOKEN`,
+  );
+}
+
 /** Deadlines of the data plane are met within this. */
 const DEADLINE_RESOLUTION_MS = 50;
 /** /add may wait its turn behind other changes and then start replicas: give it time. */
@@ -140,6 +149,7 @@ function buildForwarding(
       keySources: config.hashKey,
       pass404: config.upstream404 === 'pass',
       rehomeGraceMs: config.rehomeGraceMs,
+      tunnelIdleTimeoutMs: config.tunnelIdleTimeoutMs,
       slowStartMs: config.slowStartMs,
       // A data plane has no heartbeats of its own: it passes over failed replicas (suspects, outliers).
       onUpstreamFailure: (name) => controller?.monitor.reportFailure(name),
@@ -281,6 +291,7 @@ export async function createLoadBalancer(
       // which checks ACCESS_LOG at start with one clear line, and stays empty).
       if (serveTraffic) await observed.start();
       await app.listen({ path: ownSocket, listenTextResolver: () => "the LB's own routes are ready" });
+      warnIfAdminOpen(config, log);
       return serveTraffic ? dataPlane.listen(config.port, config.host) : `unix:@${socketName}`;
     },
     stop() {
@@ -384,6 +395,7 @@ export function createDataPlaneInstance(
       await observed.start();
       await local?.start();
       const url = await dataPlane.listen(config.port, config.host);
+      if (!overrides.worker) warnIfAdminOpen(config, log);
       if (local) metrics.registry.setDefaultLabels({ instance: `${hostname()}:${new URL(url).port}` });
       return url;
     },

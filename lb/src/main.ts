@@ -3,6 +3,7 @@ import { WorkerSupervisor } from './cluster/supervisor.js';
 import { type Config, ConfigError, parseConfig } from './config.js';
 import { createDataPlaneInstance, createLoadBalancer } from './lb.js';
 import { createLogger } from './logging.js';
+import { SHUTDOWN_MARGIN_MS, shutdownWatchdog } from './shutdown.js';
 
 /** What main runs: start it, and stop it on a signal. */
 interface Runnable {
@@ -60,6 +61,10 @@ async function create(): Promise<{ runnable: Runnable; log: (msg: string, extra?
       void runnable.stop().finally(() => process.exit(1));
     },
   });
+  // Workers accept from the shared socket themselves (the kernel hands each connection to one that
+  // waits), instead of the primary handing them round: a connection handed to a worker that has
+  // just been killed would hang, never answered and never closed.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2) });
   const runnable = withWorkerProcesses(lb, supervisor);
   return { runnable, log: (msg, extra) => lb.app.log.info(extra ?? {}, msg) };
@@ -96,6 +101,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
     if (++signals > 1) process.exit(130); // a second Ctrl-C does not wait
     log('shutting down: draining requests', { signal });
+    shutdownWatchdog(config.drainTimeoutMs + SHUTDOWN_MARGIN_MS);
     runnable.stop().then(
       () => process.exit(0),
       (error) => {

@@ -46,7 +46,7 @@ export class ForwardingMetrics {
   });
   private readonly tunnelsClosed = new Counter({
     name: 'lb_tunnels_closed_total',
-    help: 'Tunnels closed, by reason: client, replica, error, rehome (its key moved), shutdown',
+    help: 'Tunnels closed, by reason: client, replica, error, rehome (its key moved), shutdown, idle (TUNNEL_IDLE_TIMEOUT_MS)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -80,12 +80,15 @@ export class DataPlane implements ConnectionHost {
   }
 
   /**
-   * Stops accepting; busy connections close after their next answer (sent with `Connection:
-   * close`), idle ones after the shutdown grace; whatever is still open after `boundMs` is cut.
+   * Stops accepting; tunnels close at once (they left the connection list, and the server's
+   * close would wait for them: a WebSocket client may never hang up); busy connections close
+   * after their next answer (sent with `Connection: close`), idle ones after the shutdown grace;
+   * whatever is still open after `boundMs` is cut.
    */
   async close(boundMs: number): Promise<void> {
     this.closing = true;
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.options.forwarder.closeTunnels();
     for (const connection of this.connections) connection.drain();
     if (this.connections.size > 0) {
       const emptied = new Promise<void>((resolve) => (this.emptied = resolve));

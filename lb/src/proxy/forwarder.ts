@@ -22,6 +22,8 @@ export interface ForwarderOptions extends SelectionOptions {
   readonly pass404: boolean;
   /** REHOME_GRACE_MS: after a routing change, tunnels whose key moved are closed spread over this. */
   readonly rehomeGraceMs: number;
+  /** TUNNEL_IDLE_TIMEOUT_MS: a tunnel with no byte either way for this long is closed; 0 is off. */
+  readonly tunnelIdleTimeoutMs: number;
   /** The routing table, and news of each new one. */
   readonly membership: RoutingSource;
   readonly metrics: ForwardingMetrics;
@@ -96,6 +98,11 @@ export class Forwarder implements ExchangeHost, TunnelOwner {
   close(): void {
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
+    this.closeTunnels();
+  }
+
+  /** Shutdown: every tunnel is closed now, as re-homing closes one (its client reconnects elsewhere). */
+  closeTunnels(): void {
     for (const tunnel of [...this.tunnels.keys()]) tunnel.close('shutdown');
   }
 
@@ -111,7 +118,7 @@ export class Forwarder implements ExchangeHost, TunnelOwner {
     const tunnel = new Tunnel(key, replica, client, upstream, this, seen);
     this.tunnels.set(tunnel, undefined);
     this.options.metrics.tunnelOpened(replica);
-    tunnel.start(fromClient, fromReplica);
+    tunnel.start(fromClient, fromReplica, this.options.tunnelIdleTimeoutMs);
     // The table may have changed while the handshake was on its way.
     this.rehomeIfMoved(tunnel, this.options.membership.router);
   }

@@ -3,7 +3,7 @@ import type { RequestKey } from '../routing/index.js';
 import type { Observation } from './observation.js';
 
 /** Why a tunnel ended (lb_tunnels_closed_total{reason}). */
-export type TunnelEnd = 'client' | 'replica' | 'error' | 'rehome' | 'shutdown';
+export type TunnelEnd = 'client' | 'replica' | 'error' | 'rehome' | 'shutdown' | 'idle';
 
 /** Who hears that a tunnel ended. */
 export interface TunnelOwner {
@@ -37,8 +37,13 @@ export class Tunnel {
     private readonly seen?: Observation,
   ) {}
 
-  /** Starts relaying; `fromClient` / `fromReplica`: bytes each side sent that were read with the handshake. */
-  start(fromClient: Buffer | undefined, fromReplica: Buffer | undefined): void {
+  /**
+   * Starts relaying; `fromClient` / `fromReplica`: bytes each side sent that were read with the
+   * handshake. `idleTimeoutMs` > 0 (TUNNEL_IDLE_TIMEOUT_MS): no byte either way for that long
+   * closes it. The client's socket alone keeps the time: every byte either way is read or written
+   * on it.
+   */
+  start(fromClient: Buffer | undefined, fromReplica: Buffer | undefined, idleTimeoutMs = 0): void {
     const { client, upstream } = this;
     this.clientBytesAtStart = [client.bytesRead, client.bytesWritten];
     // A side that ends its writes half-closes the tunnel; the other may still answer.
@@ -54,6 +59,10 @@ export class Tunnel {
       socket.on('error', onError);
       socket.on('close', onClose);
       socket.resume();
+    }
+    if (idleTimeoutMs > 0) {
+      client.setTimeout(idleTimeoutMs);
+      client.on('timeout', onIdle);
     }
   }
 
@@ -104,6 +113,9 @@ function onEnd(this: TunnelSocket): void {
 }
 function onError(this: TunnelSocket): void {
   this[TUNNEL]?.close('error');
+}
+function onIdle(this: TunnelSocket): void {
+  this[TUNNEL]?.close('idle');
 }
 function onClose(this: TunnelSocket): void {
   this[TUNNEL]?.closed(this);

@@ -53,7 +53,7 @@ export class ProcessDriver implements ReplicaDriver {
   private readonly logLevel: string;
   private readonly command: readonly string[] | undefined;
   private readonly killAllOnExit = () => {
-    for (const child of this.children.values()) child.process.kill('SIGKILL');
+    for (const child of this.children.values()) signalGroup(child.process, 'SIGKILL');
   };
 
   constructor(options: ProcessDriverOptions = {}) {
@@ -73,13 +73,18 @@ export class ProcessDriver implements ReplicaDriver {
       ? spawn(
           command[0]!,
           command.slice(1).map((word) => fill(word, name, port)),
-          {
-            env,
-            stdio: ['ignore', 'ignore', 'inherit'],
-          },
+          // Its own process group: whatever it forks is stopped with it.
+          { env, stdio: ['ignore', 'ignore', 'inherit'], detached: true },
         )
-      : spawn(process.execPath, [...this.serverArgs], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    const exited = once(child, 'exit').catch(() => undefined);
+      : spawn(process.execPath, [...this.serverArgs], {
+          env,
+          stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+          detached: true,
+        });
+    // A replica whose main process ended leaves nothing behind (a forked server would keep its port).
+    const exited = once(child, 'exit')
+      .catch(() => undefined)
+      .finally(() => signalGroup(child, 'SIGKILL'));
     try {
       const bound = command ? await this.accepting(child, name, port) : await this.listeningPort(child, name);
       const handle = { name, index, weight, url: `http://127.0.0.1:${bound}` };
@@ -89,7 +94,7 @@ export class ProcessDriver implements ReplicaDriver {
       });
       return handle;
     } catch (error) {
-      child.kill('SIGKILL');
+      signalGroup(child, 'SIGKILL');
       throw error;
     }
   }
@@ -169,20 +174,33 @@ export class ProcessDriver implements ReplicaDriver {
   }
 }
 
-/** SIGTERM, wait up to graceMs, then SIGKILL (also reaches a SIGSTOPped child). */
+/**
+ * SIGTERM to its process group, up to graceMs for the replica's main process to exit, then
+ * SIGKILL to the group (it also reaches a SIGSTOPped child, and whatever it forked).
+ */
 async function terminate(child: Child, graceMs: number): Promise<void> {
   const { process: proc } = child;
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  if (graceMs > 0) {
-    proc.kill('SIGTERM');
+  const running = () => proc.exitCode === null && proc.signalCode === null;
+  if (running() && graceMs > 0) {
+    signalGroup(proc, 'SIGTERM');
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise((resolve) => (timer = setTimeout(resolve, graceMs, 'timeout')));
-    const result = await Promise.race([child.exited, timedOut]);
+    await Promise.race([child.exited, timedOut]);
     clearTimeout(timer);
-    if (result !== 'timeout') return;
   }
-  proc.kill('SIGKILL');
+  // Once the main process has exited, `exited` has killed the rest of its group already.
+  if (running()) signalGroup(proc, 'SIGKILL');
   await child.exited;
+}
+
+/** A signal to the replica's process group (it leads one: spawned detached); none left is fine. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // ESRCH: the group is gone
+  }
 }
 
 /** A REPLICA_COMMAND word with `{name}` and `{port}` filled in. */

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { idleTunnels } from '../../../kit/src/idle.js';
 import { isAlive, send, spawnLb, waitFor } from '../../../kit/src/lb.js';
 import { hashFunctionByName, Ring } from '../../src/routing/index.js';
+import { SHUTDOWN_MARGIN_MS } from '../../src/shutdown.js';
 
 const childPids = (pid: number) =>
   readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -101,5 +106,103 @@ describe('graceful shutdown under keep-alive load', () => {
       50,
       'every connection was closed by an answer that said so',
     );
+  });
+});
+
+/** wrk against `/home` for `seconds`; resolves to its summary (requests, non-2xx, socket errors). */
+function wrk(port: number, seconds: number, connections: number) {
+  return new Promise<{
+    requests: number;
+    non2xx: number;
+    connect: number;
+    read: number;
+    write: number;
+    timeout: number;
+  }>((resolve, reject) => {
+    const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/home`]);
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('error', reject);
+    child.on('exit', () => {
+      const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      const [connect, read, write, timeout] = (errors?.slice(1) ?? [0, 0, 0, 0]).map(Number) as number[];
+      resolve({
+        requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN),
+        non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+        connect: connect!,
+        read: read!,
+        write: write!,
+        timeout: timeout!,
+      });
+    });
+  });
+}
+
+describe('graceful shutdown with open tunnels', () => {
+  it('SIGTERM with 200 open WebSocket tunnels and wrk running: exits within DRAIN_TIMEOUT_MS plus the margin, every tunnel sees a close (no reset), no request is lost', {
+    timeout: 60_000,
+  }, async () => {
+    const drainMs = 4000;
+    const lb = await spawnLb({ N: '3', STOP_TIMEOUT_MS: '1000', DRAIN_TIMEOUT_MS: String(drainMs) });
+    const port = Number(new URL(lb.url).port);
+    const tunnels: WebSocket[] = [];
+    await idleTunnels(port, 200, tunnels);
+    const closed: number[] = [];
+    const reset: string[] = [];
+    for (const ws of tunnels) {
+      ws.on('error', (error) => reset.push(error.message));
+      ws.on('close', () => closed.push(Date.now()));
+    }
+    const load = wrk(port, 4, 8);
+    // Beside wrk, clients that count exactly: a request written on an open connection must be answered.
+    const counted = Array.from({ length: 20 }, (_, k) => backToBackClient(port, 2000 + k));
+    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = Date.now();
+    const code = await lb.stop('SIGTERM');
+    const took = Date.now() - t0;
+    const summary = await load;
+    const exact = await Promise.all(counted);
+    console.log(`# SIGTERM with 200 tunnels under wrk: exit ${code} in ${took} ms; wrk ${JSON.stringify(summary)}`);
+    assert.equal(code, 0);
+    assert.ok(took < drainMs + SHUTDOWN_MARGIN_MS, `the LB took ${took} ms to exit`);
+    assert.equal(closed.length, 200, `${closed.length} of 200 tunnels saw a close`);
+    assert.ok(Math.max(...closed) - t0 <= took, 'every tunnel was closed before the LB exited');
+    assert.deepEqual(reset, [], 'tunnels were closed, not reset');
+    assert.ok(summary.requests > 100, 'wrk ran');
+    assert.equal(summary.non2xx, 0);
+    // wrk's write errors are its reconnects once the port is closed (refused); a request cut off
+    // on an open connection would be a read error (the connection ended before the answer).
+    assert.equal(summary.read + summary.timeout, 0, 'a request sent on an open connection was lost');
+    assert.equal(
+      exact.reduce((sum, r) => sum + r.lost, 0),
+      0,
+      'a request sent on an open connection got no answer',
+    );
+    assert.deepEqual(new Set(exact.flatMap((r) => [...r.statuses])), new Set([200]));
+  });
+
+  it('TUNNEL_IDLE_TIMEOUT_MS: a tunnel with no byte either way is closed after it; one in use is kept', {
+    timeout: 20_000,
+  }, async () => {
+    const lb = await spawnLb({ N: '1', TUNNEL_IDLE_TIMEOUT_MS: '600' });
+    try {
+      const port = Number(new URL(lb.url).port);
+      const [idle, busy] = [new WebSocket(`ws://127.0.0.1:${port}/ws`), new WebSocket(`ws://127.0.0.1:${port}/ws`)];
+      await Promise.all([idle, busy].map((ws) => once(ws, 'message')));
+      const idleClosed = once(idle, 'close').then(() => Date.now());
+      const opened = Date.now();
+      // The busy one talks every 200 ms, one way only: a byte either way keeps a tunnel.
+      const ticker = setInterval(() => busy.send('tick'), 200);
+      const at = await idleClosed;
+      await new Promise((r) => setTimeout(r, 800));
+      clearInterval(ticker);
+      assert.ok(at - opened >= 500, `closed after ${at - opened} ms`);
+      assert.equal(busy.readyState, WebSocket.OPEN, 'a tunnel in use is not closed');
+      const metrics = await (await fetch(`${lb.url}/metrics`)).text();
+      assert.match(metrics, /^lb_tunnels_closed_total\{reason="idle"\} 1$/m);
+      busy.close();
+    } finally {
+      await lb.stop();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { send, spawnLb, startLb, waitFor } from '../../../kit/src/lb.js';
@@ -116,6 +117,34 @@ describe('LB_WORKERS: supervised data-plane workers', () => {
     }
   });
 
+  it('connections opened just after a worker is SIGKILLed are all answered (none is handed to the dead worker)', {
+    timeout: 60_000,
+  }, async () => {
+    const lb = await spawnLb({ LB_WORKERS: '2', N: '3' });
+    try {
+      const port = Number(new URL(lb.url).port);
+      const replacementsListening = () => lb.output().split('replacement data-plane worker listening').length - 1;
+      for (let round = 0; round < 3; round++) {
+        // Both workers listen (the one killed last round has been replaced): one of them is killed now.
+        const workers = await waitFor(
+          'two listening workers',
+          () => (workersOf(lb.pid).length === 2 && replacementsListening() === round ? workersOf(lb.pid) : undefined),
+          10_000,
+        );
+        process.kill(workers[round % 2]!, 'SIGKILL');
+        // One request per connection, opened at once: with round-robin hand-off, about half went to the dead worker.
+        const answers = await Promise.all(Array.from({ length: 20 }, (_, k) => oneShot(port, 100_000 + k, 8000)));
+        assert.deepEqual(
+          answers.filter((line) => line !== 'HTTP/1.1 200 OK'),
+          [],
+          `round ${round}: every connection answered 200`,
+        );
+      }
+    } finally {
+      assert.equal(await lb.stop(), 0);
+    }
+  });
+
   it('workers that cannot be kept up: the LB stops its replicas and exits 1 (so Docker restarts it)', {
     timeout: 60_000,
   }, async () => {
@@ -180,3 +209,24 @@ describe('a separate data-plane instance serves its own /metrics', () => {
     }
   });
 });
+
+/** One GET on a connection of its own; its status line, or what happened instead within `timeoutMs`. */
+function oneShot(port: number, id: number, timeoutMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let got = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(`no answer within ${timeoutMs} ms`);
+    }, timeoutMs);
+    socket.on('connect', () =>
+      socket.write(`GET /home HTTP/1.1\r\nHost: lb\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`),
+    );
+    socket.on('data', (chunk) => (got += chunk.toString('latin1')));
+    socket.on('error', (error) => (got ||= `error ${error.message}`));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(got.split('\r\n', 1)[0] || 'closed without an answer');
+    });
+  });
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { failureBody, type RunningLb, replicasBody, startLb } from '../../../kit/src/lb.js';
+import { failureBody, type RunningLb, replicasBody, spawnLb, startLb, waitFor } from '../../../kit/src/lb.js';
 import { given, Ring } from '../../src/routing/index.js';
 
 const FIXED_IDS = [
@@ -378,5 +378,26 @@ describe('admin token', () => {
     assert.match((await lb.call('GET', '/metrics')).text, /replica="Passing"/);
     await lb.call('DELETE', '/rm', { n: 1, hostnames: ['Passing'] }, { authorization: 'Bearer s3cret' });
     assert.doesNotMatch((await lb.call('GET', '/metrics')).text, /replica="Passing"/);
+  });
+});
+
+describe('an open admin API is said at start', () => {
+  const warning =
+    /"level":40,.*"msg":"the admin API \(\/add, \/rm\) is open to every client that reaches 0\.0\.0\.0:\d+: set ADMIN_TOKEN"/;
+  it('no ADMIN_TOKEN on an address other machines reach: a warning; with a token, or on loopback, none', async () => {
+    for (const [env, warns] of [
+      [{ HOST: '0.0.0.0' }, true],
+      [{ HOST: '0.0.0.0', ADMIN_TOKEN: 's3cret' }, false],
+      [{ HOST: '127.0.0.1' }, false],
+    ] as const) {
+      const lb = await spawnLb({ N: '0', ...env });
+      try {
+        await waitFor('the start to be logged', () => /listening on/.test(lb.output()) || undefined, 5000);
+        assert.equal(warning.test(lb.output()), warns, JSON.stringify(env));
+        assert.equal(/admin API .* is open/.test(lb.output()), warns, JSON.stringify(env));
+      } finally {
+        await lb.stop();
+      }
+    }
   });
 });

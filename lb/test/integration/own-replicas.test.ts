@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,4 +88,49 @@ describe('your own replicas with the process driver (REPLICA_COMMAND, HEALTH_PAT
     );
     assert.deepEqual((await lb.call('GET', '/rep')).json.message, { N: 0, replicas: [] });
   });
+
+  it("a replica's whole process group goes with it: a command that forks and exits at start, and one stopped by /rm", async () => {
+    // The forked processes carry the replica's name in their environment (SERVER_ID), as every child does.
+    const tag = `Fork${process.pid}`;
+    lb = await startLb({
+      N: '0',
+      // The server forks a sleeper into the background; at start, the shell exits at once (the LB refuses it).
+      REPLICA_COMMAND: `sh -c 'sleep 300 & if [ "$SERVER_ID" = ${tag}a ]; then exit 0; fi; exec python3 -m http.server {port} --bind 127.0.0.1 --directory ${dir}'`,
+      HEALTH_PATH: '/',
+      START_TIMEOUT_MS: '3000',
+    });
+    const refused = await lb.call('POST', '/add', { n: 1, hostnames: [`${tag}a`] });
+    assert.equal(refused.status, 500);
+    await waitFor(
+      'no process left of the refused replica',
+      () => processesOf(`${tag}a`).length === 0 || undefined,
+      3000,
+    );
+
+    const added = await lb.call('POST', '/add', { n: 1, hostnames: [`${tag}b`] });
+    assert.equal(added.status, 200);
+    assert.equal(processesOf(`${tag}b`).length, 2, 'the server and its forked sleeper run');
+    assert.equal((await lb.call('DELETE', '/rm', { n: 1, hostnames: [`${tag}b`] })).status, 200);
+    await waitFor(
+      'no process left of the removed replica',
+      () => processesOf(`${tag}b`).length === 0 || undefined,
+      3000,
+    );
+  });
 });
+
+/** PIDs of the live processes whose environment names the replica `name` (SERVER_ID). */
+function processesOf(name: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(`SERVER_ID=${name}`)) continue;
+      if (/^State:\s+Z/m.test(readFileSync(`/proc/${entry}/status`, 'latin1'))) continue; // exited, not reaped yet
+      pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}

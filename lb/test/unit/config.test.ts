@@ -39,6 +39,7 @@ describe('configuration', () => {
     [{ MAX_FAIL_COUNT: '0' }, "MAX_FAIL_COUNT must be an integer in 1..1000 (got '0')"],
     [{ LOG_LEVEL: 'loud' }, "LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got 'loud')"],
     [{ NETWORK: 'my net' }, "NETWORK must be a Docker network name ([A-Za-z0-9][A-Za-z0-9_.-]*) (got 'my net')"],
+    [{ TUNNEL_IDLE_TIMEOUT_MS: '-5' }, "TUNNEL_IDLE_TIMEOUT_MS must be an integer in 0..86400000 (got '-5')"],
   ];
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)}`, () => {
@@ -191,5 +192,27 @@ describe('configuration', () => {
       run.stderr,
       "lb: configuration error: HASH_KEY: 'segment:N' needs N from 1 to 1000 (got 'segment:0')\n",
     );
+  });
+
+  it('TUNNEL_IDLE_TIMEOUT_MS is off (0) by default', () => {
+    assert.equal(parseConfig({}, { driver: 'process' }).tunnelIdleTimeoutMs, 0);
+    assert.equal(parseConfig({ TUNNEL_IDLE_TIMEOUT_MS: '60000' }, { driver: 'process' }).tunnelIdleTimeoutMs, 60_000);
+  });
+
+  it('a set but blank ADMIN_TOKEN stops the built LB at start: exit 2, one line (never read as "no token")', () => {
+    for (const blank of ['', '   ', '\t']) {
+      const run = spawnSync(process.execPath, ['dist/lb.js'], {
+        env: { ...process.env, ADMIN_TOKEN: blank, PORT: '0', N: '0' },
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
+      assert.equal(run.status, 2, `ADMIN_TOKEN=${JSON.stringify(blank)}`);
+      assert.equal(
+        run.stderr,
+        'lb: configuration error: ADMIN_TOKEN is set but blank; set a token, or unset the variable to leave admin calls open\n',
+      );
+    }
+    assert.equal(parseConfig({ ADMIN_TOKEN: ' s3cret ' }, { driver: 'process' }).adminToken, 's3cret');
+    assert.equal(parseConfig({}, { driver: 'process' }).adminToken, undefined);
   });
 });
