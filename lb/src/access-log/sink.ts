@@ -1,4 +1,4 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import sonicBoom from 'sonic-boom';
 import type { RequestLog, RequestRecord } from '../proxy/observation.js';
 import { accessLine } from './line.js';
@@ -39,19 +39,13 @@ export class AccessLogSink implements RequestLog {
   /** Records not written yet: formatted together, in one tight loop, when handed over. */
   private batch: RequestRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** A regular file, opened by its name: SIGHUP opens it again. */
+  private readonly reopenable: boolean;
 
-  constructor(
-    private readonly target: AccessLogTarget,
-    events: AccessLogEvents,
-  ) {
-    // A file that cannot be opened stops the LB at start with its reason, not at the first line.
-    if (target !== 'stdout') closeSync(openSync(target.path, 'a'));
-    this.stream = new SonicBoom({
-      dest: target === 'stdout' ? 1 : target.path,
-      sync: false,
-      append: true,
-      maxLength: MAX_BUFFERED_BYTES,
-    });
+  constructor(target: AccessLogTarget, events: AccessLogEvents) {
+    const dest = destination(target);
+    this.reopenable = 'dest' in dest && dest.dest !== 1;
+    this.stream = new SonicBoom({ ...dest, sync: false, append: true, maxLength: MAX_BUFFERED_BYTES });
     this.stream.on('error', (error: Error) => events.error(error));
     this.stream.on('drop', (data: string) => events.dropped(countLines(data)));
   }
@@ -76,9 +70,9 @@ export class AccessLogSink implements RequestLog {
     this.stream.write(chunk);
   };
 
-  /** The file again by its name (logrotate moved the old one away); stdout stays. */
+  /** The file again by its name (logrotate moved the old one away); stdout, a FIFO or a device stays. */
   reopen(): void {
-    if (this.target !== 'stdout') this.stream.reopen();
+    if (this.reopenable) this.stream.reopen();
   }
 
   /** Writes what is buffered (within CLOSE_TIMEOUT_MS; a failing disk loses it), then closes (shutdown). */
@@ -97,6 +91,23 @@ export class AccessLogSink implements RequestLog {
       stream.end();
     });
   }
+}
+
+/**
+ * Where sonic-boom writes. A regular file by its name (it can be reopened). Anything else (a
+ * FIFO, a device) opened here without blocking: a write to a FIFO whose reader stalls then fails
+ * with EAGAIN and is retried, where a blocking one would hold a thread of libuv's pool for good,
+ * and the process could not exit (it waits for its pool's threads). Opening it checks it at
+ * start: a path that cannot be opened stops the LB with its reason, not at the first line.
+ */
+function destination(target: AccessLogTarget): { dest: string | number } | { fd: number } {
+  if (target === 'stdout') return { dest: 1 };
+  const fd = openSync(target.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK);
+  if (fstatSync(fd).isFile()) {
+    closeSync(fd);
+    return { dest: target.path };
+  }
+  return { fd };
 }
 
 function countLines(data: string): number {

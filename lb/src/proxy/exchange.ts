@@ -133,11 +133,18 @@ export class Exchange extends Relay {
     this.seen?.attemptFailed(failureOf(error.code));
     if (error.code === 'POOL_TIMEOUT') {
       this.replyFailure(this.host.busy(replica.name), true, false);
-    } else if (connection?.reused && !connection.answering && !this.retriedStale && this.canResend()) {
-      // A pooled connection the replica had just closed (the keep-alive race): one fresh try, no blame.
+    } else if (
+      connection?.reused &&
+      !connection.answering &&
+      failureOf(error.code) === 'reset' &&
+      !this.retriedStale &&
+      this.canResend()
+    ) {
+      // A pooled connection the replica had just closed (the keep-alive race): one fresh try, no
+      // blame, within the same attempt's deadline. A timeout or a bad answer is no such race.
       this.retriedStale = true;
       this.seen?.attemptFailed('stale');
-      this.sendTo(replica, true);
+      this.sendTo(replica, true, this.deadline);
     } else {
       this.host.failed(replica.name, error, this.startedAt);
       if (this.replayable) this.sendToNext(replica);
@@ -160,7 +167,8 @@ export class Exchange extends Relay {
     return this.replayable || (this.pending === undefined && !this.request.hasBody);
   }
 
-  private sendTo(replica: ReplicaHandle, fresh = false): void {
+  /** `deadline`: the attempt's, when it goes on on a new connection (a stale one's retry). */
+  private sendTo(replica: ReplicaHandle, fresh = false, deadline?: number): void {
     this.target = replica;
     this.servedBy = replica.name;
     this.host.began(replica.name);
@@ -168,7 +176,7 @@ export class Exchange extends Relay {
     this.startedAt = performance.now();
     this.seen?.attempt(replica.name);
     // A tunnel has a connection of its own: a pooled one is never switched.
-    this.connect(this.host.pool(replica), fresh || this.canSwitch);
+    this.connect(this.host.pool(replica), fresh || this.canSwitch, deadline);
   }
 
   private sendToNext(failed: ReplicaHandle): void {

@@ -241,9 +241,17 @@ export abstract class Relay implements ResponseHandler {
     if (this.request.expectsContinue) this.send(CONTINUE);
   }
 
-  /** An attempt: a connection from `pool` (a new one when `fresh`), then the request on it. */
-  protected connect(pool: UpstreamPool, fresh = false): void {
-    this.attemptDeadline = Date.now() + pool.options.responseTimeoutMs;
+  /** The current attempt's deadline (ms epoch). */
+  protected get deadline(): number {
+    return this.attemptDeadline;
+  }
+
+  /**
+   * An attempt: a connection from `pool` (a new one when `fresh`), then the request on it, all by
+   * `deadline` (by default the pool's response timeout from now).
+   */
+  protected connect(pool: UpstreamPool, fresh = false, deadline = Date.now() + pool.options.responseTimeoutMs): void {
+    this.attemptDeadline = deadline;
     this.cancelWait = pool.acquire(
       (error, connection) => {
         this.cancelWait = undefined;

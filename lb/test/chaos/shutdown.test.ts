@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { idleTunnels } from '../../../kit/src/idle.js';
@@ -203,6 +205,38 @@ describe('graceful shutdown with open tunnels', () => {
       busy.close();
     } finally {
       await lb.stop();
+    }
+  });
+});
+
+describe('graceful shutdown whatever the access log does', () => {
+  it('ACCESS_LOG on a FIFO whose reader never reads: forwarding goes on, and SIGTERM exits within the bound', {
+    timeout: 60_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lb-fifo-'));
+    const fifo = join(dir, 'access.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // A reader that holds the FIFO open and never reads: the pipe fills (64 KiB), then every write would wait.
+    const reader = spawn('sh', ['-c', `exec sleep 300 < '${fifo}'`], { stdio: 'ignore' });
+    try {
+      const lb = await spawnLb({ N: '2', ACCESS_LOG: fifo, DRAIN_TIMEOUT_MS: '2000' });
+      const port = Number(new URL(lb.url).port);
+      for (let batch = 0; batch < 10; batch++) {
+        const answers = await Promise.all(
+          Array.from({ length: 50 }, (_, k) => send(lb.url, 'GET', `/home?pad=${'x'.repeat(200)}&k=${batch}-${k}`)),
+        );
+        assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]), 'forwarding goes on');
+      }
+      assert.ok(port > 0);
+      const t0 = Date.now();
+      const code = await lb.stop('SIGTERM');
+      const took = Date.now() - t0;
+      console.log(`# SIGTERM with a stalled FIFO access log: exit ${code} in ${took} ms`);
+      assert.equal(code, 0);
+      assert.ok(took < 2000 + SHUTDOWN_MARGIN_MS, `the LB took ${took} ms to exit`);
+    } finally {
+      reader.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

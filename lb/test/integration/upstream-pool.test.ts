@@ -135,4 +135,35 @@ describe('upstream connections: never leaked, never waited for past the deadline
       await lb.stop();
     }
   });
+
+  it('the wait for a connection counts against the deadline: a request handed one late times out at UPSTREAM_TIMEOUT_MS from its start, and is sent once', async () => {
+    const lb: RunningLb = await startLb(
+      { N: '3', HASH_FUNCTION: 'given', UPSTREAM_MAX_CONNECTIONS: '2', UPSTREAM_TIMEOUT_MS: '1000' },
+      driver(),
+    );
+    try {
+      const id = idOwnedBy('Server-3');
+      const server3 = upstreams.get('Server-3')!;
+      const drips = () => server3.log.requests.filter((r) => r.url.startsWith('/drip')).length;
+      const before = drips();
+      // Both connections busy for 600 ms; the POST waits for one, then the replica takes 700 ms to answer.
+      const busy = [1, 2].map((k) => send(lb.url, 'GET', `/drip?ms=600&k=${k}`, undefined, { 'x-request-id': id }));
+      await waitFor('both drips at the replica', () => drips() === before + 2 || undefined, 3000);
+      const t0 = Date.now();
+      const late = await send(lb.url, 'POST', '/slow?ms=700&late=1', undefined, { 'x-request-id': id });
+      const took = Date.now() - t0;
+      assert.equal(late.status, 502, `answered ${late.status} after ${took} ms: ${late.text}`);
+      assert.deepEqual(late.json, failureBody('<Error> Replica Server-3 failed: HEADERS_TIMEOUT'));
+      assert.ok(took < 1500, `the deadline was met ${took} ms after the start`);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(
+        server3.log.requests.filter((r) => r.url.includes('late=1')).length,
+        1,
+        'a POST that timed out is never sent again',
+      );
+      for (const answer of await Promise.all(busy)) assert.equal(answer.status, 200);
+    } finally {
+      await lb.stop();
+    }
+  });
 });
