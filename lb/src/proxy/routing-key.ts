@@ -46,7 +46,12 @@ export function parseKeySources(text: string): KeySource[] | string {
   return sources;
 }
 
-/** The request's key: the first source in `sources` that yields a non-empty one (at most MAX_KEY_LENGTH). */
+/**
+ * The request's key: the first source in `sources` that yields a non-empty one (at most
+ * MAX_KEY_LENGTH). Text read off the wire is the UTF-8 its bytes are, so `X-Key: café` sent as
+ * UTF-8 and `?k=caf%C3%A9` are one key; bytes that are not UTF-8 are ISO-8859-1, one character a
+ * byte (what a header's bytes meant before UTF-8, and how fetch and browsers send them).
+ */
 export function keyOf(sources: readonly KeySource[], request: AdmittedRequest, clientIp: string): string | undefined {
   for (const source of sources) {
     const key = fromSource(source, request, clientIp);
@@ -83,17 +88,33 @@ function fromSource(source: KeySource, request: AdmittedRequest, clientIp: strin
     case 'request-id':
       return request.requestId !== undefined && INTEGER_ID.test(request.requestId) ? request.requestId : undefined;
     case 'header':
-      return headerValue(request.headers, source.name);
+      return wireKey(headerValue(request.headers, source.name));
     case 'cookie':
-      return cookieValue(request.headers, source.name);
+      return wireKey(cookieValue(request.headers, source.name));
     case 'query':
       return queryValue(request.path, source.name);
     case 'path':
-      return pathOnly(request.path);
+      return wireKey(pathOnly(request.path));
     case 'segment':
-      return pathOnly(request.path).split('/')[source.n];
+      return wireKey(pathOnly(request.path).split('/')[source.n]);
     case 'client-ip':
       return clientIp;
+  }
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A value as the parser read it (one latin1 character a byte) as the text its bytes are: ASCII as
+ * it is, bytes past it decoded as UTF-8, or left as ISO-8859-1 characters when they are not UTF-8.
+ */
+function wireKey(value: string | undefined): string | undefined {
+  if (value === undefined || !NON_ASCII.test(value)) return value;
+  try {
+    return UTF8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return value;
   }
 }
 
@@ -131,7 +152,9 @@ function queryValue(target: string, name: string): string | undefined {
   return undefined;
 }
 
-function decoded(text: string): string | undefined {
+/** Percent-decoded (escapes that are not UTF-8: absent); raw bytes past ASCII read as wireKey does. */
+function decoded(wire: string): string | undefined {
+  const text = wireKey(wire)!;
   if (!text.includes('%')) return text;
   try {
     return decodeURIComponent(text);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { get } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { type RunningLb, send, startLb, waitFor } from '../../../kit/src/lb.js';
@@ -195,6 +196,40 @@ describe('routing keys (HASH_KEY) through two data-plane instances', () => {
         });
         assert.equal(servedBy, model.lookup(modelId(address))!.name, address);
       }
+    }
+  });
+});
+
+describe('routing keys past ASCII, as the bytes arrive', () => {
+  it('a header sent as raw UTF-8 and the same text percent-encoded in the query reach the model’s replica', async () => {
+    const lb = await startLb({ N: '3', HASH_KEY: 'header:x-key,query:k' });
+    try {
+      const port = Number(new URL(lb.url).port);
+      const served = (head: Buffer) =>
+        new Promise<string | undefined>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1', () => socket.write(head));
+          let got = '';
+          socket.on('data', (chunk) => (got += chunk.toString('latin1')));
+          socket.on('error', reject);
+          socket.on('close', () => resolve(/\r\nx-served-by: ([^\r]+)/i.exec(got)?.[1]));
+        });
+      const model = Ring.of({ slots: 512, virtualServers: 9, hash: sha256 }, lb.lb.manager.router.members);
+      for (const text of ['café', 'Łódź', '日本語', 'emoji 🎲']) {
+        const expected = model.lookup(modelId(text))!.name;
+        const viaHeader = await served(
+          Buffer.concat([
+            Buffer.from('GET /home HTTP/1.1\r\nHost: lb\r\nConnection: close\r\nX-Key: '),
+            Buffer.from(text, 'utf8'),
+            Buffer.from('\r\n\r\n'),
+          ]),
+        );
+        const viaQuery = await served(
+          Buffer.from(`GET /home?k=${encodeURIComponent(text)} HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n`),
+        );
+        assert.deepEqual([viaHeader, viaQuery], [expected, expected], text);
+      }
+    } finally {
+      await lb.stop();
     }
   });
 });

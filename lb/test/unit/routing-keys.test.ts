@@ -114,4 +114,22 @@ describe('HASH_KEY sources', () => {
       }),
     );
   });
+
+  it('text past ASCII is hashed from its UTF-8 bytes, whichever source carries it (headers arrive one latin1 character a byte)', () => {
+    const onWire = (text: string) => Buffer.from(text, 'utf8').toString('latin1'); // what the parser hands over
+    const want = modelId('café');
+    const ids = [
+      key('header:x-key', { headers: ['X-Key', onWire('café')] }),
+      key('cookie:room', { headers: ['Cookie', `a=1; room=${onWire('café')}`] }),
+      key('query:k', { path: '/x?k=caf%C3%A9' }),
+      key('query:k', { path: `/x?k=${onWire('café')}` }),
+      key('segment:2', { path: `/rooms/${onWire('café')}/chat` }),
+    ].map((k) => BigInt(routingIdOf(k!)));
+    assert.deepEqual(ids, Array(5).fill(want));
+    assert.equal(BigInt(routingIdOf(key('path', { path: `/${onWire('日本')}` })!)), modelId('/日本'));
+    // Bytes that are not UTF-8 are ISO-8859-1 characters, one a byte (as fetch sends 'é': 0xE9).
+    const latin1 = Buffer.from([0x72, 0xe9, 0x73]).toString('latin1');
+    assert.equal(key('header:x-key', { headers: ['X-Key', latin1] }), 'rés');
+    assert.equal(key('query:k', { path: `/x?k=${latin1}` }), 'rés');
+  });
 });
