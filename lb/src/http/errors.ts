@@ -8,13 +8,19 @@ interface ValidationIssue {
   params?: Record<string, unknown>;
 }
 
-/** Ajv's first complaint, in words a curl user can act on. */
-function describeValidation(issue: ValidationIssue): string {
+/** Ajv's first complaint, in words a curl user can act on; `allowed`: the route's body fields. */
+function describeValidation(issue: ValidationIssue, allowed: readonly string[]): string {
   const where = issue.instancePath ? `'${issue.instancePath.slice(1).replaceAll('/', '.')}'` : 'body';
   if (issue.keyword === 'additionalProperties') {
-    return `body has unknown field '${String(issue.params?.additionalProperty)}' (allowed: n, hostnames)`;
+    return `body has unknown field '${String(issue.params?.additionalProperty)}' (allowed: ${allowed.join(', ')})`;
   }
   return `${where} ${issue.message ?? 'is invalid'}`;
+}
+
+/** The fields the route's body schema declares (its JSON schema is the one list of them). */
+function bodyFields(request: FastifyRequest): string[] {
+  const body = request.routeOptions.schema?.body as { properties?: Record<string, unknown> } | undefined;
+  return Object.keys(body?.properties ?? {});
 }
 
 /** Fastify's own errors, as the LB's. */
@@ -25,12 +31,12 @@ const BY_CODE: Record<string, LbError> = {
 };
 
 /** Any error a route or Fastify raises, as the LB's error (unknown ones are internal). */
-function asLbError(error: FastifyError): LbError | undefined {
+function asLbError(error: FastifyError, request: FastifyRequest): LbError | undefined {
   if (error instanceof LbError) return error;
   if (error.validation && error.validation.length > 0) {
     return new LbError(
       'BAD_REQUEST',
-      `Invalid request body: ${describeValidation(error.validation[0] as ValidationIssue)}`,
+      `Invalid request body: ${describeValidation(error.validation[0] as ValidationIssue, bodyFields(request))}`,
     );
   }
   const known = error.code ? BY_CODE[error.code] : undefined;
@@ -41,7 +47,7 @@ function asLbError(error: FastifyError): LbError | undefined {
 
 /** Every error leaves in the contract's shape. */
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const known = asLbError(error);
+  const known = asLbError(error, request);
   if (!known) request.log.error({ err: error }, 'request failed');
   const { status, body } = toFailure(known);
   reply.code(status).send(body);

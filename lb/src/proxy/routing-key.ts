@@ -102,7 +102,7 @@ function fromSource(source: KeySource, request: AdmittedRequest, clientIp: strin
   }
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**

@@ -19,6 +19,11 @@ export interface ReplicaDriver {
   list(): Promise<ReplicaHandle[]>;
   /** Why `name` cannot be used for a new replica (e.g. a foreign container has it), if so. */
   conflict(name: string): Promise<string | undefined>;
+  /**
+   * Why the platform would refuse `name` (a contract-valid name) for what it starts, if it would:
+   * asked before anything starts, so a refusal is the caller's 400, not a failed start.
+   */
+  nameProblem?(name: string): string | undefined;
   /** Releases the driver; the process driver stops its children, Docker leaves containers running. */
   close(graceMs: number): Promise<void>;
 }

@@ -171,6 +171,10 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       const taken = [...this.byName.keys(), ...this.draining.keys(), ...hostnames];
       const names = [...hostnames, ...generateNames(n - hostnames.length, taken)];
       for (const name of names) {
+        const problem = this.options.driver.nameProblem?.(name);
+        if (problem) throw new LbError('BAD_REQUEST', `Invalid hostname ${quoteName(name)}: ${problem}`);
+      }
+      for (const name of names) {
         const reason = await this.options.driver.conflict(name);
         if (reason) throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} cannot be used: ${reason}`);
       }
@@ -285,7 +289,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       if (!REPLICA_NAME.test(name)) {
         throw new LbError(
           'BAD_REQUEST',
-          `Invalid hostname ${quoteName(name)}: use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit`,
+          `Invalid hostname ${quoteName(name)}: use 2 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit`,
         );
       }
       if (seen.has(nameKey(name)))

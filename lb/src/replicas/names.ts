@@ -1,5 +1,5 @@
-/** Container/DNS-safe replica names, as the contract allows them. */
-export const REPLICA_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** Container/DNS-safe replica names, as the contract allows them: 2 to 63 characters (Docker wants 2 at least). */
+export const REPLICA_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{1,62}$/;
 
 /** Names collide case-insensitively: Docker DNS aliases do not tell `S1` from `s1`. */
 export const nameKey = (name: string): string => name.toLowerCase();

@@ -39,6 +39,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * name and index never change. The LB reaches a replica at its running task's overlay address
  * (fresh DNS names are slow to resolve here, and a task's address is known the moment it runs).
  */
+/** swarmkit's isValidDNSName. */
+const SWARM_SERVICE_NAME = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
+
 export class SwarmDriver implements ReplicaDriver {
   readonly kind = 'swarm';
   private readonly limit = pLimit(4);
@@ -68,6 +71,13 @@ export class SwarmDriver implements ReplicaDriver {
 
   serviceName(name: string): string {
     return `${this.options.prefix}${name}`;
+  }
+
+  /** Swarm's rule for service names (swarmkit's validateAnnotations): a DNS name component, 63 at most. */
+  nameProblem(name: string): string | undefined {
+    const service = this.serviceName(name);
+    if (SWARM_SERVICE_NAME.test(service) && service.length <= 63) return undefined;
+    return `swarm refuses the service name '${service}' (CONTAINER_PREFIX + name): use letters, digits, '-' and '_', ending with a letter or digit, at most 63 in all`;
   }
 
   async start(name: string, index: number, weight: number): Promise<ReplicaHandle> {

@@ -171,7 +171,14 @@ describe('LB API with N = 3, given hash', () => {
       '/add',
       { n: 1, hostname: ['S9'] },
       400,
-      "<Error> Invalid request body: body has unknown field 'hostname' (allowed: n, hostnames)",
+      "<Error> Invalid request body: body has unknown field 'hostname' (allowed: n, hostnames, weight)",
+    ],
+    [
+      'DELETE',
+      '/rm',
+      { n: 1, weight: 2 },
+      400,
+      "<Error> Invalid request body: body has unknown field 'weight' (allowed: n, hostnames)",
     ],
     ['POST', '/add', [1], 400, '<Error> Invalid request body: body must be object'],
     ['POST', '/add', { n: Number.POSITIVE_INFINITY }, 400, "<Error> Invalid request body: 'n' must be integer"],
@@ -189,14 +196,21 @@ describe('LB API with N = 3, given hash', () => {
       '/add',
       { n: 1, hostnames: ['bad name'] },
       400,
-      "<Error> Invalid hostname 'bad name': use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit",
+      "<Error> Invalid hostname 'bad name': use 2 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit",
     ],
     [
       'POST',
       '/add',
       { n: 1, hostnames: ['-x'] },
       400,
-      "<Error> Invalid hostname '-x': use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit",
+      "<Error> Invalid hostname '-x': use 2 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit",
+    ],
+    [
+      'POST',
+      '/add',
+      { n: 1, hostnames: ['W'] },
+      400,
+      "<Error> Invalid hostname 'W': use 2 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit",
     ],
     ['POST', '/add', { n: 2, hostnames: ['S9', 'S9'] }, 400, "<Error> Hostname 'S9' appears more than once"],
     ['POST', '/add', { n: 1, hostnames: ['Server-2'] }, 400, "<Error> Hostname 'Server-2' already exists"],
@@ -246,7 +260,7 @@ describe('LB API with N = 3, given hash', () => {
     assert.equal(proto.status, 400);
     assert.deepEqual(
       proto.json,
-      failureBody("<Error> Invalid request body: body has unknown field '__proto__' (allowed: n, hostnames)"),
+      failureBody("<Error> Invalid request body: body has unknown field '__proto__' (allowed: n, hostnames, weight)"),
     );
     const nested = await lb.call('POST', '/add', `{"n": 1, "hostnames": ${'['.repeat(5000)}${']'.repeat(5000)}}`);
     assert.equal(nested.status, 400);

@@ -4,6 +4,7 @@ import type Docker from 'dockerode';
 import { pino } from 'pino';
 import { DockerDriver } from '../../src/replicas/docker-driver.js';
 import type { DockerEngineOptions } from '../../src/replicas/docker-engine.js';
+import type { ReplicaDriver } from '../../src/replicas/driver.js';
 import { SwarmDriver } from '../../src/replicas/swarm-driver.js';
 
 const options: DockerEngineOptions = {
@@ -78,5 +79,21 @@ describe('your own image and weights in the engine specs (Docker and swarm drive
     assert.deepEqual([spec.name, spec.Image, spec.Hostname], ['t-Big', 'my-app:1', 'Big']);
     assert.deepEqual(spec.Env, ['MODE=prod', 'PORT=1', 'SERVER_ID=Big', 'PORT=8080']);
     assert.equal(spec.Labels['io.consistent-hash-lb.weight'], '2');
+  });
+
+  it('swarm: names swarm would refuse for the service (CONTAINER_PREFIX + name) are named before anything starts', () => {
+    const { engine } = fakeEngine();
+    const swarm = new SwarmDriver(engine, options);
+    for (const name of ['Big', 'a_b', 'Server-12', 'x'.repeat(61)])
+      assert.equal(swarm.nameProblem(name), undefined, name);
+    for (const name of ['a.b', 'ends-', 'ends_', 'x'.repeat(62)]) {
+      assert.match(
+        swarm.nameProblem(name) ?? '',
+        /^swarm refuses the service name 't-.+' \(CONTAINER_PREFIX \+ name\)/,
+        name,
+      );
+    }
+    // The Docker driver's container names (prefix + any contract-valid name) are all valid: no extra rule.
+    assert.equal((new DockerDriver(engine, options) as ReplicaDriver).nameProblem, undefined);
   });
 });

@@ -98,7 +98,7 @@ describe('ReplicaManager (fake driver)', () => {
     await refused(manager.add(1, ['a', 'b']), 400, 'Length of hostname list is more than newly added instances');
     await refused(manager.add(0, []), 400, 'n must be at least 1 (got 0)');
     await refused(manager.add(1, ['server-1']), 400, "Hostname 'server-1' already exists");
-    await refused(manager.add(2, ['x', 'X']), 400, "Hostname 'X' appears more than once");
+    await refused(manager.add(2, ['xy', 'XY']), 400, "Hostname 'XY' appears more than once");
     await refused(manager.add(1, ['-bad']), 400, /^Invalid hostname '-bad'/);
     await refused(manager.add(2, []), 400, 'Cannot add 2 replicas: 3 exist and at most 4 fit (MAX_REPLICAS)');
     await refused(
@@ -113,9 +113,9 @@ describe('ReplicaManager (fake driver)', () => {
   it('add is all or nothing: one failed start stops the others and names the failure (500)', async () => {
     const { manager, driver } = managerWith();
     await manager.init(2);
-    driver.failStart.add('B');
+    driver.failStart.add('Bb');
     const before = manager.snapshot();
-    await refused(manager.add(3, ['A', 'B']), 500, /^Could not start B \(B would not start\); nothing was added$/);
+    await refused(manager.add(3, ['Aa', 'Bb']), 500, /^Could not start Bb \(Bb would not start\); nothing was added$/);
     assert.deepEqual(manager.snapshot(), before);
     assert.deepEqual([...driver.running.keys()].sort(), ['Server-1', 'Server-2']);
   });
@@ -168,7 +168,7 @@ describe('ReplicaManager (fake driver)', () => {
     const versions: number[] = [];
     manager.on('routing', () => versions.push(manager.snapshot().version));
     await manager.init(2);
-    await manager.add(1, ['A']);
+    await manager.add(1, ['Aa']);
     await manager.eject('Server-1');
     const snapshot = manager.snapshot();
     assert.deepEqual(versions, [1, 2, 3, 4]); // init: adoption, then the started ones
@@ -176,7 +176,7 @@ describe('ReplicaManager (fake driver)', () => {
       snapshot.members.map((m) => [m.name, m.index]),
       [
         ['Server-2', 2],
-        ['A', 3],
+        ['Aa', 3],
       ],
     );
     assert.match(snapshot.members[0]!.url, /^fake:\/\/Server-2\//);
@@ -280,7 +280,23 @@ describe('ReplicaManager (fake driver)', () => {
   it('concurrent calls apply one after the other in arrival order', async () => {
     const { manager } = managerWith();
     await manager.init(1);
-    const results = await Promise.all([manager.add(1, ['A']), manager.remove(1, ['A']), manager.add(1, ['B'])]);
-    assert.deepEqual(results, [['Server-1', 'A'], ['Server-1'], ['Server-1', 'B']]);
+    const results = await Promise.all([manager.add(1, ['Aa']), manager.remove(1, ['Aa']), manager.add(1, ['Bb'])]);
+    assert.deepEqual(results, [['Server-1', 'Aa'], ['Server-1'], ['Server-1', 'Bb']]);
+  });
+
+  it('a name the driver says its platform would refuse is a 400 before anything starts (generated names too)', async () => {
+    /** Names as swarm takes them: no dots. */
+    class DotlessDriver extends FakeDriver {
+      nameProblem(name: string): string | undefined {
+        return name.includes('.') ? 'no dots here' : undefined;
+      }
+    }
+    const { manager, driver } = managerWith(new DotlessDriver());
+    await manager.init(1);
+    const before = [...driver.calls];
+    await refused(manager.add(2, ['ok-name', 'a.b']), 400, "Invalid hostname 'a.b': no dots here");
+    assert.deepEqual(driver.calls, before, 'nothing was started');
+    assert.deepEqual(manager.names(), ['Server-1']);
+    await refused(manager.add(1, ['W']), 400, /^Invalid hostname 'W': use 2 to 63 letters/);
   });
 });
