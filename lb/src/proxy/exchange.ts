@@ -63,6 +63,8 @@ export class Exchange extends Relay {
   private retriedStale = false;
   /** The replica counted as having this request in flight. */
   private inFlightTo: string | undefined;
+  /** Each replica a replayable request failed on, and how (the answer when none is left). */
+  private failures: { replica: string; error: UpstreamError }[] | undefined;
 
   constructor(
     private readonly host: ExchangeHost,
@@ -147,8 +149,10 @@ export class Exchange extends Relay {
       this.sendTo(replica, true, this.deadline);
     } else {
       this.host.failed(replica.name, error, this.startedAt);
-      if (this.replayable) this.sendToNext(replica);
-      else this.replyFailure(new LbError('REPLICA_FAILED', `Replica ${replica.name} failed: ${error.code}`));
+      if (this.replayable) {
+        (this.failures ??= []).push({ replica: replica.name, error });
+        this.sendToNext(replica);
+      } else this.replyFailure(new LbError('REPLICA_FAILED', `Replica ${replica.name} failed: ${error.code}`));
     }
   }
 
@@ -185,7 +189,35 @@ export class Exchange extends Relay {
     // The current membership: a concurrent /rm may have replaced the routing table.
     const next = this.host.choose(this.key, this.tried, this.seen?.record.passedOver);
     if (next) this.sendTo(next);
-    else this.replyFailure(this.host.unavailable(), true, false);
+    else this.replyFailure(this.everyReplicaFailed(), true, false);
+  }
+
+  /**
+   * No replica is left to try. Replicas that only refused or dropped connections are the
+   * contract's "no replica available" (503); one that answered, but wrongly (garbage, a 101 nobody
+   * asked for), makes it a 502 that says how each one failed.
+   */
+  private everyReplicaFailed(): LbError {
+    const failures = this.failures ?? [];
+    if (!failures.some(({ error }) => failureOf(error.code) === 'bad-response')) return this.host.unavailable();
+    const how = failures.map(({ replica, error }) => `${replica} ${howItFailed(error)}`).join(', ');
+    return new LbError('REPLICA_FAILED', `Every replica failed this request: ${how}`);
+  }
+}
+
+/** How a replica failed an attempt, in words for the client's error. */
+function howItFailed(error: UpstreamError): string {
+  switch (error.code) {
+    case 'BAD_RESPONSE':
+      return `sent an invalid answer (${error.message})`;
+    case 'UNEXPECTED_UPGRADE':
+      return 'switched protocols without being asked (101)';
+    case 'UNSOLICITED_RESPONSE':
+      return 'answered before it was asked';
+    case 'ECONNREFUSED':
+      return 'refused the connection';
+    default:
+      return `failed: ${error.code}`;
   }
 }
 

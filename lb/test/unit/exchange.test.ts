@@ -29,6 +29,8 @@ const SCRIPTS: Record<string, Script> = {
   overlong: (s) =>
     s.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nxyHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'),
   garbage: (s) => s.write('HTTP/1.1 2x0 OK\r\n\r\n'),
+  // A switch of protocols nobody asked for.
+  switching: (s) => s.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n'),
   chunked: (s) => s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'),
 };
 
@@ -248,6 +250,20 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     assert.deepEqual(JSON.parse(res.body), { message: '<Error> Replica reset failed: ECONNRESET', status: 'failure' });
     assert.ok(res.headers.includes('x-served-by: reset'));
     assert.equal(host.log.filter((l) => l.startsWith('began')).length, 1);
+    host.close();
+  });
+
+  it('every replica answered a GET wrongly (garbage, an unasked 101): a 502 that says how each one failed', async () => {
+    const { host, client } = run(['garbage', 'switching', 'refused']);
+    await client.done;
+    const res = answer(client.text);
+    assert.equal(res.status, 'HTTP/1.1 502 Bad Gateway');
+    assert.deepEqual(JSON.parse(res.body), {
+      message:
+        '<Error> Every replica failed this request: garbage sent an invalid answer (HPE_INVALID_STATUS: Invalid status code), switching switched protocols without being asked (101), refused refused the connection',
+      status: 'failure',
+    });
+    assert.ok(!res.headers.includes('x-served-by'), 'no one replica answered');
     host.close();
   });
 
