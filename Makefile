@@ -13,15 +13,17 @@ LB_CONTAINER   ?= lb
 LB_ID          ?= lb
 NETWORK        ?= net1
 LB_PORT        ?= 5000
+# The address `make up` publishes the LB port on (compose reads it too): loopback unless you open it.
+LB_BIND        ?= 127.0.0.1
 N              ?= 3
 COMPOSE_PROJECT_NAME ?= lb
 DOCKER_GID     ?= $(shell stat -c %g /var/run/docker.sock 2>/dev/null || echo 0)
 COMPOSE        ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
-export NODE_IMAGE SERVER_IMAGE LB_IMAGE LB_CONTAINER LB_ID NETWORK LB_PORT N COMPOSE_PROJECT_NAME DOCKER_GID
+export NODE_IMAGE SERVER_IMAGE LB_IMAGE LB_CONTAINER LB_ID NETWORK LB_PORT LB_BIND N COMPOSE_PROJECT_NAME DOCKER_GID
 LABEL := io.consistent-hash-lb.owner=$(LB_ID)
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(LB_PORT)/$(LB_PORT)/g' | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 # Installed when missing only: reinstalling (npm ci wipes the folder) under a running
 # process because the lockfile's date moved would break it. After a pull, run npm ci.
@@ -41,7 +43,10 @@ images: dist ## build the replica and LB images (offline fallback for the base i
 	echo "built $(OWN_SERVER_IMAGE) and $(LB_IMAGE)"
 
 up: images ## build and start the LB in Docker, wait until N replicas serve
-	$(COMPOSE) up -d
+	@# The port must be free, unless it is this LB's own (make up again is a no-op).
+	@[ -n "$$(docker ps -q --filter name=^$(LB_CONTAINER)$$ --filter status=running)" ] || node scripts/port-free.mjs $(LB_BIND) $(LB_PORT)
+	@# A failed start leaves nothing behind (compose would keep the created container and network).
+	@$(COMPOSE) up -d || { $(COMPOSE) down --remove-orphans >/dev/null 2>&1; exit 1; }
 	@LB_URL=http://127.0.0.1:$(LB_PORT) node scripts/wait-lb.mjs || { $(COMPOSE) logs --tail=50; exit 1; }
 	@echo "try: curl http://127.0.0.1:$(LB_PORT)/rep"
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { isolatedDocker } from '../kit/src/docker.js';
 import { send, waitFor } from '../kit/src/lb.js';
@@ -166,6 +167,11 @@ describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp
   const networkExists = () =>
     spawnSync('docker', ['network', 'inspect', `${id}-net`], { stdio: 'ignore' }).status === 0;
 
+  it('make up again, with the LB running on its port, changes nothing', async () => {
+    make('up');
+    assert.equal((await call('GET', '/rep')).json.message.N, 3);
+  });
+
   it('make stop removes the LB and its replicas but no foreign container (nor the network it uses)', () => {
     const out = make('stop');
     assert.deepEqual(containersOf(), []);
@@ -180,5 +186,33 @@ describe('Docker end to end (make up, containers, make stop)', { skip: !engineUp
     assert.equal(networkExists(), false);
     make('stop');
     assert.deepEqual(containersOf(), []);
+  });
+});
+
+describe('make up with the LB port taken', { skip: !engineUp && 'no Docker engine' }, () => {
+  it('fails with one line naming LB_PORT and leaves no container and no network behind', async () => {
+    const other = `${id}p`;
+    const holder = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+    const lb = isolatedDocker(other, port, { N: '1' });
+    try {
+      const run = spawnSync('make', ['up'], { env: lb.env, encoding: 'utf8' });
+      assert.notEqual(run.status, 0);
+      assert.match(
+        run.stderr,
+        new RegExp(
+          `^make: port ${port} on 127\\.0\\.0\\.1 is already in use: stop what holds it, or choose another: make up LB_PORT=<port>$`,
+          'm',
+        ),
+      );
+      assert.equal(run.stderr.match(/already in use/g)?.length, 1, 'said once');
+      assert.deepEqual(lines(docker('ps', '-aq', '--filter', `label=io.consistent-hash-lb.owner=${other}`)), []);
+      assert.deepEqual(lines(docker('ps', '-aq', '--filter', `name=^${other}-lb$`)), []);
+      assert.equal(spawnSync('docker', ['network', 'inspect', `${other}-net`], { stdio: 'ignore' }).status, 1);
+    } finally {
+      holder.close();
+      spawnSync('make', ['stop'], { env: lb.env, stdio: 'ignore' });
+    }
   });
 });

@@ -18,7 +18,7 @@ import type { ReplicaHandle } from './membership/replica.js';
 import { controllerTarget, type RoutingSource } from './membership/source.js';
 import { ControllerMetrics, exposition, ForwardingMetrics } from './metrics.js';
 import { type DataPlaneObservers, dataPlaneObservers } from './observers.js';
-import { DataPlane } from './proxy/data-plane.js';
+import { assertPortFree, DataPlane } from './proxy/data-plane.js';
 import { Deadlines } from './proxy/deadlines.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { OutlierDetector } from './proxy/outliers.js';
@@ -285,6 +285,8 @@ export async function createLoadBalancer(
     metrics: controllerMetrics,
     controllerAddress: `unix:@${socketName}`,
     async start() {
+      // A port in use stops the start before any replica runs (the data plane or workers bind it last).
+      await assertPortFree(config.port, config.host);
       await manager.init(config.n);
       monitor.start();
       // With workers this data plane serves no traffic: no tracer (its access log file was opened,

@@ -57,9 +57,9 @@ export class DataPlane implements ConnectionHost {
   /** Resolves to the URL it listens on. */
   listen(port: number, host: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
+      this.server.once('error', (error) => reject(listenError(error, port, host)));
       this.server.listen(port, host, () => {
-        this.server.off('error', reject);
+        this.server.removeAllListeners('error');
         const address = this.server.address() as AddressInfo;
         resolve(`http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`);
       });
@@ -106,4 +106,24 @@ export class DataPlane implements ConnectionHost {
     this.connections.add(connection);
     this.options.deadlines.watch(connection);
   }
+}
+
+/** A listen error in words an operator acts on: a port in use names the variable that moves it. */
+export function listenError(error: NodeJS.ErrnoException, port: number, host: string): Error {
+  if (error.code === 'EADDRINUSE') {
+    return new Error(`port ${port} on ${host} is already in use: stop what holds it, or choose another with PORT`);
+  }
+  if (error.code === 'EACCES')
+    return new Error(`no permission to listen on port ${port} on ${host} (choose one above 1023 with PORT)`);
+  return error;
+}
+
+/** Checks that the LB port is free before replicas start (it is bound for real later). */
+export function assertPortFree(port: number, host: string): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error) => reject(listenError(error, port, host)));
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
 }

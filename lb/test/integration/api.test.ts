@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { failureBody, type RunningLb, replicasBody, spawnLb, startLb, waitFor } from '../../../kit/src/lb.js';
 import { given, Ring } from '../../src/routing/index.js';
@@ -412,6 +415,33 @@ describe('an open admin API is said at start', () => {
       } finally {
         await lb.stop();
       }
+    }
+  });
+});
+
+describe('a port already in use', () => {
+  it('stops the LB at start with one line naming PORT, before any replica starts', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      const child = spawn(process.execPath, ['dist/lb.js'], {
+        env: { ...process.env, PORT: String(port), N: '3', LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (chunk) => (out += chunk));
+      child.stderr.on('data', (chunk) => (err += chunk));
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 1);
+      assert.equal(
+        err,
+        `lb: failed to start: port ${port} on 127.0.0.1 is already in use: stop what holds it, or choose another with PORT\n`,
+      );
+      assert.doesNotMatch(out, /replica (added|started)/, 'no replica was started');
+    } finally {
+      holder.close();
     }
   });
 });
