@@ -27,7 +27,7 @@ export const HELP = `commands:
   add <n> [name ...] [--weight w]
                          add n replicas, named first  (POST /add; weight 1..16)
   del <n> [name ...]     remove n replicas (alias rm) (DELETE /rm)
-  <path> [options]       GET any other path, e.g. heartbeat or a/b
+  <path> [options]       GET any other path, written with a slash, e.g. /heartbeat or a/b
   ws <path> [message ...] [options]
                          open a WebSocket tunnel (e.g. ws /ws?room=42 hi), print what comes back
   help                   this text
@@ -82,6 +82,28 @@ function takeWeight(words: readonly string[]): { rest: string[]; weight: number 
   return { rest: [...words.slice(0, at), ...words.slice(at + 2)], weight: Number(value) };
 }
 
+const COMMANDS = ['rep', 'home', 'add', 'del', 'rm', 'ws', 'help', 'exit', 'quit'];
+
+/** What an unknown bare word gets: the command it is likely a typo of, and how to GET it as a path. */
+function unknownWord(word: string): string {
+  const near = COMMANDS.find((command) => editDistance(word.toLowerCase(), command) <= 2);
+  const guess = near ? `did you mean '${near}'? ` : '';
+  return `unknown command '${word}': ${guess}a path to GET starts with /, e.g. /${word} (type help)`;
+}
+
+/** Levenshtein distance (short words only). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, k) => k);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row.push(Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
 /** Parses one line; throws CommandError with a usage hint for malformed input. */
 export function parseCommand(line: string): Command {
   const all = line.trim().split(/\s+/).filter(Boolean);
@@ -123,6 +145,8 @@ export function parseCommand(line: string): Command {
     }
     default:
       if (words.length > 1) throw new CommandError(`unknown command '${head}' (type help)`);
+      // A path is written with a slash: a bare word is a command, so a typo is not sent as a GET.
+      if (!head.includes('/')) throw new CommandError(unknownWord(head));
       return { kind: 'request', method: 'GET', path: `/${head.replace(/^\/+/, '')}`, ...(headers ? { headers } : {}) };
   }
 }

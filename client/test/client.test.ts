@@ -87,6 +87,17 @@ describe('client command parsing', () => {
       new CommandError("<n> must be a whole number, got '-1': del <n> [name ...]"),
     );
     assert.throws(() => parseCommand('frobnicate now'), new CommandError("unknown command 'frobnicate' (type help)"));
+    // A bare word is a command: a typo is said, never sent as a GET.
+    assert.throws(
+      () => parseCommand('reps'),
+      new CommandError(
+        "unknown command 'reps': did you mean 'rep'? a path to GET starts with /, e.g. /reps (type help)",
+      ),
+    );
+    assert.throws(
+      () => parseCommand('frobnicate'),
+      new CommandError("unknown command 'frobnicate': a path to GET starts with /, e.g. /frobnicate (type help)"),
+    );
   });
 });
 
@@ -120,6 +131,19 @@ describe('client against a real LB', () => {
     assert.equal(run.stderr, "error: <n> must be a whole number, got 'x': add <n> [name ...] [--weight w]\n");
   });
 
+  it('an unknown word (a typo) exits 1, says so and sends nothing', async () => {
+    const before = Number(/^lb_requests_total\S* (\d+)/m.exec((await lb.call('GET', '/metrics')).text)?.[1] ?? 0);
+    const run = await client(['frobnicate'], lb.url);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, '');
+    assert.equal(
+      run.stderr,
+      "error: unknown command 'frobnicate': a path to GET starts with /, e.g. /frobnicate (type help)\n",
+    );
+    const after = Number(/^lb_requests_total\S* (\d+)/m.exec((await lb.call('GET', '/metrics')).text)?.[1] ?? 0);
+    assert.equal(after, before, 'nothing was forwarded');
+  });
+
   it('a down LB gives a clear message and exit 1', async () => {
     const run = await client(['rep'], 'http://127.0.0.1:1');
     assert.equal(run.code, 1);
@@ -127,7 +151,7 @@ describe('client against a real LB', () => {
   });
 
   it('reads a script from stdin, runs every line, and exits 1 if any failed', async () => {
-    const run = await client([], lb.url, 'add 1 S9\nrep\nbogus words here\nnope\ndel 1 S9\nrep\n');
+    const run = await client([], lb.url, 'add 1 S9\nrep\nbogus words here\n/nope\ndel 1 S9\nrep\n');
     assert.equal(run.code, 1);
     assert.deepEqual(run.stdout.trim().split('\n'), [
       '{"message":{"N":4,"replicas":["Server-1","Server-2","Server-3","S9"]},"status":"successful"}',

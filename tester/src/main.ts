@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
+import { request } from 'undici';
 import { type KeyedRequest, keyedRequest, runLoad } from '../../kit/src/load.js';
 import { runAnalysis } from './analysis.js';
 
@@ -55,6 +56,7 @@ async function run(args: string[]): Promise<number> {
   const requests = positive('requests', values.requests, 10_000);
   const concurrency = positive('concurrency', values.concurrency, 200);
   const request = keyedRequests(values, requests);
+  await assertReachable(url);
   const bar = process.stderr.isTTY
     ? new SingleBar({ format: ' {bar} {percentage}% | {value}/{total} requests | {eta}s left' }, Presets.shades_classic)
     : undefined;
@@ -83,6 +85,21 @@ async function run(args: string[]): Promise<number> {
   if (values.json) await writeFile(values.json, `${JSON.stringify(summary, null, 2)}\n`);
   return summary.failed === requests ? 1 : 0;
 }
+
+/** An LB that cannot be reached is said as such, before any load (not as 10,000 failed requests). */
+async function assertReachable(url: string): Promise<void> {
+  try {
+    const { body } = await request(`${url}/rep`, { headersTimeout: 5000, bodyTimeout: 5000 });
+    await body.dump();
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? (error as Error).message;
+    throw new Unreachable(
+      `cannot reach the load balancer at ${url} (${code}): start it (npm start, make up) or set LB_URL`,
+    );
+  }
+}
+
+class Unreachable extends Error {}
 
 async function analysis(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -114,9 +131,11 @@ const [command, ...rest] = process.argv.slice(2);
 try {
   if (command === 'run') process.exit(await run(rest));
   if (command === 'analysis') process.exit(await analysis(rest));
+  const asked = command === undefined || command === 'help' || command === '--help';
+  if (!asked) console.error(`tester: unknown command '${command}' (use run or analysis)`);
   console.error(USAGE);
-  process.exit(command === undefined || command === 'help' || command === '--help' ? 0 : 2);
+  process.exit(asked ? 0 : 2);
 } catch (error) {
   console.error(`tester: ${(error as Error).message}`);
-  process.exit(2);
+  process.exit(error instanceof Unreachable ? 1 : 2);
 }

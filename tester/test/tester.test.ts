@@ -91,10 +91,20 @@ describe('tester run against a real LB', () => {
     assert.equal(run.stderr, "tester: --requests must be a positive integer, got 'lots'\n");
   });
 
-  it('counts every request as failed when the LB is down', async () => {
+  it('says the LB cannot be reached when it is down, and sends no load', async () => {
     const run = await tester(['run', '--requests', '20', '--concurrency', '5'], 'http://127.0.0.1:1');
     assert.equal(run.code, 1);
-    assert.match(run.stdout, /^ +failed +20$/m);
+    assert.equal(run.stdout, '');
+    assert.equal(
+      run.stderr,
+      'tester: cannot reach the load balancer at http://127.0.0.1:1 (ECONNREFUSED): start it (npm start, make up) or set LB_URL\n',
+    );
+  });
+
+  it('an unknown subcommand is named, with the usage', async () => {
+    const run = await tester(['frob'], lb.url);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^tester: unknown command 'frob' \(use run or analysis\)\nusage:/);
   });
 });
 
