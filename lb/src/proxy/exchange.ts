@@ -150,7 +150,8 @@ export class Exchange extends Relay {
     } else {
       this.host.failed(replica.name, error, this.startedAt);
       if (this.replayable) {
-        (this.failures ??= []).push({ replica: replica.name, error });
+        this.failures ??= [];
+        this.failures.push({ replica: replica.name, error });
         this.sendToNext(replica);
       } else this.replyFailure(new LbError('REPLICA_FAILED', `Replica ${replica.name} failed: ${error.code}`));
     }

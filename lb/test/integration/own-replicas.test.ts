@@ -92,6 +92,7 @@ describe('your own replicas with the process driver (REPLICA_COMMAND, HEALTH_PAT
   it("a replica's whole process group goes with it: a command that forks and exits at start, and one stopped by /rm", async () => {
     // The forked processes carry the replica's name in their environment (SERVER_ID), as every child does.
     const tag = `Fork${process.pid}`;
+    await lb?.stop(); // the one the test before left for after()
     lb = await startLb({
       N: '0',
       // The server forks a sleeper into the background; at start, the shell exits at once (the LB refuses it).
