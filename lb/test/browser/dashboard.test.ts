@@ -104,6 +104,14 @@ describe('dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no bro
     assert.equal(await page.locator('#events [data-event="respawned"]', { hasText: 'Server-2' }).count(), 1);
     assert.deepEqual(consoleErrors, []);
     await page.waitForFunction(() => Number(document.querySelector('#rps')?.textContent) >= 0);
-    await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT ?? 'plots/dashboard.png', fullPage: true });
+    // The traffic chart has its axes and their labels, and a line once a second has passed.
+    assert.equal(await page.locator('#spark line').count(), 2);
+    const [top, ...labels] = await page.locator('#spark text').allTextContents();
+    assert.match(top ?? '', /^[125]0*$/, 'the top of the req/s axis is a round number');
+    assert.deepEqual(labels, ['0', '60 s ago', 'now', 'req/s']);
+    assert.equal(await page.locator('#spark polyline').count(), 1);
+    // The tracked picture in plots/ is written when asked (npm run plots), not by every test run.
+    if (process.env.DASHBOARD_SCREENSHOT)
+      await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true });
   });
 });

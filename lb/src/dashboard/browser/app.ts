@@ -149,18 +149,49 @@ function drawReplicas(s: DashboardSnapshot, colors: Colors): void {
   }
 }
 
+/** The traffic chart's plot area inside its 320 x 80 viewBox: room on the left and below for the axes' labels. */
+const PLOT = { left: 40, right: 314, top: 6, bottom: 62 };
+
 function drawTotals(s: DashboardSnapshot): void {
   byId('rps').textContent = fixed(s.totals.rps, 0);
   byId('eps').textContent = fixed(s.totals.eps, 1);
   const svg = byId<SVGSVGElement>('spark');
   clear(svg);
   const history = s.totals.history;
-  if (history.length < 2) return;
-  const max = Math.max(1, ...history.map((p) => p.rps));
-  const points = history
-    .map((p, k) => `${((k * 300) / (history.length - 1)).toFixed(1)},${(58 - (p.rps / max) * 54).toFixed(1)}`)
-    .join(' ');
-  svg.appendChild(node('polyline', { points, fill: 'none', stroke: '#1f6feb', 'stroke-width': 2 }, undefined, true));
+  const max = niceCeiling(Math.max(1, ...history.map((p) => p.rps)));
+  drawAxes(svg, max);
+  if (history.length === 0) return;
+  // The last 60 s, newest at the right; one point a second (a single point is a flat line).
+  const x = (k: number) => PLOT.right - ((history.length - 1 - k) * (PLOT.right - PLOT.left)) / 59;
+  const y = (rps: number) => PLOT.bottom - (rps / max) * (PLOT.bottom - PLOT.top);
+  const points = history.map((p, k) => `${x(k).toFixed(1)},${y(p.rps).toFixed(1)}`);
+  if (points.length === 1) points.unshift(`${PLOT.left},${y(history[0]!.rps).toFixed(1)}`);
+  const line = { points: points.join(' '), fill: 'none', stroke: '#1f6feb', 'stroke-width': 2 };
+  svg.appendChild(node('polyline', line, undefined, true));
+}
+
+/** Axes of the traffic chart: req/s from 0 to `max` on the left, the last 60 s below. */
+function drawAxes(svg: SVGSVGElement, max: number): void {
+  const axis = { stroke: '#8c959f', 'stroke-width': 1 };
+  svg.appendChild(
+    node('line', { ...axis, x1: PLOT.left, y1: PLOT.top, x2: PLOT.left, y2: PLOT.bottom }, undefined, true),
+  );
+  svg.appendChild(
+    node('line', { ...axis, x1: PLOT.left, y1: PLOT.bottom, x2: PLOT.right, y2: PLOT.bottom }, undefined, true),
+  );
+  const label = { 'font-size': 9, fill: '#57606a' };
+  const right = { ...label, 'text-anchor': 'end' };
+  svg.appendChild(node('text', { ...right, x: PLOT.left - 4, y: PLOT.top + 6 }, String(max), true));
+  svg.appendChild(node('text', { ...right, x: PLOT.left - 4, y: PLOT.bottom }, '0', true));
+  svg.appendChild(node('text', { ...label, x: PLOT.left, y: PLOT.bottom + 12 }, '60 s ago', true));
+  svg.appendChild(node('text', { ...right, x: PLOT.right, y: PLOT.bottom + 12 }, 'now', true));
+  svg.appendChild(node('text', { ...label, x: 2, y: (PLOT.top + PLOT.bottom) / 2 + 3 }, 'req/s', true));
+}
+
+/** 1, 2 or 5 times a power of ten, at least `value`: a round top for the axis. */
+function niceCeiling(value: number): number {
+  const power = 10 ** Math.floor(Math.log10(value));
+  return [1, 2, 5, 10].map((m) => m * power).find((top) => top >= value)!;
 }
 
 function drawEvents(s: DashboardSnapshot): void {
