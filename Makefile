@@ -36,10 +36,13 @@ run: | node_modules ## the LB on :$(LB_PORT) with replicas as local processes (n
 dist: | node_modules ## bundle each service into one file (esbuild)
 	node scripts/build.mjs
 
+# The legacy builder's deprecation notice (engines without buildx) is dropped: the build itself is the same.
+BUILD = set -o pipefail; build() { docker build -q "$$@" 2>&1 >/dev/null | sed '/legacy builder is deprecated/,/^$$/d' >&2; }
+
 images: dist ## build the replica and LB images (offline fallback for the base image)
-	@base=$$(scripts/base-image.sh) && echo "base image: $$base" && \
-	docker build -q --build-arg NODE_IMAGE=$$base -f server/Dockerfile -t $(OWN_SERVER_IMAGE) . >/dev/null && \
-	docker build -q --build-arg NODE_IMAGE=$$base -f lb/Dockerfile -t $(LB_IMAGE) . >/dev/null && \
+	@$(BUILD); base=$$(scripts/base-image.sh) && echo "base image: $$base" && \
+	build --build-arg NODE_IMAGE=$$base -f server/Dockerfile -t $(OWN_SERVER_IMAGE) . && \
+	build --build-arg NODE_IMAGE=$$base -f lb/Dockerfile -t $(LB_IMAGE) . && \
 	echo "built $(OWN_SERVER_IMAGE) and $(LB_IMAGE)"
 
 up: images ## build and start the LB in Docker, wait until N replicas serve
