@@ -1,8 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { type KeySource, parseKeySources } from './proxy/routing-key.js';
 import type { DriverKind } from './replicas/driver.js';
-import { HASH_FUNCTION_NAMES, isPrime, MAX_SLOTS } from './routing/index.js';
+import { HASH_FUNCTION_NAMES, isPrime, type KeySource, MAX_SLOTS, parseKeySources } from './routing/index.js';
 
 export interface Config {
   readonly port: number;

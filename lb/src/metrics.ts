@@ -1,8 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { AnswerMetrics } from './answer-metrics.js';
+import type { OutlierDetector } from './health/outliers.js';
 import type { Recovery } from './health/recovery.js';
 import type { RoutingSource } from './membership/source.js';
-import type { OutlierDetector } from './proxy/outliers.js';
 import type { ReplicaManager } from './replicas/manager.js';
 
 /**

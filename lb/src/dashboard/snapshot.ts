@@ -1,5 +1,5 @@
+import type { OutlierDetector } from '../health/outliers.js';
 import type { Recovery } from '../health/recovery.js';
-import type { OutlierDetector } from '../proxy/outliers.js';
 import type { ReplicaManager } from '../replicas/manager.js';
 import type { EventLog } from './event-log.js';
 import type { TrafficStats } from './stats.js';

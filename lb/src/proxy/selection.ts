@@ -1,7 +1,7 @@
+import type { OutlierDetector } from '../health/outliers.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import { boundedChoice, loadBound, type RequestKey, type Router, slowStartFraction } from '../routing/index.js';
 import type { PassedOver, PassOverReason } from './observation.js';
-import type { OutlierDetector } from './outliers.js';
 
 export interface SelectionOptions {
   /** Bounded loads: pass over replicas above factor x average in-flight. Off when undefined. */

@@ -1,5 +1,6 @@
 export * from './bounded.js';
 export * from './hash.js';
+export * from './key-sources.js';
 export * from './keys.js';
 export * from './maglev.js';
 export * from './primes.js';

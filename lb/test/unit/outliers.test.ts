@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { OutlierDetector } from '../../src/proxy/outliers.js';
+import { OutlierDetector } from '../../src/health/outliers.js';
 
 const options = { consecutiveErrors: 3, baseEjectionMs: 1000, maxEjectedPercent: 50 };
 

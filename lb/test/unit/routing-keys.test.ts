@@ -4,8 +4,9 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { AdmittedRequest } from '../../src/proxy/request.js';
 import { requestIdFrom } from '../../src/proxy/request-id.js';
-import { keyOf, MAX_KEY_LENGTH, parseKeySources } from '../../src/proxy/routing-key.js';
+import { keyOf } from '../../src/proxy/routing-key.js';
 import { routingIdOf } from '../../src/routing/index.js';
+import { MAX_KEY_LENGTH, parseKeySources } from '../../src/routing/key-sources.js';
 import { admittedRequest } from '../helpers/request.js';
 
 /** The SPEC rule written out independently: digits are their value, anything else 6 bytes of SHA-256. */
