@@ -38,7 +38,7 @@ export class DataPlane implements ConnectionHost {
   readonly keepAliveTimeoutMs = KEEP_ALIVE_SECONDS * 1000;
   readonly requestTimeoutMs: number;
   readonly shutdownGraceMs: number;
-  ownRoute: OwnRoutes;
+  readonly ownRoute: OwnRoutes;
   readonly observers: Observers;
   closing = false;
   private readonly server: Server;

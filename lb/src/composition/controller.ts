@@ -1,0 +1,222 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { LbError } from '../contract/errors.js';
+import { EventLog } from '../dashboard/event-log.js';
+import { TrafficStats } from '../dashboard/stats.js';
+import { HeartbeatMonitor } from '../health/monitor.js';
+import { Recovery } from '../health/recovery.js';
+import { buildApp } from '../http/app.js';
+import { createLogger } from '../logging.js';
+import type { ReplicaHandle } from '../membership/replica.js';
+import { ControllerMetrics, exposition } from '../metrics.js';
+import { assertPortFree } from '../proxy/data-plane.js';
+import { UPSTREAM_IDLE_TIMEOUT_MS } from '../proxy/upstream.js';
+import type { ReplicaDriver } from '../replicas/driver.js';
+import { ReplicaManager } from '../replicas/manager.js';
+import { healthProbe } from '../replicas/probe.js';
+import { ProcessDriver } from '../replicas/process-driver.js';
+import { hashFunctionByName, MaglevTable, Ring, type RoutingTable } from '../routing/index.js';
+import { buildForwarding, type Forwarding, warnIfAdminOpen } from './forwarding.js';
+
+export interface LoadBalancer {
+  readonly config: Config;
+  readonly app: FastifyInstance;
+  readonly manager: ReplicaManager;
+  readonly recovery: Recovery;
+  readonly monitor: HeartbeatMonitor;
+  readonly events: EventLog;
+  readonly driver: ReplicaDriver;
+  /** The dashboard's traffic numbers (workers report theirs here). */
+  readonly stats: TrafficStats;
+  readonly metrics: ControllerMetrics;
+  /** Where data planes on this host follow it (`unix:@...`, its own routes' socket). */
+  readonly controllerAddress: string;
+  /** Adopts/starts replicas, starts heartbeats, listens; resolves to the bound URL. */
+  start(): Promise<string>;
+  /** Drains requests, stops heartbeats, releases the driver (process replicas stop). */
+  stop(): Promise<void>;
+  /** SIGHUP: the access log's file is opened again by its name (logrotate). */
+  reopenLogs(): void;
+}
+
+/** Data-plane worker processes (LB_WORKERS) forward instead of this process; their metrics join its own. */
+export interface WorkerPlanes {
+  /** The workers' forwarding metrics, combined (prom-client's AggregatorRegistry). */
+  metrics(): Promise<string>;
+}
+
+/** /add may wait its turn behind other changes and then start replicas: give it time. */
+const OWN_ROUTES_TIMEOUT_MS = 600_000;
+
+async function createDriver(config: Config, log: Logger): Promise<ReplicaDriver> {
+  if (config.driver === 'process') {
+    return new ProcessDriver({ startTimeoutMs: config.startTimeoutMs, command: config.replicas.command });
+  }
+  const engine = {
+    network: config.network,
+    image: config.serverImage,
+    lbId: config.lbId,
+    prefix: config.containerPrefix,
+    stopTimeoutMs: config.stopTimeoutMs,
+    replicaPort: config.replicas.port,
+    replicaEnv: config.replicas.env,
+    log,
+  };
+  if (config.driver === 'swarm') {
+    const { SwarmDriver } = await import('../replicas/swarm-driver.js');
+    return SwarmDriver.connect(engine);
+  }
+  const { DockerDriver } = await import('../replicas/docker-driver.js');
+  return DockerDriver.connect(engine);
+}
+
+/** The empty routing table: the SPEC ring by default, Maglev when ROUTING=maglev. */
+export function emptyRouter(config: Config): RoutingTable<ReplicaHandle> {
+  if (config.routing === 'maglev') return MaglevTable.empty(config.maglevTableSize, config.maxReplicas);
+  return Ring.empty({
+    slots: config.slots,
+    virtualServers: config.virtualServers,
+    hash: hashFunctionByName(config.hashFunction),
+  });
+}
+
+/** Membership and its keepers: the manager (with the driver), recovery, heartbeats, the event log. */
+function membershipOwner(config: Config, driver: ReplicaDriver, log: Logger, inFlight: (name: string) => number) {
+  const probe = healthProbe({ path: config.replicas.healthPath, statuses: config.replicas.healthStatus });
+  const manager = new ReplicaManager({
+    driver,
+    router: emptyRouter(config),
+    maxReplicas: config.maxReplicas,
+    startTimeoutMs: config.startTimeoutMs,
+    stopTimeoutMs: config.stopTimeoutMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    probe,
+    drainTimeoutMs: config.drainTimeoutMs,
+    inFlight,
+    log,
+  });
+  const recovery = new Recovery(manager, log);
+  const events = new EventLog(manager, recovery);
+  const monitor = new HeartbeatMonitor({
+    manager,
+    recovery,
+    intervalMs: config.heartbeatIntervalMs,
+    timeoutMs: config.heartbeatTimeoutMs,
+    maxFailCount: config.maxFailCount,
+    probe,
+    log,
+  });
+  return { manager, recovery, events, monitor };
+}
+
+type Owner = ReturnType<typeof membershipOwner>;
+
+/** The admin API, /metrics and the dashboard (Fastify, on the LB's own socket). */
+function adminApp(
+  config: Config,
+  log: Logger,
+  owner: Owner,
+  parts: { forwarding: Forwarding; stats: TrafficStats; metrics: ControllerMetrics; workers?: WorkerPlanes },
+): FastifyInstance {
+  const { manager, recovery, events } = owner;
+  const { forwarding, stats, metrics, workers } = parts;
+  return buildApp({
+    manager,
+    metricsText: () => exposition(metrics.registry, workers ? () => workers.metrics() : forwarding.metrics.registry),
+    log,
+    adminToken: config.adminToken,
+    requestTimeoutMs: config.requestTimeoutMs,
+    keepAliveTimeoutMs: 2 * UPSTREAM_IDLE_TIMEOUT_MS,
+    dashboard: {
+      manager,
+      recovery,
+      outliers: forwarding.outliers,
+      events,
+      stats,
+      tunnels: () => forwarding.forwarder.tunnelCounts(),
+      config: {
+        routing: config.routing,
+        hashFunction: config.hashFunction,
+        slots: config.slots,
+        virtualServers: config.virtualServers,
+        maxFailCount: config.maxFailCount,
+        adminTokenRequired: config.adminToken !== undefined,
+      },
+    },
+  });
+}
+
+/**
+ * The controller (membership, heartbeats, respawns, driver, admin API) and, unless `workers`
+ * forward instead (LB_WORKERS), the data plane on PORT.
+ */
+export async function createLoadBalancer(
+  config: Config,
+  overrides: { driver?: ReplicaDriver; log?: Logger; workers?: WorkerPlanes } = {},
+): Promise<LoadBalancer> {
+  const log = overrides.log ?? createLogger(config.logLevel, 'lb');
+  const driver = overrides.driver ?? (await createDriver(config, log));
+  // This process's data plane counts the requests in flight (with LB_WORKERS, the workers' are not seen: 0).
+  const owner = membershipOwner(config, driver, log, (name) => forwarding.forwarder.inFlight(name));
+  const { manager, recovery, monitor } = owner;
+  const stats = new TrafficStats();
+  // The LB's own routes listen on an abstract Unix socket: this process's data plane and its workers reach it.
+  const socketName = `consistent-hash-lb-${process.pid}-${randomUUID()}`;
+  const ownSocket = `\0${socketName}`;
+  const forwarding = buildForwarding({
+    config,
+    log,
+    serviceName: 'lb',
+    membership: manager,
+    ownRoutes: {
+      target: { path: ownSocket },
+      unavailable: (code) => new LbError('INTERNAL', `The load balancer's own routes failed: ${code}`),
+      timeoutMs: OWN_ROUTES_TIMEOUT_MS,
+    },
+    controller: { manager, recovery, monitor },
+    onResult: (replica, ok, ms) => stats.record(replica, ok, ms),
+  });
+  const { workers } = overrides;
+  // With workers, this process's own metrics are named apart from theirs (lb_process_* is theirs,
+  // summed; lb_controller_process_* its own).
+  const metrics = new ControllerMetrics(manager, recovery, workers ? 'lb_controller_' : undefined);
+  const app = adminApp(config, log, owner, { forwarding, stats, metrics, workers });
+  const serveTraffic = workers === undefined;
+
+  let stopped: Promise<void> | undefined;
+  return {
+    config,
+    app,
+    ...owner,
+    driver,
+    stats,
+    metrics,
+    controllerAddress: `unix:@${socketName}`,
+    async start() {
+      // A port in use stops the start before any replica runs (the data plane or workers bind it last).
+      await assertPortFree(config.port, config.host);
+      await manager.init(config.n);
+      monitor.start();
+      // With workers this data plane serves no traffic: no tracer (its access log file was opened,
+      // which checks ACCESS_LOG at start with one clear line, and stays empty).
+      if (serveTraffic) await forwarding.start();
+      await app.listen({ path: ownSocket, listenTextResolver: () => "the LB's own routes are ready" });
+      warnIfAdminOpen(config, log);
+      return serveTraffic ? forwarding.dataPlane.listen(config.port, config.host) : `unix:@${socketName}`;
+    },
+    stop() {
+      stopped ??= (async () => {
+        // Client connections drain (answers in flight finish, each closing its connection)
+        // while Fastify ends its event streams, long polls and admin calls.
+        await Promise.all([serveTraffic ? forwarding.dataPlane.close(config.drainTimeoutMs) : undefined, app.close()]);
+        await forwarding.close();
+        await monitor.stop();
+        await manager.close();
+      })();
+      return stopped;
+    },
+    reopenLogs: () => forwarding.observed.reopen(),
+  };
+}

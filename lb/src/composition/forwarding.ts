@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { Config } from '../config.js';
+import { listensBeyondLoopback } from '../config.js';
+import { LbError } from '../contract/errors.js';
+import type { HeartbeatMonitor } from '../health/monitor.js';
+import { OutlierDetector } from '../health/outliers.js';
+import type { Recovery } from '../health/recovery.js';
+import type { RoutingSource } from '../membership/source.js';
+import { ForwardingMetrics } from '../metrics.js';
+import { type DataPlaneObservers, dataPlaneObservers } from '../observers.js';
+import { DataPlane } from '../proxy/data-plane.js';
+import { Deadlines } from '../proxy/deadlines.js';
+import { Forwarder } from '../proxy/forwarder.js';
+import type { OwnRoute } from '../proxy/own-route.js';
+import { UPSTREAM_IDLE_TIMEOUT_MS, UpstreamPool, type UpstreamTarget } from '../proxy/upstream.js';
+import type { ReplicaManager } from '../replicas/manager.js';
+
+/** Deadlines of the data plane are met within this. */
+const DEADLINE_RESOLUTION_MS = 50;
+
+/** Where the LB's own paths are served, and the error when they cannot be reached. */
+export interface OwnRoutesTarget {
+  readonly target: UpstreamTarget;
+  readonly unavailable: (code: string) => LbError;
+  readonly timeoutMs: number;
+}
+
+/** What the forwarding path is built from. */
+export interface ForwardingDeps {
+  readonly config: Config;
+  readonly log: Logger;
+  /** `service.name` of its spans. */
+  readonly serviceName: string;
+  /** The routing table, whoever owns it (the manager, or a follower of the controller). */
+  readonly membership: RoutingSource;
+  readonly ownRoutes: OwnRoutesTarget;
+  /** The controller in this process, when there is one: failures reach its heartbeats. */
+  readonly controller?: { manager: ReplicaManager; recovery: Recovery; monitor: HeartbeatMonitor };
+  /** Told each replica outcome (the dashboard's traffic numbers). */
+  readonly onResult?: (replica: string, ok: boolean, ms: number) => void;
+  /** A separate data-plane instance answers /metrics itself (its own forwarding metrics). */
+  readonly ownMetrics?: boolean;
+}
+
+export interface Forwarding {
+  readonly dataPlane: DataPlane;
+  /** Its access log and tracer. */
+  readonly observed: DataPlaneObservers;
+  readonly forwarder: Forwarder;
+  readonly deadlines: Deadlines;
+  readonly outliers: OutlierDetector;
+  readonly metrics: ForwardingMetrics;
+  /** Starts what it serves besides the data plane (its own /metrics route, when it has one). */
+  start(): Promise<void>;
+  /** Closes everything but the data plane, after it closed. */
+  close(): Promise<void>;
+}
+
+/** The forwarding path (data plane, forwarder, outliers, metrics), fed by `membership`, whoever owns it. */
+export function buildForwarding(deps: ForwardingDeps): Forwarding {
+  const { config, log, membership, controller } = deps;
+  const deadlines = new Deadlines(DEADLINE_RESOLUTION_MS);
+  const outliers = outlierDetector(config, log, membership, (name) => metrics.outlierEjections.inc({ replica: name }));
+  const metrics = new ForwardingMetrics(membership, outliers, controller?.manager);
+  if (controller) {
+    // A replica that left, or came back respawned, starts clean.
+    controller.manager.on('member', (event) => event.type === 'removed' && outliers.forget(event.name));
+    controller.recovery.on('event', (event) => event.type === 'respawned' && outliers.forget(event.name));
+  }
+  const forwarder = new Forwarder(
+    {
+      membership,
+      metrics,
+      log,
+      upstreamTimeoutMs: config.upstreamTimeoutMs,
+      maxConnectionsPerReplica: config.upstreamMaxConnections,
+      balanceFactor: config.hashBalanceFactor,
+      keySources: config.hashKey,
+      pass404: config.upstream404 === 'pass',
+      rehomeGraceMs: config.rehomeGraceMs,
+      tunnelIdleTimeoutMs: config.tunnelIdleTimeoutMs,
+      slowStartMs: config.slowStartMs,
+      // A data plane has no heartbeats of its own: it passes over failed replicas (suspects, outliers).
+      onUpstreamFailure: (name) => controller?.monitor.reportFailure(name),
+      onResult: deps.onResult,
+      outliers,
+      isFailing: (name) => controller?.recovery.isFailing(name) ?? false,
+    },
+    deadlines,
+  );
+  const own = ownRoute(deps.ownRoutes, deadlines, 64);
+  const local = deps.ownMetrics ? localMetrics(metrics, deadlines, log) : undefined;
+  const observed = dataPlaneObservers(config, log, metrics, deps.serviceName);
+  const dataPlane = new DataPlane({
+    forwarder,
+    ownRoute: local ? (path) => (path === '/metrics' ? local.route : own) : () => own,
+    deadlines,
+    requestTimeoutMs: config.requestTimeoutMs,
+    shutdownGraceMs: config.shutdownGraceMs,
+    observers: observed.observers,
+  });
+  return {
+    dataPlane,
+    observed,
+    forwarder,
+    deadlines,
+    outliers,
+    metrics,
+    start: async () => {
+      await observed.start();
+      await local?.start();
+    },
+    close: async () => {
+      await local?.stop();
+      own.pool.close();
+      forwarder.close();
+      await observed.close();
+      deadlines.close();
+    },
+  };
+}
+
+function outlierDetector(
+  config: Config,
+  log: Logger,
+  membership: RoutingSource,
+  ejected: (name: string) => void,
+): OutlierDetector {
+  return new OutlierDetector(
+    {
+      consecutiveErrors: config.outlierConsecutiveErrors || Infinity,
+      baseEjectionMs: config.outlierEjectionMs,
+      maxEjectedPercent: config.outlierMaxEjectedPercent,
+    },
+    () => membership.router.size,
+    (name, until) => {
+      ejected(name);
+      log.warn({ replica: name, forMs: until - Date.now() }, 'replica ejected: consecutive 5xx or failed attempts');
+    },
+  );
+}
+
+/** A pool of connections to an internal route (the LB's own app, the controller, a local /metrics). */
+function ownRoute(target: OwnRoutesTarget, deadlines: Deadlines, maxConnections: number): OwnRoute {
+  const pool = new UpstreamPool(
+    target.target,
+    {
+      maxConnections,
+      connectTimeoutMs: 1000,
+      responseTimeoutMs: target.timeoutMs,
+      idleTimeoutMs: UPSTREAM_IDLE_TIMEOUT_MS,
+    },
+    deadlines,
+  );
+  return { pool, unavailable: target.unavailable };
+}
+
+/**
+ * A data-plane instance's own /metrics: a Fastify app on an internal socket, relayed to like the
+ * controller's routes.
+ */
+function localMetrics(metrics: ForwardingMetrics, deadlines: Deadlines, log: Logger) {
+  const path = `\0consistent-hash-lb-metrics-${process.pid}-${randomUUID()}`;
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(Registry.PROMETHEUS_CONTENT_TYPE).send(await metrics.registry.metrics()),
+  );
+  const route = ownRoute(
+    {
+      target: { path },
+      unavailable: (code: string) => new LbError('INTERNAL', `This data plane's metrics failed: ${code}`),
+      timeoutMs: 10_000,
+    },
+    deadlines,
+    8,
+  );
+  return {
+    route,
+    start: () => app.listen({ path, listenTextResolver: () => "this data plane's metrics route is ready" }),
+    stop: async () => {
+      route.pool.close();
+      await app.close();
+    },
+  };
+}
+
+/** No ADMIN_TOKEN on a port other machines reach: said once at start, as a warning. */
+export function warnIfAdminOpen(config: Config, log: Logger): void {
+  if (config.adminToken !== undefined || !listensBeyondLoopback(config.host)) return;
+  log.warn(
+    { host: config.host, port: config.port },
+    `the admin API (/add, /rm) is open to every client that reaches ${config.host}:${config.port}: set ADMIN_TOKEN`,
+  );
+}
