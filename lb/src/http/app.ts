@@ -13,6 +13,7 @@ import { ownPathMethod } from '../contract/paths.js';
 import { registerDashboard } from '../dashboard/routes.js';
 import type { DashboardSources } from '../dashboard/snapshot.js';
 import type { ReplicaManager } from '../replicas/manager.js';
+import { addRequest } from './admin-input.js';
 import { errorHandler } from './errors.js';
 import { type AddBody, addBody, type MembershipBody, membershipBody, replicaList } from './schemas.js';
 
@@ -61,7 +62,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     '/add',
     { onRequest: admin, schema: { body: addBody, response: replicaList } },
     async (request) => {
-      const { n, hostnames = [], weight = 1 } = request.body;
+      const { n, hostnames, weight } = addRequest(request.body);
       return replicasReply(await manager.add(n, hostnames, weight));
     },
   );

@@ -1,18 +1,16 @@
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Mutex } from 'async-mutex';
-import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { LbError, messageOf } from '../contract/errors.js';
 import type { MembershipSnapshot, ReplicaHandle } from '../membership/replica.js';
 import { type RoutingTable, smallestFreeIndex, weightOf } from '../routing/index.js';
 import type { ReplicaDriver } from './driver.js';
 import { type MembershipEvents, type ReplicaEventType, replicaEvent } from './events.js';
-import { generateNames, nameKey, quoteName, REPLICA_NAME } from './names.js';
-import { type Probe, probeHeartbeat, waitForHeartbeat } from './probe.js';
-
-/** Most a replica may weigh (SPEC "Weights"). */
-export const MAX_WEIGHT = 16;
+import { ReplicaLifecycle } from './lifecycle.js';
+import { checkNames, generateNames, pickRandom, quoteName } from './names.js';
+import { type Probe, probeHeartbeat } from './probe.js';
+import { capacityRefusal, refuseOnDriver, takenRefusal } from './refusals.js';
 
 /** A member as the manager knows it. */
 export interface Member extends ReplicaHandle {
@@ -57,14 +55,21 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   private current: RoutingTable<ReplicaHandle>;
   private version = 0;
   private readonly epoch = randomUUID();
-  private readonly limit: ReturnType<typeof pLimit>;
   private readonly probe: Probe;
+  private readonly lifecycle: ReplicaLifecycle;
 
   constructor(private readonly options: ManagerOptions) {
     super();
     this.current = options.router;
-    this.limit = pLimit(options.concurrency ?? 8);
     this.probe = options.probe ?? probeHeartbeat;
+    const { driver, startTimeoutMs, log } = options;
+    this.lifecycle = new ReplicaLifecycle({
+      driver,
+      probe: this.probe,
+      startTimeoutMs,
+      log,
+      concurrency: options.concurrency ?? 8,
+    });
   }
 
   /** The current routing table: immutable, safe to read without locking. */
@@ -133,51 +138,22 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     });
   }
 
-  /** `/add`: starts `n` replicas of `weight` (the named ones first), all or nothing. */
-  add(n: number, hostnames: readonly string[], weight: unknown = 1): Promise<string[]> {
+  /**
+   * `/add`: starts `n` replicas of `weight` (the named ones first), all or nothing. The input is
+   * well formed (http/admin-input.ts checked it); what depends on membership is checked here.
+   */
+  add(n: number, hostnames: readonly string[], weight = 1): Promise<string[]> {
     return this.mutex.runExclusive(async () => {
-      if (n < 1) throw new LbError('BAD_REQUEST', `n must be at least 1 (got ${n})`);
-      if (hostnames.length > n) throw new LbError('HOSTNAMES_OVER_ADDED');
-      if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT) {
-        throw new LbError(
-          'BAD_REQUEST',
-          `weight must be an integer from 1 to ${MAX_WEIGHT} (got ${JSON.stringify(weight)})`,
-        );
-      }
-      this.checkNames(hostnames);
       for (const name of hostnames) {
-        if ([...this.byName.keys()].some((taken) => nameKey(taken) === nameKey(name))) {
-          throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} already exists`);
-        }
-        if ([...this.draining.keys()].some((taken) => nameKey(taken) === nameKey(name))) {
-          throw new LbError(
-            'BAD_REQUEST',
-            `Hostname ${quoteName(name)} is still being removed (draining); try again shortly`,
-          );
-        }
+        const refusal = takenRefusal(name, this.byName.keys(), this.draining.keys());
+        if (refusal) throw refusal;
       }
-      const size = this.byName.size;
-      const total = this.totalWeight();
-      const max = this.options.maxReplicas;
-      if (total + n * weight > max) {
-        const all = [...this.byName.values()].every((m) => weightOf(m) === 1) && weight === 1;
-        throw new LbError(
-          'BAD_REQUEST',
-          all
-            ? `Cannot add ${n} replicas: ${size} exist and at most ${max} fit (MAX_REPLICAS)`
-            : `Cannot add ${n} replicas of weight ${weight}: the weights of the ${size} that exist add up to ${total}, and at most ${max} fit (MAX_REPLICAS; a replica of weight w counts w times)`,
-        );
-      }
+      const weights = [...this.byName.values()].map(weightOf);
+      const full = capacityRefusal(n, weight, weights, this.options.maxReplicas);
+      if (full) throw full;
       const taken = [...this.byName.keys(), ...this.draining.keys(), ...hostnames];
       const names = [...hostnames, ...generateNames(n - hostnames.length, taken)];
-      for (const name of names) {
-        const problem = this.options.driver.nameProblem?.(name);
-        if (problem) throw new LbError('BAD_REQUEST', `Invalid hostname ${quoteName(name)}: ${problem}`);
-      }
-      for (const name of names) {
-        const reason = await this.options.driver.conflict(name);
-        if (reason) throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} cannot be used: ${reason}`);
-      }
+      await refuseOnDriver(this.options.driver, names);
       await this.startAll(names, weight, Date.now());
       return this.names();
     });
@@ -211,7 +187,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       // The contract's own check comes before the range: n = 5 with six names is that error.
       if (hostnames.length > n) throw new LbError('HOSTNAMES_OVER_REMOVABLE');
       if (n > size) throw outOfRange();
-      this.checkNames(hostnames);
+      checkNames(hostnames);
       for (const name of hostnames) {
         if (!this.byName.has(name))
           throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} is not a replica of this load balancer`);
@@ -240,7 +216,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       while (Date.now() < deadline && (this.options.inFlight?.(name) ?? 0) > 0) {
         await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
       }
-      await this.limit(() => this.stopQuietly(name, this.options.stopTimeoutMs));
+      await this.lifecycle.stop(name, this.options.stopTimeoutMs);
       this.draining.delete(name);
       this.emitMember('removed', name);
     })();
@@ -270,7 +246,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       if (this.current.has(name)) this.setRouter(this.current.without(name));
       // A respawn is no join: it keeps the join time it had (slow start is not started again).
       const joined = member.joinedAt === undefined ? {} : { joinedAt: member.joinedAt };
-      const handle = { ...(await this.replace(name, member.index, weightOf(member))), ...joined };
+      const handle = { ...(await this.lifecycle.replace(name, member.index, weightOf(member))), ...joined };
       this.byName.set(name, { ...handle, startedAt: Date.now() });
       this.setRouter(this.current.with(handle));
       return true;
@@ -283,21 +259,6 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     await this.mutex.runExclusive(() => this.options.driver.close(this.options.stopTimeoutMs));
   }
 
-  private checkNames(hostnames: readonly string[]): void {
-    const seen = new Set<string>();
-    for (const name of hostnames) {
-      if (!REPLICA_NAME.test(name)) {
-        throw new LbError(
-          'BAD_REQUEST',
-          `Invalid hostname ${quoteName(name)}: use 2 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit`,
-        );
-      }
-      if (seen.has(nameKey(name)))
-        throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} appears more than once`);
-      seen.add(nameKey(name));
-    }
-  }
-
   /** The members' weights added up: what MAX_REPLICAS bounds. */
   private totalWeight(): number {
     let total = 0;
@@ -305,55 +266,17 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     return total;
   }
 
-  /** Starts every name in parallel; if any fails, stops them all and throws. */
+  /** Starts every name in parallel (the next free indices); if any fails, stops them all and throws. */
   private async startAll(names: readonly string[], weight: number, joinedAt?: number): Promise<void> {
     const indices: number[] = [];
     const taken = this.members().map((m) => m.index);
     for (const _ of names) indices.push(smallestFreeIndex([...taken, ...indices]));
-    const results = await Promise.allSettled(
-      names.map((name, k) => this.limit(() => this.startOne(name, indices[k]!, weight))),
-    );
-    const failed = results.flatMap((r, k) => (r.status === 'rejected' ? [`${names[k]} (${messageOf(r.reason)})`] : []));
-    if (failed.length > 0) {
-      await Promise.all(names.map((name) => this.limit(() => this.stopQuietly(name, 0))));
-      throw new LbError('START_FAILED', `Could not start ${failed.join(', ')}; nothing was added`);
-    }
+    const started = await this.lifecycle.startAll(names, indices, weight);
     const joined = joinedAt === undefined ? {} : { joinedAt };
-    const handles = results.map((r) => ({ ...(r as PromiseFulfilledResult<ReplicaHandle>).value, ...joined }));
+    const handles = started.map((handle) => ({ ...handle, ...joined }));
     for (const handle of handles) this.byName.set(handle.name, { ...handle, startedAt: Date.now() });
     this.setRouter(this.current.with(...handles));
     for (const name of names) this.emitMember('added', name);
-  }
-
-  /** A new process/container/task for a member, in place where the driver can, else stop and start. */
-  private async replace(name: string, index: number, weight: number): Promise<ReplicaHandle> {
-    const { driver } = this.options;
-    if (!driver.restart) {
-      await this.stopQuietly(name, 0);
-      return this.startOne(name, index, weight);
-    }
-    const handle = await driver.restart(name, index, weight);
-    await waitForHeartbeat(handle.url, this.options.startTimeoutMs, this.probe);
-    return handle;
-  }
-
-  private async startOne(name: string, index: number, weight: number): Promise<ReplicaHandle> {
-    const handle = { weight, ...(await this.options.driver.start(name, index, weight)) };
-    try {
-      await waitForHeartbeat(handle.url, this.options.startTimeoutMs, this.probe);
-    } catch (error) {
-      await this.stopQuietly(name, 0);
-      throw error;
-    }
-    return handle;
-  }
-
-  private async stopQuietly(name: string, graceMs: number): Promise<void> {
-    try {
-      await this.options.driver.stop(name, graceMs);
-    } catch (error) {
-      this.options.log.error({ name, err: messageOf(error) }, 'could not stop replica');
-    }
   }
 
   private setRouter(router: RoutingTable<ReplicaHandle>): void {
@@ -367,13 +290,4 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     this.options.log.info(event, `replica ${type}`);
     this.emit('member', event);
   }
-}
-
-function pickRandom<T>(items: readonly T[], count: number): T[] {
-  const pool = [...items];
-  for (let k = pool.length - 1; k > 0; k--) {
-    const r = randomInt(k + 1);
-    [pool[k], pool[r]] = [pool[r]!, pool[k]!];
-  }
-  return pool.slice(0, count);
 }

@@ -95,11 +95,8 @@ describe('ReplicaManager (fake driver)', () => {
     await manager.init(3);
     const before = manager.snapshot();
     const calls = driver.calls.length;
-    await refused(manager.add(1, ['a', 'b']), 400, 'Length of hostname list is more than newly added instances');
-    await refused(manager.add(0, []), 400, 'n must be at least 1 (got 0)');
+    // The body's own checks (n, names, weight) are http/admin-input.ts's (admin-input.test.ts).
     await refused(manager.add(1, ['server-1']), 400, "Hostname 'server-1' already exists");
-    await refused(manager.add(2, ['xy', 'XY']), 400, "Hostname 'XY' appears more than once");
-    await refused(manager.add(1, ['-bad']), 400, /^Invalid hostname '-bad'/);
     await refused(manager.add(2, []), 400, 'Cannot add 2 replicas: 3 exist and at most 4 fit (MAX_REPLICAS)');
     await refused(
       manager.add(1, ['foreign1']),
@@ -297,6 +294,5 @@ describe('ReplicaManager (fake driver)', () => {
     await refused(manager.add(2, ['ok-name', 'a.b']), 400, "Invalid hostname 'a.b': no dots here");
     assert.deepEqual(driver.calls, before, 'nothing was started');
     assert.deepEqual(manager.names(), ['Server-1']);
-    await refused(manager.add(1, ['W']), 400, /^Invalid hostname 'W': use 2 to 63 letters/);
   });
 });
