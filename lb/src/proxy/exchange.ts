@@ -8,6 +8,7 @@ import type { AttemptFailure, Observation, PassedOver } from './observation.js';
 import { type ClientSide, Relay } from './relay.js';
 import type { AdmittedRequest } from './request.js';
 import { requestIdFrom } from './request-id.js';
+import type { TunnelOpening } from './tunnel.js';
 import type { UpstreamConnection, UpstreamError, UpstreamPool } from './upstream.js';
 
 /** What one exchange needs from the forwarder: the choice of replica, pools and bookkeeping. */
@@ -34,15 +35,7 @@ export interface ExchangeHost {
   /** Every candidate failed a replayable request (or none exists). */
   unavailable(): LbError;
   /** The replica switched protocols: relay the two sockets as a tunnel for `key` (re-homed when it moves). */
-  tunnel(
-    key: RequestKey,
-    replica: string,
-    client: Socket,
-    upstream: Socket,
-    fromClient?: Buffer,
-    fromReplica?: Buffer,
-    seen?: Observation,
-  ): void;
+  tunnel(opening: TunnelOpening): void;
   /** No connection to the replica was freed before the attempt's deadline. */
   busy(replica: string): LbError;
 }
@@ -103,7 +96,15 @@ export class Exchange extends Relay {
     this.done = true;
     this.seen?.switched();
     const client = this.client.switchProtocols(switchingHead(head.headers, this.id!, replica.name));
-    this.host.tunnel(this.key, replica.name, client.socket, socket, client.rest, fromReplica, this.seen);
+    this.host.tunnel({
+      key: this.key,
+      replica: replica.name,
+      client: client.socket,
+      upstream: socket,
+      fromClient: client.rest,
+      fromReplica,
+      seen: this.seen,
+    });
   }
 
   start(): void {

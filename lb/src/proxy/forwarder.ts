@@ -12,7 +12,7 @@ import type { Observation, PassedOver } from './observation.js';
 import type { AdmittedRequest } from './request.js';
 import { keyOf, keySourceOf } from './routing-key.js';
 import { ReplicaSelection, type SelectionOptions } from './selection.js';
-import { Tunnel, type TunnelEnd, type TunnelOwner } from './tunnel.js';
+import { Tunnel, type TunnelEnd, type TunnelOpening, type TunnelOwner } from './tunnel.js';
 import { type PoolOptions, UPSTREAM_IDLE_TIMEOUT_MS, UpstreamPool } from './upstream.js';
 
 export interface ForwarderOptions extends SelectionOptions {
@@ -106,19 +106,11 @@ export class Forwarder implements ExchangeHost, TunnelOwner {
     for (const tunnel of [...this.tunnels.keys()]) tunnel.close('shutdown');
   }
 
-  tunnel(
-    key: RequestKey,
-    replica: string,
-    client: Socket,
-    upstream: Socket,
-    fromClient?: Buffer,
-    fromReplica?: Buffer,
-    seen?: Observation,
-  ): void {
-    const tunnel = new Tunnel(key, replica, client, upstream, this, seen);
+  tunnel(opening: TunnelOpening): void {
+    const tunnel = new Tunnel(opening, this);
     this.tunnels.set(tunnel, undefined);
-    this.options.metrics.tunnelOpened(replica);
-    tunnel.start(fromClient, fromReplica, this.options.tunnelIdleTimeoutMs);
+    this.options.metrics.tunnelOpened(opening.replica);
+    tunnel.start(opening.fromClient, opening.fromReplica, this.options.tunnelIdleTimeoutMs);
     // The table may have changed while the handshake was on its way.
     this.rehomeIfMoved(tunnel, this.options.membership.router);
   }

@@ -2,15 +2,18 @@ import type { Socket } from 'node:net';
 import type { HttpParser } from './http-parser.js';
 import { setReading } from './reading.js';
 
-/** An HTTP connection on a socket (a client's or a replica's): what the socket's events call. */
+/**
+ * What serves a socket (an HTTP connection, a client's or a replica's, or a tunnel, which serves
+ * two): what the socket's events call, each with the socket it came from.
+ */
 export interface SocketConnection {
-  /** Bytes read by the JS stream (a socket whose handle the parser could not take). */
-  onData(chunk: Buffer): void;
+  /** Bytes read by the JS stream (a socket whose handle the parser could not take, or a tunnel's). */
+  onData(chunk: Buffer, socket: Socket): void;
   /** The socket took what it could not take at once. */
-  onWriteDrain(): void;
-  onEnd(): void;
-  onError(error: NodeJS.ErrnoException): void;
-  onClose(): void;
+  onWriteDrain(socket: Socket): void;
+  onEnd(socket: Socket): void;
+  onError(error: NodeJS.ErrnoException, socket: Socket): void;
+  onClose(socket: Socket): void;
 }
 
 const CONNECTION = Symbol('connection');
@@ -50,19 +53,19 @@ export function leaveHttp(socket: Socket, parser: HttpParser, consumed: boolean)
 
 // The socket's listeners, one function each for every connection (`this` is the socket).
 function onData(this: ServedSocket, chunk: Buffer): void {
-  this[CONNECTION]?.onData(chunk);
+  this[CONNECTION]?.onData(chunk, this);
 }
 function onDrain(this: ServedSocket): void {
-  this[CONNECTION]?.onWriteDrain();
+  this[CONNECTION]?.onWriteDrain(this);
 }
 function onEnd(this: ServedSocket): void {
-  this[CONNECTION]?.onEnd();
+  this[CONNECTION]?.onEnd(this);
 }
 function onError(this: ServedSocket, error: NodeJS.ErrnoException): void {
-  this[CONNECTION]?.onError(error);
+  this[CONNECTION]?.onError(error, this);
 }
 function onClose(this: ServedSocket): void {
-  this[CONNECTION]?.onClose();
+  this[CONNECTION]?.onClose(this);
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: each event passes its own arguments

@@ -1,18 +1,30 @@
 import type { Socket } from 'node:net';
 import type { RequestKey } from '../routing/index.js';
+import { connectionOf, readByStream, type SocketConnection, serveSocket } from './http-socket.js';
 import type { Observation } from './observation.js';
 
 /** Why a tunnel ended (lb_tunnels_closed_total{reason}). */
 export type TunnelEnd = 'client' | 'replica' | 'error' | 'rehome' | 'shutdown' | 'idle';
 
+/** What a switched connection is made of, as the exchange that switched it hands it over. */
+export interface TunnelOpening {
+  /** The routing key that chose the replica: re-homing compares its owner after every change. */
+  readonly key: RequestKey;
+  readonly replica: string;
+  readonly client: Socket;
+  readonly upstream: Socket;
+  /** Bytes the client sent after its request, read with the handshake. */
+  readonly fromClient?: Buffer | undefined;
+  /** Bytes the replica sent after its 101, read with the handshake. */
+  readonly fromReplica?: Buffer | undefined;
+  /** The access log's record of the request that opened it. */
+  readonly seen?: Observation | undefined;
+}
+
 /** Who hears that a tunnel ended. */
 export interface TunnelOwner {
   tunnelEnded(tunnel: Tunnel, reason: TunnelEnd): void;
 }
-
-/** The tunnel a socket belongs to, for the socket's listeners (shared by all tunnels). */
-const TUNNEL = Symbol('tunnel');
-type TunnelSocket = Socket & { [TUNNEL]?: Tunnel };
 
 /**
  * A switched connection (after a replica's 101): the client's socket and the replica's, relayed
@@ -21,21 +33,28 @@ type TunnelSocket = Socket & { [TUNNEL]?: Tunnel };
  * What `stream.pipe` does, without its nine closures per direction: an idle tunnel holds only
  * its sockets and this object (memory per idle tunnel).
  */
-export class Tunnel {
+export class Tunnel implements SocketConnection {
   private ended: TunnelEnd | undefined;
   /** What the client's socket had read and written when the tunnel began (its HTTP request and the 101). */
   private clientBytesAtStart: [number, number] = [0, 0];
 
+  readonly key: RequestKey;
+  readonly replica: string;
+  private readonly client: Socket;
+  private readonly upstream: Socket;
+  /** The access log's record of the request that opened it: its line is written on close. */
+  private readonly seen: Observation | undefined;
+
   constructor(
-    /** The routing key that chose the replica: re-homing compares its owner after every change. */
-    readonly key: RequestKey,
-    readonly replica: string,
-    private readonly client: Socket,
-    private readonly upstream: Socket,
+    opening: TunnelOpening,
     private readonly owner: TunnelOwner,
-    /** The access log's record of the request that opened it: its line is written on close. */
-    private readonly seen?: Observation,
-  ) {}
+  ) {
+    this.key = opening.key;
+    this.replica = opening.replica;
+    this.client = opening.client;
+    this.upstream = opening.upstream;
+    this.seen = opening.seen;
+  }
 
   /**
    * Starts relaying; `fromClient` / `fromReplica`: bytes each side sent that were read with the
@@ -50,14 +69,11 @@ export class Tunnel {
     upstream.allowHalfOpen = true;
     if (fromReplica && fromReplica.length > 0) client.write(fromReplica);
     if (fromClient && fromClient.length > 0) upstream.write(fromClient);
-    for (const socket of [client, upstream] as TunnelSocket[]) {
+    for (const socket of [client, upstream]) {
       socket.setNoDelay(true);
-      socket[TUNNEL] = this;
-      socket.on('data', onData);
-      socket.on('drain', onDrain);
-      socket.on('end', onEnd);
-      socket.on('error', onError);
-      socket.on('close', onClose);
+      // http-socket's listeners, shared by every connection and tunnel, find this tunnel on the socket.
+      serveSocket(socket, this);
+      readByStream(socket);
       socket.resume();
     }
     if (idleTimeoutMs > 0) {
@@ -78,21 +94,25 @@ export class Tunnel {
   }
 
   /** `chunk` came from `from`: to its peer, and `from` waits while the peer's buffer is full. */
-  relay(from: Socket, chunk: Buffer): void {
+  onData(chunk: Buffer, from: Socket): void {
     if (!this.peerOf(from).write(chunk)) from.pause();
   }
 
   /** `socket` took what it had buffered: its peer may send again. */
-  drained(socket: Socket): void {
+  onWriteDrain(socket: Socket): void {
     this.peerOf(socket).resume();
   }
 
   /** `from` ended its writes: so does the tunnel towards its peer. */
-  halfClosed(from: Socket): void {
+  onEnd(from: Socket): void {
     this.peerOf(from).end();
   }
 
-  closed(socket: Socket): void {
+  onError(): void {
+    this.close('error');
+  }
+
+  onClose(socket: Socket): void {
     this.close(socket === this.client ? 'client' : 'replica');
   }
 
@@ -101,22 +121,7 @@ export class Tunnel {
   }
 }
 
-// The sockets' listeners, one function each for every tunnel (`this` is the socket).
-function onData(this: TunnelSocket, chunk: Buffer): void {
-  this[TUNNEL]?.relay(this, chunk);
-}
-function onDrain(this: TunnelSocket): void {
-  this[TUNNEL]?.drained(this);
-}
-function onEnd(this: TunnelSocket): void {
-  this[TUNNEL]?.halfClosed(this);
-}
-function onError(this: TunnelSocket): void {
-  this[TUNNEL]?.close('error');
-}
-function onIdle(this: TunnelSocket): void {
-  this[TUNNEL]?.close('idle');
-}
-function onClose(this: TunnelSocket): void {
-  this[TUNNEL]?.closed(this);
+/** TUNNEL_IDLE_TIMEOUT_MS passed with no byte either way (the client's socket keeps the time). */
+function onIdle(this: Socket): void {
+  connectionOf<Tunnel>(this)?.close('idle');
 }
