@@ -96,19 +96,29 @@ describe('upstream connections: never leaked, never waited for past the deadline
     }
   });
 
-  it('waiting for a connection ends at the request deadline: a 503 naming the replica and the limit, counted; the pool then serves again', async () => {
+  /**
+   * An LB with 2 connections a replica and UPSTREAM_TIMEOUT_MS=1000, both of Server-3's busy with
+   * long answers (a byte every 50 ms for `dripMs`: neither times out), and the key that goes there.
+   */
+  async function bothConnectionsBusy(dripMs: number) {
     const lb: RunningLb = await startLb(
       { N: '3', HASH_FUNCTION: 'given', UPSTREAM_MAX_CONNECTIONS: '2', UPSTREAM_TIMEOUT_MS: '1000' },
       driver(),
     );
+    const id = idOwnedBy('Server-3');
+    const server3 = upstreams.get('Server-3')!;
+    const drips = () => server3.log.requests.filter((r) => r.url.startsWith('/drip')).length;
+    const before = drips();
+    const busy = [1, 2].map((k) => send(lb.url, 'GET', `/drip?ms=${dripMs}&k=${k}`, undefined, { 'x-request-id': id }));
+    await waitFor('both drips at the replica', () => drips() === before + 2 || undefined, 3000);
+    return { lb, id, server3, busy };
+  }
+
+  it('waiting for a connection ends at the request deadline: a 503 naming the replica and the limit, counted; the pool then serves again', async () => {
+    const { lb, id, server3, busy } = await bothConnectionsBusy(2500);
     try {
-      const id = idOwnedBy('Server-3');
-      const server3 = upstreams.get('Server-3')!;
       const seen = () => server3.log.requests.filter((r) => r.url.startsWith('/drip')).length;
-      const before = seen();
-      // Two long answers keep both connections busy (a byte every 50 ms: neither times out).
-      const busy = [1, 2].map((k) => send(lb.url, 'GET', `/drip?ms=2500&k=${k}`, undefined, { 'x-request-id': id }));
-      await waitFor('both drips at the replica', () => seen() === before + 2 || undefined, 3000);
+      const before = seen() - 2;
       const waiting = await send(lb.url, 'GET', '/drip?ms=10&k=3', undefined, { 'x-request-id': id });
       assert.equal(waiting.status, 503);
       assert.deepEqual(
@@ -137,18 +147,9 @@ describe('upstream connections: never leaked, never waited for past the deadline
   });
 
   it('the wait for a connection counts against the deadline: a request handed one late times out at UPSTREAM_TIMEOUT_MS from its start, and is sent once', async () => {
-    const lb: RunningLb = await startLb(
-      { N: '3', HASH_FUNCTION: 'given', UPSTREAM_MAX_CONNECTIONS: '2', UPSTREAM_TIMEOUT_MS: '1000' },
-      driver(),
-    );
+    // Both connections busy for 600 ms; the POST waits for one, then the replica takes 700 ms to answer.
+    const { lb, id, server3, busy } = await bothConnectionsBusy(600);
     try {
-      const id = idOwnedBy('Server-3');
-      const server3 = upstreams.get('Server-3')!;
-      const drips = () => server3.log.requests.filter((r) => r.url.startsWith('/drip')).length;
-      const before = drips();
-      // Both connections busy for 600 ms; the POST waits for one, then the replica takes 700 ms to answer.
-      const busy = [1, 2].map((k) => send(lb.url, 'GET', `/drip?ms=600&k=${k}`, undefined, { 'x-request-id': id }));
-      await waitFor('both drips at the replica', () => drips() === before + 2 || undefined, 3000);
       const t0 = Date.now();
       const late = await send(lb.url, 'POST', '/slow?ms=700&late=1', undefined, { 'x-request-id': id });
       const took = Date.now() - t0;
