@@ -123,6 +123,9 @@ describe('LB_WORKERS: supervised data-plane workers', () => {
     const lb = await spawnLb({ LB_WORKERS: '2', N: '3' });
     try {
       const port = Number(new URL(lb.url).port);
+      // spawnLb returns at the first "listening" line, which may be a worker's: the LB has started
+      // once the primary says so (a worker killed before that fails the start, as it should).
+      await waitFor('the primary to listen', () => /"role":"all","workers":2/.test(lb.output()) || undefined, 10_000);
       const replacementsListening = () => lb.output().split('replacement data-plane worker listening').length - 1;
       for (let round = 0; round < 3; round++) {
         // Both workers listen (the one killed last round has been replaced): one of them is killed now.
