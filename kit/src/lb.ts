@@ -69,11 +69,16 @@ export async function spawnLb(
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let out = '';
   child.stdout.on('data', (chunk) => (out += chunk));
+  // With LB_WORKERS, each worker says it listens too: the LB has started once its primary says so.
+  const started =
+    Number(env.LB_WORKERS ?? 1) > 1
+      ? /"role":"all".*listening on (http:\/\/[\d.:]+)/
+      : /listening on (http:\/\/[\d.:]+)/;
   const url = await waitFor(
     'the LB to listen',
     () => {
       if (child.exitCode !== null) throw new Error(`the LB exited with ${child.exitCode}:\n${out}`);
-      return /listening on (http:\/\/[\d.:]+)/.exec(out)?.[1];
+      return started.exec(out)?.[1];
     },
     timeoutMs,
   ).catch((error) => {
