@@ -57,9 +57,10 @@ export class DataPlane implements ConnectionHost {
   /** Resolves to the URL it listens on. */
   listen(port: number, host: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', (error) => reject(listenError(error, port, host)));
+      const failed = (error: NodeJS.ErrnoException) => reject(listenError(error, port, host));
+      this.server.once('error', failed);
       this.server.listen(port, host, () => {
-        this.server.removeAllListeners('error');
+        this.server.off('error', failed);
         const address = this.server.address() as AddressInfo;
         resolve(`http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`);
       });

@@ -133,13 +133,14 @@ export class Exchange extends Relay {
   protected lost(error: UpstreamError, connection: UpstreamConnection | undefined): void {
     const replica = this.target!;
     // Busy, not broken: no blame, no failover (that would move the key), as HAProxy's queue timeout.
-    this.seen?.attemptFailed(failureOf(error.code));
+    const failure = failureOf(error.code);
+    this.seen?.attemptFailed(failure);
     if (error.code === 'POOL_TIMEOUT') {
       this.replyFailure(this.host.busy(replica.name), true, false);
     } else if (
       connection?.reused &&
       !connection.answering &&
-      failureOf(error.code) === 'reset' &&
+      failure === 'reset' &&
       !this.retriedStale &&
       this.canResend()
     ) {

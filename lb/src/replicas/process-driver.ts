@@ -80,11 +80,12 @@ export class ProcessDriver implements ReplicaDriver {
         // autogroup scheduling shares the CPU between the LB and it as before (a session of its
         // own gives each replica a share of its own: the LB's CPU per request rose 4-6% under wrk).
         spawn(process.execPath, [...this.serverArgs], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    if (command) GROUP_LEADERS.add(child);
-    // A replica whose main process ended leaves nothing behind (a forked server would keep its port).
-    const exited = once(child, 'exit')
-      .catch(() => undefined)
-      .finally(() => signalReplica(child, 'SIGKILL'));
+    const exited = once(child, 'exit').catch(() => undefined);
+    if (command) {
+      GROUP_LEADERS.add(child);
+      // A replica whose main process ended leaves nothing behind (a forked server would keep its port).
+      void exited.then(() => signalReplica(child, 'SIGKILL'));
+    }
     try {
       const bound = command ? await this.accepting(child, name, port) : await this.listeningPort(child, name);
       const handle = { name, index, weight, url: `http://127.0.0.1:${bound}` };
@@ -188,7 +189,7 @@ async function terminate(child: Child, graceMs: number): Promise<void> {
     await Promise.race([child.exited, timedOut]);
     clearTimeout(timer);
   }
-  // Once the main process has exited, `exited` has killed the rest of its group already.
+  // Once the main process has exited, the rest of its group was killed with it (see start).
   if (running()) signalReplica(proc, 'SIGKILL');
   await child.exited;
 }
