@@ -21,5 +21,7 @@ if (files.length === 0) {
 }
 const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...flags, ...files], {
   stdio: 'inherit',
+  // Every connection's phase moves are checked: an illegal one throws where it happens (phase.ts).
+  env: { ...process.env, LB_ASSERT: '1' },
 });
 process.exit(run.status ?? 1);

@@ -14,8 +14,9 @@ import { type DataPlaneObservers, dataPlaneObservers } from '../observers.js';
 import { DataPlane } from '../proxy/data-plane.js';
 import { Deadlines } from '../proxy/deadlines.js';
 import { Forwarder } from '../proxy/forwarder.js';
+import { UpstreamPool } from '../proxy/http1/pool.js';
 import type { OwnRoute } from '../proxy/own-route.js';
-import { UPSTREAM_IDLE_TIMEOUT_MS, UpstreamPool, type UpstreamTarget } from '../proxy/upstream.js';
+import { UPSTREAM_IDLE_TIMEOUT_MS, type UpstreamTarget } from '../proxy/upstream.js';
 import type { ReplicaManager } from '../replicas/manager.js';
 
 /** Deadlines of the data plane are met within this. */

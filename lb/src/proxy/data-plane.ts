@@ -1,14 +1,14 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { pathOf } from '../contract/errors.js';
 import { ownPathMethod } from '../contract/paths.js';
-import { ClientConnection, type ConnectionHost } from './client.js';
 import type { Deadlines } from './deadlines.js';
 import { Exchange } from './exchange.js';
 import type { Forwarder } from './forwarder.js';
-import { KEEP_ALIVE_SECONDS } from './headers.js';
+import { ClientConnection, type ConnectionHost } from './http1/client-connection.js';
+import { type ClientSide, Relay } from './http1/relay.js';
+import { KEEP_ALIVE_SECONDS } from './http1/wire.js';
 import type { Observers } from './observation.js';
-import { type OwnRoute, OwnRouteRelay } from './own-route.js';
-import type { ClientSide, Relay } from './relay.js';
+import { type OwnRoute, OwnRouteStrategy } from './own-route.js';
 import type { AdmittedRequest } from './request.js';
 
 /** Where each of the LB's own paths is served. */
@@ -69,9 +69,9 @@ export class DataPlane implements ConnectionHost {
 
   relayFor(client: ClientSide, request: AdmittedRequest): Relay {
     if (ownPathMethod(request.path) !== undefined) {
-      return new OwnRouteRelay(client, request, this.ownRoute(pathOf(request.path)));
+      return new Relay(client, request, new OwnRouteStrategy(this.ownRoute(pathOf(request.path))));
     }
-    return new Exchange(this.options.forwarder, client, request);
+    return new Relay(client, request, new Exchange(this.options.forwarder, client, request));
   }
 
   closed(connection: ClientConnection): void {

@@ -1,18 +1,16 @@
-import type { Socket } from 'node:net';
 import { LbError, notOnReplicas } from '../contract/errors.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import type { RequestKey } from '../routing/index.js';
-import { switchingHead } from './headers.js';
-import type { Head } from './http-parser.js';
-import type { AttemptFailure, Observation, PassedOver } from './observation.js';
-import { type ClientSide, Relay } from './relay.js';
+import type { UpstreamPool } from './http1/pool.js';
+import type { AttemptFailure, Observation, Observers, PassedOver, RequestTrace } from './observation.js';
+import type { Attempts, RelayStrategy, SwitchedSockets } from './relay-strategy.js';
 import type { AdmittedRequest } from './request.js';
 import { requestIdFrom } from './request-id.js';
-import type { TunnelOpening } from './tunnel.js';
-import type { UpstreamConnection, UpstreamError, UpstreamPool } from './upstream.js';
+import type { TunnelOpening } from './tunnels/tunnel.js';
+import type { FailedOn, UpstreamError } from './upstream.js';
 
-/** What one exchange needs from the forwarder: the choice of replica, pools and bookkeeping. */
-export interface ExchangeHost {
+/** How a request's replica is chosen: its key, and the replica for it on the current routing table. */
+export interface ReplicaChoice {
   /** A replica's 404 is relayed as it is (UPSTREAM_404=pass), not turned into the contract's 400. */
   readonly pass404: boolean;
   /** The routing id of the request's key (HASH_KEY); undefined when no source yields one, or the only source is the request id. */
@@ -24,7 +22,19 @@ export interface ExchangeHost {
    * `tried`; the replicas it went past in hash order go into `passedOver`, when given.
    */
   choose(key: RequestKey, tried?: ReadonlySet<string>, passedOver?: PassedOver[]): ReplicaHandle | undefined;
+  /** Every candidate failed a replayable request (or none exists). */
+  unavailable(): LbError;
+}
+
+/** The connections to each replica. */
+export interface ReplicaPools {
   pool(replica: ReplicaHandle): UpstreamPool;
+  /** No connection to the replica was freed before the attempt's deadline. */
+  busy(replica: string): LbError;
+}
+
+/** What each attempt's outcome is told to (loads, outliers, suspects, metrics). */
+export interface OutcomeBook {
   /** Counts a request in flight to the replica (until `settled`). */
   began(replica: string): void;
   settled(replica: string): void;
@@ -32,24 +42,29 @@ export interface ExchangeHost {
   answered(replica: string, code: number, ms: number): void;
   /** The replica refused, reset or timed out before answering an attempt begun at `startedAt` (performance.now()). */
   failed(replica: string, error: Error, startedAt: number): void;
-  /** Every candidate failed a replayable request (or none exists). */
-  unavailable(): LbError;
-  /** The replica switched protocols: relay the two sockets as a tunnel for `key` (re-homed when it moves). */
-  tunnel(opening: TunnelOpening): void;
-  /** No connection to the replica was freed before the attempt's deadline. */
-  busy(replica: string): LbError;
 }
 
+/** Where switched connections go: tunnels, re-homed when their key moves. */
+export interface TunnelOpener {
+  tunnel(opening: TunnelOpening): void;
+}
+
+/** What one exchange needs from the forwarder, by role. */
+export type ExchangeHost = ReplicaChoice & ReplicaPools & OutcomeBook & TunnelOpener;
+
 /**
- * One client request forwarded to a replica: its key (HASH_KEY; by default its id, the client's
- * X-Request-Id or a random one) picks the replica; a bodiless GET/HEAD that finds it dead before
- * any answer goes to the next one; a replica's 404 becomes the contract's 400 (unless
+ * Where a client request forwarded to a replica goes: its key (HASH_KEY; by default its id, the
+ * client's X-Request-Id or a random one) picks the replica; a bodiless GET/HEAD that finds it dead
+ * before any answer goes to the next one; a replica's 404 becomes the contract's 400 (unless
  * UPSTREAM_404=pass).
  */
-export class Exchange extends Relay {
+export class Exchange implements RelayStrategy {
+  readonly id: string;
+  readonly canSwitch: boolean;
+  readonly trace: RequestTrace | undefined;
   private readonly key: RequestKey;
   private readonly replayable: boolean;
-  override readonly canSwitch: boolean;
+  private readonly clientIp: string;
   private target: ReplicaHandle | undefined;
   private tried: Set<string> | undefined;
   private startedAt = 0;
@@ -61,138 +76,115 @@ export class Exchange extends Relay {
 
   constructor(
     private readonly host: ExchangeHost,
-    client: ClientSide,
-    request: AdmittedRequest,
+    client: { readonly clientIp: string; readonly observers: Observers },
+    private readonly request: AdmittedRequest,
   ) {
     const { clientIp, observers } = client;
-    super(client, request, observers.tracer?.begin(request.method, request.path, clientIp, request.headers));
+    this.clientIp = clientIp;
+    this.trace = observers.tracer?.begin(request.method, request.path, clientIp, request.headers);
     const id = requestIdFrom(request.requestId);
     this.id = id.text;
     // No key of its own: the request's id routes it (the client's integer X-Request-Id, else random).
-    this.key = host.keyOf(request, client.clientIp) ?? id.key;
+    this.key = host.keyOf(request, clientIp) ?? id.key;
     this.replayable = !request.hasBody && (request.method === 'GET' || request.method === 'HEAD');
     this.canSwitch = request.upgrade;
-    if (this.seen) this.observe(id.text);
   }
 
   /** The access log's (and the span's) view of the key. */
-  private observe(id: string): void {
-    const seen = this.seen!;
+  observe(seen: Observation): void {
     const { record } = seen;
+    const { request, id } = this;
     record.requestId = id;
     record.routingId = String(this.key);
-    const { request } = this;
     record.keySource =
-      this.host.keySourceOf(request, this.client.clientIp) ??
+      this.host.keySourceOf(request, this.clientIp) ??
       (request.requestId !== undefined && request.requestId === id ? 'request-id' : 'random');
   }
 
-  /** The replica answered 101: the handshake is relayed, and the two sockets become a tunnel. */
-  onSwitch(head: Head, socket: Socket, fromReplica: Buffer | undefined): void {
-    const replica = this.target!;
-    this.connection = undefined;
-    this.settle();
-    this.host.answered(replica.name, 101, performance.now() - this.startedAt);
-    this.done = true;
-    this.seen?.switched();
-    const client = this.client.switchProtocols(switchingHead(head.headers, this.id!, replica.name));
-    this.host.tunnel({
-      key: this.key,
-      replica: replica.name,
-      client: client.socket,
-      upstream: socket,
-      fromClient: client.rest,
-      fromReplica,
-      seen: this.seen,
-    });
-  }
-
-  start(): void {
-    const replica = this.host.choose(this.key, undefined, this.seen?.record.passedOver);
+  start(relay: Attempts): void {
+    const replica = this.host.choose(this.key, undefined, relay.seen?.record.passedOver);
     if (replica === undefined) {
-      this.replyFailure(this.host.unavailable());
+      relay.reply(this.host.unavailable());
       return;
     }
-    this.continueIfAsked();
-    this.sendTo(replica);
+    relay.continueIfAsked();
+    this.sendTo(relay, replica);
   }
 
-  protected accept(head: Head): boolean {
+  accept(status: number): LbError | undefined {
     const replica = this.target!;
     const ms = performance.now() - this.startedAt;
-    if (head.status !== 404 || this.host.pass404) {
-      this.host.answered(replica.name, head.status, ms);
-      return true;
+    if (status !== 404 || this.host.pass404) {
+      this.host.answered(replica.name, status, ms);
+      return undefined;
     }
     this.host.answered(replica.name, 400, ms);
-    this.mode = 'discard';
-    this.replyFailure(notOnReplicas(this.request.path));
-    return false;
+    return notOnReplicas(this.request.path);
   }
 
-  protected lost(error: UpstreamError, connection: UpstreamConnection | undefined): void {
+  lost(error: UpstreamError, on: FailedOn | undefined, relay: Attempts): void {
     const replica = this.target!;
     // Busy, not broken: no blame, no failover (that would move the key), as HAProxy's queue timeout.
     const failure = failureOf(error.code);
-    this.seen?.attemptFailed(failure);
+    relay.seen?.attemptFailed(failure);
     if (error.code === 'POOL_TIMEOUT') {
-      this.replyFailure(this.host.busy(replica.name), true, false);
-    } else if (
-      connection?.reused &&
-      !connection.answering &&
-      failure === 'reset' &&
-      !this.retriedStale &&
-      this.canResend()
-    ) {
+      relay.reply(this.host.busy(replica.name), true, false);
+    } else if (on?.reused && !on.answering && failure === 'reset' && !this.retriedStale && this.canResend()) {
       // A pooled connection the replica had just closed (the keep-alive race): one fresh try, no
       // blame, within the same attempt's deadline. A timeout or a bad answer is no such race.
       this.retriedStale = true;
-      this.seen?.attemptFailed('stale');
-      this.sendTo(replica, true, this.deadline);
+      relay.seen?.attemptFailed('stale');
+      this.sendTo(relay, replica, true, relay.deadline);
     } else {
       this.host.failed(replica.name, error, this.startedAt);
       if (this.replayable) {
         this.failures ??= [];
         this.failures.push({ replica: replica.name, error });
-        this.sendToNext(replica);
-      } else this.replyFailure(new LbError('REPLICA_FAILED', `Replica ${replica.name} failed: ${error.code}`));
+        this.sendToNext(relay, replica);
+      } else relay.reply(new LbError('REPLICA_FAILED', `Replica ${replica.name} failed: ${error.code}`));
     }
   }
 
-  protected brokeOff(error: UpstreamError): LbError {
+  brokeOff(error: UpstreamError): LbError {
     return new LbError('REPLICA_FAILED', `Replica ${this.target?.name} broke off its answer: ${error.code}`);
   }
 
-  protected override settle(): void {
+  settle(): void {
     if (this.inFlightTo === undefined) return;
     this.host.settled(this.inFlightTo);
     this.inFlightTo = undefined;
   }
 
+  /** The replica answered 101: the two sockets become a tunnel for the key (re-homed when it moves). */
+  switched(sockets: SwitchedSockets): void {
+    const replica = this.target!;
+    this.host.answered(replica.name, 101, performance.now() - this.startedAt);
+    this.host.tunnel({ key: this.key, replica: replica.name, ...sockets });
+  }
+
   private canResend(): boolean {
-    // A body already streamed to the dead connection is gone: only a body still pending can be resent.
-    return this.replayable || (this.pending === undefined && !this.request.hasBody);
+    // A body already streamed to the dead connection is gone: only a bodiless request is sent again.
+    return this.replayable || !this.request.hasBody;
   }
 
   /** `deadline`: the attempt's, when it goes on on a new connection (a stale one's retry). */
-  private sendTo(replica: ReplicaHandle, fresh = false, deadline?: number): void {
+  private sendTo(relay: Attempts, replica: ReplicaHandle, fresh = false, deadline?: number): void {
     this.target = replica;
-    this.servedBy = replica.name;
     this.host.began(replica.name);
     this.inFlightTo = replica.name;
     this.startedAt = performance.now();
-    this.seen?.attempt(replica.name);
+    relay.seen?.attempt(replica.name);
     // A tunnel has a connection of its own: a pooled one is never switched.
-    this.connect(this.host.pool(replica), fresh || this.canSwitch, deadline);
+    relay.attempt(this.host.pool(replica), replica.name, fresh || this.canSwitch, deadline);
   }
 
-  private sendToNext(failed: ReplicaHandle): void {
+  private sendToNext(relay: Attempts, failed: ReplicaHandle): void {
     this.tried ??= new Set();
     this.tried.add(failed.name);
     // The current membership: a concurrent /rm may have replaced the routing table.
-    const next = this.host.choose(this.key, this.tried, this.seen?.record.passedOver);
-    if (next) this.sendTo(next);
-    else this.replyFailure(this.everyReplicaFailed(), true, false);
+    const next = this.host.choose(this.key, this.tried, relay.seen?.record.passedOver);
+    if (next) this.sendTo(relay, next);
+    else relay.reply(this.everyReplicaFailed(), true, false);
   }
 
   /**

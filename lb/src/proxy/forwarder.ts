@@ -1,19 +1,22 @@
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { LbError } from '../contract/errors.js';
 import type { OutlierDetector } from '../health/outliers.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import type { RoutingSource } from '../membership/source.js';
 import type { ForwardingMetrics } from '../metrics.js';
-import { type KeySource, type RequestKey, type Router, routingIdOf } from '../routing/index.js';
+import { type KeySource, type RequestKey, routingIdOf } from '../routing/index.js';
 import type { Deadlines } from './deadlines.js';
 import type { ExchangeHost } from './exchange.js';
-import type { Observation, PassedOver } from './observation.js';
+import type { UpstreamPool } from './http1/pool.js';
+import type { PassedOver } from './observation.js';
+import { Outcomes } from './outcomes.js';
+import { ReplicaPools } from './pools.js';
 import type { AdmittedRequest } from './request.js';
 import { keyOf, keySourceOf } from './routing-key.js';
 import { ReplicaSelection, type SelectionOptions } from './selection.js';
-import { Tunnel, type TunnelEnd, type TunnelOpening, type TunnelOwner } from './tunnel.js';
-import { type PoolOptions, UPSTREAM_IDLE_TIMEOUT_MS, UpstreamPool } from './upstream.js';
+import { Tunnels } from './tunnels/registry.js';
+import type { TunnelOpening } from './tunnels/tunnel.js';
+import { UPSTREAM_IDLE_TIMEOUT_MS } from './upstream.js';
 
 export interface ForwarderOptions extends SelectionOptions {
   /** HASH_KEY: where a request's routing key comes from, in order. */
@@ -43,43 +46,51 @@ export interface ForwarderOptions extends SelectionOptions {
 const CONNECT_TIMEOUT_MS = 1000;
 
 /**
- * What exchanges share: the selection policy on the current routing table, one pool of raw
- * keep-alive sockets per replica, and the bookkeeping of outcomes (outliers, suspects, metrics).
+ * What exchanges share, each role in its own part: the choice of replica (keys and the selection
+ * policy on the current routing table), the pools, the bookkeeping of outcomes and the tunnels.
+ * Each routing table reaches all four.
  */
-export class Forwarder implements ExchangeHost, TunnelOwner {
-  private readonly pools = new Map<string, UpstreamPool>();
+export class Forwarder implements ExchangeHost {
+  readonly pass404: boolean;
   private readonly selection: ReplicaSelection;
-  private readonly poolOptions: PoolOptions;
-  /** When each replica last (re-)entered the routing table (performance.now()): older failures are stale. */
-  private readonly enteredAt = new Map<string, number>();
+  private readonly pools: ReplicaPools;
+  private readonly outcomes: Outcomes;
+  private readonly tunnels: Tunnels;
   /** HASH_KEY is `request-id` alone (the default): the request's id is its key, nothing to extract. */
   private readonly byRequestId: boolean;
-  readonly pass404: boolean;
-  /** Open tunnels, and the re-homing close scheduled for those whose key moved. */
-  private readonly tunnels = new Map<Tunnel, NodeJS.Timeout | undefined>();
 
   constructor(
     private readonly options: ForwarderOptions,
-    private readonly deadlines: Deadlines,
+    deadlines: Deadlines,
   ) {
-    this.selection = new ReplicaSelection(options);
-    this.byRequestId = options.keySources.every((source) => source.kind === 'request-id');
+    const { metrics, membership } = options;
     this.pass404 = options.pass404;
-    this.poolOptions = {
+    this.byRequestId = options.keySources.every((source) => source.kind === 'request-id');
+    this.selection = new ReplicaSelection(options);
+    const poolOptions = {
       maxConnections: options.maxConnectionsPerReplica,
       connectTimeoutMs: Math.min(options.upstreamTimeoutMs, CONNECT_TIMEOUT_MS),
       responseTimeoutMs: options.upstreamTimeoutMs,
       idleTimeoutMs: UPSTREAM_IDLE_TIMEOUT_MS,
     };
-    options.membership.on('routing', (router) => {
-      this.prunePools(router);
+    this.pools = new ReplicaPools(poolOptions, deadlines, (replica) => metrics.poolTimeouts.inc({ replica }));
+    this.outcomes = new Outcomes(options, this.selection);
+    this.tunnels = new Tunnels({
+      rehomeGraceMs: options.rehomeGraceMs,
+      tunnelIdleTimeoutMs: options.tunnelIdleTimeoutMs,
+      router: () => membership.router,
+      opened: (replica) => metrics.tunnelOpened(replica),
+      closed: (replica, reason) => metrics.tunnelClosed(replica, reason),
+    });
+    membership.on('routing', (router) => {
+      this.pools.prune(router);
       this.selection.onRouting(router);
-      const now = performance.now();
-      for (const name of this.enteredAt.keys()) if (!router.has(name)) this.enteredAt.delete(name);
-      for (const member of router.members) if (!this.enteredAt.has(member.name)) this.enteredAt.set(member.name, now);
-      this.rehome(router);
+      this.outcomes.onRouting(router);
+      this.tunnels.rehome(router);
     });
   }
+
+  // ---- the choice of replica
 
   keyOf(request: AdmittedRequest, clientIp: string): RequestKey | undefined {
     if (this.byRequestId) return undefined;
@@ -95,64 +106,9 @@ export class Forwarder implements ExchangeHost, TunnelOwner {
     return this.selection.pick(this.options.membership.router, key, tried, passedOver);
   }
 
-  close(): void {
-    for (const pool of this.pools.values()) pool.close();
-    this.pools.clear();
-    this.closeTunnels();
-  }
-
-  /** Shutdown: every tunnel is closed now, as re-homing closes one (its client reconnects elsewhere). */
-  closeTunnels(): void {
-    for (const tunnel of [...this.tunnels.keys()]) tunnel.close('shutdown');
-  }
-
-  tunnel(opening: TunnelOpening): void {
-    const tunnel = new Tunnel(opening, this);
-    this.tunnels.set(tunnel, undefined);
-    this.options.metrics.tunnelOpened(opening.replica);
-    tunnel.start(opening.fromClient, opening.fromReplica, this.options.tunnelIdleTimeoutMs);
-    // The table may have changed while the handshake was on its way.
-    this.rehomeIfMoved(tunnel, this.options.membership.router);
-  }
-
-  /** Open tunnels per replica (the dashboard). */
-  tunnelCounts(): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const tunnel of this.tunnels.keys()) counts.set(tunnel.replica, (counts.get(tunnel.replica) ?? 0) + 1);
-    return counts;
-  }
-
-  /**
-   * After a routing change, exactly the tunnels whose key now has another owner are closed, at
-   * random moments spread over REHOME_GRACE_MS (their clients reconnect, to the new owner, not all
-   * at once). Every instance computes the same owners, so every instance closes the same tunnels.
-   */
-  private rehome(router: Router<ReplicaHandle>): void {
-    for (const tunnel of this.tunnels.keys()) this.rehomeIfMoved(tunnel, router);
-  }
-
-  /** Schedules the tunnel's close when its key has another owner on `router` (once). */
-  private rehomeIfMoved(tunnel: Tunnel, router: Router<ReplicaHandle>): void {
-    if (this.tunnels.get(tunnel) !== undefined || router.lookup(tunnel.key)?.name === tunnel.replica) return;
-    const timer = setTimeout(() => tunnel.close('rehome'), Math.random() * this.options.rehomeGraceMs);
-    timer.unref();
-    this.tunnels.set(tunnel, timer);
-  }
-
-  tunnelEnded(tunnel: Tunnel, reason: TunnelEnd): void {
-    clearTimeout(this.tunnels.get(tunnel));
-    this.tunnels.delete(tunnel);
-    this.options.metrics.tunnelClosed(tunnel.replica, reason);
-  }
-
-  pool(replica: ReplicaHandle): UpstreamPool {
-    let pool = this.pools.get(replica.url);
-    if (!pool) {
-      const url = new URL(replica.url);
-      pool = new UpstreamPool({ host: url.hostname, port: Number(url.port || 80) }, this.poolOptions, this.deadlines);
-      this.pools.set(replica.url, pool);
-    }
-    return pool;
+  unavailable(): LbError {
+    this.options.metrics.unavailable.inc();
+    return new LbError('NO_REPLICA');
   }
 
   /** Requests in flight to the replica now (a drain waits for 0). */
@@ -160,53 +116,52 @@ export class Forwarder implements ExchangeHost, TunnelOwner {
     return this.selection.load(replica);
   }
 
-  began(replica: string): void {
-    this.selection.began(replica);
-  }
+  // ---- the pools
 
-  settled(replica: string): void {
-    this.selection.settled(replica);
-  }
-
-  answered(replica: string, code: number, ms: number): void {
-    this.options.outliers.observe(replica, code);
-    this.options.metrics.answered(replica, code, ms);
-    this.options.onResult?.(replica, true, ms);
-  }
-
-  failed(replica: string, error: Error, startedAt: number): void {
-    // An attempt on a previous incarnation (begun before a respawn put it back) says nothing of this one.
-    if (startedAt < (this.enteredAt.get(replica) ?? 0)) return;
-    this.selection.suspect(replica);
-    this.options.outliers.observe(replica, 0);
-    this.options.metrics.upstreamFailures.inc({ replica });
-    this.options.onResult?.(replica, false, 0);
-    this.options.onUpstreamFailure(replica);
-    this.options.log.warn({ replica, err: error.message }, 'upstream failed');
-  }
-
-  unavailable(): LbError {
-    this.options.metrics.unavailable.inc();
-    return new LbError('NO_REPLICA');
+  pool(replica: ReplicaHandle): UpstreamPool {
+    return this.pools.pool(replica);
   }
 
   busy(replica: string): LbError {
-    this.options.metrics.poolTimeouts.inc({ replica });
-    const { maxConnections, responseTimeoutMs } = this.poolOptions;
-    return new LbError(
-      'REPLICA_BUSY',
-      `Replica ${replica} has no free connection: all ${maxConnections} (UPSTREAM_MAX_CONNECTIONS) stayed busy for ${responseTimeoutMs} ms (UPSTREAM_TIMEOUT_MS)`,
-    );
+    return this.pools.busy(replica);
   }
 
-  /** Pools of replicas that left the routing table close; their in-flight requests finish. */
-  private prunePools(router: Router<ReplicaHandle>): void {
-    const live = new Set(router.members.map((m) => m.url));
-    for (const [url, pool] of this.pools) {
-      if (!live.has(url)) {
-        this.pools.delete(url);
-        pool.close();
-      }
-    }
+  // ---- outcomes
+
+  began(replica: string): void {
+    this.outcomes.began(replica);
+  }
+
+  settled(replica: string): void {
+    this.outcomes.settled(replica);
+  }
+
+  answered(replica: string, code: number, ms: number): void {
+    this.outcomes.answered(replica, code, ms);
+  }
+
+  failed(replica: string, error: Error, startedAt: number): void {
+    this.outcomes.failed(replica, error, startedAt);
+  }
+
+  // ---- tunnels
+
+  tunnel(opening: TunnelOpening): void {
+    this.tunnels.tunnel(opening);
+  }
+
+  /** Open tunnels per replica (the dashboard). */
+  tunnelCounts(): Map<string, number> {
+    return this.tunnels.counts();
+  }
+
+  /** Shutdown: every tunnel is closed now, as re-homing closes one (its client reconnects elsewhere). */
+  closeTunnels(): void {
+    this.tunnels.closeAll();
+  }
+
+  close(): void {
+    this.pools.close();
+    this.tunnels.closeAll();
   }
 }

@@ -1,5 +1,5 @@
-import { headerValue } from './headers.js';
-import type { TunnelEnd } from './tunnel.js';
+import { headerValue } from './header-list.js';
+import type { TunnelEnd } from './tunnels/tunnel.js';
 
 /** Why an attempt at a replica got no answer, as the access log names it. */
 export type AttemptFailure = 'refused' | 'reset' | 'timeout' | 'busy' | 'stale' | 'bad-response';

@@ -1,8 +1,7 @@
 import type { LbError } from '../contract/errors.js';
-import type { Head } from './http-parser.js';
-import { type ClientSide, Relay } from './relay.js';
-import type { AdmittedRequest } from './request.js';
-import type { UpstreamError, UpstreamPool } from './upstream.js';
+import type { UpstreamPool } from './http1/pool.js';
+import type { Attempts, RelayStrategy } from './relay-strategy.js';
+import type { UpstreamError } from './upstream.js';
 
 /** Where one of the LB's own paths is served, and the error when it cannot be reached. */
 export interface OwnRoute {
@@ -11,33 +10,33 @@ export interface OwnRoute {
 }
 
 /**
- * A request for one of the LB's own paths (/rep, /add, /rm, /metrics, /membership, /dashboard)
- * relayed to the Fastify app that serves them: as it is (no request id, no X-Served-By), once
- * (an admin call is never sent twice), its answer as Fastify gave it.
+ * Where a request for one of the LB's own paths (/rep, /add, /rm, /metrics, /membership,
+ * /dashboard) goes: the Fastify app that serves them, as it is (no request id, no X-Served-By),
+ * once (an admin call is never sent twice), its answer as Fastify gave it.
  */
-export class OwnRouteRelay extends Relay {
-  constructor(
-    client: ClientSide,
-    request: AdmittedRequest,
-    private readonly route: OwnRoute,
-  ) {
-    super(client, request);
+export class OwnRouteStrategy implements RelayStrategy {
+  readonly id = undefined;
+  readonly canSwitch = false;
+  readonly trace = undefined;
+
+  constructor(private readonly route: OwnRoute) {}
+
+  start(relay: Attempts): void {
+    relay.continueIfAsked();
+    relay.attempt(this.route.pool, undefined);
   }
 
-  start(): void {
-    this.continueIfAsked();
-    this.connect(this.route.pool);
+  accept(): undefined {
+    return undefined;
   }
 
-  protected accept(_head: Head): boolean {
-    return true;
+  lost(error: UpstreamError, _on: unknown, relay: Attempts): void {
+    relay.reply(this.route.unavailable(error.code));
   }
 
-  protected lost(error: UpstreamError): void {
-    this.replyFailure(this.route.unavailable(error.code));
-  }
-
-  protected brokeOff(error: UpstreamError): LbError {
+  brokeOff(error: UpstreamError): LbError {
     return this.route.unavailable(error.code);
   }
+
+  settle(): void {}
 }

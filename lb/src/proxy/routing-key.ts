@@ -1,5 +1,5 @@
 import { type KeySource, MAX_KEY_LENGTH } from '../routing/key-sources.js';
-import { headerValue } from './headers.js';
+import { headerValue } from './header-list.js';
 import type { AdmittedRequest } from './request.js';
 import { INTEGER_ID } from './request-id.js';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
-import { LbError, messageOf } from '../contract/errors.js';
+import { LbError } from '../contract/errors.js';
 import type { MembershipSnapshot, ReplicaHandle } from '../membership/replica.js';
 import { type RoutingTable, smallestFreeIndex, weightOf } from '../routing/index.js';
 import type { ReplicaDriver } from './driver.js';

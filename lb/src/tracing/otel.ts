@@ -4,7 +4,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { TracingConfig } from '../config.js';
-import { headerValue } from '../proxy/headers.js';
+import { headerValue } from '../proxy/header-list.js';
 import type { RequestRecord, RequestSpan, RequestTrace, RequestTracer } from '../proxy/observation.js';
 import { HandOverIds } from './ids.js';
 import { samplerOf, samplingDecider, traceIdXorOf } from './sampling.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LbError } from '../../src/contract/errors.js';
-import { admit, MAX_HEADER_FIELDS } from '../../src/proxy/admission.js';
-import type { Head } from '../../src/proxy/http-parser.js';
+import { admit, MAX_HEADER_FIELDS } from '../../src/proxy/http1/admission.js';
+import type { Head } from '../../src/proxy/http1/parser.js';
 
 const head = (over: Partial<Head> = {}): Head => ({
   versionMajor: 1,

@@ -5,9 +5,9 @@ import { LbError } from '../../src/contract/errors.js';
 import type { ReplicaHandle } from '../../src/membership/replica.js';
 import { Deadlines } from '../../src/proxy/deadlines.js';
 import { Exchange, type ExchangeHost } from '../../src/proxy/exchange.js';
-import type { ClientSide } from '../../src/proxy/relay.js';
+import { UpstreamPool } from '../../src/proxy/http1/pool.js';
+import { type ClientSide, Relay } from '../../src/proxy/http1/relay.js';
 import type { AdmittedRequest } from '../../src/proxy/request.js';
-import { UpstreamPool } from '../../src/proxy/upstream.js';
 import { admittedRequest } from '../helpers/request.js';
 
 /** A raw TCP "replica" answering each request with the bytes `script` gives (or not at all). */
@@ -64,6 +64,10 @@ after(() => {
   for (const { server } of servers.values()) server.close();
   deadlines.close();
 });
+
+/** A request forwarded to the replicas: a relay whose strategy is the exchange. */
+const forward = (host: ExchangeHost, client: ClientSide, request: AdmittedRequest): Relay =>
+  new Relay(client, request, new Exchange(host, client, request));
 
 const replica = (name: string): ReplicaHandle => ({ name, index: 1, url: servers.get(name)!.url });
 
@@ -170,7 +174,7 @@ const POST: AdmittedRequest = { ...GET, method: 'POST', headers: ['Host', 'lb', 
 function run(order: string[], request: AdmittedRequest = GET, body?: string) {
   const host = new FakeHost(order);
   const client = new FakeClient();
-  const exchange = new Exchange(host, client, request);
+  const exchange = forward(host, client, request);
   exchange.start();
   if (body !== undefined) exchange.onRequestBody(Buffer.from(body));
   if (request.hasBody) exchange.onRequestComplete();
@@ -300,7 +304,7 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     const host = new FakeHost(['overlong']);
     for (let k = 0; k < 2; k++) {
       const client = new FakeClient();
-      const exchange = new Exchange(host, client, GET);
+      const exchange = forward(host, client, GET);
       exchange.start();
       await client.done;
       assert.equal(answer(client.text).body, 'x');
@@ -324,12 +328,12 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     const host = new FakeHost(['chunked']);
     try {
       const slow = new SlowClient();
-      new Exchange(host, slow, GET).start();
+      forward(host, slow, GET).start();
       assert.equal(await slow.done, true);
       assert.match(slow.text, /\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/);
       // The client's drain comes after the exchange is over; the pooled connection must not stay paused.
       const next = new FakeClient();
-      new Exchange(host, next, GET).start();
+      forward(host, next, GET).start();
       const outcome = await Promise.race([
         next.done.then(() => 'answered'),
         new Promise((r) => setTimeout(() => r('no answer within 2 s'), 2000)),
@@ -347,7 +351,7 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     const host = new FakeHost(['ok']);
     const exchangeOn = () => {
       const client = new FakeClient();
-      new Exchange(host, client, GET).start();
+      forward(host, client, GET).start();
       return client;
     };
     assert.equal(await exchangeOn().done, true); // its connection is now idle in the pool

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { requestHead, responseHead } from '../../src/proxy/headers.js';
+import { requestHead, responseHead } from '../../src/proxy/http1/wire.js';
 import { requestIdFrom } from '../../src/proxy/request-id.js';
 
 describe('forwarded heads', () => {

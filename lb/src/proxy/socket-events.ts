@@ -1,6 +1,4 @@
 import type { Socket } from 'node:net';
-import type { HttpParser } from './http-parser.js';
-import { setReading } from './reading.js';
 
 /**
  * What serves a socket (an HTTP connection, a client's or a replica's, or a tunnel, which serves
@@ -39,16 +37,10 @@ export function connectionOf<T extends SocketConnection>(socket: Socket): T | un
   return (socket as ServedSocket)[CONNECTION] as T | undefined;
 }
 
-/**
- * A socket leaves HTTP (a switched protocol): its parser is released, its connection's listeners
- * removed (node's own stay), and its JS stream reads it again, paused until a tunnel takes it.
- */
-export function leaveHttp(socket: Socket, parser: HttpParser, consumed: boolean): void {
-  parser.release(consumed);
+/** The socket is served no more by its connection (it left HTTP for a tunnel): node's own listeners stay. */
+export function leaveSocket(socket: Socket): void {
   for (const [event, listener] of LISTENERS) socket.off(event, listener);
   (socket as ServedSocket)[CONNECTION] = undefined;
-  setReading(socket, consumed, true);
-  socket.pause();
 }
 
 // The socket's listeners, one function each for every connection (`this` is the socket).

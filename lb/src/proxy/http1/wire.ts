@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
-import { failureBody, type LbError } from '../contract/errors.js';
-import type { AdmittedRequest } from './request.js';
+import { failureBody, type LbError } from '../../contract/errors.js';
+import { headerValue } from '../header-list.js';
+import type { AdmittedRequest } from '../request.js';
 
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1). */
 const HOP_BY_HOP = new Set([
@@ -24,15 +25,6 @@ const SET_BY_LB_DOWN = new Set(['x-request-id', 'x-served-by']);
 export const KEEP_ALIVE_SECONDS = 72;
 const KEEP_ALIVE = `Connection: keep-alive\r\nKeep-Alive: timeout=${KEEP_ALIVE_SECONDS}\r\n\r\n`;
 const CLOSE = 'Connection: close\r\n\r\n';
-
-/** The first header called `name` (lower case) in [name, value, ...]; names compared by length first (per request). */
-export function headerValue(headers: readonly string[], name: string): string | undefined {
-  for (let k = 0; k < headers.length; k += 2) {
-    const field = headers[k]!;
-    if (field.length === name.length && field.toLowerCase() === name) return headers[k + 1];
-  }
-  return undefined;
-}
 
 /**
  * The request head for the replica: hop-by-hop headers and those `Connection` lists are

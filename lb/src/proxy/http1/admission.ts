@@ -1,6 +1,6 @@
-import { LbError } from '../contract/errors.js';
-import type { Head } from './http-parser.js';
-import type { AdmittedRequest } from './request.js';
+import { LbError } from '../../contract/errors.js';
+import type { AdmittedRequest } from '../request.js';
+import type { Head } from './parser.js';
 
 /** More header fields than this and a replica (node:http keeps 2,000 entries) could lose the LB's own. */
 export const MAX_HEADER_FIELDS = 1000;

@@ -1,10 +1,14 @@
 import type { Socket } from 'node:net';
-import type { LbError } from '../contract/errors.js';
-import { type Framing, failureResponse, headerValue, requestHead, responseHead } from './headers.js';
-import type { Head } from './http-parser.js';
-import { Observation, type Observers, type RequestTrace } from './observation.js';
-import type { AdmittedRequest } from './request.js';
-import type { ResponseHandler, UpstreamConnection, UpstreamError, UpstreamPool } from './upstream.js';
+import type { LbError } from '../../contract/errors.js';
+import { headerValue } from '../header-list.js';
+import { Observation, type Observers } from '../observation.js';
+import type { Attempts, RelayStrategy } from '../relay-strategy.js';
+import type { AdmittedRequest } from '../request.js';
+import type { UpstreamError } from '../upstream.js';
+import type { Head } from './parser.js';
+import type { UpstreamPool } from './pool.js';
+import type { ResponseHandler, UpstreamConnection } from './upstream-connection.js';
+import { type Framing, failureResponse, requestHead, responseHead, switchingHead } from './wire.js';
 
 /** The client side of a relay: where the answer goes, in order, on one connection. */
 export interface ClientSide {
@@ -38,23 +42,19 @@ const HOLD_LIMIT = 64 * 1024;
  * One admitted request relayed over a pooled raw socket and its answer relayed back, with
  * backpressure both ways: the request's body is buffered (in one place) until a connection is
  * ready, a small sized answer is held until whole, a large one streamed. Where the request goes,
- * and what happens when the upstream fails before answering, is the subclass's: `Exchange`
- * (replicas, with failover) or `OwnRouteRelay` (the LB's own routes).
+ * and what happens when the upstream fails before answering, is its strategy's: `Exchange`
+ * (replicas, with failover) or `OwnRouteStrategy` (the LB's own routes).
  */
-export abstract class Relay implements ResponseHandler {
-  /** The request asks for a tunnel its relay can open (a forwarded Upgrade request). */
-  readonly canSwitch: boolean = false;
-  /** X-Request-Id sent up and back (forwarded requests only). */
-  protected id: string | undefined;
+export class Relay implements ResponseHandler, Attempts {
   /** X-Served-By of the answer: the replica of the current attempt. */
-  protected servedBy: string | undefined;
-  protected connection: UpstreamConnection | undefined;
-  protected bodyComplete: boolean;
-  protected done = false;
+  private servedBy: string | undefined;
+  private connection: UpstreamConnection | undefined;
+  private bodyComplete: boolean;
+  private done = false;
   /** Body received before an upstream connection was ready. */
-  protected pending: Buffer[] | undefined;
+  private pending: Buffer[] | undefined;
   /** How the answer is relayed: undefined until its head arrives; 'discard' when answered in its place. */
-  protected mode: 'buffer' | 'relay' | 'discard' | undefined;
+  private mode: 'buffer' | 'relay' | 'discard' | undefined;
   private cancelWait: (() => void) | undefined;
   /** The current attempt's deadline (ms epoch): waiting for a connection and for the answer's head both count. */
   private attemptDeadline = 0;
@@ -63,40 +63,48 @@ export abstract class Relay implements ResponseHandler {
   private framing: Framing = 'none';
   private keepAlive = false;
   /** The access log's record and the span of this request; undefined when neither is on. */
-  protected readonly seen: Observation | undefined;
-  /** The `traceparent` the upstream gets in place of the client's (tracing on). */
-  private readonly traceparent: string | undefined;
+  readonly seen: Observation | undefined;
 
-  /** `trace`: a forwarded request's trace context (tracing on). */
   constructor(
-    protected readonly client: ClientSide,
-    protected readonly request: AdmittedRequest,
-    trace?: RequestTrace,
+    private readonly client: ClientSide,
+    private readonly request: AdmittedRequest,
+    private readonly strategy: RelayStrategy,
   ) {
     this.bodyComplete = !request.hasBody;
     const { observers } = client;
     // Observed when it is logged or its span was sampled: a left-out request records nothing.
-    if (observers.requestLog !== undefined || trace?.span !== undefined) {
+    if (observers.requestLog !== undefined || strategy.trace?.span !== undefined) {
       const { clientIp } = client;
-      this.seen = new Observation(observers, clientIp, request.method, request.path, request.headers, trace);
+      this.seen = new Observation(observers, clientIp, request.method, request.path, request.headers, strategy.trace);
+      strategy.observe?.(this.seen);
     }
-    this.traceparent = trace?.traceparent;
+  }
+
+  /** The request asks for a tunnel its strategy can open (a forwarded Upgrade request). */
+  get canSwitch(): boolean {
+    return this.strategy.canSwitch;
   }
 
   /** Its turn came (earlier requests on the connection are answered): send it. */
-  abstract start(): void;
+  start(): void {
+    this.strategy.start(this);
+  }
 
-  /** The answer's head arrived: false when the subclass answered in its place. */
-  protected abstract accept(head: Head): boolean;
-
-  /** The upstream failed before any of its answer reached the client: try again elsewhere, or answer an error. */
-  protected abstract lost(error: UpstreamError, connection: UpstreamConnection | undefined): void;
-
-  /** The error for an answer the upstream broke off while it was held. */
-  protected abstract brokeOff(error: UpstreamError): LbError;
-
-  /** The attempt is over (answered, failed or abandoned). */
-  protected settle(): void {}
+  /** The replica answered 101: the handshake is relayed, and the two sockets become a tunnel. */
+  onSwitch(head: Head, socket: Socket, fromReplica: Buffer | undefined): void {
+    this.connection = undefined;
+    this.strategy.settle();
+    this.done = true;
+    this.seen?.switched();
+    const client = this.client.switchProtocols(switchingHead(head.headers, this.strategy.id!, this.servedBy!));
+    this.strategy.switched?.({
+      client: client.socket,
+      upstream: socket,
+      fromClient: client.rest,
+      fromReplica,
+      seen: this.seen,
+    });
+  }
 
   /** A piece of the request body from the client. */
   onRequestBody(chunk: Buffer): void {
@@ -134,7 +142,7 @@ export abstract class Relay implements ResponseHandler {
   fail(error: LbError): void {
     if (this.done) return;
     this.release();
-    if (this.mode === undefined || this.mode === 'buffer') this.replyFailure(error, false);
+    if (this.mode === undefined || this.mode === 'buffer') this.reply(error, false);
     else this.cut(error.message);
   }
 
@@ -147,7 +155,12 @@ export abstract class Relay implements ResponseHandler {
   }
 
   onResponseHead(head: Head): number {
-    if (!this.accept(head)) return 0;
+    const refusal = this.strategy.accept(head.status);
+    if (refusal) {
+      this.mode = 'discard';
+      this.reply(refusal);
+      return 0;
+    }
     const { request } = this;
     const status = head.status;
     const bodiless = request.method === 'HEAD' || status === 204 || status === 304;
@@ -166,7 +179,7 @@ export abstract class Relay implements ResponseHandler {
     const text = responseHead({
       status,
       headers: head.headers,
-      id: this.id,
+      id: this.strategy.id,
       servedBy: this.servedBy,
       framing: this.framing,
       keepAlive: this.keepAlive,
@@ -200,7 +213,7 @@ export abstract class Relay implements ResponseHandler {
   }
 
   onResponseComplete(): void {
-    this.settle();
+    this.strategy.settle();
     // The request was not sent whole: the connection is mid-request and can never be reused.
     if (!this.bodyComplete) this.release();
     if (this.done) return;
@@ -218,39 +231,39 @@ export abstract class Relay implements ResponseHandler {
   onUpstreamError(error: UpstreamError): void {
     const connection = this.connection;
     this.connection = undefined;
-    this.settle();
+    this.strategy.settle();
     if (this.done || this.mode === 'discard') return;
     if (this.mode === 'relay') {
       this.cut(`the upstream broke off its answer: ${error.code}`); // what the client has cannot be taken back
     } else if (this.mode === 'buffer') {
       this.held = undefined;
-      this.replyFailure(this.brokeOff(error));
+      this.reply(this.strategy.brokeOff(error));
     } else {
-      this.lost(error, connection);
+      this.strategy.lost(error, connection, this);
     }
   }
 
   /** Writes to the client (see ClientSide.write), counted for the access log. */
-  protected send(data: string | Buffer, more?: boolean): boolean {
+  private send(data: string | Buffer, more?: boolean): boolean {
     if (this.seen) this.seen.record.bytesOut += data.length; // heads are latin1: a character a byte
     return this.client.write(data, more);
   }
 
-  /** Sends `100 Continue` when the client waits for it before its body. */
-  protected continueIfAsked(): void {
+  continueIfAsked(): void {
     if (this.request.expectsContinue) this.send(CONTINUE);
   }
 
-  /** The current attempt's deadline (ms epoch). */
-  protected get deadline(): number {
+  get deadline(): number {
     return this.attemptDeadline;
   }
 
-  /**
-   * An attempt: a connection from `pool` (a new one when `fresh`), then the request on it, all by
-   * `deadline` (by default the pool's response timeout from now).
-   */
-  protected connect(pool: UpstreamPool, fresh = false, deadline = Date.now() + pool.options.responseTimeoutMs): void {
+  attempt(
+    pool: UpstreamPool,
+    servedBy: string | undefined,
+    fresh = false,
+    deadline = Date.now() + pool.options.responseTimeoutMs,
+  ): void {
+    this.servedBy = servedBy;
     this.attemptDeadline = deadline;
     this.cancelWait = pool.acquire(
       (error, connection) => {
@@ -264,9 +277,8 @@ export abstract class Relay implements ResponseHandler {
     );
   }
 
-  /** The contract's error as the whole answer, naming the replica (X-Served-By) when `namesReplica`. */
-  protected replyFailure(error: LbError, keepAlive = true, namesReplica = true): void {
-    const { id } = this;
+  reply(error: LbError, keepAlive = true, namesReplica = true): void {
+    const { id } = this.strategy;
     const servedBy = namesReplica ? this.servedBy : undefined;
     const lbHeaders = id !== undefined ? ['x-request-id', id, ...(servedBy ? ['x-served-by', servedBy] : [])] : [];
     const alive = keepAlive && this.bodyComplete && this.client.keepsAlive(this.request.keepAlive);
@@ -281,7 +293,13 @@ export abstract class Relay implements ResponseHandler {
   private attach(connection: UpstreamConnection): void {
     this.connection = connection;
     const { request } = this;
-    const head = requestHead(request, this.id, this.client.clientIp, connection.authority, this.traceparent);
+    const head = requestHead(
+      request,
+      this.strategy.id,
+      this.client.clientIp,
+      connection.authority,
+      this.strategy.trace?.traceparent,
+    );
     connection.send(this, head, !request.hasBody, this.attemptDeadline, this.canSwitch);
     const pending = this.pending;
     this.pending = undefined;
@@ -310,7 +328,7 @@ export abstract class Relay implements ResponseHandler {
     this.connection = undefined;
     if (connection) {
       connection.destroy();
-      this.settle();
+      this.strategy.settle();
     }
   }
 }

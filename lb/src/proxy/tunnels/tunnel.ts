@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
-import type { RequestKey } from '../routing/index.js';
-import { connectionOf, readByStream, type SocketConnection, serveSocket } from './http-socket.js';
-import type { Observation } from './observation.js';
+import type { RequestKey } from '../../routing/index.js';
+import type { Observation } from '../observation.js';
+import { connectionOf, readByStream, type SocketConnection, serveSocket } from '../socket-events.js';
 
 /** Why a tunnel ended (lb_tunnels_closed_total{reason}). */
 export type TunnelEnd = 'client' | 'replica' | 'error' | 'rehome' | 'shutdown' | 'idle';
@@ -71,7 +71,7 @@ export class Tunnel implements SocketConnection {
     if (fromClient && fromClient.length > 0) upstream.write(fromClient);
     for (const socket of [client, upstream]) {
       socket.setNoDelay(true);
-      // http-socket's listeners, shared by every connection and tunnel, find this tunnel on the socket.
+      // socket-events' listeners, shared by every connection and tunnel, find this tunnel on the socket.
       serveSocket(socket, this);
       readByStream(socket);
       socket.resume();
