@@ -1,7 +1,9 @@
 import { headerValue } from './header-list.js';
-import type { TunnelEnd } from './tunnels/tunnel.js';
 
 /** Why an attempt at a replica got no answer, as the access log names it. */
+/** Why a tunnel ended (lb_tunnels_closed_total{reason}). */
+export type TunnelEnd = 'client' | 'replica' | 'error' | 'rehome' | 'shutdown' | 'idle';
+
 export type AttemptFailure = 'refused' | 'reset' | 'timeout' | 'busy' | 'stale' | 'bad-response';
 
 export interface Attempt {
@@ -114,6 +116,23 @@ export function requestRecord(client: string, method: string | null, path: strin
     error: null,
     closedBy: null,
   };
+}
+
+/** A request refused before forwarding (its head, when it had one), logged as it is answered. */
+export function logRefusal(
+  log: RequestLog | undefined,
+  client: string,
+  head: { readonly method: string; readonly path: string } | undefined,
+  error: { readonly status: number; readonly message: string },
+  bytesOut: number,
+): void {
+  if (!log) return;
+  const record = requestRecord(client, head?.method ?? null, head?.path ?? null);
+  record.event = 'refused';
+  record.status = error.status;
+  record.bytesOut = bytesOut;
+  record.error = error.message;
+  log.write(record);
 }
 
 /**

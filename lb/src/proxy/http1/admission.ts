@@ -1,6 +1,6 @@
 import { LbError } from '../../contract/errors.js';
 import type { AdmittedRequest } from '../request.js';
-import type { Head } from './parser.js';
+import type { Head, ParseError } from './parser.js';
 
 /** More header fields than this and a replica (node:http keeps 2,000 entries) could lose the LB's own. */
 export const MAX_HEADER_FIELDS = 1000;
@@ -111,4 +111,15 @@ function requestTarget(url: string): { path: string; host: string | undefined } 
     return new LbError('BAD_REQUEST', 'Request target must be a path (origin-form) or an absolute http URL');
   const rest = absolute[2]!;
   return { path: rest.startsWith('/') ? rest : `/${rest}`, host: absolute[1]! };
+}
+
+/** What node:http's server answers to a request llhttp refused, in the contract's shape. */
+export function protocolError(error: ParseError): LbError {
+  const status =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'HEADERS_TOO_LARGE'
+      : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+        ? 'BODY_TOO_LARGE'
+        : 'BAD_REQUEST';
+  return new LbError(status, `Malformed HTTP request: ${error.reason ?? error.code}`);
 }

@@ -1,11 +1,11 @@
 import type { Socket } from 'node:net';
 import { LbError } from '../../contract/errors.js';
 import type { Timed } from '../deadlines.js';
-import { type Observers, requestRecord } from '../observation.js';
+import { logRefusal, type Observers } from '../observation.js';
 import { move, type Transitions } from '../phase.js';
 import type { AdmittedRequest } from '../request.js';
 import { connectionOf, type SocketConnection, serveSocket } from '../socket-events.js';
-import { admit } from './admission.js';
+import { admit, protocolError } from './admission.js';
 import { DirectWriter, type WriteOwner } from './direct-write.js';
 import { type Head, isParseError, type ParsedReader, type ParseError, type ParserHandler, restOf } from './parser.js';
 import { Pipeline, type Refuser } from './pipeline.js';
@@ -42,7 +42,7 @@ export interface ConnectionHost {
  */
 export type ClientPhase = 'open' | 'switching' | 'stopped' | 'ending' | 'lingering' | 'switched' | 'closed';
 
-const CLIENT_MOVES: Transitions<ClientPhase> = {
+export const CLIENT_MOVES: Transitions<ClientPhase> = {
   open: ['switching', 'stopped', 'ending', 'lingering', 'closed'],
   switching: ['open', 'stopped', 'lingering', 'switched', 'closed'],
   stopped: ['lingering', 'switched', 'closed'],
@@ -289,7 +289,7 @@ export class ClientConnection
     let result = parsed;
     for (;;) {
       if (isParseError(result)) {
-        this.protocolError(result);
+        this.failReceiving(protocolError(result));
         return;
       }
       // After a message with `Upgrade` (or CONNECT) llhttp stops; the LB does not upgrade, so it
@@ -339,27 +339,8 @@ export class ClientConnection
   refuse(error: LbError, head?: { method: string; path: string }): void {
     const answer = failureResponse(error, [], false);
     this.write(answer);
-    const log = this.host.observers.requestLog;
-    if (log) {
-      const record = requestRecord(this.clientIp, head?.method ?? null, head?.path ?? null);
-      record.event = 'refused';
-      record.status = error.status;
-      record.bytesOut = answer.length;
-      record.error = error.message;
-      log.write(record);
-    }
+    logRefusal(this.host.observers.requestLog, this.clientIp, head, error, answer.length);
     this.endGracefully();
-  }
-
-  /** What node:http's server answers to a request llhttp refused, in the contract's shape. */
-  private protocolError(error: ParseError): void {
-    const status =
-      error.code === 'HPE_HEADER_OVERFLOW'
-        ? 'HEADERS_TOO_LARGE'
-        : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
-          ? 'BODY_TOO_LARGE'
-          : 'BAD_REQUEST';
-    this.failReceiving(new LbError(status, `Malformed HTTP request: ${error.reason ?? error.code}`));
   }
 
   /** Ends the request being received with `error`, and reads no more. */

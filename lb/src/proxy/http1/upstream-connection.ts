@@ -60,7 +60,7 @@ export type UpstreamPhase =
   | 'switched'
   | 'dead';
 
-const UPSTREAM_MOVES: Transitions<UpstreamPhase> = {
+export const UPSTREAM_MOVES: Transitions<UpstreamPhase> = {
   connecting: ['idle', 'dead'],
   idle: ['waiting', 'dead'],
   waiting: ['answering', 'switching', 'dead'],

@@ -1,6 +1,5 @@
 import { STATUS_CODES } from 'node:http';
 import { failureBody, type LbError } from '../../contract/errors.js';
-import { headerValue } from '../header-list.js';
 import type { AdmittedRequest } from '../request.js';
 
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1). */

@@ -1,6 +1,7 @@
 import type { ReplicaHandle } from '../../membership/replica.js';
 import type { Router } from '../../routing/index.js';
-import { Tunnel, type TunnelEnd, type TunnelOpening, type TunnelOwner } from './tunnel.js';
+import type { TunnelEnd } from '../observation.js';
+import { Tunnel, type TunnelOpening, type TunnelOwner } from './tunnel.js';
 
 export interface TunnelOptions {
   /** REHOME_GRACE_MS: after a routing change, tunnels whose key moved are closed spread over this. */

@@ -1,10 +1,7 @@
 import type { Socket } from 'node:net';
 import type { RequestKey } from '../../routing/index.js';
-import type { Observation } from '../observation.js';
+import type { Observation, TunnelEnd } from '../observation.js';
 import { connectionOf, readByStream, type SocketConnection, serveSocket } from '../socket-events.js';
-
-/** Why a tunnel ended (lb_tunnels_closed_total{reason}). */
-export type TunnelEnd = 'client' | 'replica' | 'error' | 'rehome' | 'shutdown' | 'idle';
 
 /** What a switched connection is made of, as the exchange that switched it hands it over. */
 export interface TunnelOpening {
