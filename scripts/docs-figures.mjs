@@ -54,7 +54,10 @@ function a5(results) {
   const moved = (hash) => disruption[hash].map((d) => `${pct(d.add)}%`);
   return [
     row('N', ns),
-    row('---', ns.map(() => '---')),
+    row(
+      '---',
+      ns.map(() => '---'),
+    ),
     row(
       'Maglev busiest / average (measured)',
       maglev.map((r) => (r.max / r.mean).toFixed(3)),
@@ -121,7 +124,9 @@ for (const page of PAGES) {
     const figure = FIGURES[name];
     if (!figure) throw new Error(`${page}: no figure called '${name}'`);
     const body = figure();
-    return body.includes('\n') ? `<!-- figures:${name} -->\n${body}\n<!-- /figures -->` : `<!-- figures:${name} -->${body}<!-- /figures -->`;
+    return body.includes('\n')
+      ? `<!-- figures:${name} -->\n${body}\n<!-- /figures -->`
+      : `<!-- figures:${name} -->${body}<!-- /figures -->`;
   });
   if (written === text) continue;
   if (check) {

@@ -51,7 +51,7 @@ describe('docs/', () => {
     ] as const) {
       const error = new LbError(code);
       assert.ok(api.includes(`<Error> ${error.detail}`), `${code}: '${error.detail}' is not in docs/api.md`);
-      assert.match(api, new RegExp(`\\| ${error.status} \\|[^\\n]*${escape(error.detail)}`), `${code}'s status`);
+      assert.match(api, new RegExp(`\\| ${error.status} \\|[^\\n]*${escapeRegExp(error.detail)}`), `${code}'s status`);
     }
   });
 
@@ -83,6 +83,6 @@ describe('docs/', () => {
   });
 });
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
