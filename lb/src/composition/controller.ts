@@ -11,7 +11,7 @@ import { buildApp } from '../http/app.js';
 import { createLogger } from '../logging.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import { ControllerMetrics, exposition } from '../metrics.js';
-import { assertPortFree } from '../proxy/data-plane.js';
+import { assertPortFree } from '../proxy/front/data-plane.js';
 import { UPSTREAM_IDLE_TIMEOUT_MS } from '../proxy/upstream.js';
 import type { ReplicaDriver } from '../replicas/driver.js';
 import { ReplicaManager } from '../replicas/manager.js';

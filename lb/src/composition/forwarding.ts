@@ -11,9 +11,9 @@ import type { Recovery } from '../health/recovery.js';
 import type { RoutingSource } from '../membership/source.js';
 import { ForwardingMetrics } from '../metrics.js';
 import { type DataPlaneObservers, dataPlaneObservers } from '../observers.js';
-import { DataPlane } from '../proxy/data-plane.js';
 import { Deadlines } from '../proxy/deadlines.js';
 import { Forwarder } from '../proxy/forwarder.js';
+import { DataPlane } from '../proxy/front/data-plane.js';
 import { UpstreamPool } from '../proxy/http1/pool.js';
 import type { OwnRoute } from '../proxy/own-route.js';
 import { UPSTREAM_IDLE_TIMEOUT_MS, type UpstreamTarget } from '../proxy/upstream.js';
@@ -89,6 +89,7 @@ export function buildForwarding(deps: ForwardingDeps): Forwarding {
       onResult: deps.onResult,
       outliers,
       isFailing: (name) => controller?.recovery.isFailing(name) ?? false,
+      newUpstream: (target, options, clock) => new UpstreamPool(target, options, clock),
     },
     deadlines,
   );

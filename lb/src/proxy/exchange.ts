@@ -1,13 +1,12 @@
 import { LbError, notOnReplicas } from '../contract/errors.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import type { RequestKey } from '../routing/index.js';
-import type { UpstreamPool } from './http1/pool.js';
 import type { AttemptFailure, Observation, Observers, PassedOver, RequestTrace } from './observation.js';
 import type { Attempts, RelayStrategy, SwitchedSockets } from './relay-strategy.js';
 import type { AdmittedRequest } from './request.js';
 import { requestIdFrom } from './request-id.js';
-import type { TunnelOpening } from './tunnels/tunnel.js';
-import type { FailedOn, UpstreamError } from './upstream.js';
+import type { TunnelOpening } from './tunnel.js';
+import type { FailedOn, Upstream, UpstreamError } from './upstream.js';
 
 /** How a request's replica is chosen: its key, and the replica for it on the current routing table. */
 export interface ReplicaChoice {
@@ -28,7 +27,7 @@ export interface ReplicaChoice {
 
 /** The connections to each replica. */
 export interface ReplicaPools {
-  pool(replica: ReplicaHandle): UpstreamPool;
+  pool(replica: ReplicaHandle): Upstream;
   /** No connection to the replica was freed before the attempt's deadline. */
   busy(replica: string): LbError;
 }

@@ -7,16 +7,15 @@ import type { ForwardingMetrics } from '../metrics.js';
 import { type KeySource, type RequestKey, routingIdOf } from '../routing/index.js';
 import type { Deadlines } from './deadlines.js';
 import type { ExchangeHost } from './exchange.js';
-import type { UpstreamPool } from './http1/pool.js';
 import type { PassedOver } from './observation.js';
 import { Outcomes } from './outcomes.js';
 import { ReplicaPools } from './pools.js';
 import type { AdmittedRequest } from './request.js';
 import { keyOf, keySourceOf } from './routing-key.js';
 import { ReplicaSelection, type SelectionOptions } from './selection.js';
-import { Tunnels } from './tunnels/registry.js';
-import type { TunnelOpening } from './tunnels/tunnel.js';
-import { UPSTREAM_IDLE_TIMEOUT_MS } from './upstream.js';
+import type { TunnelOpening } from './tunnel.js';
+import { Tunnels } from './tunnels.js';
+import { UPSTREAM_IDLE_TIMEOUT_MS, type Upstream, type UpstreamFactory } from './upstream.js';
 
 export interface ForwarderOptions extends SelectionOptions {
   /** HASH_KEY: where a request's routing key comes from, in order. */
@@ -40,6 +39,8 @@ export interface ForwarderOptions extends SelectionOptions {
   readonly onUpstreamFailure: (name: string) => void;
   /** Told every outcome; ejected replicas are passed over. */
   readonly outliers: OutlierDetector;
+  /** Makes each replica's connections (HTTP/1 pools). */
+  readonly newUpstream: UpstreamFactory;
 }
 
 /** Connecting on a local network takes well under a millisecond; a dead container's IP never answers. */
@@ -73,7 +74,9 @@ export class Forwarder implements ExchangeHost {
       responseTimeoutMs: options.upstreamTimeoutMs,
       idleTimeoutMs: UPSTREAM_IDLE_TIMEOUT_MS,
     };
-    this.pools = new ReplicaPools(poolOptions, deadlines, (replica) => metrics.poolTimeouts.inc({ replica }));
+    this.pools = new ReplicaPools(options.newUpstream, poolOptions, deadlines, (replica) =>
+      metrics.poolTimeouts.inc({ replica }),
+    );
     this.outcomes = new Outcomes(options, this.selection);
     this.tunnels = new Tunnels({
       rehomeGraceMs: options.rehomeGraceMs,
@@ -118,7 +121,7 @@ export class Forwarder implements ExchangeHost {
 
   // ---- the pools
 
-  pool(replica: ReplicaHandle): UpstreamPool {
+  pool(replica: ReplicaHandle): Upstream {
     return this.pools.pool(replica);
   }
 

@@ -1,11 +1,10 @@
 import type { LbError } from '../contract/errors.js';
-import type { UpstreamPool } from './http1/pool.js';
 import type { Attempts, RelayStrategy } from './relay-strategy.js';
-import type { UpstreamError } from './upstream.js';
+import type { Upstream, UpstreamError } from './upstream.js';
 
 /** Where one of the LB's own paths is served, and the error when it cannot be reached. */
 export interface OwnRoute {
-  readonly pool: UpstreamPool;
+  readonly pool: Upstream;
   readonly unavailable: (code: string) => LbError;
 }
 

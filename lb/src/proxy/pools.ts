@@ -2,25 +2,25 @@ import { LbError } from '../contract/errors.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import type { Router } from '../routing/index.js';
 import type { Deadlines } from './deadlines.js';
-import { UpstreamPool } from './http1/pool.js';
-import type { PoolOptions } from './upstream.js';
+import type { PoolOptions, Upstream, UpstreamFactory } from './upstream.js';
 
 /** One pool of raw keep-alive sockets per replica, closed when the replica leaves the routing table. */
 export class ReplicaPools {
-  private readonly pools = new Map<string, UpstreamPool>();
+  private readonly pools = new Map<string, Upstream>();
 
   constructor(
+    private readonly newUpstream: UpstreamFactory,
     private readonly options: PoolOptions,
     private readonly deadlines: Deadlines,
     /** Told when a request found every connection to `replica` busy until its deadline. */
     private readonly onBusy: (replica: string) => void,
   ) {}
 
-  pool(replica: ReplicaHandle): UpstreamPool {
+  pool(replica: ReplicaHandle): Upstream {
     let pool = this.pools.get(replica.url);
     if (!pool) {
       const url = new URL(replica.url);
-      pool = new UpstreamPool({ host: url.hostname, port: Number(url.port || 80) }, this.options, this.deadlines);
+      pool = this.newUpstream({ host: url.hostname, port: Number(url.port || 80) }, this.options, this.deadlines);
       this.pools.set(replica.url, pool);
     }
     return pool;

@@ -1,8 +1,7 @@
 import type { Socket } from 'node:net';
 import type { LbError } from '../contract/errors.js';
-import type { UpstreamPool } from './http1/pool.js';
 import type { Observation, RequestTrace } from './observation.js';
-import type { FailedOn, UpstreamError } from './upstream.js';
+import type { FailedOn, Upstream, UpstreamError } from './upstream.js';
 
 /** What a switched connection is made of, as the relay that switched it hands it over. */
 export interface SwitchedSockets {
@@ -22,11 +21,11 @@ export interface Attempts {
   /** The current attempt's deadline (ms epoch). */
   readonly deadline: number;
   /**
-   * An attempt: a connection from `pool` (a new one when `fresh`), then the request on it, all by
+   * An attempt: a connection from `upstream` (a new one when `fresh`), then the request on it, all by
    * `deadline` (by default the pool's response timeout from now). `servedBy` names the replica in
    * the answer (X-Served-By).
    */
-  attempt(pool: UpstreamPool, servedBy: string | undefined, fresh?: boolean, deadline?: number): void;
+  attempt(upstream: Upstream, servedBy: string | undefined, fresh?: boolean, deadline?: number): void;
   /** The contract's error as the whole answer, naming the replica (X-Served-By) when `namesReplica`. */
   reply(error: LbError, keepAlive?: boolean, namesReplica?: boolean): void;
   /** Sends `100 Continue` when the client waits for it before its body. */

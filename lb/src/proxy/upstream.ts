@@ -1,3 +1,5 @@
+import type { Deadlines } from './deadlines.js';
+
 /** Why an upstream exchange failed; `code` is what the client's 502 names. */
 export class UpstreamError extends Error {
   constructor(
@@ -33,3 +35,18 @@ export interface PoolOptions {
   /** An idle pooled connection is closed after this (below the replicas' own keep-alive timeout). */
   readonly idleTimeoutMs: number;
 }
+
+/**
+ * Where attempts go: connections to one upstream, whatever protocol they speak. A relay takes the
+ * kind its protocol makes (HTTP/1's `UpstreamPool`); the strategies only pass it on.
+ */
+export interface Upstream {
+  /** What a request to this upstream says in Host when the client gave none. */
+  readonly authority: string;
+  readonly options: PoolOptions;
+  /** Closes idle connections and fails waiters; connections in use finish their exchange. */
+  close(): void;
+}
+
+/** Makes the connections to one upstream (the composition picks the protocol). */
+export type UpstreamFactory = (target: UpstreamTarget, options: PoolOptions, deadlines: Deadlines) => Upstream;

@@ -4,9 +4,9 @@ import { headerValue } from '../header-list.js';
 import { Observation, type Observers } from '../observation.js';
 import type { Attempts, RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
-import type { UpstreamError } from '../upstream.js';
+import type { Upstream, UpstreamError } from '../upstream.js';
 import type { Head } from './parser.js';
-import type { UpstreamPool } from './pool.js';
+import { UpstreamPool } from './pool.js';
 import type { ResponseHandler, UpstreamConnection } from './upstream-connection.js';
 import { type Framing, failureResponse, requestHead, responseHead, switchingHead } from './wire.js';
 
@@ -258,11 +258,12 @@ export class Relay implements ResponseHandler, Attempts {
   }
 
   attempt(
-    pool: UpstreamPool,
+    upstream: Upstream,
     servedBy: string | undefined,
     fresh = false,
-    deadline = Date.now() + pool.options.responseTimeoutMs,
+    deadline = Date.now() + upstream.options.responseTimeoutMs,
   ): void {
+    const pool = http1Pool(upstream);
     this.servedBy = servedBy;
     this.attemptDeadline = deadline;
     this.cancelWait = pool.acquire(
@@ -349,4 +350,10 @@ function wholeAnswer(head: string, chunks: readonly Buffer[]): Buffer {
 function contentLengthOf(headers: readonly string[]): number | undefined {
   const length = headerValue(headers, 'content-length');
   return length === undefined ? undefined : Number(length);
+}
+
+/** An HTTP/1 relay sends over HTTP/1 pools (the only kind this data plane makes for it). */
+function http1Pool(upstream: Upstream): UpstreamPool {
+  if (upstream instanceof UpstreamPool) return upstream;
+  throw new Error(`an HTTP/1 relay cannot send over ${upstream.constructor.name}`);
 }

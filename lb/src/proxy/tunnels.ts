@@ -1,6 +1,6 @@
-import type { ReplicaHandle } from '../../membership/replica.js';
-import type { Router } from '../../routing/index.js';
-import type { TunnelEnd } from '../observation.js';
+import type { ReplicaHandle } from '../membership/replica.js';
+import type { Router } from '../routing/index.js';
+import type { TunnelEnd } from './observation.js';
 import { Tunnel, type TunnelOpening, type TunnelOwner } from './tunnel.js';
 
 export interface TunnelOptions {

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
-import type { RequestKey } from '../../routing/index.js';
-import type { Observation, TunnelEnd } from '../observation.js';
-import { connectionOf, readByStream, type SocketConnection, serveSocket } from '../socket-events.js';
+import type { RequestKey } from '../routing/index.js';
+import type { Observation, TunnelEnd } from './observation.js';
+import { connectionOf, readByStream, type SocketConnection, serveSocket } from './socket-events.js';
 
 /** What a switched connection is made of, as the exchange that switched it hands it over. */
 export interface TunnelOpening {

@@ -1,15 +1,15 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
-import { pathOf } from '../contract/errors.js';
-import { ownPathMethod } from '../contract/paths.js';
-import type { Deadlines } from './deadlines.js';
-import { Exchange } from './exchange.js';
-import type { Forwarder } from './forwarder.js';
-import { ClientConnection, type ConnectionHost } from './http1/client-connection.js';
-import { type ClientSide, Relay } from './http1/relay.js';
-import { KEEP_ALIVE_SECONDS } from './http1/wire.js';
-import type { Observers } from './observation.js';
-import { type OwnRoute, OwnRouteStrategy } from './own-route.js';
-import type { AdmittedRequest } from './request.js';
+import { pathOf } from '../../contract/errors.js';
+import { ownPathMethod } from '../../contract/paths.js';
+import type { Deadlines } from '../deadlines.js';
+import { Exchange } from '../exchange.js';
+import type { Forwarder } from '../forwarder.js';
+import { ClientConnection, type ConnectionHost } from '../http1/client-connection.js';
+import { type ClientSide, Relay } from '../http1/relay.js';
+import { KEEP_ALIVE_SECONDS } from '../http1/wire.js';
+import type { Observers } from '../observation.js';
+import { type OwnRoute, OwnRouteStrategy } from '../own-route.js';
+import type { AdmittedRequest } from '../request.js';
 
 /** Where each of the LB's own paths is served. */
 export type OwnRoutes = (path: string) => OwnRoute;
