@@ -16,7 +16,7 @@ const MAX_FUNCTION_LINES = 80;
 /**
  * The layers of lb/src, lowest first: a module imports only from its own layer or below. Each
  * entry is a folder or a top-level file: `proxy/http1` (the HTTP/1 wire) sits on what every protocol
- * shares (`proxy/`), `proxy/front` (the listener that picks the protocol) on both, and the adapters
+ * shares (`proxy/`), `proxy/http2` on HTTP/1 (it relays to HTTP/1 replicas), `proxy/front` (the listener that picks the protocol) on both, and the adapters
  * of the data plane's observers (access log, tracing) on `proxy/`.
  */
 const LAYERS: readonly (readonly string[])[] = [
@@ -27,6 +27,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['answer-metrics.ts', 'metrics.ts', 'config.ts', 'logging.ts', 'shutdown.ts'],
   ['proxy'],
   ['proxy/http1'],
+  ['proxy/http2'],
   ['proxy/front'],
   ['access-log', 'tracing'],
   ['observers.ts', 'dashboard'],

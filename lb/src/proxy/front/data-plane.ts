@@ -7,9 +7,12 @@ import type { Forwarder } from '../forwarder.js';
 import { ClientConnection, type ConnectionHost } from '../http1/client-connection.js';
 import { type ClientSide, Relay } from '../http1/relay.js';
 import { KEEP_ALIVE_SECONDS } from '../http1/wire.js';
+import { Http2Front, type StreamHost } from '../http2/front.js';
 import type { Observers } from '../observation.js';
 import { type OwnRoute, OwnRouteStrategy } from '../own-route.js';
+import type { RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
+import { type Protocol, Sniffing, type SniffOwner } from './sniffing.js';
 
 /** Where each of the LB's own paths is served. */
 export type OwnRoutes = (path: string) => OwnRoute;
@@ -28,13 +31,19 @@ export interface DataPlaneOptions {
   readonly shutdownGraceMs: number;
   /** The access log and tracer (ACCESS_LOG, OTEL_*); none by default. */
   readonly observers?: Observers;
+  /** Streams one HTTP/2 client connection may have open at once. */
+  readonly h2MaxConcurrentStreams?: number;
 }
 
+/** SETTINGS_MAX_CONCURRENT_STREAMS when none is given (nginx's and Envoy's default too). */
+const H2_MAX_CONCURRENT_STREAMS = 100;
+
 /**
- * The front door: client connections on raw sockets. Forwarded requests go to replicas;
- * the LB's own paths go, the same way, to its Fastify app on an internal socket.
+ * The front door: client connections on raw sockets, each served in the protocol its first bytes
+ * say (the HTTP/2 preface, else HTTP/1.1). Forwarded requests go to replicas; the LB's own paths
+ * go, the same way, to its Fastify app on an internal socket.
  */
-export class DataPlane implements ConnectionHost {
+export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
   readonly keepAliveTimeoutMs = KEEP_ALIVE_SECONDS * 1000;
   readonly requestTimeoutMs: number;
   readonly shutdownGraceMs: number;
@@ -43,6 +52,9 @@ export class DataPlane implements ConnectionHost {
   closing = false;
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
+  /** New connections whose protocol is not known yet. */
+  private readonly sniffing = new Set<Sniffing>();
+  private readonly h2: Http2Front;
   private emptied: (() => void) | undefined;
 
   constructor(private readonly options: DataPlaneOptions) {
@@ -50,6 +62,9 @@ export class DataPlane implements ConnectionHost {
     this.shutdownGraceMs = options.shutdownGraceMs;
     this.ownRoute = options.ownRoute;
     this.observers = options.observers ?? { requestLog: undefined, tracer: undefined };
+    this.h2 = new Http2Front(this, {
+      maxConcurrentStreams: options.h2MaxConcurrentStreams ?? H2_MAX_CONCURRENT_STREAMS,
+    });
     // Half-open: a client that ends its side after sending still gets its answers.
     this.server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
   }
@@ -68,16 +83,44 @@ export class DataPlane implements ConnectionHost {
   }
 
   relayFor(client: ClientSide, request: AdmittedRequest): Relay {
-    if (ownPathMethod(request.path) !== undefined) {
-      return new Relay(client, request, new OwnRouteStrategy(this.ownRoute(pathOf(request.path))));
-    }
-    return new Relay(client, request, new Exchange(this.options.forwarder, client, request));
+    return new Relay(client, request, this.strategyFor(client, request));
+  }
+
+  /** The LB's own paths go to its app, every other request to a replica. */
+  strategyFor(
+    client: { readonly clientIp: string; readonly observers: Observers },
+    request: AdmittedRequest,
+  ): RelayStrategy {
+    if (ownPathMethod(request.path) !== undefined) return new OwnRouteStrategy(this.ownRoute(pathOf(request.path)));
+    return new Exchange(this.options.forwarder, client, request);
   }
 
   closed(connection: ClientConnection): void {
     this.connections.delete(connection);
     this.options.deadlines.unwatch(connection);
-    if (this.connections.size === 0) this.emptied?.();
+    this.checkEmptied();
+  }
+
+  sessionClosed(): void {
+    this.checkEmptied();
+  }
+
+  decided(sniffing: Sniffing, protocol: Protocol, first: Buffer): void {
+    this.sniffing.delete(sniffing);
+    this.options.deadlines.unwatch(sniffing);
+    if (protocol === 'h2') {
+      this.h2.serve(sniffing.socket, first);
+      return;
+    }
+    const connection = new ClientConnection(sniffing.socket, this, first);
+    this.connections.add(connection);
+    this.options.deadlines.watch(connection);
+  }
+
+  abandoned(sniffing: Sniffing): void {
+    this.sniffing.delete(sniffing);
+    this.options.deadlines.unwatch(sniffing);
+    this.checkEmptied();
   }
 
   /**
@@ -91,10 +134,15 @@ export class DataPlane implements ConnectionHost {
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.options.forwarder.closeTunnels();
     for (const connection of this.connections) connection.drain();
-    if (this.connections.size > 0) {
+    // A connection that sent nothing yet gets the grace an idle one gets.
+    for (const sniffing of this.sniffing) sniffing.deadline = Date.now() + this.shutdownGraceMs;
+    this.h2.drain();
+    if (!this.isEmpty) {
       const emptied = new Promise<void>((resolve) => (this.emptied = resolve));
       const cut = setTimeout(() => {
         for (const connection of this.connections) connection.socket.destroy();
+        for (const sniffing of this.sniffing) sniffing.socket.destroy();
+        this.h2.destroyAll();
       }, boundMs);
       await emptied;
       clearTimeout(cut);
@@ -102,10 +150,20 @@ export class DataPlane implements ConnectionHost {
     await stopped;
   }
 
+  private get isEmpty(): boolean {
+    return this.connections.size === 0 && this.sniffing.size === 0 && this.h2.size === 0;
+  }
+
+  private checkEmptied(): void {
+    if (this.isEmpty) this.emptied?.();
+  }
+
+  /** Until its first bytes come, a connection waits as long as an idle keep-alive one. */
   private accept(socket: Socket): void {
-    const connection = new ClientConnection(socket, this);
-    this.connections.add(connection);
-    this.options.deadlines.watch(connection);
+    const idleFor = this.closing ? this.shutdownGraceMs : this.keepAliveTimeoutMs;
+    const sniffing = new Sniffing(socket, this, Date.now() + idleFor);
+    this.sniffing.add(sniffing);
+    this.options.deadlines.watch(sniffing);
   }
 }
 

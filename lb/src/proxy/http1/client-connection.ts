@@ -88,17 +88,21 @@ export class ClientConnection
   /** The socket is corked until the end of this turn of the event loop. */
   private corked = false;
 
+  /** `first`: what the listener read to pick the protocol (parsed before anything else). */
   constructor(
     readonly socket: Socket,
     private readonly host: ConnectionHost,
+    first?: Buffer,
   ) {
     this.clientIp = socket.remoteAddress ?? 'unknown';
     this.writer = new DirectWriter(socket, this);
     socket.setNoDelay(true);
     serveSocket(socket, this);
     this.reader = new SocketReader(socket, 'request', this);
+    if (first) socket.pause();
     this.reader.start();
     this.idle();
+    if (first) this.reader.feed(first);
   }
 
   private to(next: ClientPhase): void {

@@ -86,9 +86,15 @@ export class SocketReader {
   }
 
   /**
-   * Bytes on a released connection: a new parser reads them, then whatever the stream read past
-   * them before it took the handle back, then the socket in C++.
+   * Bytes read before the reader started (the listener read them to pick the protocol): parsed
+   * first, then whatever the stream read behind them, then the socket as `start` set it up. The
+   * socket was paused before `start`, so none of it came as 'data' meanwhile.
    */
+  feed(first: Buffer): void {
+    this.parseBuffered(this.current!, first);
+  }
+
+  /** Bytes on a released connection: a new parser reads them, as `startWith` does. */
   wake(chunk: Buffer, onWake: (this: Socket, chunk: Buffer) => void): void {
     const { socket, handler } = this;
     socket.off('data', onWake);
@@ -96,6 +102,12 @@ export class SocketReader {
     const parser = new HttpParser(this.kind, handler);
     this.current = parser;
     parser.consume(socket, handler);
+    this.parseBuffered(parser, chunk);
+  }
+
+  /** `chunk`, then what the JS stream read past it before the parser took the handle. */
+  private parseBuffered(parser: HttpParser, chunk: Buffer): void {
+    const { socket, handler } = this;
     handler.onParsed(parser.execute(chunk), () => chunk);
     for (let more: Buffer | null = socket.read(); more !== null && this.current === parser; more = socket.read()) {
       const rest = more;

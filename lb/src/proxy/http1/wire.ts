@@ -3,7 +3,7 @@ import { failureBody, type LbError } from '../../contract/errors.js';
 import type { AdmittedRequest } from '../request.js';
 
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1). */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
   'proxy-authenticate',
@@ -18,7 +18,7 @@ const HOP_BY_HOP = new Set([
 /** Request headers the LB replaces or answers itself: the id, the client chain, the expectation. */
 const SET_BY_LB_UP = new Set(['x-request-id', 'x-forwarded-for', 'expect']);
 /** Response headers the LB sets itself; a replica's own copies are dropped. */
-const SET_BY_LB_DOWN = new Set(['x-request-id', 'x-served-by']);
+export const SET_BY_LB_DOWN = new Set(['x-request-id', 'x-served-by']);
 
 /** How Node's server says keep-alive (the README's examples show it). */
 export const KEEP_ALIVE_SECONDS = 72;
@@ -140,7 +140,7 @@ export function failureResponse(error: LbError, lbHeaders: readonly string[], ke
 }
 
 /** Header names (lower case) that a `Connection` header lists as hop-by-hop; undefined when there is none. */
-function connectionListed(raw: readonly string[]): Set<string> | undefined {
+export function connectionListed(raw: readonly string[]): Set<string> | undefined {
   let listed: Set<string> | undefined;
   for (let k = 0; k < raw.length; k += 2) {
     const name = raw[k]!;

@@ -1,0 +1,123 @@
+import { constants, createServer, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import { LbError } from '../../contract/errors.js';
+import { logRefusal, type Observers } from '../observation.js';
+import type { RelayStrategy } from '../relay-strategy.js';
+import type { AdmittedRequest } from '../request.js';
+import { admitStream, isGrpc } from './admission.js';
+import { GRPC, grpcFailure, grpcStatusOf, h2Failure } from './responses.js';
+import { StreamRelay } from './stream-relay.js';
+
+const { NGHTTP2_FLAG_END_STREAM } = constants;
+
+/** What the HTTP/2 side needs from the data plane. */
+export interface StreamHost {
+  readonly observers: Observers;
+  /** An idle session is closed (GOAWAY) after this. */
+  readonly keepAliveTimeoutMs: number;
+  /** Where a stream's request goes: a replica, or the LB's own routes. */
+  strategyFor(
+    client: { readonly clientIp: string; readonly observers: Observers },
+    request: AdmittedRequest,
+  ): RelayStrategy;
+  /** A session closed (shutdown waits for all of them). */
+  sessionClosed(): void;
+}
+
+export interface Http2Options {
+  /** Streams one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly maxConcurrentStreams: number;
+}
+
+/**
+ * HTTP/2 client connections (prior knowledge: they began with the connection preface), served by
+ * node:http2 (nghttp2): every stream is one request, relayed to the replicas under the same rules
+ * as an HTTP/1 request. nghttp2 refuses what RFC 9113 forbids (connection-specific headers,
+ * uppercase names, missing pseudo-headers) and node:http2 bounds invalid frames and rejected streams.
+ */
+export class Http2Front {
+  private readonly server: Http2Server;
+  private readonly sessions = new Set<ServerHttp2Session>();
+
+  constructor(
+    private readonly host: StreamHost,
+    options: Http2Options,
+  ) {
+    this.server = createServer({ settings: { maxConcurrentStreams: options.maxConcurrentStreams } });
+    this.server.on('session', (session) => this.track(session));
+    this.server.on('stream', (stream: ServerHttp2Stream, _headers: unknown, flags: number, rawHeaders: string[]) =>
+      this.onStream(stream, flags, rawHeaders),
+    );
+    this.server.on('sessionError', () => undefined); // the session is destroyed; nothing else to do
+  }
+
+  /** Sessions open now. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** `socket` began with the preface: `first` is what was read of it, given back to the stream for nghttp2. */
+  serve(socket: Socket, first: Buffer): void {
+    socket.unshift(first);
+    this.server.emit('connection', socket);
+  }
+
+  /** Shutdown: GOAWAY to every session; the streams in flight finish, no new ones start. */
+  drain(): void {
+    for (const session of this.sessions) if (!session.closed) session.close();
+  }
+
+  /** Whatever is still open after the drain bound is cut. */
+  destroyAll(): void {
+    for (const session of this.sessions) session.destroy();
+  }
+
+  private track(session: ServerHttp2Session): void {
+    this.sessions.add(session);
+    session.setTimeout(this.host.keepAliveTimeoutMs, () => session.close());
+    session.on('error', () => undefined); // 'close' follows
+    session.on('close', () => {
+      this.sessions.delete(session);
+      this.host.sessionClosed();
+    });
+  }
+
+  private onStream(stream: ServerHttp2Stream, flags: number, rawHeaders: string[]): void {
+    stream.on('error', () => undefined); // a reset stream: 'close' follows
+    const { observers } = this.host;
+    const clientIp = stream.session?.socket?.remoteAddress ?? 'unknown';
+    const grpc = isGrpc(rawHeaders);
+    const admitted = admitStream(rawHeaders, (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
+    if (admitted instanceof LbError) {
+      refuse(stream, admitted, grpc, observers, clientIp);
+      return;
+    }
+    const strategy = this.host.strategyFor({ clientIp, observers }, admitted);
+    const relay = new StreamRelay(stream, admitted, strategy, observers, clientIp, grpc);
+    stream.on('data', (chunk: Buffer) => relay.onRequestBody(chunk));
+    stream.on('end', () => relay.onRequestComplete());
+    stream.on('drain', () => relay.onClientDrain());
+    stream.on('close', () => relay.cancel());
+    relay.start();
+  }
+}
+
+/** A stream refused before forwarding: the contract's error (a gRPC status for a gRPC call). */
+function refuse(
+  stream: ServerHttp2Stream,
+  error: LbError,
+  grpc: boolean,
+  observers: Observers,
+  clientIp: string,
+): void {
+  if (grpc) {
+    stream.respond(grpcFailure(grpcStatusOf(error), error.message, undefined, undefined), { endStream: true });
+  } else {
+    const { headers, body } = h2Failure(error, undefined, undefined);
+    stream.respond(headers);
+    stream.end(body);
+  }
+  logRefusal(observers.requestLog, clientIp, undefined, error, 0);
+}
+
+export { GRPC };

@@ -1,0 +1,100 @@
+import { constants, type OutgoingHttpHeaders } from 'node:http2';
+import { failureBody, type LbError } from '../../contract/errors.js';
+import { connectionListed, HOP_BY_HOP, SET_BY_LB_DOWN } from '../http1/wire.js';
+
+const { HTTP2_HEADER_STATUS } = constants;
+
+/**
+ * An HTTP/1 replica's answer headers for an HTTP/2 client: names in lower case, hop-by-hop ones
+ * and those `Connection` lists dropped (HTTP/2 has no such headers), repeated names (set-cookie)
+ * as lists, then the LB's own.
+ */
+export function h2ResponseHeaders(
+  status: number,
+  raw: readonly string[],
+  id: string | undefined,
+  servedBy: string | undefined,
+): OutgoingHttpHeaders {
+  const listed = connectionListed(raw);
+  const headers: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: status };
+  for (let k = 0; k < raw.length; k += 2) {
+    const name = raw[k]!.toLowerCase();
+    if (HOP_BY_HOP.has(name) || listed?.has(name) || SET_BY_LB_DOWN.has(name)) continue;
+    const value = raw[k + 1]!;
+    const known = headers[name];
+    headers[name] = known === undefined ? value : Array.isArray(known) ? [...known, value] : [String(known), value];
+  }
+  if (id !== undefined) headers['x-request-id'] = id;
+  if (servedBy !== undefined) headers['x-served-by'] = servedBy;
+  return headers;
+}
+
+/** The contract's error for an HTTP/2 client: the JSON body and status an HTTP/1 client gets. */
+export function h2Failure(
+  error: LbError,
+  id: string | undefined,
+  servedBy: string | undefined,
+): { headers: OutgoingHttpHeaders; body: string } {
+  const body = JSON.stringify(failureBody(error));
+  const headers: OutgoingHttpHeaders = {
+    [HTTP2_HEADER_STATUS]: error.status,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  };
+  if (id !== undefined) headers['x-request-id'] = id;
+  if (servedBy !== undefined) headers['x-served-by'] = servedBy;
+  return { headers, body };
+}
+
+/** gRPC status codes the LB answers with (grpc/doc/statuscodes.md). */
+export const GRPC = {
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** The gRPC status of the contract's error: what a gRPC client's retry policy acts on. */
+export function grpcStatusOf(error: LbError): number {
+  if (error.code === 'REQUEST_TIMEOUT' || /TIMEOUT/.test(error.detail)) return GRPC.DEADLINE_EXCEEDED;
+  switch (error.code) {
+    case 'NO_REPLICA':
+    case 'REPLICA_FAILED':
+    case 'REPLICA_BUSY':
+    case 'CONTROLLER_UNAVAILABLE':
+      return GRPC.UNAVAILABLE;
+    case 'UNAUTHORIZED':
+      return GRPC.UNAUTHENTICATED;
+    case 'NOT_ON_REPLICAS':
+      return GRPC.UNIMPLEMENTED;
+    case 'INTERNAL':
+    case 'START_FAILED':
+    case 'DRIVER_FAILED':
+      return GRPC.INTERNAL;
+    default:
+      return GRPC.INVALID_ARGUMENT;
+  }
+}
+
+/**
+ * A trailers-only gRPC answer (HTTP 200, the status in the headers frame that ends the stream), as
+ * gRPC servers answer a call they fail before any message. `grpc-message` is percent-encoded.
+ */
+export function grpcFailure(
+  status: number,
+  message: string,
+  id: string | undefined,
+  servedBy: string | undefined,
+): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {
+    [HTTP2_HEADER_STATUS]: 200,
+    'content-type': 'application/grpc',
+    'grpc-status': String(status),
+    'grpc-message': encodeURIComponent(message),
+  };
+  if (id !== undefined) headers['x-request-id'] = id;
+  if (servedBy !== undefined) headers['x-served-by'] = servedBy;
+  return headers;
+}
