@@ -5,10 +5,12 @@ import { logRefusal, type Observers } from '../observation.js';
 import type { RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
 import { admitStream, isGrpc } from './admission.js';
-import { GRPC, grpcFailure, grpcStatusOf, h2Failure } from './responses.js';
+import { grpcFailure, grpcStatusOf, h2Failure, stopSending } from './responses.js';
 import { StreamRelay } from './stream-relay.js';
 
 const { NGHTTP2_FLAG_END_STREAM } = constants;
+/** How long a closed session's socket waits for the client to close its side (as HTTP/1's lingering close). */
+const LINGER_MS = 5000;
 
 /** What the HTTP/2 side needs from the data plane. */
 export interface StreamHost {
@@ -38,6 +40,8 @@ export interface Http2Options {
 export class Http2Front {
   private readonly server: Http2Server;
   private readonly sessions = new Set<ServerHttp2Session>();
+  /** The sockets served, until each closes: a session can close before its socket does. */
+  private readonly sockets = new Set<Socket>();
 
   constructor(
     private readonly host: StreamHost,
@@ -51,13 +55,22 @@ export class Http2Front {
     this.server.on('sessionError', () => undefined); // the session is destroyed; nothing else to do
   }
 
-  /** Sessions open now. */
+  /** Connections open now. */
   get size(): number {
-    return this.sessions.size;
+    return this.sockets.size;
   }
 
   /** `socket` began with the preface: `first` is what was read of it, given back to the stream for nghttp2. */
   serve(socket: Socket, first: Buffer): void {
+    // A client that ends its side ends the session (HTTP/2 has no half-closed connection).
+    socket.allowHalfOpen = false;
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.host.sessionClosed();
+    });
+    // Once the session has ended the LB's side (after GOAWAY), a client that never closes its own is cut.
+    socket.once('finish', () => setTimeout(() => socket.destroy(), LINGER_MS).unref());
     socket.unshift(first);
     this.server.emit('connection', socket);
   }
@@ -70,16 +83,14 @@ export class Http2Front {
   /** Whatever is still open after the drain bound is cut. */
   destroyAll(): void {
     for (const session of this.sessions) session.destroy();
+    for (const socket of this.sockets) socket.destroy();
   }
 
   private track(session: ServerHttp2Session): void {
     this.sessions.add(session);
     session.setTimeout(this.host.keepAliveTimeoutMs, () => session.close());
     session.on('error', () => undefined); // 'close' follows
-    session.on('close', () => {
-      this.sessions.delete(session);
-      this.host.sessionClosed();
-    });
+    session.on('close', () => this.sessions.delete(session));
   }
 
   private onStream(stream: ServerHttp2Stream, flags: number, rawHeaders: string[]): void {
@@ -117,7 +128,6 @@ function refuse(
     stream.respond(headers);
     stream.end(body);
   }
+  stopSending(stream);
   logRefusal(observers.requestLog, clientIp, undefined, error, 0);
 }
-
-export { GRPC };

@@ -1,8 +1,8 @@
-import { constants, type OutgoingHttpHeaders } from 'node:http2';
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { failureBody, type LbError } from '../../contract/errors.js';
 import { connectionListed, HOP_BY_HOP, SET_BY_LB_DOWN } from '../http1/wire.js';
 
-const { HTTP2_HEADER_STATUS } = constants;
+const { HTTP2_HEADER_STATUS, NGHTTP2_NO_ERROR } = constants;
 
 /**
  * An HTTP/1 replica's answer headers for an HTTP/2 client: names in lower case, hop-by-hop ones
@@ -97,4 +97,14 @@ export function grpcFailure(
   if (id !== undefined) headers['x-request-id'] = id;
   if (servedBy !== undefined) headers['x-served-by'] = servedBy;
   return headers;
+}
+
+/**
+ * The answer is complete while the client may still be sending: once it is out, RST_STREAM with
+ * NO_ERROR tells the client to stop (RFC 9113 8.1), so the stream does not stay half open.
+ */
+export function stopSending(stream: ServerHttp2Stream): void {
+  if (stream.readableEnded || stream.destroyed) return;
+  if (stream.writableFinished) stream.close(NGHTTP2_NO_ERROR);
+  else stream.once('finish', () => stream.close(NGHTTP2_NO_ERROR));
 }

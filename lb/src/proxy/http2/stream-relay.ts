@@ -8,7 +8,7 @@ import { Observation, type Observers } from '../observation.js';
 import type { Attempts, RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
 import type { Upstream, UpstreamError } from '../upstream.js';
-import { grpcFailure, grpcStatusOf, h2Failure, h2ResponseHeaders } from './responses.js';
+import { grpcFailure, grpcStatusOf, h2Failure, h2ResponseHeaders, stopSending } from './responses.js';
 
 const { NGHTTP2_INTERNAL_ERROR } = constants;
 
@@ -224,6 +224,8 @@ export class StreamRelay implements ResponseHandler, Attempts {
     if (this.done) return;
     this.done = true;
     this.seen?.end();
+    // Answered before the whole request came: the client is told to stop sending.
+    if (!this.bodyComplete) stopSending(this.stream);
   }
 
   /** The answer cannot be completed: the stream is reset (what the client has cannot be taken back). */
