@@ -1,7 +1,11 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { DriverKind } from './replicas/driver.js';
-import { HASH_FUNCTION_NAMES, isPrime, type KeySource, MAX_SLOTS, parseKeySources } from './routing/index.js';
+import { HASH_FUNCTION_NAMES, type KeySource, MAX_SLOTS, parseKeySources } from './routing/index.js';
+import { ConfigError, type Env, factor, integer, matching, oneOf, prime, raw } from './settings/env.js';
+import { type TlsFiles, tlsFiles } from './settings/tls.js';
+
+export { ConfigError } from './settings/env.js';
 
 export interface Config {
   readonly port: number;
@@ -75,6 +79,8 @@ export interface Config {
    * its ratio OTEL_TRACES_SAMPLER_ARG, 1 by default); false is off. The exporter reads its own variables.
    */
   readonly tracing: TracingConfig | false;
+  /** TLS_CERT and TLS_KEY: the LB port speaks TLS only (HTTP/1.1 or HTTP/2 by ALPN); undefined is cleartext. */
+  readonly tls: TlsFiles | undefined;
 }
 
 export interface TracingConfig {
@@ -101,59 +107,8 @@ export const DEFAULT_SLOTS = 512;
 export const defaultVirtualServers = (slots: number): number => Math.max(1, Math.floor(Math.log2(slots)));
 export const DEFAULT_MAGLEV_TABLE_SIZE = 65537;
 
-export class ConfigError extends Error {}
-
-type Env = Readonly<Record<string, string | undefined>>;
-
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const DOCKER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-
-function raw(env: Env, name: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const text = raw(env, name);
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer in ${min}..${max} (got '${text}')`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
-  const text = raw(env, name);
-  if (text === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(text)) {
-    throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got '${text}')`);
-  }
-  return text as T;
-}
-
-function matching(env: Env, name: string, fallback: string, pattern: RegExp, what: string): string {
-  const text = raw(env, name);
-  if (text === undefined) return fallback;
-  if (!pattern.test(text)) throw new ConfigError(`${name} must be ${what} (got '${text}')`);
-  return text;
-}
-
-function prime(env: Env, name: string, fallback: number): number {
-  const value = integer(env, name, fallback, 2, 10_000_019);
-  if (!isPrime(value)) throw new ConfigError(`${name} must be a prime number (got '${value}')`);
-  return value;
-}
-
-function factor(env: Env, name: string): number | undefined {
-  const text = raw(env, name);
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text) || value <= 1 || value > 100) {
-    throw new ConfigError(`${name} must be a number above 1 and at most 100, e.g. 1.25 (got '${text}')`);
-  }
-  return value;
-}
 
 function roles(env: Env): Pick<Config, 'role' | 'controllerUrl' | 'workers' | 'adminRelayTimeoutMs'> {
   const role = oneOf(env, 'LB_ROLE', 'all', ['all', 'data-plane']);
@@ -332,6 +287,7 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     tunnelIdleTimeoutMs: integer(env, 'TUNNEL_IDLE_TIMEOUT_MS', 0, 0, 86_400_000),
     accessLog: accessLog(env),
     tracing: tracing(env),
+    tls: tlsFiles(env),
   };
 }
 

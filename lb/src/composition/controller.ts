@@ -217,6 +217,6 @@ export async function createLoadBalancer(
       })();
       return stopped;
     },
-    reopenLogs: () => forwarding.observed.reopen(),
+    reopenLogs: () => forwarding.reload(),
   };
 }

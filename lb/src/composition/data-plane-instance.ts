@@ -104,6 +104,6 @@ export function createDataPlaneInstance(
       })();
       return stopped;
     },
-    reopenLogs: () => forwarding.observed.reopen(),
+    reopenLogs: () => forwarding.reload(),
   };
 }

@@ -18,6 +18,7 @@ import { UpstreamPool } from '../proxy/http1/pool.js';
 import type { OwnRoute } from '../proxy/own-route.js';
 import { UPSTREAM_IDLE_TIMEOUT_MS, type UpstreamTarget } from '../proxy/upstream.js';
 import type { ReplicaManager } from '../replicas/manager.js';
+import { readTlsFiles, type TlsFiles } from '../settings/tls.js';
 
 /** Deadlines of the data plane are met within this. */
 const DEADLINE_RESOLUTION_MS = 50;
@@ -58,6 +59,11 @@ export interface Forwarding {
   start(): Promise<void>;
   /** Closes everything but the data plane, after it closed. */
   close(): Promise<void>;
+  /**
+   * SIGHUP: the access log's file is opened again by its name (logrotate), and the TLS certificate
+   * and key are read again; files that cannot be used leave the old pair in use, and say why.
+   */
+  reload(): void;
 }
 
 /** The forwarding path (data plane, forwarder, outliers, metrics), fed by `membership`, whoever owns it. */
@@ -103,6 +109,7 @@ export function buildForwarding(deps: ForwardingDeps): Forwarding {
     requestTimeoutMs: config.requestTimeoutMs,
     shutdownGraceMs: config.shutdownGraceMs,
     observers: observed.observers,
+    tls: config.tls,
   });
   return {
     dataPlane,
@@ -122,7 +129,21 @@ export function buildForwarding(deps: ForwardingDeps): Forwarding {
       await observed.close();
       deadlines.close();
     },
+    reload: () => {
+      observed.reopen();
+      if (config.tls) reloadTls(dataPlane, config.tls, log);
+    },
   };
+}
+
+/** Reads TLS_CERT and TLS_KEY again; a pair that cannot be used is logged and the old one kept. */
+function reloadTls(dataPlane: DataPlane, files: TlsFiles, log: Logger): void {
+  try {
+    dataPlane.reloadTls(readTlsFiles(files.certPath, files.keyPath));
+    log.info({ cert: files.certPath }, 'TLS certificate and key read again');
+  } catch (error) {
+    log.error({ err: (error as Error).message }, 'TLS certificate and key not reloaded: the old pair stays in use');
+  }
 }
 
 function outlierDetector(

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { type ClientHttp2Session, connect, constants } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { writeEchoReplica } from '../../../kit/src/echo-replica.js';
 import { type RunningLb, send, startLb } from '../../../kit/src/lb.js';
 
 /** What one HTTP/2 stream got back. */
@@ -127,24 +128,7 @@ describe('HTTP/2 request bodies and headers reach an HTTP/1 replica', () => {
   let dir = '';
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'lb-h2-'));
-    // A replica that answers with what it received.
-    const echo = join(dir, 'echo.mjs');
-    await writeFile(
-      echo,
-      `import http from 'node:http';
-const [port, name] = process.argv.slice(2);
-http.createServer((req, res) => {
-  const chunks = [];
-  req.on('data', (c) => chunks.push(c));
-  req.on('end', () => {
-    const body = JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
-    res.writeHead(req.url === '/heartbeat' ? 200 : 201, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'], 'keep-alive': 'timeout=5' });
-    res.end(body);
-  });
-}).listen(Number(port), '127.0.0.1');
-`,
-    );
-    lb = await startLb({ REPLICA_COMMAND: `node ${echo} {port} {name}`, N: '2' });
+    lb = await startLb({ REPLICA_COMMAND: await writeEchoReplica(dir), N: '2' });
     session = connect(lb.url);
   });
   after(async () => {

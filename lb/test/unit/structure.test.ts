@@ -24,7 +24,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['membership'],
   ['replicas'],
   ['health'],
-  ['answer-metrics.ts', 'metrics.ts', 'config.ts', 'logging.ts', 'shutdown.ts'],
+  ['answer-metrics.ts', 'metrics.ts', 'config.ts', 'settings', 'logging.ts', 'shutdown.ts'],
   ['proxy'],
   ['proxy/http1'],
   ['proxy/http2'],

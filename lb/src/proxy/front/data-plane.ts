@@ -1,6 +1,8 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import { pathOf } from '../../contract/errors.js';
 import { ownPathMethod } from '../../contract/paths.js';
+import type { TlsFiles } from '../../settings/tls.js';
 import type { Deadlines } from '../deadlines.js';
 import { Exchange } from '../exchange.js';
 import type { Forwarder } from '../forwarder.js';
@@ -33,6 +35,8 @@ export interface DataPlaneOptions {
   readonly observers?: Observers;
   /** Streams one HTTP/2 client connection may have open at once. */
   readonly h2MaxConcurrentStreams?: number;
+  /** TLS_CERT and TLS_KEY: the port speaks TLS only, HTTP/2 or HTTP/1.1 as ALPN chooses. */
+  readonly tls?: TlsFiles | undefined;
 }
 
 /** SETTINGS_MAX_CONCURRENT_STREAMS when none is given (nginx's and Envoy's default too). */
@@ -55,6 +59,8 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
   /** New connections whose protocol is not known yet. */
   private readonly sniffing = new Set<Sniffing>();
   private readonly h2: Http2Front;
+  /** TLS: every TCP connection, until it closes (one still in its handshake is no connection yet). */
+  private readonly raw = new Set<Socket>();
   private emptied: (() => void) | undefined;
 
   constructor(private readonly options: DataPlaneOptions) {
@@ -66,7 +72,17 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
       maxConcurrentStreams: options.h2MaxConcurrentStreams ?? H2_MAX_CONCURRENT_STREAMS,
     });
     // Half-open: a client that ends its side after sending still gets its answers.
-    this.server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+    const { tls } = options;
+    this.server = tls
+      ? createTlsServer(
+          // Not half-open during the handshake: a client that hangs up in it is gone (see acceptSecure).
+          { cert: tls.cert, key: tls.key, ALPNProtocols: ['h2', 'http/1.1'], allowHalfOpen: false },
+          (socket) => this.acceptSecure(socket),
+        )
+      : createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+    // A failed handshake is the client's: node destroys its socket; nothing is answered.
+    this.server.on('tlsClientError', () => undefined);
+    if (tls) this.server.on('connection', (socket: Socket) => this.trackRaw(socket));
   }
 
   /** Resolves to the URL it listens on. */
@@ -77,7 +93,8 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
       this.server.listen(port, host, () => {
         this.server.off('error', failed);
         const address = this.server.address() as AddressInfo;
-        resolve(`http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`);
+        const scheme = this.options.tls ? 'https' : 'http';
+        resolve(`${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`);
       });
     });
   }
@@ -147,6 +164,8 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
       await emptied;
       clearTimeout(cut);
     }
+    // What is left are TLS handshakes that never finished: the server's close would wait for them.
+    for (const socket of this.raw) socket.destroy();
     await stopped;
   }
 
@@ -156,6 +175,29 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
 
   private checkEmptied(): void {
     if (this.isEmpty) this.emptied?.();
+  }
+
+  /** SIGHUP: the certificate and key read again; connections already open keep theirs. */
+  reloadTls(files: TlsFiles): void {
+    (this.server as TlsServer).setSecureContext({ cert: files.cert, key: files.key });
+  }
+
+  /** After the handshake ALPN has chosen: `h2`, else HTTP/1.1 (a client that offered none). */
+  private acceptSecure(socket: TLSSocket): void {
+    if (socket.alpnProtocol === 'h2') {
+      this.h2.serve(socket);
+      return;
+    }
+    // Half-open from now on, as on cleartext: a client that ends its side still gets its answers.
+    socket.allowHalfOpen = true;
+    const connection = new ClientConnection(socket, this);
+    this.connections.add(connection);
+    this.options.deadlines.watch(connection);
+  }
+
+  private trackRaw(socket: Socket): void {
+    this.raw.add(socket);
+    socket.once('close', () => this.raw.delete(socket));
   }
 
   /** Until its first bytes come, a connection waits as long as an idle keep-alive one. */

@@ -76,6 +76,7 @@ export class ClientConnection
 {
   deadline = 0;
   readonly clientIp: string;
+  readonly secure: boolean;
   private phase: ClientPhase = 'open';
   private readonly reader: SocketReader;
   private readonly pipeline = new Pipeline(this);
@@ -95,6 +96,7 @@ export class ClientConnection
     first?: Buffer,
   ) {
     this.clientIp = socket.remoteAddress ?? 'unknown';
+    this.secure = (socket as { encrypted?: boolean }).encrypted === true;
     this.writer = new DirectWriter(socket, this);
     socket.setNoDelay(true);
     serveSocket(socket, this);

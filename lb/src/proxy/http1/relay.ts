@@ -13,6 +13,8 @@ import { type Framing, failureResponse, requestHead, responseHead, switchingHead
 /** The client side of a relay: where the answer goes, in order, on one connection. */
 export interface ClientSide {
   readonly clientIp: string;
+  /** The client came over TLS. */
+  readonly secure?: boolean;
   /** The access log and tracer of the data plane (both undefined by default). */
   readonly observers: Observers;
   /**
@@ -300,6 +302,7 @@ export class Relay implements ResponseHandler, Attempts {
       this.client.clientIp,
       connection.authority,
       this.strategy.trace?.traceparent,
+      this.client.secure,
     );
     connection.send(this, head, !request.hasBody, this.attemptDeadline, this.canSwitch);
     const pending = this.pending;

@@ -37,6 +37,8 @@ export function requestHead(
   defaultHost: string,
   /** Tracing: the LB's span as the replica's parent, in place of the client's traceparent. */
   traceparent?: string,
+  /** The client came over TLS: the replica is told so (`X-Forwarded-Proto: https`, in place of the client's). */
+  secure = false,
 ): string {
   const raw = req.headers;
   const listed = connectionListed(raw);
@@ -54,6 +56,7 @@ export function requestHead(
     }
     if (HOP_BY_HOP.has(lower) || SET_BY_LB_UP.has(lower) || listed?.has(lower)) continue;
     if (traceparent !== undefined && lower === 'traceparent') continue;
+    if (secure && lower === 'x-forwarded-proto') continue;
     if (lower === 'host') {
       if (req.host !== undefined) continue;
       hasHost = true;
@@ -67,6 +70,7 @@ export function requestHead(
   if (upgrade !== undefined) head += `connection: upgrade\r\nupgrade: ${upgrade}\r\n`;
   if (id !== undefined) head += `x-request-id: ${id}\r\n`;
   if (traceparent !== undefined) head += `traceparent: ${traceparent}\r\n`;
+  if (secure) head += 'x-forwarded-proto: https\r\n';
   head += `x-forwarded-for: ${forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`}\r\n\r\n`;
   return head;
 }

@@ -60,8 +60,11 @@ export class Http2Front {
     return this.sockets.size;
   }
 
-  /** `socket` began with the preface: `first` is what was read of it, given back to the stream for nghttp2. */
-  serve(socket: Socket, first: Buffer): void {
+  /**
+   * `socket` speaks HTTP/2: it began with the preface (`first`, what was read of it, goes back to
+   * the stream for nghttp2), or TLS's ALPN chose `h2`.
+   */
+  serve(socket: Socket, first?: Buffer): void {
     // A client that ends its side ends the session (HTTP/2 has no half-closed connection).
     socket.allowHalfOpen = false;
     this.sockets.add(socket);
@@ -71,7 +74,7 @@ export class Http2Front {
     });
     // Once the session has ended the LB's side (after GOAWAY), a client that never closes its own is cut.
     socket.once('finish', () => setTimeout(() => socket.destroy(), LINGER_MS).unref());
-    socket.unshift(first);
+    if (first) socket.unshift(first);
     this.server.emit('connection', socket);
   }
 

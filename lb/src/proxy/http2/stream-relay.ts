@@ -204,6 +204,7 @@ export class StreamRelay implements ResponseHandler, Attempts {
       this.clientIp,
       connection.authority,
       this.strategy.trace?.traceparent,
+      this.stream.session?.encrypted === true,
     );
     connection.send(this, head, !request.hasBody, this.attemptDeadline, false);
     const pending = this.pending;
