@@ -81,6 +81,8 @@ export interface Config {
   readonly tracing: TracingConfig | false;
   /** TLS_CERT and TLS_KEY: the LB port speaks TLS only (HTTP/1.1 or HTTP/2 by ALPN); undefined is cleartext. */
   readonly tls: TlsFiles | undefined;
+  /** H2_MAX_CONCURRENT_STREAMS: streams one HTTP/2 client connection may have open at once. */
+  readonly h2MaxConcurrentStreams: number;
 }
 
 export interface TracingConfig {
@@ -288,6 +290,7 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     accessLog: accessLog(env),
     tracing: tracing(env),
     tls: tlsFiles(env),
+    h2MaxConcurrentStreams: integer(env, 'H2_MAX_CONCURRENT_STREAMS', 100, 1, 10_000),
   };
 }
 

@@ -110,6 +110,7 @@ export function buildForwarding(deps: ForwardingDeps): Forwarding {
     shutdownGraceMs: config.shutdownGraceMs,
     observers: observed.observers,
     tls: config.tls,
+    h2MaxConcurrentStreams: config.h2MaxConcurrentStreams,
   });
   return {
     dataPlane,

@@ -179,3 +179,36 @@ describe('HTTP/2 request bodies and headers reach an HTTP/1 replica', () => {
     assert.equal((await request(session, { ':path': '/again' })).status, 201);
   });
 });
+
+describe('HTTP/2 limits', () => {
+  let lb: RunningLb;
+  before(async () => {
+    lb = await startLb({ H2_MAX_CONCURRENT_STREAMS: '7' });
+  });
+  after(() => lb.stop());
+
+  it('advertises H2_MAX_CONCURRENT_STREAMS and a 16 KiB header list', async () => {
+    const session = connect(lb.url);
+    const settings = await new Promise<{ maxConcurrentStreams?: number; maxHeaderListSize?: number }>((resolve) =>
+      session.once('remoteSettings', resolve),
+    );
+    session.close();
+    assert.equal(settings.maxConcurrentStreams, 7);
+    assert.equal(settings.maxHeaderListSize, 16 * 1024);
+  });
+
+  it('closes a session whose header block is over 16 KiB with GOAWAY ENHANCE_YOUR_CALM; other sessions go on', async () => {
+    const calm = connect(lb.url);
+    const other = connect(lb.url);
+    calm.on('error', () => undefined);
+    const goaway = new Promise<number>((resolve) => calm.once('goaway', (code) => resolve(code)));
+    const big = calm.request({ ':path': '/home', 'x-big': 'a'.repeat(17 * 1024) });
+    big.on('error', () => undefined);
+    big.resume();
+    assert.equal(await goaway, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    const fine = await request(other, { ':path': '/home', 'x-fits': 'a'.repeat(15 * 1024) });
+    assert.equal(fine.status, 200);
+    other.close();
+    calm.destroy();
+  });
+});

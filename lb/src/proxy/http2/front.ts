@@ -8,7 +8,9 @@ import { admitStream, isGrpc } from './admission.js';
 import { grpcFailure, grpcStatusOf, h2Failure, stopSending } from './responses.js';
 import { StreamRelay } from './stream-relay.js';
 
-const { NGHTTP2_FLAG_END_STREAM } = constants;
+const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = constants;
+/** The largest header block a client may send (as HTTP/1's 16 KiB head), counted as RFC 9113 counts it. */
+export const MAX_HEADER_LIST_BYTES = 16 * 1024;
 /** How long a closed session's socket waits for the client to close its side (as HTTP/1's lingering close). */
 const LINGER_MS = 5000;
 
@@ -47,7 +49,9 @@ export class Http2Front {
     private readonly host: StreamHost,
     options: Http2Options,
   ) {
-    this.server = createServer({ settings: { maxConcurrentStreams: options.maxConcurrentStreams } });
+    this.server = createServer({
+      settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: MAX_HEADER_LIST_BYTES },
+    });
     this.server.on('session', (session) => this.track(session));
     this.server.on('stream', (stream: ServerHttp2Stream, _headers: unknown, flags: number, rawHeaders: string[]) =>
       this.onStream(stream, flags, rawHeaders),
@@ -98,6 +102,14 @@ export class Http2Front {
 
   private onStream(stream: ServerHttp2Stream, flags: number, rawHeaders: string[]): void {
     stream.on('error', () => undefined); // a reset stream: 'close' follows
+    if (headerListSize(rawHeaders) > MAX_HEADER_LIST_BYTES) {
+      // nghttp2 advertises the bound but takes more: a client past it is told to calm down, and closed.
+      const { session } = stream;
+      session?.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+      stream.close(NGHTTP2_ENHANCE_YOUR_CALM);
+      session?.close();
+      return;
+    }
     const { observers } = this.host;
     const clientIp = stream.session?.socket?.remoteAddress ?? 'unknown';
     const grpc = isGrpc(rawHeaders);
@@ -114,6 +126,13 @@ export class Http2Front {
     stream.on('close', () => relay.cancel());
     relay.start();
   }
+}
+
+/** A header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it: name, value and 32 octets a field. */
+function headerListSize(rawHeaders: readonly string[]): number {
+  let size = 0;
+  for (let k = 0; k < rawHeaders.length; k += 2) size += rawHeaders[k]!.length + rawHeaders[k + 1]!.length + 32;
+  return size;
 }
 
 /** A stream refused before forwarding: the contract's error (a gRPC status for a gRPC call). */
