@@ -6,8 +6,8 @@ import type { Attempts, RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
 import type { Upstream, UpstreamError } from '../upstream.js';
 import type { Head } from './parser.js';
-import { UpstreamPool } from './pool.js';
-import type { ResponseHandler, UpstreamConnection } from './upstream-connection.js';
+import type { UpstreamConnection } from './upstream-connection.js';
+import { type LegOwner, UpstreamLeg } from './upstream-leg.js';
 import { type Framing, failureResponse, requestHead, responseHead, switchingHead } from './wire.js';
 
 /** The client side of a relay: where the answer goes, in order, on one connection. */
@@ -47,19 +47,13 @@ const HOLD_LIMIT = 64 * 1024;
  * and what happens when the upstream fails before answering, is its strategy's: `Exchange`
  * (replicas, with failover) or `OwnRouteStrategy` (the LB's own routes).
  */
-export class Relay implements ResponseHandler, Attempts {
+export class Relay implements LegOwner, Attempts {
   /** X-Served-By of the answer: the replica of the current attempt. */
   private servedBy: string | undefined;
-  private connection: UpstreamConnection | undefined;
-  private bodyComplete: boolean;
+  private readonly leg: UpstreamLeg;
   private done = false;
-  /** Body received before an upstream connection was ready. */
-  private pending: Buffer[] | undefined;
   /** How the answer is relayed: undefined until its head arrives; 'discard' when answered in its place. */
   private mode: 'buffer' | 'relay' | 'discard' | undefined;
-  private cancelWait: (() => void) | undefined;
-  /** The current attempt's deadline (ms epoch): waiting for a connection and for the answer's head both count. */
-  private attemptDeadline = 0;
   /** A small sized answer is held until whole: an upstream breaking it off gets a clean error. */
   private held: { head: string; chunks: Buffer[] } | undefined;
   private framing: Framing = 'none';
@@ -72,7 +66,7 @@ export class Relay implements ResponseHandler, Attempts {
     private readonly request: AdmittedRequest,
     private readonly strategy: RelayStrategy,
   ) {
-    this.bodyComplete = !request.hasBody;
+    this.leg = new UpstreamLeg(this, request);
     const { observers } = client;
     // Observed when it is logged or its span was sampled: a left-out request records nothing.
     if (observers.requestLog !== undefined || strategy.trace?.span !== undefined) {
@@ -94,7 +88,7 @@ export class Relay implements ResponseHandler, Attempts {
 
   /** The replica answered 101: the handshake is relayed, and the two sockets become a tunnel. */
   onSwitch(head: Head, socket: Socket, fromReplica: Buffer | undefined): void {
-    this.connection = undefined;
+    this.leg.detach();
     this.strategy.settle();
     this.done = true;
     this.seen?.switched();
@@ -112,29 +106,16 @@ export class Relay implements ResponseHandler, Attempts {
   onRequestBody(chunk: Buffer): void {
     // Counted until the answer is done: the line may be formatted later, and must not change meanwhile.
     if (this.seen && !this.done) this.seen.record.bytesIn += chunk.length;
-    this.forwardBody(chunk);
-  }
-
-  /** A piece of the body to the upstream, or kept until a connection is ready. */
-  private forwardBody(chunk: Buffer): void {
-    if (this.done && this.connection === undefined) return;
-    if (this.connection === undefined) {
-      this.pending ??= [];
-      this.pending.push(chunk);
-      return;
-    }
-    if (!this.connection.writeBody(chunk, this.request.chunked)) this.client.pauseBody();
+    this.leg.body(chunk);
   }
 
   onRequestComplete(): void {
-    this.bodyComplete = true;
-    if (this.request.hasBody) this.connection?.endBody(this.request.chunked);
+    this.leg.complete();
   }
 
   /** The client's connection closed: stop asking the upstream for an answer nobody will read. */
   cancel(): void {
-    this.cancelWait?.();
-    this.cancelWait = undefined;
+    this.leg.stopWaiting();
     this.release();
     this.done = true;
     this.seen?.end('the client closed the connection');
@@ -149,7 +130,7 @@ export class Relay implements ResponseHandler, Attempts {
   }
 
   onClientDrain(): void {
-    this.connection?.resume();
+    this.leg.resume();
   }
 
   onUpstreamDrain(): void {
@@ -176,7 +157,7 @@ export class Relay implements ResponseHandler, Attempts {
           : 'close';
     // Answered before the whole request arrived: the rest of its body is not read, so the
     // connection cannot carry another request.
-    this.keepAlive = this.framing !== 'close' && this.bodyComplete && this.client.keepsAlive(request.keepAlive);
+    this.keepAlive = this.framing !== 'close' && this.leg.requestComplete && this.client.keepsAlive(request.keepAlive);
     if (this.seen) this.seen.record.status = status;
     const text = responseHead({
       status,
@@ -211,13 +192,13 @@ export class Relay implements ResponseHandler, Attempts {
       flushed = this.send(chunk, true);
     }
     // Backpressure: stop reading the upstream until the client drains.
-    if (!flushed) this.connection?.pause();
+    if (!flushed) this.leg.pause();
   }
 
   onResponseComplete(): void {
     this.strategy.settle();
     // The request was not sent whole: the connection is mid-request and can never be reused.
-    if (!this.bodyComplete) this.release();
+    if (!this.leg.requestComplete) this.release();
     if (this.done) return;
     if (this.mode === 'buffer' && this.held) {
       const { head, chunks } = this.held;
@@ -231,8 +212,7 @@ export class Relay implements ResponseHandler, Attempts {
   }
 
   onUpstreamError(error: UpstreamError): void {
-    const connection = this.connection;
-    this.connection = undefined;
+    const connection = this.leg.detach();
     this.strategy.settle();
     if (this.done || this.mode === 'discard') return;
     if (this.mode === 'relay') {
@@ -256,7 +236,15 @@ export class Relay implements ResponseHandler, Attempts {
   }
 
   get deadline(): number {
-    return this.attemptDeadline;
+    return this.leg.deadline;
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  pauseClient(): void {
+    this.client.pauseBody();
   }
 
   attempt(
@@ -265,26 +253,15 @@ export class Relay implements ResponseHandler, Attempts {
     fresh = false,
     deadline = Date.now() + upstream.options.responseTimeoutMs,
   ): void {
-    const pool = http1Pool(upstream);
     this.servedBy = servedBy;
-    this.attemptDeadline = deadline;
-    this.cancelWait = pool.acquire(
-      (error, connection) => {
-        this.cancelWait = undefined;
-        if (this.done) connection?.destroy();
-        else if (error) this.onUpstreamError(error);
-        else this.attach(connection!);
-      },
-      this.attemptDeadline,
-      fresh,
-    );
+    this.leg.acquire(upstream, fresh, deadline, this.canSwitch);
   }
 
   reply(error: LbError, keepAlive = true, namesReplica = true): void {
     const { id } = this.strategy;
     const servedBy = namesReplica ? this.servedBy : undefined;
     const lbHeaders = id !== undefined ? ['x-request-id', id, ...(servedBy ? ['x-served-by', servedBy] : [])] : [];
-    const alive = keepAlive && this.bodyComplete && this.client.keepsAlive(this.request.keepAlive);
+    const alive = keepAlive && this.leg.requestComplete && this.client.keepsAlive(this.request.keepAlive);
     if (this.seen) {
       this.seen.record.status = error.status;
       this.seen.record.error = error.message;
@@ -293,22 +270,15 @@ export class Relay implements ResponseHandler, Attempts {
     this.finish(alive);
   }
 
-  private attach(connection: UpstreamConnection): void {
-    this.connection = connection;
-    const { request } = this;
-    const head = requestHead(
-      request,
+  headFor(connection: UpstreamConnection): string {
+    return requestHead(
+      this.request,
       this.strategy.id,
       this.client.clientIp,
       connection.authority,
       this.strategy.trace?.traceparent,
       this.client.secure,
     );
-    connection.send(this, head, !request.hasBody, this.attemptDeadline, this.canSwitch);
-    const pending = this.pending;
-    this.pending = undefined;
-    if (pending) for (const chunk of pending) this.forwardBody(chunk);
-    if (request.hasBody && this.bodyComplete) connection.endBody(request.chunked);
   }
 
   private finish(keepAlive: boolean): void {
@@ -328,12 +298,7 @@ export class Relay implements ResponseHandler, Attempts {
 
   /** Gives up the upstream connection mid-exchange: it cannot be reused. */
   private release(): void {
-    const connection = this.connection;
-    this.connection = undefined;
-    if (connection) {
-      connection.destroy();
-      this.strategy.settle();
-    }
+    if (this.leg.release()) this.strategy.settle();
   }
 }
 
@@ -353,10 +318,4 @@ function wholeAnswer(head: string, chunks: readonly Buffer[]): Buffer {
 function contentLengthOf(headers: readonly string[]): number | undefined {
   const length = headerValue(headers, 'content-length');
   return length === undefined ? undefined : Number(length);
-}
-
-/** An HTTP/1 relay sends over HTTP/1 pools (the only kind this data plane makes for it). */
-function http1Pool(upstream: Upstream): UpstreamPool {
-  if (upstream instanceof UpstreamPool) return upstream;
-  throw new Error(`an HTTP/1 relay cannot send over ${upstream.constructor.name}`);
 }

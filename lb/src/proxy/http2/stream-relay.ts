@@ -1,8 +1,8 @@
 import { constants, type ServerHttp2Stream } from 'node:http2';
 import { LbError } from '../../contract/errors.js';
 import type { Head } from '../http1/parser.js';
-import { UpstreamPool } from '../http1/pool.js';
-import type { ResponseHandler, UpstreamConnection } from '../http1/upstream-connection.js';
+import type { UpstreamConnection } from '../http1/upstream-connection.js';
+import { type LegOwner, UpstreamLeg } from '../http1/upstream-leg.js';
 import { requestHead } from '../http1/wire.js';
 import { Observation, type Observers } from '../observation.js';
 import type { Attempts, RelayStrategy } from '../relay-strategy.js';
@@ -18,18 +18,13 @@ const { NGHTTP2_INTERNAL_ERROR } = constants;
  * cannot take more body, the replica's socket while the stream's window is full. Where it goes and
  * what a failure does is its strategy's, exactly as for an HTTP/1 request.
  */
-export class StreamRelay implements ResponseHandler, Attempts {
+export class StreamRelay implements LegOwner, Attempts {
   readonly seen: Observation | undefined;
   private servedBy: string | undefined;
-  private connection: UpstreamConnection | undefined;
-  private bodyComplete: boolean;
+  private readonly leg: UpstreamLeg;
   private done = false;
-  /** Body received before an upstream connection was ready. */
-  private pending: Buffer[] | undefined;
   /** How the answer goes: undefined until its head arrives; 'discard' when answered in its place. */
   private mode: 'relay' | 'discard' | undefined;
-  private cancelWait: (() => void) | undefined;
-  private attemptDeadline = 0;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -40,7 +35,7 @@ export class StreamRelay implements ResponseHandler, Attempts {
     /** A gRPC call: errors are gRPC statuses in trailers. */
     private readonly grpc: boolean,
   ) {
-    this.bodyComplete = !request.hasBody;
+    this.leg = new UpstreamLeg(this, request);
     if (observers.requestLog !== undefined || strategy.trace?.span !== undefined) {
       this.seen = new Observation(observers, clientIp, request.method, request.path, request.headers, strategy.trace);
       strategy.observe?.(this.seen);
@@ -48,7 +43,15 @@ export class StreamRelay implements ResponseHandler, Attempts {
   }
 
   get deadline(): number {
-    return this.attemptDeadline;
+    return this.leg.deadline;
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  pauseClient(): void {
+    this.stream.pause();
   }
 
   start(): void {
@@ -59,30 +62,22 @@ export class StreamRelay implements ResponseHandler, Attempts {
 
   onRequestBody(chunk: Buffer): void {
     if (this.seen && !this.done) this.seen.record.bytesIn += chunk.length;
-    if (this.done && this.connection === undefined) return;
-    if (this.connection === undefined) {
-      this.pending ??= [];
-      this.pending.push(chunk);
-      return;
-    }
-    if (!this.connection.writeBody(chunk, this.request.chunked)) this.stream.pause();
+    this.leg.body(chunk);
   }
 
   onRequestComplete(): void {
-    this.bodyComplete = true;
-    if (this.request.hasBody) this.connection?.endBody(this.request.chunked);
+    this.leg.complete();
   }
 
   /** The stream can take more of the answer. */
   onClientDrain(): void {
-    this.connection?.resume();
+    this.leg.resume();
   }
 
   /** The client reset or closed the stream before its answer was done. */
   cancel(): void {
     if (this.done) return;
-    this.cancelWait?.();
-    this.cancelWait = undefined;
+    this.leg.stopWaiting();
     this.release();
     this.done = true;
     this.seen?.end('the client closed the stream');
@@ -91,7 +86,6 @@ export class StreamRelay implements ResponseHandler, Attempts {
   // ---- Attempts, for the strategy
 
   attempt(upstream: Upstream, servedBy: string | undefined, fresh = false, deadline?: number): void {
-    if (!(upstream instanceof UpstreamPool)) throw new Error('an HTTP/2 stream relays to HTTP/1 pools only');
     this.servedBy = servedBy;
     if (this.grpc && servedBy !== undefined) {
       // gRPC needs HTTP/2 (and trailers) end to end; this replica speaks HTTP/1.1.
@@ -104,17 +98,7 @@ export class StreamRelay implements ResponseHandler, Attempts {
       );
       return;
     }
-    this.attemptDeadline = deadline ?? Date.now() + upstream.options.responseTimeoutMs;
-    this.cancelWait = upstream.acquire(
-      (error, connection) => {
-        this.cancelWait = undefined;
-        if (this.done) connection?.destroy();
-        else if (error) this.onUpstreamError(error);
-        else this.attach(connection!);
-      },
-      this.attemptDeadline,
-      fresh,
-    );
+    this.leg.acquire(upstream, fresh, deadline ?? Date.now() + upstream.options.responseTimeoutMs, false);
   }
 
   reply(error: LbError, _keepAlive = true, namesReplica = true): void {
@@ -169,20 +153,19 @@ export class StreamRelay implements ResponseHandler, Attempts {
     if (this.mode !== 'relay' || this.done || this.stream.destroyed) return;
     this.count(chunk.length);
     // Flow control: the replica's socket waits while the stream's window (and buffer) is full.
-    if (!this.stream.write(chunk)) this.connection?.pause();
+    if (!this.stream.write(chunk)) this.leg.pause();
   }
 
   onResponseComplete(): void {
     this.strategy.settle();
-    if (!this.bodyComplete) this.release();
+    if (!this.leg.requestComplete) this.release();
     if (this.done || this.mode !== 'relay') return;
     if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
     this.finish();
   }
 
   onUpstreamError(error: UpstreamError): void {
-    const connection = this.connection;
-    this.connection = undefined;
+    const connection = this.leg.detach();
     this.strategy.settle();
     if (this.done || this.mode === 'discard') return;
     if (this.mode === 'relay') this.cut(`the upstream broke off its answer: ${error.code}`);
@@ -195,22 +178,15 @@ export class StreamRelay implements ResponseHandler, Attempts {
 
   // ---- internals
 
-  private attach(connection: UpstreamConnection): void {
-    this.connection = connection;
-    const { request } = this;
-    const head = requestHead(
-      request,
+  headFor(connection: UpstreamConnection): string {
+    return requestHead(
+      this.request,
       this.strategy.id,
       this.clientIp,
       connection.authority,
       this.strategy.trace?.traceparent,
       this.stream.session?.encrypted === true,
     );
-    connection.send(this, head, !request.hasBody, this.attemptDeadline, false);
-    const pending = this.pending;
-    this.pending = undefined;
-    if (pending) for (const chunk of pending) this.onRequestBody(chunk);
-    if (request.hasBody && this.bodyComplete) connection.endBody(request.chunked);
   }
 
   private get clientIp(): string {
@@ -226,7 +202,7 @@ export class StreamRelay implements ResponseHandler, Attempts {
     this.done = true;
     this.seen?.end();
     // Answered before the whole request came: the client is told to stop sending.
-    if (!this.bodyComplete) stopSending(this.stream);
+    if (!this.leg.requestComplete) stopSending(this.stream);
   }
 
   /** The answer cannot be completed: the stream is reset (what the client has cannot be taken back). */
@@ -239,11 +215,6 @@ export class StreamRelay implements ResponseHandler, Attempts {
 
   /** Gives up the upstream connection mid-exchange: it cannot be reused. */
   private release(): void {
-    const connection = this.connection;
-    this.connection = undefined;
-    if (connection) {
-      connection.destroy();
-      this.strategy.settle();
-    }
+    if (this.leg.release()) this.strategy.settle();
   }
 }
