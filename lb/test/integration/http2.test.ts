@@ -117,6 +117,17 @@ describe('HTTP/2 clients (prior knowledge, on the HTTP/1 port)', () => {
     );
   });
 
+  it('fails a stream over to the next replica when its replica is dead, as an HTTP/1.1 GET', async () => {
+    const key = 'user-failover';
+    const owner = (await request(session, { ':path': '/home', 'x-user': key })).headers['x-served-by'] as string;
+    process.kill(lb.pid(owner), 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 50)); // its port refuses now
+    const answer = await request(session, { ':path': '/home', 'x-user': key });
+    assert.equal(answer.status, 200);
+    assert.notEqual(answer.headers['x-served-by'], owner);
+    assert.equal(JSON.parse(answer.text).message, `Hello from Server: ${answer.headers['x-served-by']}`);
+  });
+
   it('keeps HTTP/1.1 working on the same port, on fresh connections and kept-alive ones', async () => {
     for (let k = 0; k < 3; k++) assert.equal((await send(lb.url, 'GET', '/home', undefined, {})).status, 200);
   });
