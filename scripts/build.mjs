@@ -2,7 +2,7 @@
 // only on demand, the LB's tracing SDK, in dist/<service>-chunks/). The LB's
 // bundle carries the dashboard (lb/src/dashboard/browser: page, script built from TypeScript,
 // stylesheet) inline; dist/dashboard/ holds the same files for the LB run from source (tsx).
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 // ESM bundles of CommonJS dependencies need `require`, `__filename` and `__dirname`.
@@ -86,3 +86,7 @@ await Promise.all(
     }),
   ),
 );
+// The replica's gRPC mode loads its .proto files at run time: they go beside its bundle (and into its image).
+if (wanted.some(([name]) => name === 'server')) {
+  await Promise.all(['echo.proto', 'health.proto'].map((file) => copyFile(`server/${file}`, `dist/${file}`)));
+}
