@@ -3,28 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { credentials, type GrpcObject, loadPackageDefinition, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-
-const proto = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url));
-
-/** A client of `path` in the .proto `file` that ships in server/ (what a user of the LB would load). */
-function clientOf(file: string, path: string[], address: string) {
-  let node = loadPackageDefinition(
-    loadSync(proto(file), { keepCase: true, defaults: true, enums: String }),
-  ) as GrpcObject;
-  for (const part of path.slice(0, -1)) node = node[part] as GrpcObject;
-  const Client = node[path.at(-1)!] as ServiceClientConstructor;
-  // biome-ignore lint/suspicious/noExplicitAny: the client's methods come from the .proto at run time
-  return new Client(address, credentials.createInsecure()) as any;
-}
-
-type Unary = (request: object, done: (error: Error | null, reply: unknown) => void) => void;
-
-const call = <T>(client: Record<string, Unary>, method: string, request: object) =>
-  new Promise<T>((resolve, reject) =>
-    client[method]!(request, (error, reply) => (error ? reject(error) : resolve(reply as T))),
-  );
+import { grpcClient, unary } from '../../kit/src/grpc-client.js';
 
 describe('replica server, REPLICA_PROTOCOL=h2c (gRPC)', () => {
   let child: ReturnType<typeof spawn>;
@@ -53,13 +32,13 @@ describe('replica server, REPLICA_PROTOCOL=h2c (gRPC)', () => {
   });
 
   it('Who names the replica and the key it was asked for', async () => {
-    const echo = clientOf('echo.proto', ['lb', 'v1', 'Echo'], address);
-    assert.deepEqual(await call(echo, 'Who', { key: 'user-42' }), { server: 'Server-9', key: 'user-42' });
+    const echo = grpcClient('echo.proto', ['lb', 'v1', 'Echo'], address);
+    assert.deepEqual(await unary(echo, 'Who', { key: 'user-42' }), { server: 'Server-9', key: 'user-42' });
     echo.close();
   });
 
   it('Chat sends the replica name first, then echoes every message', async () => {
-    const echo = clientOf('echo.proto', ['lb', 'v1', 'Echo'], address);
+    const echo = grpcClient('echo.proto', ['lb', 'v1', 'Echo'], address);
     const chat = echo.Chat();
     const got: string[] = [];
     chat.on('data', (message: { text: string }) => got.push(message.text));
@@ -72,8 +51,8 @@ describe('replica server, REPLICA_PROTOCOL=h2c (gRPC)', () => {
   });
 
   it('answers the standard health check SERVING', async () => {
-    const health = clientOf('health.proto', ['grpc', 'health', 'v1', 'Health'], address);
-    assert.deepEqual(await call(health, 'Check', { service: '' }), { status: 'SERVING' });
+    const health = grpcClient('health.proto', ['grpc', 'health', 'v1', 'Health'], address);
+    assert.deepEqual(await unary(health, 'Check', { service: '' }), { status: 'SERVING' });
     health.close();
   });
 });
