@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { type ClientHttp2Session, connect, constants } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -126,6 +127,16 @@ describe('HTTP/2 clients (prior knowledge, on the HTTP/1 port)', () => {
     assert.equal(answer.status, 200);
     assert.notEqual(answer.headers['x-served-by'], owner);
     assert.equal(JSON.parse(answer.text).message, `Hello from Server: ${answer.headers['x-served-by']}`);
+  });
+
+  it('closes a connection whose client ends its side before sending a byte (no protocol to wait for)', {
+    timeout: 5000,
+  }, async () => {
+    const { port } = new URL(lb.url);
+    const socket = netConnect(Number(port), '127.0.0.1', () => socket.end());
+    const started = Date.now();
+    await new Promise((resolve) => socket.on('close', resolve));
+    assert.ok(Date.now() - started < 1000, `closed after ${Date.now() - started} ms`);
   });
 
   it('keeps HTTP/1.1 working on the same port, on fresh connections and kept-alive ones', async () => {

@@ -37,6 +37,7 @@ export class Sniffing implements Timed {
   ) {
     (socket as SniffedSocket)[SNIFFING] = this;
     socket.on('data', onData);
+    socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
   }
@@ -66,6 +67,7 @@ export class Sniffing implements Timed {
     const socket = this.socket as SniffedSocket;
     socket.pause();
     socket.off('data', onData);
+    socket.off('end', onEnd);
     socket.off('error', onError);
     socket.off('close', onClose);
     socket[SNIFFING] = undefined;
@@ -74,6 +76,10 @@ export class Sniffing implements Timed {
 
 function onData(this: SniffedSocket, chunk: Buffer): void {
   this[SNIFFING]?.onBytes(chunk);
+}
+/** The client ended its side before sending anything: the LB ends its own (as for an idle connection). */
+function onEnd(this: SniffedSocket): void {
+  this.end();
 }
 function onError(): void {} // 'close' follows
 function onClose(this: SniffedSocket): void {
