@@ -1,8 +1,8 @@
 import { LbError, notOnReplicas } from '../contract/errors.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import type { RequestKey } from '../routing/index.js';
-import type { AttemptFailure, Observation, Observers, PassedOver, RequestTrace } from './observation.js';
-import type { Attempts, RelayStrategy, SwitchedSockets } from './relay-strategy.js';
+import type { AttemptFailure, Observation, PassedOver, RequestTrace } from './observation.js';
+import type { Attempts, RelayStrategy, RequestClient, SwitchedSockets } from './relay-strategy.js';
 import type { AdmittedRequest } from './request.js';
 import { requestIdFrom } from './request-id.js';
 import type { TunnelOpening } from './tunnel.js';
@@ -75,7 +75,7 @@ export class Exchange implements RelayStrategy {
 
   constructor(
     private readonly host: ExchangeHost,
-    client: { readonly clientIp: string; readonly observers: Observers },
+    client: RequestClient,
     private readonly request: AdmittedRequest,
   ) {
     const { clientIp, observers } = client;
@@ -128,9 +128,10 @@ export class Exchange implements RelayStrategy {
     relay.seen?.attemptFailed(failure);
     if (error.code === 'POOL_TIMEOUT') {
       relay.reply(this.host.busy(replica.name), true, false);
-    } else if (on?.reused && !on.answering && failure === 'reset' && !this.retriedStale && this.canResend()) {
+    } else if (on?.reused && !on.answering && failure === 'reset' && !this.retriedStale && !this.request.hasBody) {
       // A pooled connection the replica had just closed (the keep-alive race): one fresh try, no
-      // blame, within the same attempt's deadline. A timeout or a bad answer is no such race.
+      // blame, within the same attempt's deadline. A timeout or a bad answer is no such race; a body
+      // already streamed to the dead connection is gone, so only a bodiless request is sent again.
       this.retriedStale = true;
       relay.seen?.attemptFailed('stale');
       this.sendTo(relay, replica, true, relay.deadline);
@@ -159,11 +160,6 @@ export class Exchange implements RelayStrategy {
     const replica = this.target!;
     this.host.answered(replica.name, 101, performance.now() - this.startedAt);
     this.host.tunnel({ key: this.key, replica: replica.name, ...sockets });
-  }
-
-  private canResend(): boolean {
-    // A body already streamed to the dead connection is gone: only a bodiless request is sent again.
-    return this.replayable || !this.request.hasBody;
   }
 
   /** `deadline`: the attempt's, when it goes on on a new connection (a stale one's retry). */

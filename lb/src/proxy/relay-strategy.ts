@@ -1,7 +1,14 @@
 import type { Socket } from 'node:net';
 import type { LbError } from '../contract/errors.js';
-import type { Observation, RequestTrace } from './observation.js';
+import type { Observation, Observers, RequestTrace } from './observation.js';
 import type { FailedOn, Upstream, UpstreamError } from './upstream.js';
+
+/** Who sent a request, as a strategy sees it (an HTTP/1 connection or an HTTP/2 stream). */
+export interface RequestClient {
+  readonly clientIp: string;
+  /** The access log and tracer of the data plane. */
+  readonly observers: Observers;
+}
 
 /** What a switched connection is made of, as the relay that switched it hands it over. */
 export interface SwitchedSockets {

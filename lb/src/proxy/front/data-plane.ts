@@ -12,7 +12,7 @@ import { KEEP_ALIVE_SECONDS } from '../http1/wire.js';
 import { Http2Front, type StreamHost } from '../http2/front.js';
 import type { Observers } from '../observation.js';
 import { type OwnRoute, OwnRouteStrategy } from '../own-route.js';
-import type { RelayStrategy } from '../relay-strategy.js';
+import type { RelayStrategy, RequestClient } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
 import { type Protocol, Sniffing, type SniffOwner } from './sniffing.js';
 
@@ -104,10 +104,7 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
   }
 
   /** The LB's own paths go to its app, every other request to a replica. */
-  strategyFor(
-    client: { readonly clientIp: string; readonly observers: Observers },
-    request: AdmittedRequest,
-  ): RelayStrategy {
+  strategyFor(client: RequestClient, request: AdmittedRequest): RelayStrategy {
     if (ownPathMethod(request.path) !== undefined) return new OwnRouteStrategy(this.ownRoute(pathOf(request.path)));
     return new Exchange(this.options.forwarder, client, request);
   }
@@ -129,9 +126,7 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
       this.h2.serve(sniffing.socket, first);
       return;
     }
-    const connection = new ClientConnection(sniffing.socket, this, first);
-    this.connections.add(connection);
-    this.options.deadlines.watch(connection);
+    this.serveHttp1(sniffing.socket, first);
   }
 
   abandoned(sniffing: Sniffing): void {
@@ -190,7 +185,12 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
     }
     // Half-open from now on, as on cleartext: a client that ends its side still gets its answers.
     socket.allowHalfOpen = true;
-    const connection = new ClientConnection(socket, this);
+    this.serveHttp1(socket);
+  }
+
+  /** `first`: what was read of the socket to pick its protocol. */
+  private serveHttp1(socket: Socket, first?: Buffer): void {
+    const connection = new ClientConnection(socket, this, first);
     this.connections.add(connection);
     this.options.deadlines.watch(connection);
   }

@@ -2,7 +2,7 @@ import { constants, createServer, type Http2Server, type ServerHttp2Session, typ
 import type { Socket } from 'node:net';
 import { LbError } from '../../contract/errors.js';
 import { logRefusal, type Observers } from '../observation.js';
-import type { RelayStrategy } from '../relay-strategy.js';
+import type { RelayStrategy, RequestClient } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
 import { admitStream, isGrpc } from './admission.js';
 import { grpcFailure, grpcStatusOf, h2Failure, stopSending } from './responses.js';
@@ -10,7 +10,7 @@ import { StreamRelay } from './stream-relay.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = constants;
 /** The largest header block a client may send (as HTTP/1's 16 KiB head), counted as RFC 9113 counts it. */
-export const MAX_HEADER_LIST_BYTES = 16 * 1024;
+const MAX_HEADER_LIST_BYTES = 16 * 1024;
 /** How long a closed session's socket waits for the client to close its side (as HTTP/1's lingering close). */
 const LINGER_MS = 5000;
 
@@ -20,10 +20,7 @@ export interface StreamHost {
   /** An idle session is closed (GOAWAY) after this. */
   readonly keepAliveTimeoutMs: number;
   /** Where a stream's request goes: a replica, or the LB's own routes. */
-  strategyFor(
-    client: { readonly clientIp: string; readonly observers: Observers },
-    request: AdmittedRequest,
-  ): RelayStrategy;
+  strategyFor(client: RequestClient, request: AdmittedRequest): RelayStrategy;
   /** A session closed (shutdown waits for all of them). */
   sessionClosed(): void;
 }

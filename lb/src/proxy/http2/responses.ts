@@ -24,6 +24,15 @@ export function h2ResponseHeaders(
     const known = headers[name];
     headers[name] = known === undefined ? value : Array.isArray(known) ? [...known, value] : [String(known), value];
   }
+  return withLbHeaders(headers, id, servedBy);
+}
+
+/** The LB's own headers on an answer: the request id and the replica, when known. */
+function withLbHeaders(
+  headers: OutgoingHttpHeaders,
+  id: string | undefined,
+  servedBy: string | undefined,
+): OutgoingHttpHeaders {
   if (id !== undefined) headers['x-request-id'] = id;
   if (servedBy !== undefined) headers['x-served-by'] = servedBy;
   return headers;
@@ -41,13 +50,11 @@ export function h2Failure(
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
   };
-  if (id !== undefined) headers['x-request-id'] = id;
-  if (servedBy !== undefined) headers['x-served-by'] = servedBy;
-  return { headers, body };
+  return { headers: withLbHeaders(headers, id, servedBy), body };
 }
 
 /** gRPC status codes the LB answers with (grpc/doc/statuscodes.md). */
-export const GRPC = {
+const GRPC = {
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
   UNIMPLEMENTED: 12,
@@ -94,9 +101,7 @@ export function grpcFailure(
     'grpc-status': String(status),
     'grpc-message': encodeURIComponent(message),
   };
-  if (id !== undefined) headers['x-request-id'] = id;
-  if (servedBy !== undefined) headers['x-served-by'] = servedBy;
-  return headers;
+  return withLbHeaders(headers, id, servedBy);
 }
 
 /**

@@ -31,7 +31,7 @@ export class StreamRelay implements LegOwner, Attempts {
     private readonly request: AdmittedRequest,
     private readonly strategy: RelayStrategy,
     observers: Observers,
-    clientIp: string,
+    private readonly clientIp: string,
     /** A gRPC call: errors are gRPC statuses in trailers. */
     private readonly grpc: boolean,
   ) {
@@ -187,10 +187,6 @@ export class StreamRelay implements LegOwner, Attempts {
       this.strategy.trace?.traceparent,
       this.stream.session?.encrypted === true,
     );
-  }
-
-  private get clientIp(): string {
-    return this.stream.session?.socket?.remoteAddress ?? 'unknown';
   }
 
   private count(bytes: number): void {
