@@ -23,8 +23,16 @@ function protoPath(name: string): string {
   return existsSync(besideBundle) ? besideBundle : fileURLToPath(new URL(`../${name}`, import.meta.url));
 }
 
-function service(file: string, path: string[]): ServiceClientConstructor {
-  const definition = loadSync(protoPath(file), { keepCase: true, defaults: true });
+/**
+ * The service at `path` (package parts, then the service) in one of the replica's `.proto` files;
+ * `enums: String` reads enum values as their names (what a client compares).
+ */
+export function loadService(
+  file: string,
+  path: string[],
+  options: { enums?: typeof String } = {},
+): ServiceClientConstructor {
+  const definition = loadSync(protoPath(file), { keepCase: true, defaults: true, ...options });
   let node = loadPackageDefinition(definition) as GrpcObject;
   for (const part of path.slice(0, -1)) node = node[part] as GrpcObject;
   return node[path.at(-1)!] as ServiceClientConstructor;
@@ -43,7 +51,7 @@ interface Msg {
  */
 export function buildGrpcServer(id: string): Server {
   const server = new Server();
-  server.addService(service('echo.proto', ['lb', 'v1', 'Echo']).service, {
+  server.addService(loadService('echo.proto', ['lb', 'v1', 'Echo']).service, {
     Who: (call: ServerUnaryCall<WhoRequest, unknown>, done: sendUnaryData<unknown>) =>
       done(null, { server: id, key: call.request.key }),
     Chat: (call: ServerDuplexStream<Msg, Msg>) => {
@@ -52,7 +60,7 @@ export function buildGrpcServer(id: string): Server {
       call.on('end', () => call.end());
     },
   });
-  server.addService(service('health.proto', ['grpc', 'health', 'v1', 'Health']).service, {
+  server.addService(loadService('health.proto', ['grpc', 'health', 'v1', 'Health']).service, {
     Check: (_call: ServerUnaryCall<unknown, unknown>, done: sendUnaryData<unknown>) =>
       done(null, { status: 'SERVING' }),
     Watch: (call: ServerWritableStream<unknown, unknown>) =>
