@@ -83,6 +83,13 @@ export interface Config {
   readonly tls: TlsFiles | undefined;
   /** H2_MAX_CONCURRENT_STREAMS: streams one HTTP/2 client connection may have open at once. */
   readonly h2MaxConcurrentStreams: number;
+  /** REPLICA_PROTOCOL: how the LB speaks to replicas (and what it tells those it starts). */
+  readonly replicaProtocol: 'http1' | 'h2c';
+  /**
+   * How heartbeats ask: GET HEALTH_PATH, or (h2c replicas, HEALTH_PATH unset) the gRPC health
+   * protocol's Check, SERVING counting as alive.
+   */
+  readonly healthCheck: 'http' | 'grpc';
 }
 
 export interface TracingConfig {
@@ -291,6 +298,15 @@ export function parseConfig(env: Env, defaults: { driver: DriverKind }): Config 
     tracing: tracing(env),
     tls: tlsFiles(env),
     h2MaxConcurrentStreams: integer(env, 'H2_MAX_CONCURRENT_STREAMS', 100, 1, 10_000),
+    ...replicaProtocol(env),
+  };
+}
+
+function replicaProtocol(env: Env): Pick<Config, 'replicaProtocol' | 'healthCheck'> {
+  const protocol = oneOf(env, 'REPLICA_PROTOCOL', 'http1', ['http1', 'h2c']);
+  return {
+    replicaProtocol: protocol,
+    healthCheck: protocol === 'h2c' && raw(env, 'HEALTH_PATH') === undefined ? 'grpc' : 'http',
   };
 }
 

@@ -14,6 +14,7 @@ import { ControllerMetrics, exposition } from '../metrics.js';
 import { assertPortFree } from '../proxy/front/data-plane.js';
 import { UPSTREAM_IDLE_TIMEOUT_MS } from '../proxy/upstream.js';
 import type { ReplicaDriver } from '../replicas/driver.js';
+import { grpcHealthProbe } from '../replicas/grpc-probe.js';
 import { ReplicaManager } from '../replicas/manager.js';
 import { healthProbe } from '../replicas/probe.js';
 import { ProcessDriver } from '../replicas/process-driver.js';
@@ -52,7 +53,11 @@ const OWN_ROUTES_TIMEOUT_MS = 600_000;
 
 async function createDriver(config: Config, log: Logger): Promise<ReplicaDriver> {
   if (config.driver === 'process') {
-    return new ProcessDriver({ startTimeoutMs: config.startTimeoutMs, command: config.replicas.command });
+    return new ProcessDriver({
+      startTimeoutMs: config.startTimeoutMs,
+      command: config.replicas.command,
+      protocol: config.replicaProtocol,
+    });
   }
   const engine = {
     network: config.network,
@@ -61,7 +66,8 @@ async function createDriver(config: Config, log: Logger): Promise<ReplicaDriver>
     prefix: config.containerPrefix,
     stopTimeoutMs: config.stopTimeoutMs,
     replicaPort: config.replicas.port,
-    replicaEnv: config.replicas.env,
+    // The replicas speak what the LB speaks to them (REPLICA_ENV cannot say otherwise).
+    replicaEnv: [...config.replicas.env, `REPLICA_PROTOCOL=${config.replicaProtocol}`],
     log,
   };
   if (config.driver === 'swarm') {
@@ -84,7 +90,10 @@ export function emptyRouter(config: Config): RoutingTable<ReplicaHandle> {
 
 /** Membership and its keepers: the manager (with the driver), recovery, heartbeats, the event log. */
 function membershipOwner(config: Config, driver: ReplicaDriver, log: Logger, inFlight: (name: string) => number) {
-  const probe = healthProbe({ path: config.replicas.healthPath, statuses: config.replicas.healthStatus });
+  const probe =
+    config.healthCheck === 'grpc'
+      ? grpcHealthProbe
+      : healthProbe({ path: config.replicas.healthPath, statuses: config.replicas.healthStatus });
   const manager = new ReplicaManager({
     driver,
     router: emptyRouter(config),

@@ -15,6 +15,7 @@ import { Deadlines } from '../proxy/deadlines.js';
 import { Forwarder } from '../proxy/forwarder.js';
 import { DataPlane } from '../proxy/front/data-plane.js';
 import { UpstreamPool } from '../proxy/http1/pool.js';
+import { H2cUpstream } from '../proxy/http2/upstream-session.js';
 import type { OwnRoute } from '../proxy/own-route.js';
 import { UPSTREAM_IDLE_TIMEOUT_MS, type UpstreamTarget } from '../proxy/upstream.js';
 import type { ReplicaManager } from '../replicas/manager.js';
@@ -95,7 +96,10 @@ export function buildForwarding(deps: ForwardingDeps): Forwarding {
       onResult: deps.onResult,
       outliers,
       isFailing: (name) => controller?.recovery.isFailing(name) ?? false,
-      newUpstream: (target, options, clock) => new UpstreamPool(target, options, clock),
+      newUpstream:
+        config.replicaProtocol === 'h2c'
+          ? (target, options, clock) => new H2cUpstream(target, options, clock)
+          : (target, options, clock) => new UpstreamPool(target, options, clock),
     },
     deadlines,
   );

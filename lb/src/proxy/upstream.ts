@@ -1,4 +1,6 @@
+import type { Socket } from 'node:net';
 import type { Deadlines } from './deadlines.js';
+import type { AdmittedRequest } from './request.js';
 
 /** Why an upstream exchange failed; `code` is what the client's 502 names. */
 export class UpstreamError extends Error {
@@ -25,6 +27,9 @@ export interface FailedOn {
  */
 export const UPSTREAM_IDLE_TIMEOUT_MS = 30_000;
 
+/** REPLICA_PROTOCOL: HTTP/1.1, or HTTP/2 cleartext with prior knowledge. */
+export type UpstreamProtocol = 'http1' | 'h2c';
+
 export type UpstreamTarget = { readonly host: string; readonly port: number } | { readonly path: string };
 
 export interface PoolOptions {
@@ -36,15 +41,88 @@ export interface PoolOptions {
   readonly idleTimeoutMs: number;
 }
 
+/** An answer's head as a relay needs it, from any protocol. */
+export interface ResponseHead {
+  readonly status: number;
+  /** [name, value, ...] as received. */
+  readonly headers: readonly string[];
+}
+
+/** What one exchange hears from the upstream it was sent on. */
+export interface AnswerHandler {
+  /** Return 1 when the answer has no body whatever its headers say (HEAD). */
+  onResponseHead(head: ResponseHead): number;
+  onResponseBody(chunk: Buffer): void;
+  /** Trailer fields ([name, value, ...]) after the body: HTTP/2 upstreams (gRPC's status) only. */
+  onResponseTrailers?(trailers: readonly string[]): void;
+  onResponseComplete(): void;
+  onUpstreamError(error: UpstreamError): void;
+  /** The upstream can take more request body (after a write returned false). */
+  onUpstreamDrain(): void;
+  /**
+   * The replica switched protocols (101) for a request sent with `upgrade`: the socket is the
+   * handler's now, with what the replica sent after the head (HTTP/1 upstreams only).
+   */
+  onSwitch?(head: ResponseHead, socket: Socket, rest: Buffer | undefined): void;
+}
+
+/** What the LB adds to a request on its way up, whatever the protocol. */
+export interface Forwarding {
+  /** X-Request-Id (forwarded requests only). */
+  readonly id: string | undefined;
+  /** Appended to X-Forwarded-For. */
+  readonly clientIp: string;
+  /** Tracing: the LB's span as the replica's parent, in place of the client's traceparent. */
+  readonly traceparent: string | undefined;
+  /** The client came over TLS (`X-Forwarded-Proto: https`). */
+  readonly secure: boolean;
+}
+
 /**
- * Where attempts go: connections to one upstream, whatever protocol they speak. A relay takes the
- * kind its protocol makes (HTTP/1's `UpstreamPool`); the strategies only pass it on.
+ * What carries one exchange to an upstream: an HTTP/1 connection (one exchange at a time) or an
+ * HTTP/2 stream on a shared session.
+ */
+export interface Carrier extends FailedOn {
+  /**
+   * Sends the request's head (for a bodiless request, the whole request); the answer's head must
+   * arrive by `deadline` (ms epoch). `upgrade` asks for a tunnel.
+   */
+  send(
+    handler: AnswerHandler,
+    request: AdmittedRequest,
+    forwarding: Forwarding,
+    deadline: number,
+    upgrade: boolean,
+  ): void;
+  /** A piece of the request body; false when the upstream cannot take more now (wait for onUpstreamDrain). */
+  writeBody(chunk: Buffer, chunked: boolean): boolean;
+  endBody(chunked: boolean): void;
+  /** The client cannot take more of the answer: reading stops until `resume`. */
+  pause(): void;
+  resume(): void;
+  /** The exchange is abandoned (the client left, or it failed over). */
+  destroy(): void;
+}
+
+/** Told of a carrier for one exchange, or why there is none. */
+export type Acquired = (error: UpstreamError | null, carrier?: Carrier) => void;
+
+/**
+ * Where attempts go: the connections to one upstream, whatever protocol they speak (HTTP/1's
+ * `UpstreamPool`, HTTP/2's `H2cUpstream`).
  */
 export interface Upstream {
+  /** How the replica is spoken to: a gRPC call needs h2c. */
+  readonly protocol: UpstreamProtocol;
   /** What a request to this upstream says in Host when the client gave none. */
   readonly authority: string;
   readonly options: PoolOptions;
-  /** Closes idle connections and fails waiters; connections in use finish their exchange. */
+  /**
+   * Hands a carrier to `done` (a new connection when `fresh`); one that waits past `deadline` (ms
+   * epoch) gets POOL_TIMEOUT. Returns what stops the wait.
+   */
+  acquire(done: Acquired, deadline: number, fresh: boolean): () => void;
+  /** Closes idle connections and fails waiters; exchanges in flight finish. */
   close(): void;
 }
 

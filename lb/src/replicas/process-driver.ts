@@ -23,6 +23,8 @@ export interface ProcessDriverOptions {
    * in its environment). The LB picks its port and waits for it to accept connections.
    */
   readonly command?: readonly string[] | undefined;
+  /** REPLICA_PROTOCOL, told to every replica (this project's server then speaks gRPC over h2c). */
+  readonly protocol?: 'http1' | 'h2c';
 }
 
 /** Walks up from this file to the checkout's root (where package.json names this project). */
@@ -52,6 +54,7 @@ export class ProcessDriver implements ReplicaDriver {
   private readonly startTimeoutMs: number;
   private readonly logLevel: string;
   private readonly command: readonly string[] | undefined;
+  private readonly protocol: 'http1' | 'h2c';
   private readonly killAllOnExit = () => {
     for (const child of this.children.values()) signalReplica(child.process, 'SIGKILL');
   };
@@ -61,6 +64,7 @@ export class ProcessDriver implements ReplicaDriver {
     this.startTimeoutMs = options.startTimeoutMs ?? 20_000;
     this.logLevel = options.logLevel ?? 'warn';
     this.command = options.command;
+    this.protocol = options.protocol ?? 'http1';
     process.on('exit', this.killAllOnExit);
   }
 
@@ -68,7 +72,14 @@ export class ProcessDriver implements ReplicaDriver {
     if (this.children.has(name)) throw driverError(`replica process '${name}' is already running`);
     const command = this.command;
     const port = command ? await freePort() : 0;
-    const env = { ...process.env, SERVER_ID: name, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: this.logLevel };
+    const env = {
+      ...process.env,
+      SERVER_ID: name,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: this.logLevel,
+      REPLICA_PROTOCOL: this.protocol,
+    };
     const child = command
       ? spawn(
           command[0]!,

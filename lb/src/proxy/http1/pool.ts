@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import type { Deadlines, Timed } from '../deadlines.js';
-import { type PoolOptions, UpstreamError, type UpstreamTarget } from '../upstream.js';
-import { type Acquired, UpstreamConnection, type UpstreamSlot } from './upstream-connection.js';
+import { type Acquired, type PoolOptions, type Upstream, UpstreamError, type UpstreamTarget } from '../upstream.js';
+import { UpstreamConnection, type UpstreamSlot } from './upstream-connection.js';
 
 /** A request waiting for a free connection, until its own deadline. */
 class Waiter implements Timed {
@@ -20,7 +20,8 @@ class Waiter implements Timed {
  * A keep-alive pool of raw sockets to one upstream (a replica, or the LB's own Fastify) and the
  * requests waiting for one. Its connections know it only as their `UpstreamSlot`.
  */
-export class UpstreamPool implements UpstreamSlot {
+export class UpstreamPool implements Upstream, UpstreamSlot {
+  readonly protocol = 'http1';
   /** What a request to this upstream says in Host when the client gave none. */
   readonly authority: string;
   private readonly idle: UpstreamConnection[] = [];

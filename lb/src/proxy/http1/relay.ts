@@ -4,11 +4,9 @@ import { headerValue } from '../header-list.js';
 import { Observation, type Observers } from '../observation.js';
 import type { Attempts, RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
-import type { Upstream, UpstreamError } from '../upstream.js';
-import type { Head } from './parser.js';
-import type { UpstreamConnection } from './upstream-connection.js';
-import { type LegOwner, UpstreamLeg } from './upstream-leg.js';
-import { type Framing, failureResponse, requestHead, responseHead, switchingHead } from './wire.js';
+import type { Forwarding, ResponseHead, Upstream, UpstreamError } from '../upstream.js';
+import { type LegOwner, UpstreamLeg } from '../upstream-leg.js';
+import { type Framing, failureResponse, responseHead, switchingHead, trailerSection } from './wire.js';
 
 /** The client side of a relay: where the answer goes, in order, on one connection. */
 export interface ClientSide {
@@ -58,6 +56,9 @@ export class Relay implements LegOwner, Attempts {
   private held: { head: string; chunks: Buffer[] } | undefined;
   private framing: Framing = 'none';
   private keepAlive = false;
+  /** Trailer fields from an HTTP/2 upstream: they end a chunked answer. */
+  private trailers: readonly string[] | undefined;
+  private up: Forwarding | undefined;
   /** The access log's record and the span of this request; undefined when neither is on. */
   readonly seen: Observation | undefined;
 
@@ -87,7 +88,7 @@ export class Relay implements LegOwner, Attempts {
   }
 
   /** The replica answered 101: the handshake is relayed, and the two sockets become a tunnel. */
-  onSwitch(head: Head, socket: Socket, fromReplica: Buffer | undefined): void {
+  onSwitch(head: ResponseHead, socket: Socket, fromReplica: Buffer | undefined): void {
     this.leg.detach();
     this.strategy.settle();
     this.done = true;
@@ -137,7 +138,7 @@ export class Relay implements LegOwner, Attempts {
     this.client.resumeBody();
   }
 
-  onResponseHead(head: Head): number {
+  onResponseHead(head: ResponseHead): number {
     const refusal = this.strategy.accept(head.status);
     if (refusal) {
       this.mode = 'discard';
@@ -206,9 +207,14 @@ export class Relay implements LegOwner, Attempts {
       this.send(wholeAnswer(head, chunks));
       this.finish(this.keepAlive);
     } else if (this.mode === 'relay') {
-      if (this.framing === 'chunked') this.send('0\r\n\r\n');
+      if (this.framing === 'chunked') this.send(trailerSection(this.trailers));
       this.finish(this.keepAlive);
     }
+  }
+
+  /** An HTTP/2 upstream's trailers: a chunked answer carries them; other framings have no place for them. */
+  onResponseTrailers(trailers: readonly string[]): void {
+    this.trailers = trailers;
   }
 
   onUpstreamError(error: UpstreamError): void {
@@ -270,15 +276,15 @@ export class Relay implements LegOwner, Attempts {
     this.finish(alive);
   }
 
-  headFor(connection: UpstreamConnection): string {
-    return requestHead(
-      this.request,
-      this.strategy.id,
-      this.client.clientIp,
-      connection.authority,
-      this.strategy.trace?.traceparent,
-      this.client.secure,
-    );
+  get forwarding(): Forwarding {
+    const { strategy, client } = this;
+    this.up ??= {
+      id: strategy.id,
+      clientIp: client.clientIp,
+      traceparent: strategy.trace?.traceparent,
+      secure: client.secure === true,
+    };
+    return this.up;
   }
 
   private finish(keepAlive: boolean): void {

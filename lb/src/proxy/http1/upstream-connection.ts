@@ -1,27 +1,23 @@
 import type { Socket } from 'node:net';
 import type { Deadlines, Timed } from '../deadlines.js';
 import { move, type Transitions } from '../phase.js';
+import type { AdmittedRequest } from '../request.js';
 import { connectionOf, type SocketConnection, serveSocket } from '../socket-events.js';
-import { type PoolOptions, UpstreamError } from '../upstream.js';
+import {
+  type Acquired,
+  type AnswerHandler,
+  type Carrier,
+  type Forwarding,
+  type PoolOptions,
+  UpstreamError,
+} from '../upstream.js';
 import { DirectWriter, type WriteOwner } from './direct-write.js';
 import { type Head, isParseError, type ParsedReader, type ParseError, type ParserHandler, restOf } from './parser.js';
 import { Pause, SocketReader } from './socket-reader.js';
+import { requestHead } from './wire.js';
 
 /** What one exchange gets from its upstream connection. */
-export interface ResponseHandler {
-  /** Return 1 when the answer has no body whatever its headers say (HEAD). */
-  onResponseHead(head: Head): number;
-  onResponseBody(chunk: Buffer): void;
-  onResponseComplete(): void;
-  onUpstreamError(error: UpstreamError): void;
-  /** The connection can take more request body (after a write returned false). */
-  onUpstreamDrain(): void;
-  /**
-   * The replica switched protocols (101) for a request sent with `upgrade`: the socket is the
-   * handler's now, with what the replica sent after the head.
-   */
-  onSwitch?(head: Head, socket: Socket, rest: Buffer | undefined): void;
-}
+export type ResponseHandler = AnswerHandler;
 
 /** What a connection tells the pool it belongs to, and reads from it. */
 export interface UpstreamSlot {
@@ -36,8 +32,6 @@ export interface UpstreamSlot {
   /** Closed, or left for a tunnel: it no longer counts. */
   forget(connection: UpstreamConnection): void;
 }
-
-export type Acquired = (error: UpstreamError | null, connection?: UpstreamConnection) => void;
 
 /**
  * Where an upstream connection is in its life:
@@ -76,7 +70,7 @@ export const UPSTREAM_MOVES: Transitions<UpstreamPhase> = {
  * time; anything the upstream sends outside an exchange (bytes after a complete answer,
  * an answer nobody asked for) closes it, so a misbehaving replica cannot desynchronise it.
  */
-export class UpstreamConnection implements ParserHandler, ParsedReader, WriteOwner, SocketConnection, Timed {
+export class UpstreamConnection implements Carrier, ParserHandler, ParsedReader, WriteOwner, SocketConnection, Timed {
   deadline = 0;
   readonly authority: string;
   private phase: UpstreamPhase = 'connecting';
@@ -161,17 +155,17 @@ export class UpstreamConnection implements ParserHandler, ParsedReader, WriteOwn
   }
 
   /**
-   * Sends a request head (and, for a bodiless request, that is the whole request). The answer's
+   * Sends the request's head (for a bodiless request, that is the whole request). The answer's
    * head must arrive by `deadline` (ms epoch): the attempt's deadline, which waiting for this
    * connection already counted against.
    */
-  send(handler: ResponseHandler, head: string, complete: boolean, deadline: number, upgrade = false): void {
+  send(handler: ResponseHandler, request: AdmittedRequest, up: Forwarding, deadline: number, upgrade = false): void {
     this.to('waiting');
     this.handler = handler;
     this.upgradeAsked = upgrade;
-    this.requestComplete = complete;
+    this.requestComplete = !request.hasBody;
     this.deadline = deadline;
-    this.writer.write(head);
+    this.writer.write(requestHead(request, up.id, up.clientIp, this.authority, up.traceparent, up.secure));
   }
 
   /** A piece of the request body; false when the socket's buffer is full (wait for onUpstreamDrain). */

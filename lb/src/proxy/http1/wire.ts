@@ -16,7 +16,7 @@ export const HOP_BY_HOP = new Set([
 ]);
 
 /** Request headers the LB replaces or answers itself: the id, the client chain, the expectation. */
-const SET_BY_LB_UP = new Set(['x-request-id', 'x-forwarded-for', 'expect']);
+export const SET_BY_LB_UP = new Set(['x-request-id', 'x-forwarded-for', 'expect']);
 /** Response headers the LB sets itself; a replica's own copies are dropped. */
 export const SET_BY_LB_DOWN = new Set(['x-request-id', 'x-served-by']);
 
@@ -125,6 +125,21 @@ export function responseHead(res: DownstreamResponse): string {
   if (lbHeaders) head += `x-request-id: ${res.id}\r\nx-served-by: ${res.servedBy}\r\n`;
   if (res.framing === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
   return head + (res.keepAlive ? KEEP_ALIVE : CLOSE);
+}
+
+/**
+ * The end of a chunked body: the last chunk, then the trailer fields an HTTP/2 upstream sent
+ * (gRPC's status, say), less those a trailer may not carry.
+ */
+export function trailerSection(trailers: readonly string[] | undefined): string {
+  let section = '0\r\n';
+  if (trailers) {
+    for (let k = 0; k < trailers.length; k += 2) {
+      const name = trailers[k]!;
+      if (!HOP_BY_HOP.has(name) && name !== 'content-length') section += `${name}: ${trailers[k + 1]!}\r\n`;
+    }
+  }
+  return `${section}\r\n`;
 }
 
 /** The contract's error as a whole response: `lbHeaders` ([name, value, ...]) name the id and replica when known. */

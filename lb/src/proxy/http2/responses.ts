@@ -27,6 +27,22 @@ export function h2ResponseHeaders(
   return withLbHeaders(headers, id, servedBy);
 }
 
+/** An h2c upstream's trailer fields for the client: connection-specific ones and pseudo-headers left out. */
+export function h2Trailers(raw: readonly string[]): OutgoingHttpHeaders {
+  const trailers: OutgoingHttpHeaders = {};
+  for (let k = 0; k < raw.length; k += 2) {
+    const name = raw[k]!;
+    if (name.startsWith(':') || HOP_BY_HOP.has(name)) continue;
+    trailers[name] = raw[k + 1]!;
+  }
+  return trailers;
+}
+
+/** gRPC's status as trailers (`grpc-message` percent-encoded, as the protocol says). */
+export function grpcTrailers(status: number, message: string): OutgoingHttpHeaders {
+  return { 'grpc-status': String(status), 'grpc-message': encodeURIComponent(message) };
+}
+
 /** The LB's own headers on an answer: the request id and the replica, when known. */
 function withLbHeaders(
   headers: OutgoingHttpHeaders,
@@ -54,7 +70,7 @@ export function h2Failure(
 }
 
 /** gRPC status codes the LB answers with (grpc/doc/statuscodes.md). */
-const GRPC = {
+export const GRPC = {
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
   UNIMPLEMENTED: 12,
@@ -98,8 +114,7 @@ export function grpcFailure(
   const headers: OutgoingHttpHeaders = {
     [HTTP2_HEADER_STATUS]: 200,
     'content-type': 'application/grpc',
-    'grpc-status': String(status),
-    'grpc-message': encodeURIComponent(message),
+    ...grpcTrailers(status, message),
   };
   return withLbHeaders(headers, id, servedBy);
 }

@@ -1,22 +1,29 @@
-import { constants, type ServerHttp2Stream } from 'node:http2';
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { LbError } from '../../contract/errors.js';
-import type { Head } from '../http1/parser.js';
-import type { UpstreamConnection } from '../http1/upstream-connection.js';
-import { type LegOwner, UpstreamLeg } from '../http1/upstream-leg.js';
-import { requestHead } from '../http1/wire.js';
 import { Observation, type Observers } from '../observation.js';
 import type { Attempts, RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
-import type { Upstream, UpstreamError } from '../upstream.js';
-import { grpcFailure, grpcStatusOf, h2Failure, h2ResponseHeaders, stopSending } from './responses.js';
+import type { Forwarding, ResponseHead, Upstream, UpstreamError } from '../upstream.js';
+import { type LegOwner, UpstreamLeg } from '../upstream-leg.js';
+import {
+  GRPC,
+  grpcFailure,
+  grpcStatusOf,
+  grpcTrailers,
+  h2Failure,
+  h2ResponseHeaders,
+  h2Trailers,
+  stopSending,
+} from './responses.js';
 
 const { NGHTTP2_INTERNAL_ERROR } = constants;
 
 /**
- * One HTTP/2 stream relayed to an HTTP/1 replica over its pool (translated, as nginx and HAProxy
- * do) and its answer back, with flow control both ways: the stream is paused while the replica
- * cannot take more body, the replica's socket while the stream's window is full. Where it goes and
- * what a failure does is its strategy's, exactly as for an HTTP/1 request.
+ * One HTTP/2 stream relayed to a replica and its answer back: over an HTTP/1 pool (translated, as
+ * nginx and HAProxy do), or as a stream of an h2c session, trailers and all. Flow control works
+ * both ways: the stream is paused while the replica cannot take more body, the replica's side
+ * while the stream's window is full. Where it goes and what a failure does is its strategy's,
+ * exactly as for an HTTP/1 request.
  */
 export class StreamRelay implements LegOwner, Attempts {
   readonly seen: Observation | undefined;
@@ -25,6 +32,11 @@ export class StreamRelay implements LegOwner, Attempts {
   private done = false;
   /** How the answer goes: undefined until its head arrives; 'discard' when answered in its place. */
   private mode: 'relay' | 'discard' | undefined;
+  /** The attempt's upstream speaks h2c: its answer may end with trailers (gRPC's status). */
+  private h2c = false;
+  /** The answer ends with trailers (sent once its body is out): the upstream's, or a gRPC failure's. */
+  private trailers: OutgoingHttpHeaders | undefined;
+  private up: Forwarding | undefined;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -87,7 +99,8 @@ export class StreamRelay implements LegOwner, Attempts {
 
   attempt(upstream: Upstream, servedBy: string | undefined, fresh = false, deadline?: number): void {
     this.servedBy = servedBy;
-    if (this.grpc && servedBy !== undefined) {
+    this.h2c = upstream.protocol === 'h2c';
+    if (this.grpc && servedBy !== undefined && !this.h2c) {
       // gRPC needs HTTP/2 (and trailers) end to end; this replica speaks HTTP/1.1.
       this.strategy.settle();
       this.reply(
@@ -128,9 +141,9 @@ export class StreamRelay implements LegOwner, Attempts {
 
   continueIfAsked(): void {} // HTTP/2 clients send their body without waiting for 100 Continue
 
-  // ---- ResponseHandler, for the upstream connection
+  // ---- AnswerHandler, for the upstream
 
-  onResponseHead(head: Head): number {
+  onResponseHead(head: ResponseHead): number {
     const refusal = this.strategy.accept(head.status);
     if (refusal) {
       this.mode = 'discard';
@@ -142,8 +155,12 @@ export class StreamRelay implements LegOwner, Attempts {
     if (this.seen) this.seen.record.status = head.status;
     this.mode = 'relay';
     if (!this.done && !this.stream.destroyed) {
+      // From an h2c upstream, the stream ends with its trailers (or none) once the body is out.
+      const waitForTrailers = this.h2c && !bodiless;
+      if (waitForTrailers) this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.trailers ?? {}));
       this.stream.respond(h2ResponseHeaders(head.status, head.headers, this.strategy.id, this.servedBy), {
         endStream: bodiless,
+        waitForTrailers,
       });
     }
     return request.method === 'HEAD' ? 1 : 0;
@@ -164,6 +181,10 @@ export class StreamRelay implements LegOwner, Attempts {
     this.finish();
   }
 
+  onResponseTrailers(trailers: readonly string[]): void {
+    this.trailers = h2Trailers(trailers);
+  }
+
   onUpstreamError(error: UpstreamError): void {
     const connection = this.leg.detach();
     this.strategy.settle();
@@ -178,15 +199,15 @@ export class StreamRelay implements LegOwner, Attempts {
 
   // ---- internals
 
-  headFor(connection: UpstreamConnection): string {
-    return requestHead(
-      this.request,
-      this.strategy.id,
-      this.clientIp,
-      connection.authority,
-      this.strategy.trace?.traceparent,
-      this.stream.session?.encrypted === true,
-    );
+  get forwarding(): Forwarding {
+    const { strategy } = this;
+    this.up ??= {
+      id: strategy.id,
+      clientIp: this.clientIp,
+      traceparent: strategy.trace?.traceparent,
+      secure: this.stream.session?.encrypted === true,
+    };
+    return this.up;
   }
 
   private count(bytes: number): void {
@@ -201,12 +222,19 @@ export class StreamRelay implements LegOwner, Attempts {
     if (!this.leg.requestComplete) stopSending(this.stream);
   }
 
-  /** The answer cannot be completed: the stream is reset (what the client has cannot be taken back). */
+  /**
+   * The answer cannot be completed: what the client has cannot be taken back. A gRPC answer still
+   * waiting for its trailers ends with UNAVAILABLE and why; any other stream is reset.
+   */
   private cut(why: string): void {
     this.done = true;
     this.release();
     this.seen?.end(why);
-    if (!this.stream.destroyed) this.stream.close(NGHTTP2_INTERNAL_ERROR);
+    if (this.stream.destroyed) return;
+    if (this.grpc && this.h2c && this.stream.headersSent && !this.stream.writableEnded) {
+      this.trailers = grpcTrailers(GRPC.UNAVAILABLE, `Replica ${this.servedBy} ${why}`);
+      this.stream.end();
+    } else this.stream.close(NGHTTP2_INTERNAL_ERROR);
   }
 
   /** Gives up the upstream connection mid-exchange: it cannot be reused. */
