@@ -41,6 +41,9 @@ export function loadService(
 interface WhoRequest {
   key: string;
 }
+interface WaitRequest extends WhoRequest {
+  ms: number;
+}
 interface Msg {
   text: string;
 }
@@ -56,8 +59,16 @@ export function buildGrpcServer(id: string): Server {
       done(null, { server: id, key: call.request.key }),
     Chat: (call: ServerDuplexStream<Msg, Msg>) => {
       call.write({ text: id });
-      call.on('data', (message: Msg) => call.write(message));
+      call.on('data', (message: Msg) => {
+        if (message.text.startsWith('fail:'))
+          call.emit('error', { code: status.INVALID_ARGUMENT, details: message.text.slice('fail:'.length) });
+        else call.write(message);
+      });
       call.on('end', () => call.end());
+    },
+    Wait: (call: ServerUnaryCall<WaitRequest, unknown>, done: sendUnaryData<unknown>) => {
+      const timer = setTimeout(() => done(null, { server: id, key: call.request.key }), call.request.ms);
+      call.on('cancelled', () => clearTimeout(timer));
     },
   });
   server.addService(loadService('health.proto', ['grpc', 'health', 'v1', 'Health']).service, {

@@ -1,6 +1,7 @@
 import { LbError, notOnReplicas } from '../contract/errors.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import type { RequestKey } from '../routing/index.js';
+import { isGrpc } from './header-list.js';
 import type { AttemptFailure, Observation, PassedOver, RequestTrace } from './observation.js';
 import type { Attempts, RelayStrategy, RequestClient, SwitchedSockets } from './relay-strategy.js';
 import type { AdmittedRequest } from './request.js';
@@ -62,7 +63,10 @@ export class Exchange implements RelayStrategy {
   readonly canSwitch: boolean;
   readonly trace: RequestTrace | undefined;
   private readonly key: RequestKey;
-  private readonly replayable: boolean;
+  /** A bodiless GET or HEAD: it goes to the next replica when one fails before answering. */
+  private readonly safe: boolean;
+  /** A gRPC call: it goes to the next replica when one refused or reset it before answering (not after a timeout: it may be running). */
+  private readonly grpc: boolean;
   private readonly clientIp: string;
   private target: ReplicaHandle | undefined;
   private tried: Set<string> | undefined;
@@ -85,7 +89,8 @@ export class Exchange implements RelayStrategy {
     this.id = id.text;
     // No key of its own: the request's id routes it (the client's integer X-Request-Id, else random).
     this.key = host.keyOf(request, clientIp) ?? id.key;
-    this.replayable = !request.hasBody && (request.method === 'GET' || request.method === 'HEAD');
+    this.safe = !request.hasBody && (request.method === 'GET' || request.method === 'HEAD');
+    this.grpc = isGrpc(request.headers);
     this.canSwitch = request.upgrade;
   }
 
@@ -128,16 +133,16 @@ export class Exchange implements RelayStrategy {
     relay.seen?.attemptFailed(failure);
     if (error.code === 'POOL_TIMEOUT') {
       relay.reply(this.host.busy(replica.name), true, false);
-    } else if (on?.reused && !on.answering && failure === 'reset' && !this.retriedStale && !this.request.hasBody) {
+    } else if (on?.reused && !on.answering && failure === 'reset' && !this.retriedStale && relay.replayable) {
       // A pooled connection the replica had just closed (the keep-alive race): one fresh try, no
       // blame, within the same attempt's deadline. A timeout or a bad answer is no such race; a body
-      // already streamed to the dead connection is gone, so only a bodiless request is sent again.
+      // already streamed to the dead connection is gone unless it was kept (a small gRPC call's).
       this.retriedStale = true;
       relay.seen?.attemptFailed('stale');
       this.sendTo(relay, replica, true, relay.deadline);
     } else {
       this.host.failed(replica.name, error, this.startedAt);
-      if (this.replayable) {
+      if (this.safe || (this.grpc && relay.replayable && failure !== 'timeout')) {
         this.failures ??= [];
         this.failures.push({ replica: replica.name, error });
         this.sendToNext(relay, replica);

@@ -8,3 +8,8 @@ export function headerValue(headers: readonly string[], name: string): string | 
   }
   return undefined;
 }
+
+/** A gRPC call (`content-type: application/grpc`, `+proto`, ...): its errors are trailers, not JSON. */
+export function isGrpc(headers: readonly string[]): boolean {
+  return headerValue(headers, 'content-type')?.startsWith('application/grpc') === true;
+}

@@ -27,6 +27,8 @@ export interface Attempts {
   readonly seen: Observation | undefined;
   /** The current attempt's deadline (ms epoch). */
   readonly deadline: number;
+  /** The request can be sent again as it was (no body, or its body kept whole: a small gRPC call's). */
+  readonly replayable: boolean;
   /**
    * An attempt: a connection from `upstream` (a new one when `fresh`), then the request on it, all by
    * `deadline` (by default the pool's response timeout from now). `servedBy` names the replica in

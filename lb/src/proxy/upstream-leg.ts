@@ -17,8 +17,16 @@ export interface LegOwner extends AnswerHandler {
  * attempt's deadline, the request's head and body on it (the body held in one place until the
  * carrier is ready), and giving it up.
  */
+/** A kept request body (for a replay) at most this large: a unary gRPC call's message fits; a long stream's does not. */
+export const REPLAY_LIMIT_BYTES = 64 * 1024;
+
 export class UpstreamLeg {
   private carrier: Carrier | undefined;
+  /** The body sent so far, kept for a replay on another replica; undefined once past the limit (or not kept). */
+  private kept: Buffer[] | undefined;
+  private keptBytes = 0;
+  /** An attempt was sent before: a new one starts from the kept body. */
+  private sent = false;
   /** Body received before a carrier was ready. */
   private pending: Buffer[] | undefined;
   private cancelWait: (() => void) | undefined;
@@ -29,8 +37,16 @@ export class UpstreamLeg {
   constructor(
     private readonly owner: LegOwner,
     private readonly request: AdmittedRequest,
+    /** Keep the body (up to REPLAY_LIMIT_BYTES) so that the request can be sent again elsewhere. */
+    keepBody = false,
   ) {
     this.bodyComplete = !request.hasBody;
+    if (keepBody && request.hasBody) this.kept = [];
+  }
+
+  /** The request can be sent again as it was: no body, or its body kept whole so far. */
+  get replayable(): boolean {
+    return !this.request.hasBody || this.kept !== undefined;
   }
 
   get deadline(): number {
@@ -60,12 +76,13 @@ export class UpstreamLeg {
   /** A piece of the request body: to the carrier, or held until one is ready. */
   body(chunk: Buffer): void {
     if (this.owner.finished && this.carrier === undefined) return;
+    this.keep(chunk);
     if (this.carrier === undefined) {
       this.pending ??= [];
       this.pending.push(chunk);
       return;
     }
-    if (!this.carrier.writeBody(chunk, this.request.chunked)) this.owner.pauseClient();
+    this.write(chunk);
   }
 
   complete(): void {
@@ -106,9 +123,22 @@ export class UpstreamLeg {
     this.carrier = carrier;
     const { request } = this;
     carrier.send(this.owner, request, this.owner.forwarding, this.attemptDeadline, upgrade);
-    const pending = this.pending;
+    // A replay starts from the body kept (which includes what arrived while no carrier was ready).
+    const pending = this.sent ? this.kept : this.pending;
+    this.sent = true;
     this.pending = undefined;
-    if (pending) for (const chunk of pending) this.body(chunk);
+    if (pending) for (const chunk of pending) this.write(chunk);
     if (request.hasBody && this.bodyComplete) carrier.endBody(request.chunked);
+  }
+
+  private write(chunk: Buffer): void {
+    if (!this.carrier!.writeBody(chunk, this.request.chunked)) this.owner.pauseClient();
+  }
+
+  private keep(chunk: Buffer): void {
+    if (this.kept === undefined) return;
+    this.keptBytes += chunk.length;
+    if (this.keptBytes > REPLAY_LIMIT_BYTES) this.kept = undefined;
+    else this.kept.push(chunk);
   }
 }

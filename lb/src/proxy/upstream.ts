@@ -46,6 +46,8 @@ export interface ResponseHead {
   readonly status: number;
   /** [name, value, ...] as received. */
   readonly headers: readonly string[];
+  /** The head is the whole answer (an HTTP/2 HEADERS frame that ended the stream: gRPC's trailers-only). */
+  readonly whole?: boolean;
 }
 
 /** What one exchange hears from the upstream it was sent on. */

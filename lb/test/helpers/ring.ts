@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { HashFunction } from '../../src/routing/index.js';
 
 export interface Member {
@@ -45,4 +46,10 @@ export function referenceLookup(
     if (owner !== undefined) return owner;
   }
   return undefined;
+}
+
+/** The SPEC rule for a routing key, written out apart from the LB's code: digits are their value, else 6 bytes of SHA-256. */
+export function modelRoutingId(key: string): bigint {
+  if (/^\d+$/.test(key)) return BigInt(key);
+  return BigInt(`0x${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 12)}`);
 }

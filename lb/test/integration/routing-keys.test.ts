@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { get } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -9,15 +8,12 @@ import { parseConfig } from '../../src/config.js';
 import { createDataPlaneInstance, type DataPlaneInstance } from '../../src/lb.js';
 import type { ReplicaHandle } from '../../src/membership/replica.js';
 import { MaglevTable, Ring, type Router, sha256 } from '../../src/routing/index.js';
+import { modelRoutingId } from '../helpers/ring.js';
 
 const quiet = pino({ level: 'silent' });
 const KEYS = 1000;
 
-/** The SPEC rule, written out apart from the LB's code: digits are their value, else 6 bytes of SHA-256. */
-function modelId(key: string): bigint {
-  if (/^\d+$/.test(key)) return BigInt(key);
-  return BigInt(`0x${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 12)}`);
-}
+const modelId = modelRoutingId;
 
 async function dataPlane(controller: string, env: Record<string, string>) {
   const config = parseConfig(

@@ -245,6 +245,10 @@ export class Relay implements LegOwner, Attempts {
     return this.leg.deadline;
   }
 
+  get replayable(): boolean {
+    return this.leg.replayable;
+  }
+
   get finished(): boolean {
     return this.done;
   }

@@ -58,11 +58,3 @@ export function admitStream(rawHeaders: readonly string[], ended: boolean): Admi
     upgrade: false,
   };
 }
-
-/** A gRPC call (`content-type: application/grpc`, `+proto`, ...): its errors are trailers, not JSON. */
-export function isGrpc(rawHeaders: readonly string[]): boolean {
-  for (let k = 0; k < rawHeaders.length; k += 2) {
-    if (rawHeaders[k] === 'content-type') return rawHeaders[k + 1]!.startsWith('application/grpc');
-  }
-  return false;
-}

@@ -1,10 +1,11 @@
 import { constants, createServer, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { LbError } from '../../contract/errors.js';
+import { isGrpc } from '../header-list.js';
 import { logRefusal, type Observers } from '../observation.js';
 import type { RelayStrategy, RequestClient } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
-import { admitStream, isGrpc } from './admission.js';
+import { admitStream } from './admission.js';
 import { grpcFailure, grpcStatusOf, h2Failure, stopSending } from './responses.js';
 import { StreamRelay } from './stream-relay.js';
 

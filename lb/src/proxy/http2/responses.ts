@@ -40,7 +40,19 @@ export function h2Trailers(raw: readonly string[]): OutgoingHttpHeaders {
 
 /** gRPC's status as trailers (`grpc-message` percent-encoded, as the protocol says). */
 export function grpcTrailers(status: number, message: string): OutgoingHttpHeaders {
-  return { 'grpc-status': String(status), 'grpc-message': encodeURIComponent(message) };
+  return { 'grpc-status': String(status), 'grpc-message': percentEncoded(message) };
+}
+
+/** gRPC's percent-encoding: UTF-8 bytes outside space..~, and '%', as %XX; the rest as it is. */
+function percentEncoded(message: string): string {
+  let encoded = '';
+  for (const byte of Buffer.from(message, 'utf8')) {
+    encoded +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return encoded;
 }
 
 /** The LB's own headers on an answer: the request id and the replica, when known. */

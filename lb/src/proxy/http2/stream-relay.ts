@@ -47,7 +47,8 @@ export class StreamRelay implements LegOwner, Attempts {
     /** A gRPC call: errors are gRPC statuses in trailers. */
     private readonly grpc: boolean,
   ) {
-    this.leg = new UpstreamLeg(this, request);
+    // A gRPC call's body is kept (up to a bound) so that it can fail over before any answer.
+    this.leg = new UpstreamLeg(this, request, grpc);
     if (observers.requestLog !== undefined || strategy.trace?.span !== undefined) {
       this.seen = new Observation(observers, clientIp, request.method, request.path, request.headers, strategy.trace);
       strategy.observe?.(this.seen);
@@ -56,6 +57,10 @@ export class StreamRelay implements LegOwner, Attempts {
 
   get deadline(): number {
     return this.leg.deadline;
+  }
+
+  get replayable(): boolean {
+    return this.leg.replayable;
   }
 
   get finished(): boolean {
@@ -151,7 +156,7 @@ export class StreamRelay implements LegOwner, Attempts {
       return 0;
     }
     const { request } = this;
-    const bodiless = request.method === 'HEAD' || head.status === 204 || head.status === 304;
+    const bodiless = head.whole === true || request.method === 'HEAD' || head.status === 204 || head.status === 304;
     if (this.seen) this.seen.record.status = head.status;
     this.mode = 'relay';
     if (!this.done && !this.stream.destroyed) {
@@ -189,7 +194,7 @@ export class StreamRelay implements LegOwner, Attempts {
     const connection = this.leg.detach();
     this.strategy.settle();
     if (this.done || this.mode === 'discard') return;
-    if (this.mode === 'relay') this.cut(`the upstream broke off its answer: ${error.code}`);
+    if (this.mode === 'relay') this.cut(`the upstream broke off its answer: ${error.code}`, error);
     else this.strategy.lost(error, connection, this);
   }
 
@@ -226,13 +231,13 @@ export class StreamRelay implements LegOwner, Attempts {
    * The answer cannot be completed: what the client has cannot be taken back. A gRPC answer still
    * waiting for its trailers ends with UNAVAILABLE and why; any other stream is reset.
    */
-  private cut(why: string): void {
+  private cut(why: string, error?: UpstreamError): void {
     this.done = true;
     this.release();
     this.seen?.end(why);
     if (this.stream.destroyed) return;
-    if (this.grpc && this.h2c && this.stream.headersSent && !this.stream.writableEnded) {
-      this.trailers = grpcTrailers(GRPC.UNAVAILABLE, `Replica ${this.servedBy} ${why}`);
+    if (error && this.grpc && this.h2c && this.stream.headersSent && !this.stream.writableEnded) {
+      this.trailers = grpcTrailers(GRPC.UNAVAILABLE, this.strategy.brokeOff(error).message);
       this.stream.end();
     } else this.stream.close(NGHTTP2_INTERNAL_ERROR);
   }

@@ -1,11 +1,11 @@
 import { type ClientHttp2Session, type ClientHttp2Stream, constants } from 'node:http2';
 import type { Deadlines, Timed } from '../deadlines.js';
+import { isGrpc } from '../header-list.js';
 import type { AdmittedRequest } from '../request.js';
 import { type AnswerHandler, type Carrier, type Forwarding, type PoolOptions, UpstreamError } from '../upstream.js';
-import { isGrpc } from './admission.js';
 import { grpcTimeoutMs, h2RequestHeaders } from './upstream-headers.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
 /** A gRPC call's own deadline (grpc-timeout) bounds it at the LB too, this much later, so the client's ends it first. */
 const GRPC_DEADLINE_GRACE_MS = 1000;
 
@@ -63,7 +63,9 @@ export class H2cStream implements Carrier, Timed {
       return;
     }
     this.stream = stream;
-    stream.on('response', (_headers: unknown, _flags: number, raw: string[]) => this.onHead(raw));
+    stream.on('response', (_headers: unknown, flags: number, raw: string[]) =>
+      this.onHead(raw, (flags & NGHTTP2_FLAG_END_STREAM) !== 0),
+    );
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('trailers', (_headers: unknown, _flags: number, raw: string[]) =>
       this.handler?.onResponseTrailers?.(withoutPseudo(raw)),
@@ -108,12 +110,12 @@ export class H2cStream implements Carrier, Timed {
     this.destroy();
   }
 
-  private onHead(raw: string[]): void {
+  private onHead(raw: string[], whole: boolean): void {
     let status = 0;
     for (let k = 0; k < raw.length; k += 2) if (raw[k] === ':status') status = Number(raw[k + 1]);
     this.answering = true;
     this.deadline = this.idleBounded ? Date.now() + this.slot.options.responseTimeoutMs : 0;
-    this.handler?.onResponseHead({ status, headers: withoutPseudo(raw) });
+    this.handler?.onResponseHead({ status, headers: withoutPseudo(raw), whole });
   }
 
   private onData(chunk: Buffer): void {
@@ -122,6 +124,11 @@ export class H2cStream implements Carrier, Timed {
   }
 
   private onEnd(): void {
+    // node:http2 ends a stream whose session died, after 'aborted': that answer is not whole.
+    if (this.stream?.aborted) {
+      this.onClose(this.stream.rstCode);
+      return;
+    }
     const handler = this.handler;
     this.handler = undefined;
     this.end();
