@@ -15,6 +15,12 @@ export type Command =
       readonly messages: readonly string[];
       readonly headers?: Record<string, string>;
     }
+  | {
+      readonly kind: 'grpc';
+      /** Asked of lb.v1.Echo/Who, and sent in the key header. */
+      readonly key: string;
+      readonly headers: Record<string, string>;
+    }
   | { readonly kind: 'help' }
   | { readonly kind: 'exit' }
   | { readonly kind: 'empty' };
@@ -30,9 +36,11 @@ export const HELP = `commands:
   <path> [options]       GET any other path, written with a slash, e.g. /heartbeat or a/b
   ws <path> [message ...] [options]
                          open a WebSocket tunnel (e.g. ws /ws?room=42 hi), print what comes back
+  grpc <key> [options]   gRPC call lb.v1.Echo/Who through the LB (replicas with REPLICA_PROTOCOL=h2c),
+                         the key also in the X-Key header: which replica answers it
   help                   this text
   exit | quit            leave (Ctrl-D too)
-options of home, ws and <path>:
+options of home, ws, grpc and <path>:
   --key K                send routing key K in the X-Key header (LB_KEY_HEADER names another header);
                          the LB routes by it with HASH_KEY=header:x-key
   --header Name:value    send any header (repeat it), e.g. --header cookie:sid=abc`;
@@ -82,7 +90,7 @@ function takeWeight(words: readonly string[]): { rest: string[]; weight: number 
   return { rest: [...words.slice(0, at), ...words.slice(at + 2)], weight: Number(value) };
 }
 
-const COMMANDS = ['rep', 'home', 'add', 'del', 'rm', 'ws', 'help', 'exit', 'quit'];
+const COMMANDS = ['rep', 'home', 'add', 'del', 'rm', 'ws', 'grpc', 'help', 'exit', 'quit'];
 
 /** What an unknown bare word gets: the command it is likely a typo of, and how to GET it as a path. */
 function unknownWord(word: string): string {
@@ -137,6 +145,12 @@ export function parseCommand(line: string): Command {
       if (path === undefined) throw new CommandError('missing <path>: ws <path> [message ...] (e.g. ws /ws?room=42)');
       const target = `/${path.replace(/^\/+/, '')}`;
       return { kind: 'tunnel', path: target, messages: rest.slice(1), ...(headers ? { headers } : {}) };
+    }
+    case 'grpc': {
+      const key = rest[0];
+      if (key === undefined || rest.length > 1)
+        throw new CommandError('grpc takes one key: grpc <key> [options] (e.g. grpc alice)');
+      return { kind: 'grpc', key, headers: { [keyHeader()]: key, ...headers } };
     }
     case 'del':
     case 'rm': {

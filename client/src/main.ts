@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline';
 import { callLb, UnreachableError } from './api.js';
 import { CommandError, HELP, parseCommand } from './commands.js';
 import { formatError, formatReply } from './format.js';
+import { GrpcCallError, whoOverGrpc } from './grpc.js';
 import { openTunnel } from './tunnel.js';
 
 const baseUrl = (process.env.LB_URL ?? 'http://127.0.0.1:5000').replace(/\/+$/, '');
@@ -23,11 +24,15 @@ async function runLine(line: string): Promise<boolean | 'exit'> {
       for (const message of received) console.log(message);
       return true;
     }
+    if (command.kind === 'grpc') {
+      console.log(JSON.stringify(await whoOverGrpc(baseUrl, command.key, command.headers)));
+      return true;
+    }
     const reply = await callLb(baseUrl, command.method, command.path, command.body, command.headers);
     console.log(formatReply(reply, tty));
     return reply.status >= 200 && reply.status < 300;
   } catch (error) {
-    if (error instanceof CommandError || error instanceof UnreachableError) {
+    if (error instanceof CommandError || error instanceof UnreachableError || error instanceof GrpcCallError) {
       console.error(formatError(error.message, tty));
       return false;
     }

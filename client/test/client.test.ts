@@ -190,3 +190,43 @@ describe('client against a real LB', () => {
     assert.deepEqual(run.stdout.trim().split('\n'), [`{"server":"${want}"}`, 'hello', 'there']);
   });
 });
+
+describe('client against an LB of gRPC replicas (REPLICA_PROTOCOL=h2c)', () => {
+  let lb: RunningLb;
+  before(async () => {
+    lb = await startLb({ N: '3', REPLICA_PROTOCOL: 'h2c', HASH_KEY: 'header:x-key' });
+  });
+  after(() => lb.stop());
+
+  it("grpc <key> calls lb.v1.Echo/Who through the LB and prints the key's replica, the one the ring model names", async () => {
+    const model = Ring.of({ slots: 512, virtualServers: 9, hash: sha256 }, lb.lb.manager.router.members);
+    const run = await client([], lb.url, 'grpc user-42\ngrpc tenant-acme\n');
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(
+      run.stdout.trim().split('\n'),
+      ['user-42', 'tenant-acme'].map((key) => JSON.stringify({ server: model.lookup(routingIdOf(key))!.name, key })),
+    );
+  });
+
+  it('a gRPC error is one line with its status, exit 1', async () => {
+    await lb.call('DELETE', '/rm', { n: 3 });
+    const run = await client(['grpc', 'k'], lb.url);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, '');
+    assert.equal(run.stderr, 'error: UNAVAILABLE (14): No server replica is available\n');
+  });
+
+  it('a down LB gives the same clear message as for HTTP, exit 1', async () => {
+    const run = await client(['grpc', 'k'], 'http://127.0.0.1:1');
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr, 'error: cannot reach the load balancer at http://127.0.0.1:1 (ECONNREFUSED)\n');
+  });
+
+  it('grpc without a key, or with two, is refused with a usage hint', () => {
+    for (const line of ['grpc', 'grpc a b'])
+      assert.throws(
+        () => parseCommand(line),
+        new CommandError('grpc takes one key: grpc <key> [options] (e.g. grpc alice)'),
+      );
+  });
+});

@@ -14,9 +14,8 @@ import { ControllerMetrics, exposition } from '../metrics.js';
 import { assertPortFree } from '../proxy/front/data-plane.js';
 import { UPSTREAM_IDLE_TIMEOUT_MS } from '../proxy/upstream.js';
 import type { ReplicaDriver } from '../replicas/driver.js';
-import { grpcHealthProbe } from '../replicas/grpc-probe.js';
 import { ReplicaManager } from '../replicas/manager.js';
-import { healthProbe } from '../replicas/probe.js';
+import { healthProbe, type Probe } from '../replicas/probe.js';
 import { ProcessDriver } from '../replicas/process-driver.js';
 import { hashFunctionByName, MaglevTable, Ring, type RoutingTable } from '../routing/index.js';
 import { buildForwarding, type Forwarding, warnIfAdminOpen } from './forwarding.js';
@@ -78,6 +77,15 @@ async function createDriver(config: Config, log: Logger): Promise<ReplicaDriver>
   return DockerDriver.connect(engine);
 }
 
+/** The gRPC health probe, loaded with gRPC's library at its first heartbeat (an LB of HTTP/1 replicas never loads it). */
+function grpcHealthProbe(): Probe {
+  let loaded: Promise<Probe> | undefined;
+  return async (url, timeoutMs) => {
+    loaded ??= import('../replicas/grpc-probe.js').then((module) => module.grpcHealthProbe);
+    return (await loaded)(url, timeoutMs);
+  };
+}
+
 /** The empty routing table: the SPEC ring by default, Maglev when ROUTING=maglev. */
 export function emptyRouter(config: Config): RoutingTable<ReplicaHandle> {
   if (config.routing === 'maglev') return MaglevTable.empty(config.maglevTableSize, config.maxReplicas);
@@ -92,7 +100,7 @@ export function emptyRouter(config: Config): RoutingTable<ReplicaHandle> {
 function membershipOwner(config: Config, driver: ReplicaDriver, log: Logger, inFlight: (name: string) => number) {
   const probe =
     config.healthCheck === 'grpc'
-      ? grpcHealthProbe
+      ? grpcHealthProbe()
       : healthProbe({ path: config.replicas.healthPath, statuses: config.replicas.healthStatus });
   const manager = new ReplicaManager({
     driver,

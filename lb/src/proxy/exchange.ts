@@ -2,6 +2,7 @@ import { LbError, notOnReplicas } from '../contract/errors.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import type { RequestKey } from '../routing/index.js';
 import { isGrpc } from './header-list.js';
+import type { Movable } from './moved-keys.js';
 import type { AttemptFailure, Observation, PassedOver, RequestTrace } from './observation.js';
 import type { Attempts, RelayStrategy, RequestClient, SwitchedSockets } from './relay-strategy.js';
 import type { AdmittedRequest } from './request.js';
@@ -49,8 +50,14 @@ export interface TunnelOpener {
   tunnel(opening: TunnelOpening): void;
 }
 
+/** Where requests that stay open on their replica are kept (HTTP/2 streams), re-homed when their key moves. */
+export interface StreamKeeper {
+  streamOpened(stream: Movable): void;
+  streamEnded(stream: Movable): void;
+}
+
 /** What one exchange needs from the forwarder, by role. */
-export type ExchangeHost = ReplicaChoice & ReplicaPools & OutcomeBook & TunnelOpener;
+export type ExchangeHost = ReplicaChoice & ReplicaPools & OutcomeBook & TunnelOpener & StreamKeeper;
 
 /**
  * Where a client request forwarded to a replica goes: its key (HASH_KEY; by default its id, the
@@ -58,11 +65,11 @@ export type ExchangeHost = ReplicaChoice & ReplicaPools & OutcomeBook & TunnelOp
  * before any answer goes to the next one; a replica's 404 becomes the contract's 400 (unless
  * UPSTREAM_404=pass).
  */
-export class Exchange implements RelayStrategy {
+export class Exchange implements RelayStrategy, Movable {
   readonly id: string;
   readonly canSwitch: boolean;
   readonly trace: RequestTrace | undefined;
-  private readonly key: RequestKey;
+  readonly key: RequestKey;
   /** A bodiless GET or HEAD: it goes to the next replica when one fails before answering. */
   private readonly safe: boolean;
   /** A gRPC call: it goes to the next replica when one refused or reset it before answering (not after a timeout: it may be running). */
@@ -74,6 +81,8 @@ export class Exchange implements RelayStrategy {
   private retriedStale = false;
   /** The replica counted as having this request in flight. */
   private inFlightTo: string | undefined;
+  /** A relay that can be moved away (an HTTP/2 stream), kept with the forwarder while its attempt lasts. */
+  private kept: Attempts | undefined;
   /** Each replica a replayable request failed on, and how (the answer when none is left). */
   private failures: { replica: string; error: UpstreamError }[] | undefined;
 
@@ -158,6 +167,18 @@ export class Exchange implements RelayStrategy {
     if (this.inFlightTo === undefined) return;
     this.host.settled(this.inFlightTo);
     this.inFlightTo = undefined;
+    if (this.kept) this.host.streamEnded(this);
+    this.kept = undefined;
+  }
+
+  /** The replica of the attempt under way. */
+  get replica(): string {
+    return this.target?.name ?? '';
+  }
+
+  /** Its key has another owner now: the relay ends it so that its client comes back to the new one. */
+  moveAway(): void {
+    this.kept?.moveAway?.();
   }
 
   /** The replica answered 101: the two sockets become a tunnel for the key (re-homed when it moves). */
@@ -174,6 +195,10 @@ export class Exchange implements RelayStrategy {
     this.inFlightTo = replica.name;
     this.startedAt = performance.now();
     relay.seen?.attempt(replica.name);
+    if (relay.moveAway) {
+      this.kept = relay;
+      this.host.streamOpened(this);
+    }
     // A tunnel has a connection of its own: a pooled one is never switched.
     relay.attempt(this.host.pool(replica), replica.name, fresh || this.canSwitch, deadline);
   }

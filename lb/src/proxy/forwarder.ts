@@ -7,6 +7,7 @@ import type { ForwardingMetrics } from '../metrics.js';
 import { type KeySource, type RequestKey, routingIdOf } from '../routing/index.js';
 import type { Deadlines } from './deadlines.js';
 import type { ExchangeHost } from './exchange.js';
+import { type Movable, MovedKeys } from './moved-keys.js';
 import type { PassedOver } from './observation.js';
 import { Outcomes } from './outcomes.js';
 import { ReplicaPools } from './pools.js';
@@ -57,6 +58,8 @@ export class Forwarder implements ExchangeHost {
   private readonly pools: ReplicaPools;
   private readonly outcomes: Outcomes;
   private readonly tunnels: Tunnels;
+  /** HTTP/2 streams in flight to a replica, re-homed as tunnels are. */
+  private readonly streams: MovedKeys<Movable>;
   /** HASH_KEY is `request-id` alone (the default): the request's id is its key, nothing to extract. */
   private readonly byRequestId: boolean;
 
@@ -78,6 +81,7 @@ export class Forwarder implements ExchangeHost {
       metrics.poolTimeouts.inc({ replica }),
     );
     this.outcomes = new Outcomes(options, this.selection);
+    this.streams = new MovedKeys(options.rehomeGraceMs);
     this.tunnels = new Tunnels({
       rehomeGraceMs: options.rehomeGraceMs,
       tunnelIdleTimeoutMs: options.tunnelIdleTimeoutMs,
@@ -90,6 +94,7 @@ export class Forwarder implements ExchangeHost {
       this.selection.onRouting(router);
       this.outcomes.onRouting(router);
       this.tunnels.rehome(router);
+      this.streams.rehome(router);
     });
   }
 
@@ -148,6 +153,14 @@ export class Forwarder implements ExchangeHost {
   }
 
   // ---- tunnels
+
+  streamOpened(stream: Movable): void {
+    this.streams.add(stream, this.options.membership.router);
+  }
+
+  streamEnded(stream: Movable): void {
+    this.streams.delete(stream);
+  }
 
   tunnel(opening: TunnelOpening): void {
     this.tunnels.tunnel(opening);

@@ -39,6 +39,11 @@ export interface Attempts {
   reply(error: LbError, keepAlive?: boolean, namesReplica?: boolean): void;
   /** Sends `100 Continue` when the client waits for it before its body. */
   continueIfAsked(): void;
+  /**
+   * The request's key moved to another replica while it was open (HTTP/2 streams): it is refused
+   * (safe to retry) if no answer byte went out, else ended.
+   */
+  moveAway?(): void;
 }
 
 /**

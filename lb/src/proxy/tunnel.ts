@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { RequestKey } from '../routing/index.js';
+import type { Movable } from './moved-keys.js';
 import type { Observation, TunnelEnd } from './observation.js';
 import { connectionOf, readByStream, type SocketConnection, serveSocket } from './socket-events.js';
 
@@ -30,7 +31,7 @@ export interface TunnelOwner {
  * What `stream.pipe` does, without its nine closures per direction: an idle tunnel holds only
  * its sockets and this object (memory per idle tunnel).
  */
-export class Tunnel implements SocketConnection {
+export class Tunnel implements SocketConnection, Movable {
   private ended: TunnelEnd | undefined;
   /** What the client's socket had read and written when the tunnel began (its HTTP request and the 101). */
   private clientBytesAtStart: [number, number] = [0, 0];
@@ -77,6 +78,11 @@ export class Tunnel implements SocketConnection {
       client.setTimeout(idleTimeoutMs);
       client.on('timeout', onIdle);
     }
+  }
+
+  /** Its key moved: closed, so that its client reconnects to the new owner. */
+  moveAway(): void {
+    this.close('rehome');
   }
 
   /** Closes both sides (re-homing, shutdown, an error): the client reconnects, to the key's owner now. */

@@ -1,5 +1,6 @@
 import type { ReplicaHandle } from '../membership/replica.js';
 import type { Router } from '../routing/index.js';
+import { MovedKeys } from './moved-keys.js';
 import type { TunnelEnd } from './observation.js';
 import { Tunnel, type TunnelOpening, type TunnelOwner } from './tunnel.js';
 
@@ -15,55 +16,44 @@ export interface TunnelOptions {
 }
 
 /**
- * The open tunnels, and their re-homing: after a routing change, exactly the tunnels whose key
- * now has another owner are closed, at random moments spread over REHOME_GRACE_MS (their clients
- * reconnect, to the new owner, not all at once). Every instance computes the same owners, so
- * every instance closes the same tunnels.
+ * The open tunnels, and their re-homing (`MovedKeys`): after a routing change, exactly the tunnels
+ * whose key now has another owner are closed, spread over REHOME_GRACE_MS.
  */
 export class Tunnels implements TunnelOwner {
-  /** Each open tunnel, and the re-homing close scheduled for it once its key moved. */
-  private readonly open = new Map<Tunnel, NodeJS.Timeout | undefined>();
+  private readonly open: MovedKeys<Tunnel>;
 
-  constructor(private readonly options: TunnelOptions) {}
+  constructor(private readonly options: TunnelOptions) {
+    this.open = new MovedKeys(options.rehomeGraceMs);
+  }
 
   /** The replica switched protocols: the two sockets are relayed as a tunnel for its key. */
   tunnel(opening: TunnelOpening): void {
     const tunnel = new Tunnel(opening, this);
-    this.open.set(tunnel, undefined);
+    // The table may have changed while the handshake was on its way.
+    this.open.add(tunnel, this.options.router());
     this.options.opened(opening.replica);
     tunnel.start(opening.fromClient, opening.fromReplica, this.options.tunnelIdleTimeoutMs);
-    // The table may have changed while the handshake was on its way.
-    this.rehomeIfMoved(tunnel, this.options.router());
   }
 
   /** A new routing table: tunnels whose key moved are closed within the grace. */
   rehome(router: Router<ReplicaHandle>): void {
-    for (const tunnel of this.open.keys()) this.rehomeIfMoved(tunnel, router);
+    this.open.rehome(router);
   }
 
   /** Open tunnels per replica (the dashboard). */
   counts(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (const tunnel of this.open.keys()) counts.set(tunnel.replica, (counts.get(tunnel.replica) ?? 0) + 1);
+    for (const tunnel of this.open.items()) counts.set(tunnel.replica, (counts.get(tunnel.replica) ?? 0) + 1);
     return counts;
   }
 
   /** Shutdown: every tunnel is closed now, as re-homing closes one (its client reconnects elsewhere). */
   closeAll(): void {
-    for (const tunnel of [...this.open.keys()]) tunnel.close('shutdown');
+    for (const tunnel of [...this.open.items()]) tunnel.close('shutdown');
   }
 
   tunnelEnded(tunnel: Tunnel, reason: TunnelEnd): void {
-    clearTimeout(this.open.get(tunnel));
     this.open.delete(tunnel);
     this.options.closed(tunnel.replica, reason);
-  }
-
-  /** Schedules the tunnel's close when its key has another owner on `router` (once). */
-  private rehomeIfMoved(tunnel: Tunnel, router: Router<ReplicaHandle>): void {
-    if (this.open.get(tunnel) !== undefined || router.lookup(tunnel.key)?.name === tunnel.replica) return;
-    const timer = setTimeout(() => tunnel.close('rehome'), Math.random() * this.options.rehomeGraceMs);
-    timer.unref();
-    this.open.set(tunnel, timer);
   }
 }

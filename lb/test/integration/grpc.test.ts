@@ -12,6 +12,7 @@ import { grpcClient } from '../../../kit/src/grpc-client.js';
 import { type RunningLb, startLb, waitFor } from '../../../kit/src/lb.js';
 import { parseConfig } from '../../src/config.js';
 import { createDataPlaneInstance, type DataPlaneInstance } from '../../src/lb.js';
+import type { ReplicaHandle } from '../../src/membership/replica.js';
 import { Ring, sha256 } from '../../src/routing/index.js';
 import { modelRoutingId } from '../helpers/ring.js';
 
@@ -195,6 +196,50 @@ describe('gRPC through the LB to h2c replicas (REPLICA_PROTOCOL=h2c)', () => {
       const { reply, error } = await call<{ server: string }>(echo, 'Who', { key: 'dave' }, userMetadata('dave'));
       assert.equal(error, undefined);
       assert.notEqual(reply!.server, owner);
+    } finally {
+      await lb.stop();
+    }
+  });
+
+  it('re-homing: after /add, exactly the calls whose key moved end (refused if unanswered, UNAVAILABLE if streaming); the rest go on', async () => {
+    const lb = await startLb({ N: '2', REHOME_GRACE_MS: '50', ...H2C });
+    try {
+      const ringOf = (members: readonly ReplicaHandle[]) =>
+        Ring.of({ slots: 512, virtualServers: 9, hash: sha256 }, members);
+      const before = lb.lb.manager.router.members;
+      const after = ringOf([...before, { name: 'Server-3', index: 3, url: 'http://unused' }]);
+      const owner = (key: string) => ringOf(before).lookup(modelRoutingId(key))!.name;
+      const keys = Array.from({ length: 200 }, (_, k) => `room-${k}`);
+      const moved = keys.find((key) => after.lookup(modelRoutingId(key))!.name === 'Server-3')!;
+      const stays = keys.find((key) => after.lookup(modelRoutingId(key))!.name === owner(key))!;
+      const echo = client(lb.url);
+      const open = (key: string) => {
+        const stream = echo.Chat(userMetadata(key));
+        const got: string[] = [];
+        stream.on('data', (message: { text: string }) => got.push(message.text));
+        stream.on('error', () => undefined);
+        const ended = new Promise<{ code: number; details: string }>((resolve) => stream.on('status', resolve));
+        return { stream, got, ended };
+      };
+      const [movedChat, staysChat] = [open(moved), open(stays)];
+      await waitFor('both greetings', () => movedChat.got.length + staysChat.got.length === 2 || undefined, 5000);
+      // A call for the moved key still waiting for its answer when the table changes.
+      const waiting = call<{ server: string }>(echo, 'Wait', { key: moved, ms: 1500 }, userMetadata(moved));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal((await lb.call('POST', '/add', { n: 1 })).status, 200);
+      const movedEnd = await movedChat.ended;
+      assert.equal(movedEnd.code, status.UNAVAILABLE);
+      assert.equal(movedEnd.details, `The key moved from replica ${owner(moved)}: call again`);
+      // Refused before any answer: grpc-js sends it again by itself, and the new owner answers.
+      const { reply, error } = await waiting;
+      assert.equal(error, undefined, error?.details);
+      assert.equal(reply!.server, 'Server-3');
+      // The call whose key did not move goes on.
+      staysChat.stream.write({ text: 'still here' });
+      await waitFor('the echo', () => staysChat.got.length === 2 || undefined, 5000);
+      staysChat.stream.end();
+      assert.equal((await staysChat.ended).code, status.OK);
+      assert.deepEqual(staysChat.got, [owner(stays), 'still here']);
     } finally {
       await lb.stop();
     }

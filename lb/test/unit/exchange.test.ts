@@ -83,6 +83,8 @@ class FakeHost implements ExchangeHost {
   keySourceOf() {
     return undefined;
   }
+  streamOpened() {}
+  streamEnded() {}
   tunnel() {
     throw new Error('no tunnels here');
   }

@@ -16,7 +16,7 @@ import {
   stopSending,
 } from './responses.js';
 
-const { NGHTTP2_INTERNAL_ERROR } = constants;
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
 
 /**
  * One HTTP/2 stream relayed to a replica and its answer back: over an HTTP/1 pool (translated, as
@@ -146,6 +146,24 @@ export class StreamRelay implements LegOwner, Attempts {
 
   continueIfAsked(): void {} // HTTP/2 clients send their body without waiting for 100 Continue
 
+  /**
+   * The key moved to another replica: a stream with no answer yet is refused (REFUSED_STREAM: the
+   * client may send it again, and it reaches the new owner); one whose answer began is ended, a
+   * gRPC call with UNAVAILABLE.
+   */
+  moveAway(): void {
+    if (this.done) return;
+    if (this.stream.headersSent) {
+      this.cut('its key moved to another replica', `The key moved from replica ${this.servedBy}: call again`);
+      return;
+    }
+    this.leg.stopWaiting();
+    this.release();
+    this.done = true;
+    this.seen?.end('its key moved to another replica');
+    if (!this.stream.destroyed) this.stream.close(NGHTTP2_REFUSED_STREAM);
+  }
+
   // ---- AnswerHandler, for the upstream
 
   onResponseHead(head: ResponseHead): number {
@@ -194,7 +212,8 @@ export class StreamRelay implements LegOwner, Attempts {
     const connection = this.leg.detach();
     this.strategy.settle();
     if (this.done || this.mode === 'discard') return;
-    if (this.mode === 'relay') this.cut(`the upstream broke off its answer: ${error.code}`, error);
+    if (this.mode === 'relay')
+      this.cut(`the upstream broke off its answer: ${error.code}`, this.strategy.brokeOff(error).message);
     else this.strategy.lost(error, connection, this);
   }
 
@@ -231,13 +250,13 @@ export class StreamRelay implements LegOwner, Attempts {
    * The answer cannot be completed: what the client has cannot be taken back. A gRPC answer still
    * waiting for its trailers ends with UNAVAILABLE and why; any other stream is reset.
    */
-  private cut(why: string, error?: UpstreamError): void {
+  private cut(why: string, grpcMessage?: string): void {
     this.done = true;
     this.release();
     this.seen?.end(why);
     if (this.stream.destroyed) return;
-    if (error && this.grpc && this.h2c && this.stream.headersSent && !this.stream.writableEnded) {
-      this.trailers = grpcTrailers(GRPC.UNAVAILABLE, this.strategy.brokeOff(error).message);
+    if (grpcMessage !== undefined && this.grpc && this.h2c && this.stream.headersSent && !this.stream.writableEnded) {
+      this.trailers = grpcTrailers(GRPC.UNAVAILABLE, grpcMessage);
       this.stream.end();
     } else this.stream.close(NGHTTP2_INTERNAL_ERROR);
   }
