@@ -50,6 +50,12 @@ export class ForwardingMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  private readonly clientConnections = new Counter({
+    name: 'lb_client_connections_total',
+    help: 'Client connections served, by protocol (h1, h2) and TLS (true, false)',
+    labelNames: ['protocol', 'tls'] as const,
+    registers: [this.registry],
+  });
   readonly accessLogDropped = new Counter({
     name: 'lb_access_log_dropped_total',
     help: 'Access-log lines dropped because the log could not keep up (16 MiB waiting)',
@@ -99,6 +105,11 @@ export class ForwardingMetrics {
     membership.on('routing', (router) => {
       for (const name of this.answers.names()) if (!router.has(name)) this.forget(name);
     });
+  }
+
+  /** A client connection, once its protocol is known (per connection: label lookups are no per-request cost). */
+  clientConnection(via: { readonly protocol: string; readonly tls: boolean }): void {
+    this.clientConnections.inc({ protocol: via.protocol, tls: String(via.tls) });
   }
 
   tunnelOpened(replica: string): void {

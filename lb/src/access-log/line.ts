@@ -14,7 +14,8 @@ export function accessLine(record: RequestRecord): string {
     `,"requestId":${text(record.requestId)},"keySource":${text(record.keySource)}` +
     `,"routingId":${text(record.routingId)},"replica":${text(record.replica)}` +
     `,"attempts":${attempts(record.attempts)},"passedOver":${passedOver(record.passedOver)}` +
-    `,"traceId":${text(record.traceId)},"error":${text(record.error)},"closedBy":${text(record.closedBy)}}\n`
+    `,"traceId":${text(record.traceId)},"error":${text(record.error)},"closedBy":${text(record.closedBy)}` +
+    `,"protocol":"${record.protocol}","tls":${record.tls}}\n`
   );
 }
 

@@ -115,6 +115,7 @@ export function buildForwarding(deps: ForwardingDeps): Forwarding {
     observers: observed.observers,
     tls: config.tls,
     h2MaxConcurrentStreams: config.h2MaxConcurrentStreams,
+    onConnection: (via) => metrics.clientConnection(via),
   });
   return {
     dataPlane,

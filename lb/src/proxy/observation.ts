@@ -52,7 +52,21 @@ export interface RequestRecord {
   error: string | null;
   /** Tunnels: which side closed it, or why the LB did (TunnelEnd). */
   closedBy: TunnelEnd | null;
+  /** What the client spoke: HTTP/1.x or HTTP/2, over TLS or not. */
+  protocol: 'h1' | 'h2';
+  tls: boolean;
 }
+
+/** How a client came: its protocol, and whether over TLS. */
+export interface Via {
+  readonly protocol: 'h1' | 'h2';
+  readonly tls: boolean;
+}
+
+export const VIA_H1: Via = { protocol: 'h1', tls: false };
+export const VIA_H1_TLS: Via = { protocol: 'h1', tls: true };
+export const VIA_H2: Via = { protocol: 'h2', tls: false };
+export const VIA_H2_TLS: Via = { protocol: 'h2', tls: true };
 
 /** Where records go (ACCESS_LOG); written off the forwarding path. */
 export interface RequestLog {
@@ -95,7 +109,12 @@ export function traceIdOf(headers: readonly string[]): string | null {
 }
 
 /** A new record for a request whose head arrived now. */
-export function requestRecord(client: string, method: string | null, path: string | null): RequestRecord {
+export function requestRecord(
+  client: string,
+  method: string | null,
+  path: string | null,
+  via: Via = VIA_H1,
+): RequestRecord {
   return {
     event: 'request',
     time: Date.now(),
@@ -115,6 +134,8 @@ export function requestRecord(client: string, method: string | null, path: strin
     traceId: null,
     error: null,
     closedBy: null,
+    protocol: via.protocol,
+    tls: via.tls,
   };
 }
 
@@ -125,9 +146,10 @@ export function logRefusal(
   head: { readonly method: string; readonly path: string } | undefined,
   error: { readonly status: number; readonly message: string },
   bytesOut: number,
+  via: Via,
 ): void {
   if (!log) return;
-  const record = requestRecord(client, head?.method ?? null, head?.path ?? null);
+  const record = requestRecord(client, head?.method ?? null, head?.path ?? null, via);
   record.event = 'refused';
   record.status = error.status;
   record.bytesOut = bytesOut;
@@ -152,8 +174,9 @@ export class Observation {
     path: string,
     headers: readonly string[],
     trace: RequestTrace | undefined,
+    via: Via,
   ) {
-    this.record = requestRecord(client, method, path);
+    this.record = requestRecord(client, method, path, via);
     // A forwarded request's trace is the LB's (tracing on); otherwise the client's, when it sent one.
     this.record.traceId = trace === undefined ? traceIdOf(headers) : trace.traceId;
     this.span = trace?.span;

@@ -99,6 +99,8 @@ function requestSpan(span: api.Span): RequestSpan {
         'lb.attempts': done.attempts.length,
         'lb.failovers': done.attempts.filter((a) => a.failure !== null).map((a) => `${a.replica}: ${a.failure}`),
         'lb.passed_over': done.passedOver.map((p) => `${p.replica}: ${p.reason}`),
+        'network.protocol.version': done.protocol === 'h2' ? '2' : '1.1',
+        'url.scheme': done.tls ? 'https' : 'http',
       });
       if (done.status !== null) span.setAttribute('http.response.status_code', done.status);
       if (done.status === null || done.status >= 500) {

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { connect as h2connect } from 'node:http2';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,8 @@ const FIELDS = [
   'traceId',
   'error',
   'closedBy',
+  'protocol',
+  'tls',
 ];
 
 /** Every field, in order, and the clock fields sane; returns the line without them for deepEqual. */
@@ -116,7 +119,22 @@ describe('access log (ACCESS_LOG=<file>): one JSON line per request, tunnel and 
       traceId: null,
       error: "'/home' endpoint does not exist in server replicas",
       closedBy: null,
+      protocol: 'h1',
+      tls: false,
     });
+  });
+
+  it('an HTTP/2 stream says so: protocol h2, and a refused one too', async () => {
+    const session = h2connect(`http://127.0.0.1:${port}`);
+    const done = (stream: ReturnType<typeof session.request>) =>
+      new Promise((resolve) => stream.on('close', resolve).resume());
+    await done(session.request({ ':path': '/home', 'x-request-id': '8080' }));
+    await done(session.request({ ':method': 'CONNECT', ':authority': 'example.com:443' }));
+    session.close();
+    const line = await lineWhere(file, (l) => l.requestId === '8080');
+    assert.deepEqual([line.event, line.status, line.protocol, line.tls], ['request', 200, 'h2', false]);
+    const refused = await lineWhere(file, (l) => l.event === 'refused' && l.protocol === 'h2');
+    assert.deepEqual([refused.status, refused.tls], [400, false]);
   });
 
   it('a cookie key is logged by its source and routing id, never by its value; the trace id is the client’s', async () => {
@@ -188,7 +206,7 @@ describe('access log (ACCESS_LOG=<file>): one JSON line per request, tunnel and 
   it('a malformed request: 400, logged as refused with what was wrong', async () => {
     const { text } = await rawExchange(port, 'GET /home HTTP/1.1\r\nHost: lb\r\nBad Header\r\n\r\n');
     assert.match(text, /^HTTP\/1\.1 400 /);
-    const line = await lineWhere(file, (l) => l.event === 'refused' && l.status === 400);
+    const line = await lineWhere(file, (l) => l.event === 'refused' && l.status === 400 && l.protocol === 'h1');
     assert.match(line.error as string, /^Malformed HTTP request: /);
     assert.equal(line.client, '127.0.0.1');
     assert.equal(line.bytesOut, Buffer.byteLength(text, 'latin1'));

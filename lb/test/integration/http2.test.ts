@@ -70,6 +70,21 @@ describe('HTTP/2 clients (prior knowledge, on the HTTP/1 port)', () => {
     }
   });
 
+  it('/metrics counts client connections by protocol', async () => {
+    const count = async (protocol: string) =>
+      Number(
+        new RegExp(`^lb_client_connections_total\\{protocol="${protocol}",tls="false"\\} (\\d+)$`, 'm').exec(
+          (await lb.call('GET', '/metrics')).text,
+        )?.[1] ?? 0,
+      );
+    const h2 = await count('h2');
+    const other = connect(lb.url);
+    await request(other, { ':path': '/home' });
+    other.close();
+    assert.equal(await count('h2'), h2 + 1);
+    assert.ok((await count('h1')) >= 1); // the /metrics calls' own connection
+  });
+
   it('chooses a replica for every stream of one connection by its own key', async () => {
     const users = Array.from({ length: 40 }, (_, k) => `user-${k}`);
     const answers = await Promise.all(users.map((user) => request(session, { ':path': '/home', 'x-user': user })));

@@ -45,6 +45,8 @@ describe('access-log line', () => {
       traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
       error: 'Replica Server-2 failed: "ECONNRESET"',
       closedBy: null,
+      protocol: 'h1',
+      tls: false,
     };
     assert.equal(line, `${JSON.stringify(expected)}\n`);
   });

@@ -10,7 +10,7 @@ import { ClientConnection, type ConnectionHost } from '../http1/client-connectio
 import { type ClientSide, Relay } from '../http1/relay.js';
 import { KEEP_ALIVE_SECONDS } from '../http1/wire.js';
 import { Http2Front, type StreamHost } from '../http2/front.js';
-import type { Observers } from '../observation.js';
+import { type Observers, VIA_H1, VIA_H1_TLS, VIA_H2, VIA_H2_TLS, type Via } from '../observation.js';
 import { type OwnRoute, OwnRouteStrategy } from '../own-route.js';
 import type { RelayStrategy, RequestClient } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
@@ -37,6 +37,8 @@ export interface DataPlaneOptions {
   readonly h2MaxConcurrentStreams?: number;
   /** TLS_CERT and TLS_KEY: the port speaks TLS only, HTTP/2 or HTTP/1.1 as ALPN chooses. */
   readonly tls?: TlsFiles | undefined;
+  /** Told of every client connection served, once its protocol is known (metrics). */
+  readonly onConnection?: (via: Via) => void;
 }
 
 /** SETTINGS_MAX_CONCURRENT_STREAMS when none is given (nginx's and Envoy's default too). */
@@ -122,6 +124,7 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
   decided(sniffing: Sniffing, protocol: Protocol, first: Buffer): void {
     this.sniffing.delete(sniffing);
     this.options.deadlines.unwatch(sniffing);
+    this.options.onConnection?.(protocol === 'h2' ? VIA_H2 : VIA_H1);
     if (protocol === 'h2') {
       this.h2.serve(sniffing.socket, first);
       return;
@@ -179,7 +182,9 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
 
   /** After the handshake ALPN has chosen: `h2`, else HTTP/1.1 (a client that offered none). */
   private acceptSecure(socket: TLSSocket): void {
-    if (socket.alpnProtocol === 'h2') {
+    const h2 = socket.alpnProtocol === 'h2';
+    this.options.onConnection?.(h2 ? VIA_H2_TLS : VIA_H1_TLS);
+    if (h2) {
       this.h2.serve(socket);
       return;
     }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { LbError } from '../../contract/errors.js';
 import type { Timed } from '../deadlines.js';
-import { logRefusal, type Observers } from '../observation.js';
+import { logRefusal, type Observers, VIA_H1, VIA_H1_TLS } from '../observation.js';
 import { move, type Transitions } from '../phase.js';
 import type { AdmittedRequest } from '../request.js';
 import { connectionOf, type SocketConnection, serveSocket } from '../socket-events.js';
@@ -345,7 +345,14 @@ export class ClientConnection
   refuse(error: LbError, head?: { method: string; path: string }): void {
     const answer = failureResponse(error, [], false);
     this.write(answer);
-    logRefusal(this.host.observers.requestLog, this.clientIp, head, error, answer.length);
+    logRefusal(
+      this.host.observers.requestLog,
+      this.clientIp,
+      head,
+      error,
+      answer.length,
+      this.secure ? VIA_H1_TLS : VIA_H1,
+    );
     this.endGracefully();
   }
 

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { LbError } from '../../contract/errors.js';
 import { headerValue } from '../header-list.js';
-import { Observation, type Observers } from '../observation.js';
+import { Observation, type Observers, VIA_H1, VIA_H1_TLS } from '../observation.js';
 import type { Attempts, RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
 import type { Forwarding, ResponseHead, Upstream, UpstreamError } from '../upstream.js';
@@ -72,7 +72,16 @@ export class Relay implements LegOwner, Attempts {
     // Observed when it is logged or its span was sampled: a left-out request records nothing.
     if (observers.requestLog !== undefined || strategy.trace?.span !== undefined) {
       const { clientIp } = client;
-      this.seen = new Observation(observers, clientIp, request.method, request.path, request.headers, strategy.trace);
+      const via = client.secure ? VIA_H1_TLS : VIA_H1;
+      this.seen = new Observation(
+        observers,
+        clientIp,
+        request.method,
+        request.path,
+        request.headers,
+        strategy.trace,
+        via,
+      );
       strategy.observe?.(this.seen);
     }
   }

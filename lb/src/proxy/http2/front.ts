@@ -7,7 +7,7 @@ import type { RelayStrategy, RequestClient } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
 import { admitStream } from './admission.js';
 import { grpcFailure, grpcStatusOf, h2Failure, stopSending } from './responses.js';
-import { StreamRelay } from './stream-relay.js';
+import { StreamRelay, viaOf } from './stream-relay.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = constants;
 /** The largest header block a client may send (as HTTP/1's 16 KiB head), counted as RFC 9113 counts it. */
@@ -149,5 +149,5 @@ function refuse(
     stream.end(body);
   }
   stopSending(stream);
-  logRefusal(observers.requestLog, clientIp, undefined, error, 0);
+  logRefusal(observers.requestLog, clientIp, undefined, error, 0, viaOf(stream));
 }

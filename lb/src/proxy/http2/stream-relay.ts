@@ -1,6 +1,6 @@
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { LbError } from '../../contract/errors.js';
-import { Observation, type Observers } from '../observation.js';
+import { Observation, type Observers, VIA_H2, VIA_H2_TLS, type Via } from '../observation.js';
 import type { Attempts, RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
 import type { Forwarding, ResponseHead, Upstream, UpstreamError } from '../upstream.js';
@@ -17,6 +17,11 @@ import {
 } from './responses.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
+
+/** How a stream's client came: HTTP/2, over TLS or not. */
+export function viaOf(stream: ServerHttp2Stream): Via {
+  return stream.session?.encrypted === true ? VIA_H2_TLS : VIA_H2;
+}
 
 /**
  * One HTTP/2 stream relayed to a replica and its answer back: over an HTTP/1 pool (translated, as
@@ -50,7 +55,15 @@ export class StreamRelay implements LegOwner, Attempts {
     // A gRPC call's body is kept (up to a bound) so that it can fail over before any answer.
     this.leg = new UpstreamLeg(this, request, grpc);
     if (observers.requestLog !== undefined || strategy.trace?.span !== undefined) {
-      this.seen = new Observation(observers, clientIp, request.method, request.path, request.headers, strategy.trace);
+      this.seen = new Observation(
+        observers,
+        clientIp,
+        request.method,
+        request.path,
+        request.headers,
+        strategy.trace,
+        viaOf(stream),
+      );
       strategy.observe?.(this.seen);
     }
   }
