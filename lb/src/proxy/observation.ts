@@ -1,4 +1,5 @@
 import { headerValue } from './header-list.js';
+import type { AdmittedRequest } from './request.js';
 
 /** Why an attempt at a replica got no answer, as the access log names it. */
 /** Why a tunnel ended (lb_tunnels_closed_total{reason}). */
@@ -155,6 +156,21 @@ export function logRefusal(
   record.bytesOut = bytesOut;
   record.error = error.message;
   log.write(record);
+}
+
+/**
+ * The observation of a request that is logged or whose span was sampled; a left-out request
+ * records nothing (undefined).
+ */
+export function observationOf(
+  observers: Observers,
+  client: string,
+  request: Pick<AdmittedRequest, 'method' | 'path' | 'headers'>,
+  trace: RequestTrace | undefined,
+  via: Via,
+): Observation | undefined {
+  if (observers.requestLog === undefined && trace?.span === undefined) return undefined;
+  return new Observation(observers, client, request.method, request.path, request.headers, trace, via);
 }
 
 /**

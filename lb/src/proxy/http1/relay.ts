@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { LbError } from '../../contract/errors.js';
 import { headerValue } from '../header-list.js';
-import { Observation, type Observers, VIA_H1, VIA_H1_TLS } from '../observation.js';
+import { type Observation, type Observers, observationOf, VIA_H1, VIA_H1_TLS } from '../observation.js';
 import type { Attempts, RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
 import type { Forwarding, ResponseHead, Upstream, UpstreamError } from '../upstream.js';
@@ -68,22 +68,14 @@ export class Relay implements LegOwner, Attempts {
     private readonly strategy: RelayStrategy,
   ) {
     this.leg = new UpstreamLeg(this, request);
-    const { observers } = client;
-    // Observed when it is logged or its span was sampled: a left-out request records nothing.
-    if (observers.requestLog !== undefined || strategy.trace?.span !== undefined) {
-      const { clientIp } = client;
-      const via = client.secure ? VIA_H1_TLS : VIA_H1;
-      this.seen = new Observation(
-        observers,
-        clientIp,
-        request.method,
-        request.path,
-        request.headers,
-        strategy.trace,
-        via,
-      );
-      strategy.observe?.(this.seen);
-    }
+    this.seen = observationOf(
+      client.observers,
+      client.clientIp,
+      request,
+      strategy.trace,
+      client.secure ? VIA_H1_TLS : VIA_H1,
+    );
+    if (this.seen) strategy.observe?.(this.seen);
   }
 
   /** The request asks for a tunnel its strategy can open (a forwarded Upgrade request). */

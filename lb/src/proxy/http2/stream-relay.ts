@@ -1,6 +1,6 @@
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { LbError } from '../../contract/errors.js';
-import { Observation, type Observers, VIA_H2, VIA_H2_TLS, type Via } from '../observation.js';
+import { type Observation, type Observers, observationOf, VIA_H2, VIA_H2_TLS, type Via } from '../observation.js';
 import type { Attempts, RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
 import type { Forwarding, ResponseHead, Upstream, UpstreamError } from '../upstream.js';
@@ -54,18 +54,8 @@ export class StreamRelay implements LegOwner, Attempts {
   ) {
     // A gRPC call's body is kept (up to a bound) so that it can fail over before any answer.
     this.leg = new UpstreamLeg(this, request, grpc);
-    if (observers.requestLog !== undefined || strategy.trace?.span !== undefined) {
-      this.seen = new Observation(
-        observers,
-        clientIp,
-        request.method,
-        request.path,
-        request.headers,
-        strategy.trace,
-        viaOf(stream),
-      );
-      strategy.observe?.(this.seen);
-    }
+    this.seen = observationOf(observers, clientIp, request, strategy.trace, viaOf(stream));
+    if (this.seen) strategy.observe?.(this.seen);
   }
 
   get deadline(): number {
