@@ -120,6 +120,7 @@ describe('TLS (TLS_CERT, TLS_KEY): HTTP/1.1 and HTTP/2 by ALPN on one port', () 
       TLS_KEY: live.key,
       HASH_KEY: 'header:x-user',
       REPLICA_COMMAND: await writeEchoReplica(dir),
+      REQUEST_TIMEOUT_MS: '1500',
     });
   });
   after(async () => {
@@ -156,6 +157,27 @@ describe('TLS (TLS_CERT, TLS_KEY): HTTP/1.1 and HTTP/2 by ALPN on one port', () 
       socket.on('error', () => resolve(text));
     });
     assert.doesNotMatch(got, /HTTP\/1\.1 20\d/);
+    assert.equal((await https1(lb.url, first.cert, { 'x-user': 'ada' })).status, 201);
+  });
+
+  it('cuts a TLS handshake that never finishes after REQUEST_TIMEOUT_MS, and goes on serving TLS', {
+    timeout: 10_000,
+  }, async () => {
+    const port = Number(new URL(lb.url).port);
+    const started = Date.now();
+    // A TCP connection that sends no ClientHello, then one that stops halfway through its hello.
+    const stalled = [Buffer.alloc(0), Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])];
+    const waited = await Promise.all(
+      stalled.map(
+        (bytes) =>
+          new Promise<number>((resolve) => {
+            const socket = netConnect(port, '127.0.0.1', () => socket.write(bytes));
+            socket.on('error', () => undefined);
+            socket.on('close', () => resolve(Date.now() - started));
+          }),
+      ),
+    );
+    for (const ms of waited) assert.ok(ms >= 1400 && ms < 4000, `cut after ${ms} ms`);
     assert.equal((await https1(lb.url, first.cert, { 'x-user': 'ada' })).status, 201);
   });
 

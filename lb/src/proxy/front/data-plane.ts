@@ -78,12 +78,19 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
     this.server = tls
       ? createTlsServer(
           // Not half-open during the handshake: a client that hangs up in it is gone (see acceptSecure).
-          { cert: tls.cert, key: tls.key, ALPNProtocols: ['h2', 'http/1.1'], allowHalfOpen: false },
+          // The handshake counts against the request's bound (node's own is 120 s).
+          {
+            cert: tls.cert,
+            key: tls.key,
+            ALPNProtocols: ['h2', 'http/1.1'],
+            allowHalfOpen: false,
+            handshakeTimeout: options.requestTimeoutMs,
+          },
           (socket) => this.acceptSecure(socket),
         )
       : createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
-    // A failed handshake is the client's: node destroys its socket; nothing is answered.
-    this.server.on('tlsClientError', () => undefined);
+    // A failed or timed-out handshake is the client's: its socket goes (node leaves a timed-out one open).
+    this.server.on('tlsClientError', (_error: Error, socket: TLSSocket) => socket.destroy());
     if (tls) this.server.on('connection', (socket: Socket) => this.trackRaw(socket));
   }
 

@@ -1,15 +1,23 @@
-import { constants, createServer, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import {
+  constants,
+  createServer,
+  type Http2Server,
+  type Http2Session,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { Socket } from 'node:net';
 import { LbError } from '../../contract/errors.js';
 import { isGrpc } from '../header-list.js';
 import { logRefusal, type Observers } from '../observation.js';
 import type { RelayStrategy, RequestClient } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
+import { SessionGuard } from './abuse.js';
 import { admitStream } from './admission.js';
 import { grpcFailure, grpcStatusOf, h2Failure, stopSending } from './responses.js';
 import { StreamRelay, viaOf } from './stream-relay.js';
 
-const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = constants;
+const { NGHTTP2_FLAG_END_STREAM } = constants;
 /** The largest header block a client may send (as HTTP/1's 16 KiB head), counted as RFC 9113 counts it. */
 const MAX_HEADER_LIST_BYTES = 16 * 1024;
 /** How long a closed session's socket waits for the client to close its side (as HTTP/1's lingering close). */
@@ -42,6 +50,7 @@ export class Http2Front {
   private readonly sessions = new Set<ServerHttp2Session>();
   /** The sockets served, until each closes: a session can close before its socket does. */
   private readonly sockets = new Set<Socket>();
+  private readonly guards = new WeakMap<Http2Session, SessionGuard>();
 
   constructor(
     private readonly host: StreamHost,
@@ -93,6 +102,7 @@ export class Http2Front {
 
   private track(session: ServerHttp2Session): void {
     this.sessions.add(session);
+    this.guards.set(session, new SessionGuard(session));
     session.setTimeout(this.host.keepAliveTimeoutMs, () => session.close());
     session.on('error', () => undefined); // 'close' follows
     session.on('close', () => this.sessions.delete(session));
@@ -100,14 +110,13 @@ export class Http2Front {
 
   private onStream(stream: ServerHttp2Stream, flags: number, rawHeaders: string[]): void {
     stream.on('error', () => undefined); // a reset stream: 'close' follows
+    const guard = stream.session ? this.guards.get(stream.session) : undefined;
     if (headerListSize(rawHeaders) > MAX_HEADER_LIST_BYTES) {
       // nghttp2 advertises the bound but takes more: a client past it is told to calm down, and closed.
-      const { session } = stream;
-      session?.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
-      stream.close(NGHTTP2_ENHANCE_YOUR_CALM);
-      session?.close();
+      guard?.calm();
       return;
     }
+    guard?.streamOpened();
     const { observers } = this.host;
     const clientIp = stream.session?.socket?.remoteAddress ?? 'unknown';
     const grpc = isGrpc(rawHeaders);
@@ -121,7 +130,10 @@ export class Http2Front {
     stream.on('data', (chunk: Buffer) => relay.onRequestBody(chunk));
     stream.on('end', () => relay.onRequestComplete());
     stream.on('drain', () => relay.onClientDrain());
-    stream.on('close', () => relay.cancel());
+    stream.on('close', () => {
+      if (!relay.finished) guard?.streamResetEarly();
+      relay.cancel();
+    });
     relay.start();
   }
 }
