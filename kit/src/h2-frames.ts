@@ -64,13 +64,7 @@ export function rstStream(stream: number, code: number): Buffer {
 
 /** A GET of `path` on `stream`, its headers in one frame that ends the stream. */
 export function get(stream: number, path: string, extra: readonly (readonly [string, string])[] = []): Buffer {
-  const block = headerBlock([
-    [':method', 'GET'],
-    [':scheme', 'http'],
-    [':path', path],
-    [':authority', 'lb'],
-    ...extra,
-  ]);
+  const block = headerBlock([[':method', 'GET'], [':scheme', 'http'], [':path', path], [':authority', 'lb'], ...extra]);
   return frame(FRAME.HEADERS, FLAG.END_STREAM | FLAG.END_HEADERS, stream, block);
 }
 
