@@ -9,6 +9,7 @@ import { spawnLb } from '../../kit/src/lb.js';
 import { freePort } from '../../kit/src/net.js';
 import { waitForHeartbeat } from '../../lb/src/replicas/probe.js';
 import { valueBarChart, writeChart } from '../../tester/src/charts.js';
+import { printH2Rows, runH2Suite } from './h2-suite.js';
 import { autocannonRun, childrenOf, commandOf, type Sample, withCpu, wrkRun } from './measure.js';
 import { ensureInstalled, type ProxyProcess, startHaproxy, startNginx, startNodeScript } from './proxies.js';
 
@@ -40,8 +41,12 @@ const { values } = parseArgs({
     json: { type: 'string' },
     targets: { type: 'string' },
     client: { type: 'string' },
+    suite: { type: 'string' },
   },
 });
+/** `h1` (wrk over HTTP/1.1), `h2` (h2load: h2c, h2 over TLS, gRPC, TLS handshakes) or `all` (both, the default). */
+const suite = values.suite ?? 'all';
+if (!['all', 'h1', 'h2'].includes(suite)) throw new Error(`--suite must be all, h1 or h2 (got ${suite})`);
 const client = values.client ?? 'wrk';
 if (client !== 'wrk' && client !== 'autocannon') throw new Error(`--client must be wrk or autocannon (got ${client})`);
 const duration = Number(values.duration ?? (values.quick ? 3 : 10));
@@ -94,6 +99,15 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+function machineOf() {
+  return {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
+}
+
 async function main(): Promise<void> {
   spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
   const dir = await mkdtemp(join(tmpdir(), 'lb-bench-'));
@@ -104,6 +118,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
+    if (suite === 'h2') {
+      const h2Rows = await runH2Suite({ dir, rounds, duration, log, stops });
+      printH2Rows(h2Rows);
+      if (values.json)
+        await writeFile(
+          values.json,
+          `${JSON.stringify({ h2Rows, machine: machineOf(), rounds, duration, generatedAt: new Date().toISOString() }, null, 2)}\n`,
+        );
+      return;
+    }
     const lb = await startLb();
     stops.push(lb.stop);
     const targets: Record<string, Target> = {
@@ -210,13 +234,19 @@ async function main(): Promise<void> {
       if (plain && cpu) console.log(`${variant} / lb CPU per request: ${(cpu / plain).toFixed(3)}`);
     }
     if (receiver.spans() > 0) log(`the OTLP receiver got ${receiver.spans()} spans`);
-    const machine = {
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
+    const h2Rows = suite === 'all' ? await runH2Suite({ dir, rounds, duration, log, stops }) : [];
+    if (h2Rows.length > 0) printH2Rows(h2Rows);
+    const machine = machineOf();
+    const report = {
+      client,
+      rows,
+      h2Rows,
+      machine,
+      connections,
+      duration,
+      rounds,
+      generatedAt: new Date().toISOString(),
     };
-    const report = { client, rows, machine, connections, duration, rounds, generatedAt: new Date().toISOString() };
     if (values.json) await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
     await mkdir('plots', { recursive: true });
     const chart = client === 'wrk' ? 'bench' : `bench-${client}`;

@@ -25,7 +25,7 @@ export function ensureInstalled(binary: string, pkg: string, log: (line: string)
   return has(binary);
 }
 
-function supervise(child: ChildProcess): () => Promise<void> {
+export function supervise(child: ChildProcess): () => Promise<void> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -72,8 +72,8 @@ export async function spawnLb(
   // With LB_WORKERS, each worker says it listens too: the LB has started once its primary says so.
   const started =
     Number(env.LB_WORKERS ?? 1) > 1
-      ? /"role":"all".*listening on (http:\/\/[\d.:]+)/
-      : /listening on (http:\/\/[\d.:]+)/;
+      ? /"role":"all".*listening on (https?:\/\/[\d.:]+)/
+      : /listening on (https?:\/\/[\d.:]+)/;
   const url = await waitFor(
     'the LB to listen',
     () => {
