@@ -153,6 +153,8 @@ function adminApp(
       events,
       stats,
       tunnels: () => forwarding.forwarder.tunnelCounts(),
+      streams: () => forwarding.forwarder.streamCounts(),
+      clients: () => forwarding.dataPlane.clientCounts(),
       config: {
         routing: config.routing,
         hashFunction: config.hashFunction,

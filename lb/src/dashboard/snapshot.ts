@@ -14,6 +14,10 @@ export interface DashboardSources {
   readonly config: DashboardConfig;
   /** Open tunnels per replica (this process's data plane). */
   readonly tunnels?: () => ReadonlyMap<string, number>;
+  /** HTTP/2 streams in flight per replica (this process's data plane). */
+  readonly streams?: () => ReadonlyMap<string, number>;
+  /** Client connections open now, HTTP/1.x and HTTP/2 (this process's data plane). */
+  readonly clients?: () => { readonly h1: number; readonly h2: number };
 }
 
 export interface DashboardConfig {
@@ -26,9 +30,11 @@ export interface DashboardConfig {
 }
 
 /** Everything the page draws, as one JSON document. */
-export function dashboardSnapshot({ manager, recovery, outliers, events, stats, config, tunnels }: DashboardSources) {
+export function dashboardSnapshot(sources: DashboardSources) {
+  const { manager, recovery, outliers, events, stats, config } = sources;
   const now = Date.now();
-  const open = tunnels?.();
+  const open = sources.tunnels?.();
+  const streams = sources.streams?.();
   const router = manager.router;
   const layout =
     router.kind === 'ring'
@@ -51,6 +57,7 @@ export function dashboardSnapshot({ manager, recovery, outliers, events, stats, 
       index: r.index,
       weight: r.weight ?? 1,
       tunnels: open?.get(r.name) ?? 0,
+      streams: streams?.get(r.name) ?? 0,
       state: manager.get(r.name) ? (recovery.get(r.name)?.state ?? 'healthy') : 'draining',
       failures: recovery.get(r.name)?.failures ?? 0,
       respawns: recovery.get(r.name)?.respawns ?? 0,
@@ -60,6 +67,7 @@ export function dashboardSnapshot({ manager, recovery, outliers, events, stats, 
       ...stats.rates(r.name, now),
     })),
     totals: stats.totals(now),
+    clients: sources.clients?.() ?? { h1: 0, h2: 0 },
     events: events.recent(50),
   };
 }

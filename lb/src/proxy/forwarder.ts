@@ -171,6 +171,13 @@ export class Forwarder implements ExchangeHost {
     return this.tunnels.counts();
   }
 
+  /** HTTP/2 streams in flight per replica (the dashboard). */
+  streamCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const stream of this.streams.items()) counts.set(stream.replica, (counts.get(stream.replica) ?? 0) + 1);
+    return counts;
+  }
+
   /** Shutdown: every tunnel is closed now, as re-homing closes one (its client reconnects elsewhere). */
   closeTunnels(): void {
     this.tunnels.closeAll();

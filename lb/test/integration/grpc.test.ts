@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { Metadata, status } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { grpcClient } from '../../../kit/src/grpc-client.js';
-import { type RunningLb, startLb, waitFor } from '../../../kit/src/lb.js';
+import { type RunningLb, send, startLb, waitFor } from '../../../kit/src/lb.js';
 import { parseConfig } from '../../src/config.js';
 import { createDataPlaneInstance, type DataPlaneInstance } from '../../src/lb.js';
 import type { ReplicaHandle } from '../../src/membership/replica.js';
@@ -119,6 +119,26 @@ describe('gRPC through the LB to h2c replicas (REPLICA_PROTOCOL=h2c)', () => {
     const { got, status: final } = await chat(echo, 'alice', ['hello', 'again', 'and again']);
     assert.deepEqual(got, [owner, 'hello', 'again', 'and again']);
     assert.equal(final.code, status.OK);
+  });
+
+  it('the dashboard counts HTTP/2 streams in flight per replica, and client connections by protocol', async () => {
+    const echo = client(controller.url);
+    const stream = echo.Chat(userMetadata('erin'));
+    stream.on('error', () => undefined);
+    const [greeting] = (await once(stream, 'data')) as [{ text: string }];
+    type State = { replicas: { name: string; streams: number }[]; clients: { h1: number; h2: number } };
+    const state = (await send(controller.url, 'GET', '/dashboard/state')).json as State;
+    assert.equal(state.replicas.find((r) => r.name === greeting.text)?.streams, 1);
+    assert.ok(state.clients.h2 >= 1 && state.clients.h1 >= 1, JSON.stringify(state.clients));
+    stream.end();
+    await waitFor(
+      'the stream to end',
+      async () => {
+        const after = (await send(controller.url, 'GET', '/dashboard/state')).json as State;
+        return after.replicas.every((r) => r.streams === 0) || undefined;
+      },
+      3000,
+    );
   });
 
   it('streams 8 MiB each way on one call, with flow control, in order', async () => {

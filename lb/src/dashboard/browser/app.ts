@@ -127,6 +127,7 @@ function replicaRow(s: DashboardSnapshot, r: Replica, colors: Colors): Element {
   row.appendChild(node('td', {}, `${r.uptimeSeconds} s`));
   row.appendChild(node('td', {}, String(r.respawns)));
   row.appendChild(node('td', {}, String(r.tunnels)));
+  row.appendChild(node('td', {}, String(r.streams)));
   const cell = node('td');
   const remove = node('button', { class: 'small', type: 'button', 'aria-label': `Remove ${r.name}` }, 'Remove');
   remove.addEventListener('click', () => void admin('DELETE', '/rm', { n: 1, hostnames: [r.name] }));
@@ -155,6 +156,8 @@ const PLOT = { left: 40, right: 314, top: 6, bottom: 62 };
 function drawTotals(s: DashboardSnapshot): void {
   byId('rps').textContent = fixed(s.totals.rps, 0);
   byId('eps').textContent = fixed(s.totals.eps, 1);
+  byId('clients-h1').textContent = String(s.clients.h1);
+  byId('clients-h2').textContent = String(s.clients.h2);
   const svg = byId<SVGSVGElement>('spark');
   clear(svg);
   const history = s.totals.history;

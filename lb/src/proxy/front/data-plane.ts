@@ -174,6 +174,11 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
     await stopped;
   }
 
+  /** Client connections open now, by protocol (the dashboard). */
+  clientCounts(): { h1: number; h2: number } {
+    return { h1: this.connections.size, h2: this.h2.size };
+  }
+
   private get isEmpty(): boolean {
     return this.connections.size === 0 && this.sniffing.size === 0 && this.h2.size === 0;
   }
