@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect as h2connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
+import { promisify } from 'node:util';
 import { writeEchoReplica } from '../../../kit/src/echo-replica.js';
 import { type RunningLb, startLb } from '../../../kit/src/lb.js';
 import { ConfigError, parseConfig } from '../../src/config.js';
@@ -100,6 +101,8 @@ const fingerprintOf = (pem: Buffer) =>
     .trim()
     .split('=')[1]!;
 
+const execFileAsync = promisify(execFile);
+
 describe('TLS (TLS_CERT, TLS_KEY): HTTP/1.1 and HTTP/2 by ALPN on one port', () => {
   let dir = '';
   let lb: RunningLb;
@@ -181,10 +184,42 @@ describe('TLS (TLS_CERT, TLS_KEY): HTTP/1.1 and HTTP/2 by ALPN on one port', () 
     assert.equal((await https1(lb.url, first.cert, { 'x-user': 'ada' })).status, 201);
   });
 
-  it('reads the pair again on SIGHUP; a pair that cannot be used leaves the old one in use', async () => {
+  it('curl: HTTP/2 and HTTP/1.1 over TLS reach the same replica for the same key', async () => {
+    const port = new URL(lb.url).port;
+    const ca = join(dir, 'first.crt');
+    // Asynchronously: the LB runs in this process.
+    const curl = async (version: string, user: string) => {
+      const args = ['-s', '-o', '/dev/null', '-D', '-', '-w', '%{http_version}', version, '--cacert', ca];
+      const { stdout } = await execFileAsync('curl', [
+        ...args,
+        '-H',
+        `x-user: ${user}`,
+        `https://localhost:${port}/who`,
+      ]);
+      return { servedBy: /^x-served-by: (\S+)/im.exec(stdout)?.[1], version: stdout.trim().split('\n').at(-1) };
+    };
+    for (const user of ['ada', 'grace', 'linus', 'barbara']) {
+      const h2 = await curl('--http2', user);
+      const h1 = await curl('--http1.1', user);
+      assert.deepEqual([h2.version, h1.version], ['2', '1.1']);
+      assert.ok(h2.servedBy !== undefined && h2.servedBy === h1.servedBy, user);
+    }
+  });
+
+  it('reads the pair again on SIGHUP; a pair that cannot be used leaves the old one in use; open connections go on', async () => {
     const port = Number(new URL(lb.url).port);
     const cas = [first.cert, second.cert];
     assert.equal(await servedFingerprint(port, cas), fingerprintOf(first.cert));
+    // A session opened on the old pair, used again after each reload.
+    const open = h2connect(lb.url, { ca: first.cert });
+    const ask = () =>
+      new Promise<number>((resolve, reject) => {
+        const stream = open.request({ ':path': '/who', 'x-user': 'ada' });
+        stream.on('response', (h) => resolve(Number(h[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+      });
+    assert.equal(await ask(), 201);
     await writeFile(live.cert, second.cert);
     await writeFile(live.key, second.key);
     lb.lb.reopenLogs(); // what the LB's SIGHUP handler calls
@@ -193,6 +228,8 @@ describe('TLS (TLS_CERT, TLS_KEY): HTTP/1.1 and HTTP/2 by ALPN on one port', () 
     lb.lb.reopenLogs();
     assert.equal(await servedFingerprint(port, cas), fingerprintOf(second.cert));
     assert.equal((await https1(lb.url, second.cert, { 'x-user': 'ada' })).status, 201);
+    assert.equal(await ask(), 201);
+    open.close();
   });
 
   it('refuses at start a pair that cannot be used, naming the variable', async () => {
