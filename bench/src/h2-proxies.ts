@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ProxyProcess, supervise } from './proxies.js';
+import { HAPROXY_PREAMBLE, nginxPreamble, nginxTempPaths, type ProxyProcess, supervise } from './proxies.js';
 
 /** The ports one proxy serves HTTP/2 on: h2c to HTTP/1 replicas, h2 over TLS to them, and gRPC (h2c) to gRPC replicas. */
 export interface H2Ports {
@@ -53,22 +53,13 @@ export async function startNginxH2(dir: string, ports: H2Ports, up: H2Upstreams,
   const upstream = (name: string, list: readonly number[]) =>
     `  upstream ${name} {\n    hash $http_x_request_id consistent;\n${list.map((p) => `    server 127.0.0.1:${p};`).join('\n')}\n    keepalive 128;\n    keepalive_requests 1000000;\n  }`;
   const toHttp1 = 'proxy_pass http://replicas; proxy_http_version 1.1; proxy_set_header Connection "";';
-  const conf = `worker_processes 1;
-worker_rlimit_nofile 20000;
-daemon off;
-pid ${root}/nginx.pid;
-error_log ${root}/error.log warn;
-events { worker_connections 19000; }
+  const conf = `${nginxPreamble(root)}
 http {
   access_log off;
   keepalive_timeout 300s;
   # A client connection (h2 too) is not closed after 1,000 requests, nginx's default.
   keepalive_requests 1000000;
-  client_body_temp_path ${root}/body;
-  proxy_temp_path ${root}/proxy;
-  fastcgi_temp_path ${root}/fastcgi;
-  uwsgi_temp_path ${root}/uwsgi;
-  scgi_temp_path ${root}/scgi;
+${nginxTempPaths(root)}
 ${upstream('replicas', up.http1)}
 ${upstream('grpc_replicas', up.grpc)}
   server { listen 127.0.0.1:${ports.h2c} http2; location / { ${toHttp1} } }
@@ -102,17 +93,7 @@ export async function startHaproxyH2(
   const file = join(dir, 'haproxy-h2.cfg');
   await writeFile(
     file,
-    `global
-  maxconn 9000
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 300s
-  timeout http-keep-alive 300s
-  timeout server 30s
-  option http-keep-alive
-  http-reuse always
+    `${HAPROXY_PREAMBLE}
 frontend h2c
   bind 127.0.0.1:${ports.h2c} proto h2
   default_backend replicas

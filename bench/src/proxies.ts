@@ -39,20 +39,11 @@ export function supervise(child: ChildProcess): () => Promise<void> {
 export async function startNginx(dir: string, port: number, upstreams: number[]): Promise<ProxyProcess> {
   const root = join(dir, 'nginx');
   await mkdir(root, { recursive: true });
-  const conf = `worker_processes 1;
-worker_rlimit_nofile 20000;
-daemon off;
-pid ${root}/nginx.pid;
-error_log ${root}/error.log warn;
-events { worker_connections 19000; }
+  const conf = `${nginxPreamble(root)}
 http {
   access_log off;
   keepalive_timeout 300s;
-  client_body_temp_path ${root}/body;
-  proxy_temp_path ${root}/proxy;
-  fastcgi_temp_path ${root}/fastcgi;
-  uwsgi_temp_path ${root}/uwsgi;
-  scgi_temp_path ${root}/scgi;
+${nginxTempPaths(root)}
   upstream replicas {
     hash $http_x_request_id consistent;
 ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
@@ -83,10 +74,8 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
   return { port, pid: child.pid!, stop: supervise(child) };
 }
 
-/** HAProxy, one thread, consistent hash on X-Request-Id, keep-alive to the servers. */
-export async function startHaproxy(dir: string, port: number, upstreams: number[]): Promise<ProxyProcess> {
-  const file = join(dir, 'haproxy.cfg');
-  const conf = `global
+/** HAProxy's settings for every bench configuration: one thread, keep-alive both ways. */
+export const HAPROXY_PREAMBLE = `global
   maxconn 9000
   nbthread 1
 defaults
@@ -96,7 +85,27 @@ defaults
   timeout http-keep-alive 300s
   timeout server 30s
   option http-keep-alive
-  http-reuse always
+  http-reuse always`;
+
+/** nginx's settings for every bench configuration, with its files under `root`: one worker, no access log. */
+export const nginxPreamble = (root: string) => `worker_processes 1;
+worker_rlimit_nofile 20000;
+daemon off;
+pid ${root}/nginx.pid;
+error_log ${root}/error.log warn;
+events { worker_connections 19000; }`;
+
+/** nginx's temporary paths under `root` (an http block's). */
+export const nginxTempPaths = (root: string) => `  client_body_temp_path ${root}/body;
+  proxy_temp_path ${root}/proxy;
+  fastcgi_temp_path ${root}/fastcgi;
+  uwsgi_temp_path ${root}/uwsgi;
+  scgi_temp_path ${root}/scgi;`;
+
+/** HAProxy, one thread, consistent hash on X-Request-Id, keep-alive to the servers. */
+export async function startHaproxy(dir: string, port: number, upstreams: number[]): Promise<ProxyProcess> {
+  const file = join(dir, 'haproxy.cfg');
+  const conf = `${HAPROXY_PREAMBLE}
 frontend fe
   bind 127.0.0.1:${port}
   default_backend replicas
