@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { type ClientHttp2Session, connect, constants } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { writeEchoReplica } from '../../../kit/src/echo-replica.js';
 import { type RunningLb, send, startLb } from '../../../kit/src/lb.js';
+
+const execFileAsync = promisify(execFile);
 
 /** What one HTTP/2 stream got back. */
 interface H2Answer {
@@ -67,6 +71,27 @@ describe('HTTP/2 clients (prior knowledge, on the HTTP/1 port)', () => {
       assert.equal(h2.headers['x-served-by'], h1.headers.get('x-served-by'), `id ${id}`);
       assert.deepEqual(JSON.parse(h2.text), h1.json);
       assert.equal(h2.headers.connection, undefined); // no connection-specific header reaches an HTTP/2 client
+    }
+  });
+
+  it('curl --http2-prior-knowledge reaches the replica HTTP/1.1 reaches for the same key', async () => {
+    for (const user of ['ada', 'grace', 'linus']) {
+      const { stdout } = await execFileAsync('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-D',
+        '-',
+        '-w',
+        '%{http_version}',
+        '--http2-prior-knowledge',
+        '-H',
+        `x-user: ${user}`,
+        `${lb.url}/home`,
+      ]);
+      const h1 = await lb.call('GET', '/home', undefined, { 'x-user': user });
+      assert.equal(stdout.trim().split('\n').at(-1), '2');
+      assert.equal(/^x-served-by: (\S+)/im.exec(stdout)?.[1], h1.headers.get('x-served-by'), user);
     }
   });
 
