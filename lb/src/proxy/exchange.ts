@@ -72,8 +72,6 @@ export class Exchange implements RelayStrategy, Movable {
   readonly key: RequestKey;
   /** A bodiless GET or HEAD: it goes to the next replica when one fails before answering. */
   private readonly safe: boolean;
-  /** A gRPC call: it goes to the next replica when one refused or reset it before answering (not after a timeout: it may be running). */
-  private readonly grpc: boolean;
   private readonly clientIp: string;
   private target: ReplicaHandle | undefined;
   private tried: Set<string> | undefined;
@@ -99,7 +97,6 @@ export class Exchange implements RelayStrategy, Movable {
     // No key of its own: the request's id routes it (the client's integer X-Request-Id, else random).
     this.key = host.keyOf(request, clientIp) ?? id.key;
     this.safe = !request.hasBody && (request.method === 'GET' || request.method === 'HEAD');
-    this.grpc = isGrpc(request.headers);
     this.canSwitch = request.upgrade;
   }
 
@@ -151,7 +148,8 @@ export class Exchange implements RelayStrategy, Movable {
       this.sendTo(relay, replica, true, relay.deadline);
     } else {
       this.host.failed(replica.name, error, this.startedAt);
-      if (this.safe || (this.grpc && relay.replayable && failure !== 'timeout')) {
+      // A gRPC call goes on too when a replica refused or reset it (not after a timeout: it may be running).
+      if (this.safe || (failure !== 'timeout' && relay.replayable && isGrpc(this.request.headers))) {
         this.failures ??= [];
         this.failures.push({ replica: replica.name, error });
         this.sendToNext(relay, replica);

@@ -173,9 +173,7 @@ export class Forwarder implements ExchangeHost {
 
   /** HTTP/2 streams in flight per replica (the dashboard). */
   streamCounts(): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const stream of this.streams.items()) counts.set(stream.replica, (counts.get(stream.replica) ?? 0) + 1);
-    return counts;
+    return this.streams.countsByReplica();
   }
 
   /** Shutdown: every tunnel is closed now, as re-homing closes one (its client reconnects elsewhere). */

@@ -42,6 +42,13 @@ export class MovedKeys<T extends Movable> {
     return this.open.keys();
   }
 
+  /** How many are open per replica (the dashboard). */
+  countsByReplica(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const item of this.open.keys()) counts.set(item.replica, (counts.get(item.replica) ?? 0) + 1);
+    return counts;
+  }
+
   /** Schedules the end of `item` when its key has another owner on `router` (once). */
   private rehomeIfMoved(item: T, router: Router<ReplicaHandle>): void {
     if (this.open.get(item) !== undefined || router.lookup(item.key)?.name === item.replica) return;

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { LbError } from '../contract/errors.js';
 import type { Observation, Observers, RequestTrace } from './observation.js';
-import type { FailedOn, Upstream, UpstreamError } from './upstream.js';
+import type { FailedOn, Forwarding, Upstream, UpstreamError } from './upstream.js';
 
 /** Who sent a request, as a strategy sees it (an HTTP/1 connection or an HTTP/2 stream). */
 export interface RequestClient {
@@ -72,4 +72,9 @@ export interface RelayStrategy {
   settle(): void;
   /** The replica switched protocols: the two sockets become a tunnel. */
   switched?(sockets: SwitchedSockets): void;
+}
+
+/** What the LB adds to a request its strategy sends up, for a client at `clientIp` (over TLS when `secure`). */
+export function forwardingOf(strategy: RelayStrategy, clientIp: string, secure: boolean): Forwarding {
+  return { id: strategy.id, clientIp, traceparent: strategy.trace?.traceparent, secure };
 }

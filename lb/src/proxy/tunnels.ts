@@ -42,9 +42,7 @@ export class Tunnels implements TunnelOwner {
 
   /** Open tunnels per replica (the dashboard). */
   counts(): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const tunnel of this.open.items()) counts.set(tunnel.replica, (counts.get(tunnel.replica) ?? 0) + 1);
-    return counts;
+    return this.open.countsByReplica();
   }
 
   /** Shutdown: every tunnel is closed now, as re-homing closes one (its client reconnects elsewhere). */

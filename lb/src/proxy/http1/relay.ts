@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { LbError } from '../../contract/errors.js';
 import { headerValue } from '../header-list.js';
 import { type Observation, type Observers, observationOf, VIA_H1, VIA_H1_TLS } from '../observation.js';
-import type { Attempts, RelayStrategy } from '../relay-strategy.js';
+import { type Attempts, forwardingOf, type RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
 import type { Forwarding, ResponseHead, Upstream, UpstreamError } from '../upstream.js';
 import { type LegOwner, UpstreamLeg } from '../upstream-leg.js';
@@ -282,13 +282,7 @@ export class Relay implements LegOwner, Attempts {
   }
 
   get forwarding(): Forwarding {
-    const { strategy, client } = this;
-    this.up ??= {
-      id: strategy.id,
-      clientIp: client.clientIp,
-      traceparent: strategy.trace?.traceparent,
-      secure: client.secure === true,
-    };
+    this.up ??= forwardingOf(this.strategy, this.client.clientIp, this.client.secure === true);
     return this.up;
   }
 

@@ -16,9 +16,6 @@ import { type Head, isParseError, type ParsedReader, type ParseError, type Parse
 import { Pause, SocketReader } from './socket-reader.js';
 import { requestHead } from './wire.js';
 
-/** What one exchange gets from its upstream connection. */
-export type ResponseHandler = AnswerHandler;
-
 /** What a connection tells the pool it belongs to, and reads from it. */
 export interface UpstreamSlot {
   /** What a request says in Host when the client gave none. */
@@ -76,7 +73,7 @@ export class UpstreamConnection implements Carrier, ParserHandler, ParsedReader,
   private phase: UpstreamPhase = 'connecting';
   /** Exchanges carried to the end (a failure before any byte of a reused one may be the keep-alive race). */
   private carried = 0;
-  private handler: ResponseHandler | null = null;
+  private handler: AnswerHandler | null = null;
   private readonly reader: SocketReader;
   private readonly writer: DirectWriter;
   /** The current exchange: its request went up whole; its answer allows keep-alive; it asked for a tunnel. */
@@ -159,7 +156,7 @@ export class UpstreamConnection implements Carrier, ParserHandler, ParsedReader,
    * head must arrive by `deadline` (ms epoch): the attempt's deadline, which waiting for this
    * connection already counted against.
    */
-  send(handler: ResponseHandler, request: AdmittedRequest, up: Forwarding, deadline: number, upgrade = false): void {
+  send(handler: AnswerHandler, request: AdmittedRequest, up: Forwarding, deadline: number, upgrade = false): void {
     this.to('waiting');
     this.handler = handler;
     this.upgradeAsked = upgrade;

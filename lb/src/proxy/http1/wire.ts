@@ -16,7 +16,7 @@ export const HOP_BY_HOP = new Set([
 ]);
 
 /** Request headers the LB replaces or answers itself: the id, the client chain, the expectation. */
-export const SET_BY_LB_UP = new Set(['x-request-id', 'x-forwarded-for', 'expect']);
+const SET_BY_LB_UP = new Set(['x-request-id', 'x-forwarded-for', 'expect']);
 /** Response headers the LB sets itself; a replica's own copies are dropped. */
 export const SET_BY_LB_DOWN = new Set(['x-request-id', 'x-served-by']);
 
@@ -54,9 +54,7 @@ export function requestHead(
       forwardedFor = forwardedFor === undefined ? raw[k + 1]! : `${forwardedFor}, ${raw[k + 1]!}`;
       continue;
     }
-    if (HOP_BY_HOP.has(lower) || SET_BY_LB_UP.has(lower) || listed?.has(lower)) continue;
-    if (traceparent !== undefined && lower === 'traceparent') continue;
-    if (secure && lower === 'x-forwarded-proto') continue;
+    if (droppedUp(lower, listed, traceparent, secure)) continue;
     if (lower === 'host') {
       if (req.host !== undefined) continue;
       hasHost = true;
@@ -73,6 +71,26 @@ export function requestHead(
   if (secure) head += 'x-forwarded-proto: https\r\n';
   head += `x-forwarded-for: ${forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`}\r\n\r\n`;
   return head;
+}
+
+/**
+ * A request header (lower case) that does not go up as the client sent it, whatever the replica
+ * speaks: hop-by-hop, one `Connection` lists, one the LB sets itself (the id, the client chain, the
+ * expectation; `traceparent` when tracing, `X-Forwarded-Proto` over TLS).
+ */
+export function droppedUp(
+  lower: string,
+  listed: ReadonlySet<string> | undefined,
+  traceparent: string | undefined,
+  secure: boolean,
+): boolean {
+  return (
+    HOP_BY_HOP.has(lower) ||
+    SET_BY_LB_UP.has(lower) ||
+    listed?.has(lower) === true ||
+    (traceparent !== undefined && lower === 'traceparent') ||
+    (secure && lower === 'x-forwarded-proto')
+  );
 }
 
 /**
@@ -135,11 +153,15 @@ export function trailerSection(trailers: readonly string[] | undefined): string 
   let section = '0\r\n';
   if (trailers) {
     for (let k = 0; k < trailers.length; k += 2) {
-      const name = trailers[k]!;
-      if (!HOP_BY_HOP.has(name) && name !== 'content-length') section += `${name}: ${trailers[k + 1]!}\r\n`;
+      if (isTrailerField(trailers[k]!)) section += `${trailers[k]!}: ${trailers[k + 1]!}\r\n`;
     }
   }
   return `${section}\r\n`;
+}
+
+/** A trailer field (lower case) the LB passes on: none that describes the connection or the framing. */
+export function isTrailerField(name: string): boolean {
+  return !HOP_BY_HOP.has(name) && name !== 'content-length';
 }
 
 /** The contract's error as a whole response: `lbHeaders` ([name, value, ...]) name the id and replica when known. */

@@ -1,6 +1,6 @@
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { failureBody, type LbError } from '../../contract/errors.js';
-import { connectionListed, HOP_BY_HOP, SET_BY_LB_DOWN } from '../http1/wire.js';
+import { connectionListed, HOP_BY_HOP, isTrailerField, SET_BY_LB_DOWN } from '../http1/wire.js';
 
 const { HTTP2_HEADER_STATUS, NGHTTP2_NO_ERROR } = constants;
 
@@ -20,21 +20,21 @@ export function h2ResponseHeaders(
   for (let k = 0; k < raw.length; k += 2) {
     const name = raw[k]!.toLowerCase();
     if (HOP_BY_HOP.has(name) || listed?.has(name) || SET_BY_LB_DOWN.has(name)) continue;
-    const value = raw[k + 1]!;
-    const known = headers[name];
-    headers[name] = known === undefined ? value : Array.isArray(known) ? [...known, value] : [String(known), value];
+    addField(headers, name, raw[k + 1]!);
   }
   return withLbHeaders(headers, id, servedBy);
 }
 
-/** An h2c upstream's trailer fields for the client: connection-specific ones and pseudo-headers left out. */
+/** Adds a field to node:http2's headers object: a repeated name (set-cookie) becomes a list. */
+export function addField(headers: OutgoingHttpHeaders, name: string, value: string): void {
+  const known = headers[name];
+  headers[name] = known === undefined ? value : Array.isArray(known) ? [...known, value] : [String(known), value];
+}
+
+/** An h2c upstream's trailer fields (pseudo-headers already out) for an HTTP/2 client, by the rule of HTTP/1's last chunk. */
 export function h2Trailers(raw: readonly string[]): OutgoingHttpHeaders {
   const trailers: OutgoingHttpHeaders = {};
-  for (let k = 0; k < raw.length; k += 2) {
-    const name = raw[k]!;
-    if (name.startsWith(':') || HOP_BY_HOP.has(name)) continue;
-    trailers[name] = raw[k + 1]!;
-  }
+  for (let k = 0; k < raw.length; k += 2) if (isTrailerField(raw[k]!)) trailers[raw[k]!] = raw[k + 1]!;
   return trailers;
 }
 

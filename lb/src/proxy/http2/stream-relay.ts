@@ -1,7 +1,7 @@
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { LbError } from '../../contract/errors.js';
 import { type Observation, type Observers, observationOf, VIA_H2, VIA_H2_TLS, type Via } from '../observation.js';
-import type { Attempts, RelayStrategy } from '../relay-strategy.js';
+import { type Attempts, forwardingOf, type RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
 import type { Forwarding, ResponseHead, Upstream, UpstreamError } from '../upstream.js';
 import { type LegOwner, UpstreamLeg } from '../upstream-leg.js';
@@ -227,13 +227,7 @@ export class StreamRelay implements LegOwner, Attempts {
   // ---- internals
 
   get forwarding(): Forwarding {
-    const { strategy } = this;
-    this.up ??= {
-      id: strategy.id,
-      clientIp: this.clientIp,
-      traceparent: strategy.trace?.traceparent,
-      secure: this.stream.session?.encrypted === true,
-    };
+    this.up ??= forwardingOf(this.strategy, this.clientIp, this.stream.session?.encrypted === true);
     return this.up;
   }
 

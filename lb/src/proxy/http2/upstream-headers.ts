@@ -1,7 +1,8 @@
 import type { OutgoingHttpHeaders } from 'node:http2';
-import { connectionListed, HOP_BY_HOP, SET_BY_LB_UP } from '../http1/wire.js';
+import { connectionListed, droppedUp } from '../http1/wire.js';
 import type { AdmittedRequest } from '../request.js';
 import type { Forwarding } from '../upstream.js';
+import { addField } from './responses.js';
 
 /**
  * A request's headers for an h2c replica, by the rules of the HTTP/1 head (`requestHead`): names
@@ -26,10 +27,7 @@ export function h2RequestHeaders(
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
     else if (name === 'te') {
       if (/(^|,)\s*trailers\s*(;|,|$)/i.test(value)) headers.te = 'trailers';
-    } else if (!(HOP_BY_HOP.has(name) || SET_BY_LB_UP.has(name) || listed?.has(name) || setByLb(name, up))) {
-      const known = headers[name];
-      headers[name] = known === undefined ? value : Array.isArray(known) ? [...known, value] : [String(known), value];
-    }
+    } else if (!droppedUp(name, listed, up.traceparent, up.secure)) addField(headers, name, value);
   }
   headers[':authority'] = authority ?? defaultAuthority;
   if (up.id !== undefined) headers['x-request-id'] = up.id;
@@ -37,11 +35,6 @@ export function h2RequestHeaders(
   if (up.secure) headers['x-forwarded-proto'] = 'https';
   headers['x-forwarded-for'] = forwardedFor === undefined ? up.clientIp : `${forwardedFor}, ${up.clientIp}`;
   return headers;
-}
-
-/** Headers the LB writes itself on this request, in place of the client's. */
-function setByLb(name: string, up: Forwarding): boolean {
-  return (up.traceparent !== undefined && name === 'traceparent') || (up.secure && name === 'x-forwarded-proto');
 }
 
 /** gRPC's `grpc-timeout` (an integer and a unit, H M S m u n) in milliseconds; undefined when absent or malformed. */
