@@ -1,6 +1,8 @@
 import cluster from 'node:cluster';
 import { WorkerSupervisor } from './cluster/supervisor.js';
-import { type Config, ConfigError, parseConfig } from './config.js';
+import { effectiveConfigText, parseCommand } from './command.js';
+import type { LoadBalancer } from './composition/controller.js';
+import { type Config, readConfig } from './config.js';
 import { createDataPlaneInstance, createLoadBalancer } from './lb.js';
 import { createLogger } from './logging.js';
 import { SHUTDOWN_MARGIN_MS, shutdownWatchdog } from './shutdown.js';
@@ -11,23 +13,26 @@ interface Runnable {
   stop(): Promise<void>;
   /** SIGHUP: access logs are opened again by their names. */
   reopenLogs(): void;
+  /** SIGHUP: the configuration is read again (the controller's; data planes follow it). */
+  reload?(): void;
 }
 
+const command = parseCommand(process.argv.slice(2));
+
 function loadConfig(): Config {
-  try {
-    // The image sets REPLICA_DRIVER=docker; from a checkout replicas are local processes.
-    return parseConfig(process.env, { driver: 'process' });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(`lb: configuration error: ${error.message}`);
-      process.exit(2);
-    }
-    throw error;
-  }
+  // The image sets REPLICA_DRIVER=docker; from a checkout replicas are local processes.
+  const reading = readConfig(process.env, { driver: 'process', file: command.file });
+  if ('config' in reading) return reading.config;
+  for (const line of reading.errors) console.error(`lb: configuration error: ${line}`);
+  process.exit(2);
 }
 
 const config = loadConfig();
-const withWorkers = config.workers > 1 && config.role === 'all';
+if (command.checkOnly) {
+  process.stdout.write(effectiveConfigText(config));
+  process.exit(0);
+}
+const withWorkers = config.lbWorkers > 1 && config.lbRole === 'all';
 
 /**
  * One process is the controller and the data plane (the default). With LB_WORKERS=k it is
@@ -36,19 +41,19 @@ const withWorkers = config.workers > 1 && config.role === 'all';
  * following CONTROLLER_URL.
  */
 async function create(): Promise<{ runnable: Runnable; log: (msg: string, extra?: object) => void }> {
-  if (config.role === 'data-plane') {
+  if (config.lbRole === 'data-plane') {
     const logger = createLogger(config.logLevel, 'lb-data-plane');
     const instance = createDataPlaneInstance(config, { worker: cluster.isWorker, log: logger });
     return { runnable: instance, log: (msg, extra) => logger.info(extra ?? {}, msg) };
   }
   if (!withWorkers) {
     const lb = await createLoadBalancer(config);
-    return { runnable: lb, log: (msg, extra) => lb.app.log.info(extra ?? {}, msg) };
+    return { runnable: withReload(lb), log: (msg, extra) => lb.app.log.info(extra ?? {}, msg) };
   }
   let supervisor: WorkerSupervisor | undefined;
   const lb = await createLoadBalancer(config, { workers: { metrics: () => supervisor!.metrics() } });
   supervisor = new WorkerSupervisor({
-    count: config.workers,
+    count: config.lbWorkers,
     env: { LB_ROLE: 'data-plane', CONTROLLER_URL: lb.controllerAddress, LB_WORKERS: '1' },
     log: lb.app.log as never,
     onRestart: () => lb.metrics.workerRestarts.inc(),
@@ -66,8 +71,14 @@ async function create(): Promise<{ runnable: Runnable; log: (msg: string, extra?
   // just been killed would hang, never answered and never closed.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2) });
-  const runnable = withWorkerProcesses(lb, supervisor);
+  const runnable = withReload(withWorkerProcesses(lb, supervisor), lb);
   return { runnable, log: (msg, extra) => lb.app.log.info(extra ?? {}, msg) };
+}
+
+/** SIGHUP reloads the controller's configuration (a refused one is logged and counted inside). */
+function withReload(runnable: Runnable, lb: LoadBalancer = runnable as LoadBalancer): Runnable {
+  runnable.reload = () => void lb.versions.reload().catch(() => undefined);
+  return runnable;
 }
 
 /** The controller, then the supervised workers on the port; stopping drains the workers first. */
@@ -113,14 +124,18 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 // logrotate's convention: after it moved the access log away, SIGHUP opens a new one by its name.
-process.on('SIGHUP', () => runnable.reopenLogs());
+// It also reloads the configuration (nginx's, HAProxy's and Caddy's convention).
+process.on('SIGHUP', () => {
+  runnable.reopenLogs();
+  runnable.reload?.();
+});
 
 try {
   const url = await runnable.start();
   log(`load balancer listening on ${url}`, {
     url,
-    role: config.role,
-    workers: withWorkers ? config.workers : 1,
+    role: config.lbRole,
+    workers: withWorkers ? config.lbWorkers : 1,
     driver: config.driver,
     hash: config.hashFunction,
   });

@@ -14,6 +14,13 @@ export class ForwardingMetrics {
   readonly registry = new Registry();
   /** lb_requests_total and lb_request_duration_seconds: counted per request without prom-client's label hashing. */
   private readonly answers = new AnswerMetrics(this.registry);
+  /** The oldest version any of its processes applies (workers: the least of theirs). */
+  readonly configVersion = new Gauge({
+    name: 'lb_data_plane_config_version',
+    help: 'The configuration version the data plane applies (with LB_WORKERS, the oldest of theirs)',
+    aggregator: 'min',
+    registers: [this.registry],
+  });
   readonly upstreamFailures = new Counter({
     name: 'lb_upstream_failures_total',
     help: 'Connections to a replica that were refused, reset or timed out',
@@ -145,6 +152,16 @@ export class ControllerMetrics {
   readonly workerRestarts = new Counter({
     name: 'lb_worker_restarts_total',
     help: 'Data-plane worker processes (LB_WORKERS) that died and were started again',
+    registers: [this.registry],
+  });
+  readonly configReloadFailures = new Counter({
+    name: 'lb_config_reload_failures_total',
+    help: 'Reloads (SIGHUP, POST /config/reload) refused because the configuration could not be used; nothing changed',
+    registers: [this.registry],
+  });
+  readonly configVersion = new Gauge({
+    name: 'lb_config_version',
+    help: "The controller's configuration version (GET /config)",
     registers: [this.registry],
   });
 

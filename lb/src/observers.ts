@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { AccessLogSink } from './access-log/sink.js';
-import type { Config } from './config.js';
+import { type Config, otlpTracesUrl } from './config.js';
 import type { ForwardingMetrics } from './metrics.js';
 import type { Observers, RequestLog, RequestTracer } from './proxy/observation.js';
 import type { Tracing } from './tracing/otel.js';
@@ -15,6 +15,11 @@ export interface DataPlaneObservers {
   start(): Promise<void>;
   /** SIGHUP: the access log's file is opened again by its name. */
   reopen(): void;
+  /**
+   * A reload changed ACCESS_LOG or the sampler: the new log is opened (if it cannot be, the old one
+   * stays, and the error is logged), the old one flushed and closed; spans are sampled anew.
+   */
+  reconfigured(changed: ReadonlySet<string>): void;
   /** Flushes and closes both (after the data plane closed). */
   close(): Promise<void>;
 }
@@ -25,7 +30,7 @@ export function dataPlaneObservers(
   metrics: ForwardingMetrics,
   serviceName: string,
 ): DataPlaneObservers {
-  const sink = config.accessLog === undefined ? undefined : openAccessLog(config.accessLog, log, metrics);
+  let sink = config.accessLog === undefined ? undefined : openAccessLog(config.accessLog, log, metrics);
   const observers: { requestLog: RequestLog | undefined; tracer: RequestTracer | undefined } = {
     requestLog: sink,
     tracer: undefined,
@@ -36,11 +41,26 @@ export function dataPlaneObservers(
     async start() {
       if (!config.tracing) return;
       const { startTracing } = await import('./tracing/otel.js');
-      tracing = startTracing(config.tracing, serviceName);
+      tracing = startTracing(config.tracing, serviceName, otlpTracesUrl(config));
       observers.tracer = tracing;
     },
     reopen() {
       sink?.reopen();
+    },
+    reconfigured(changed) {
+      if (changed.has('otelTracesSampler') || changed.has('otelTracesSamplerArg')) {
+        if (config.tracing) tracing?.resample(config.tracing);
+      }
+      if (!changed.has('accessLog')) return;
+      const old = sink;
+      try {
+        sink = config.accessLog === undefined ? undefined : openAccessLog(config.accessLog, log, metrics);
+      } catch (error) {
+        log.error({ err: (error as Error).message }, 'access log not switched: the old one stays in use');
+        return;
+      }
+      observers.requestLog = sink;
+      void old?.close();
     },
     async close() {
       observers.tracer = undefined;

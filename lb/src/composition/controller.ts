@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { type Config, readConfig } from '../config.js';
 import { LbError } from '../contract/errors.js';
 import { EventLog } from '../dashboard/event-log.js';
 import { TrafficStats } from '../dashboard/stats.js';
@@ -19,6 +19,7 @@ import { healthProbe, type Probe } from '../replicas/probe.js';
 import { ProcessDriver } from '../replicas/process-driver.js';
 import { hashFunctionByName, MaglevTable, Ring, type RoutingTable } from '../routing/index.js';
 import { buildForwarding, type Forwarding, warnIfAdminOpen } from './forwarding.js';
+import { ConfigVersions } from './reload.js';
 
 export interface LoadBalancer {
   readonly config: Config;
@@ -33,6 +34,8 @@ export interface LoadBalancer {
   readonly metrics: ControllerMetrics;
   /** Where data planes on this host follow it (`unix:@...`, its own routes' socket). */
   readonly controllerAddress: string;
+  /** The configuration's versions: SIGHUP and POST /config/reload reload it. */
+  readonly versions: ConfigVersions;
   /** Adopts/starts replicas, starts heartbeats, listens; resolves to the bound URL. */
   start(): Promise<string>;
   /** Drains requests, stops heartbeats, releases the driver (process replicas stop). */
@@ -98,19 +101,34 @@ export function emptyRouter(config: Config): RoutingTable<ReplicaHandle> {
 
 /** Membership and its keepers: the manager (with the driver), recovery, heartbeats, the event log. */
 function membershipOwner(config: Config, driver: ReplicaDriver, log: Logger, inFlight: (name: string) => number) {
-  const probe =
-    config.healthCheck === 'grpc'
-      ? grpcHealthProbe()
-      : healthProbe({ path: config.replicas.healthPath, statuses: config.replicas.healthStatus });
+  // How heartbeats ask, read at each one (HEALTH_PATH and HEALTH_STATUS may change on reload).
+  const grpc = grpcHealthProbe();
+  const http = healthProbe({
+    get path() {
+      return config.healthPath;
+    },
+    get statuses() {
+      return config.healthStatus;
+    },
+  });
+  const probe: Probe = (url, timeoutMs) => (config.healthCheck === 'grpc' ? grpc : http)(url, timeoutMs);
   const manager = new ReplicaManager({
     driver,
     router: emptyRouter(config),
     maxReplicas: config.maxReplicas,
-    startTimeoutMs: config.startTimeoutMs,
-    stopTimeoutMs: config.stopTimeoutMs,
-    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    get startTimeoutMs() {
+      return config.startTimeoutMs;
+    },
+    get stopTimeoutMs() {
+      return config.stopTimeoutMs;
+    },
+    get heartbeatTimeoutMs() {
+      return config.heartbeatTimeoutMs;
+    },
     probe,
-    drainTimeoutMs: config.drainTimeoutMs,
+    get drainTimeoutMs() {
+      return config.drainTimeoutMs;
+    },
     inFlight,
     log,
   });
@@ -119,9 +137,15 @@ function membershipOwner(config: Config, driver: ReplicaDriver, log: Logger, inF
   const monitor = new HeartbeatMonitor({
     manager,
     recovery,
-    intervalMs: config.heartbeatIntervalMs,
-    timeoutMs: config.heartbeatTimeoutMs,
-    maxFailCount: config.maxFailCount,
+    get intervalMs() {
+      return config.heartbeatIntervalMs;
+    },
+    get timeoutMs() {
+      return config.heartbeatTimeoutMs;
+    },
+    get maxFailCount() {
+      return config.maxFailCount;
+    },
     probe,
     log,
   });
@@ -135,11 +159,18 @@ function adminApp(
   config: Config,
   log: Logger,
   owner: Owner,
-  parts: { forwarding: Forwarding; stats: TrafficStats; metrics: ControllerMetrics; workers?: WorkerPlanes },
+  parts: {
+    forwarding: Forwarding;
+    stats: TrafficStats;
+    metrics: ControllerMetrics;
+    workers?: WorkerPlanes;
+    versions: ConfigVersions;
+  },
 ): FastifyInstance {
   const { manager, recovery, events } = owner;
-  const { forwarding, stats, metrics, workers } = parts;
+  const { forwarding, stats, metrics, workers, versions } = parts;
   return buildApp({
+    config: versions,
     manager,
     metricsText: () => exposition(metrics.registry, workers ? () => workers.metrics() : forwarding.metrics.registry),
     log,
@@ -160,7 +191,9 @@ function adminApp(
         hashFunction: config.hashFunction,
         slots: config.slots,
         virtualServers: config.virtualServers,
-        maxFailCount: config.maxFailCount,
+        get maxFailCount() {
+          return config.maxFailCount;
+        },
         adminTokenRequired: config.adminToken !== undefined,
       },
     },
@@ -201,7 +234,21 @@ export async function createLoadBalancer(
   // With workers, this process's own metrics are named apart from theirs (lb_process_* is theirs,
   // summed; lb_controller_process_* its own).
   const metrics = new ControllerMetrics(manager, recovery, workers ? 'lb_controller_' : undefined);
-  const app = adminApp(config, log, owner, { forwarding, stats, metrics, workers });
+  const versions = new ConfigVersions(
+    config,
+    () => readConfig(config.sources.env, config.sources),
+    log,
+    () => metrics.configReloadFailures.inc(),
+  );
+  metrics.configVersion.set(versions.version);
+  versions.on('applied', (changed, version) => {
+    metrics.configVersion.set(version);
+    if (changed.has('logLevel')) log.level = config.logLevel;
+    forwarding.reconfigured(changed);
+    forwarding.metrics.configVersion.set(version);
+  });
+  forwarding.metrics.configVersion.set(versions.version);
+  const app = adminApp(config, log, owner, { forwarding, stats, metrics, workers, versions });
   const serveTraffic = workers === undefined;
 
   let stopped: Promise<void> | undefined;
@@ -213,10 +260,11 @@ export async function createLoadBalancer(
     stats,
     metrics,
     controllerAddress: `unix:@${socketName}`,
+    versions,
     async start() {
       // A port in use stops the start before any replica runs (the data plane or workers bind it last).
       await assertPortFree(config.port, config.host);
-      await manager.init(config.n);
+      await manager.init(config.n, config.initialReplicas);
       monitor.start();
       // With workers this data plane serves no traffic: no tracer (its access log file was opened,
       // which checks ACCESS_LOG at start with one clear line, and stays empty).

@@ -8,6 +8,7 @@ import { MembershipFollower } from '../membership/follower.js';
 import { controllerTarget } from '../membership/source.js';
 import { emptyRouter } from './controller.js';
 import { buildForwarding, warnIfAdminOpen } from './forwarding.js';
+import { applyPublished } from './reload.js';
 
 /** A data plane waits this long for its first membership before it listens (then routes on nothing: 503s). */
 const FIRST_MEMBERSHIP_WAIT_MS = 10_000;
@@ -74,12 +75,26 @@ export function createDataPlaneInstance(
     ownRoutes: {
       target,
       unavailable: (code) => relayFailure(shown, config.adminRelayTimeoutMs, code),
-      timeoutMs: config.adminRelayTimeoutMs,
+      get timeoutMs() {
+        return config.adminRelayTimeoutMs;
+      },
     },
     onResult: reporter?.record,
     ownMetrics,
   });
   const { dataPlane, metrics } = forwarding;
+  // The controller's run-time settings, applied as they come with the membership (the same version everywhere).
+  follower.on('settings', (published) => {
+    try {
+      const changed = applyPublished(config, published);
+      if (changed.has('logLevel')) log.level = config.logLevel;
+      forwarding.reconfigured(changed);
+      metrics.configVersion.set(published.version);
+      if (changed.size > 0) log.info({ version: published.version, changed: [...changed] }, 'configuration applied');
+    } catch (error) {
+      log.error({ err: (error as Error).message, version: published.version }, "controller's settings not applied");
+    }
+  });
   if (!ownMetrics) exportToPrimary(metrics.registry);
   let stopped: Promise<void> | undefined;
   return {

@@ -65,6 +65,8 @@ export interface Forwarding {
    * and key are read again; files that cannot be used leave the old pair in use, and say why.
    */
   reload(): void;
+  /** A reload wrote new run-time settings into the configuration: what read them once reads them again. */
+  reconfigured(changed: ReadonlySet<string>): void;
 }
 
 /** The forwarding path (data plane, forwarder, outliers, metrics), fed by `membership`, whoever owns it. */
@@ -80,17 +82,10 @@ export function buildForwarding(deps: ForwardingDeps): Forwarding {
   }
   const forwarder = new Forwarder(
     {
+      settings: config,
       membership,
       metrics,
       log,
-      upstreamTimeoutMs: config.upstreamTimeoutMs,
-      maxConnectionsPerReplica: config.upstreamMaxConnections,
-      balanceFactor: config.hashBalanceFactor,
-      keySources: config.hashKey,
-      pass404: config.upstream404 === 'pass',
-      rehomeGraceMs: config.rehomeGraceMs,
-      tunnelIdleTimeoutMs: config.tunnelIdleTimeoutMs,
-      slowStartMs: config.slowStartMs,
       // A data plane has no heartbeats of its own: it passes over failed replicas (suspects, outliers).
       onUpstreamFailure: (name) => controller?.monitor.reportFailure(name),
       onResult: deps.onResult,
@@ -110,8 +105,12 @@ export function buildForwarding(deps: ForwardingDeps): Forwarding {
     forwarder,
     ownRoute: local ? (path) => (path === '/metrics' ? local.route : own) : () => own,
     deadlines,
-    requestTimeoutMs: config.requestTimeoutMs,
-    shutdownGraceMs: config.shutdownGraceMs,
+    get requestTimeoutMs() {
+      return config.requestTimeoutMs;
+    },
+    get shutdownGraceMs() {
+      return config.shutdownGraceMs;
+    },
     observers: observed.observers,
     tls: config.tls,
     h2MaxConcurrentStreams: config.h2MaxConcurrentStreams,
@@ -139,6 +138,10 @@ export function buildForwarding(deps: ForwardingDeps): Forwarding {
       observed.reopen();
       if (config.tls) reloadTls(dataPlane, config.tls, log);
     },
+    reconfigured: (changed) => {
+      forwarder.reconfigured(changed);
+      observed.reconfigured(changed);
+    },
   };
 }
 
@@ -160,9 +163,15 @@ function outlierDetector(
 ): OutlierDetector {
   return new OutlierDetector(
     {
-      consecutiveErrors: config.outlierConsecutiveErrors || Infinity,
-      baseEjectionMs: config.outlierEjectionMs,
-      maxEjectedPercent: config.outlierMaxEjectedPercent,
+      get consecutiveErrors() {
+        return config.outlierConsecutive5xx || Number.POSITIVE_INFINITY;
+      },
+      get baseEjectionMs() {
+        return config.outlierEjectionMs;
+      },
+      get maxEjectedPercent() {
+        return config.outlierMaxEjectedPercent;
+      },
     },
     () => membership.router.size,
     (name, until) => {
@@ -179,7 +188,10 @@ function ownRoute(target: OwnRoutesTarget, deadlines: Deadlines, maxConnections:
     {
       maxConnections,
       connectTimeoutMs: 1000,
-      responseTimeoutMs: target.timeoutMs,
+      // Read when a call is relayed: ADMIN_RELAY_TIMEOUT_MS may change on reload.
+      get responseTimeoutMs() {
+        return target.timeoutMs;
+      },
       idleTimeoutMs: UPSTREAM_IDLE_TIMEOUT_MS,
     },
     deadlines,

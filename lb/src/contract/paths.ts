@@ -9,6 +9,7 @@ export const OWN_PATHS: Readonly<Record<string, string>> = {
   metrics: 'GET',
   membership: 'GET',
   dashboard: 'GET',
+  config: 'GET',
 };
 
 /** The method an LB-owned path takes, if the URL is one of them. Runs on every request: no regex, no split. */

@@ -8,6 +8,8 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
+import type { ConfigVersions } from '../composition/reload.js';
+import { ConfigError } from '../config.js';
 import { LbError, pathOf, toFailure } from '../contract/errors.js';
 import { ownPathMethod } from '../contract/paths.js';
 import { registerDashboard } from '../dashboard/routes.js';
@@ -27,6 +29,8 @@ export interface AppOptions {
   /** Longer than the data plane keeps a pooled connection to this app idle, so the pool closes it first. */
   readonly keepAliveTimeoutMs: number;
   readonly dashboard: DashboardSources;
+  /** The configuration, its versions and reloads. */
+  readonly config: ConfigVersions;
 }
 
 const ADMIN_BODY_LIMIT = 16 * 1024;
@@ -34,7 +38,7 @@ const ADMIN_BODY_LIMIT = 16 * 1024;
 const MAX_MEMBERSHIP_WAIT_MS = 30_000;
 
 export function buildApp(options: AppOptions): FastifyInstance {
-  const { manager, metricsText, log } = options;
+  const { manager, metricsText, log, config } = options;
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -73,24 +77,41 @@ export function buildApp(options: AppOptions): FastifyInstance {
     async (request) => replicasReply(await manager.remove(request.body.n, request.body.hostnames ?? [])),
   );
 
-  // What data-plane instances (and tools) route by: members with name, ring index and URL.
-  // `?after=<epoch>:<version>&wait=<ms>` is a long poll: it answers once the table is newer.
-  const polls = new Set<() => void>();
-  // One listener answers every waiting poll (however many data planes follow, no listener each).
-  manager.on('routing', () => {
-    for (const answer of [...polls]) answer();
+  app.get('/config', async () => ({ message: config.effective(), status: 'successful' }));
+
+  app.post('/config/reload', { onRequest: admin }, async () => {
+    try {
+      return { message: await config.reload(), status: 'successful' };
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      throw new LbError('BAD_REQUEST', `Configuration not reloaded, nothing changed: ${error.errors.join('; ')}`);
+    }
   });
-  app.get<{ Querystring: { after?: string; wait?: string } }>('/membership', (request, reply) => {
-    const after = request.query.after;
+
+  // What data-plane instances (and tools) route by: members with name, ring index and URL, and
+  // the run-time settings. `?after=<epoch>:<version>&settings=<n>&wait=<ms>` is a long poll: it
+  // answers once the table or the settings are newer.
+  const polls = new Set<() => void>();
+  const snapshot = () => ({ ...manager.snapshot(), settings: config.published() });
+  // One listener answers every waiting poll (however many data planes follow, no listener each).
+  const answerAll = () => {
+    for (const answer of [...polls]) answer();
+  };
+  manager.on('routing', answerAll);
+  config.on('applied', answerAll);
+  app.get<{ Querystring: { after?: string; wait?: string; settings?: string } }>('/membership', (request, reply) => {
+    const { after, settings } = request.query;
     const wait = Math.min(Number(request.query.wait) || 0, MAX_MEMBERSHIP_WAIT_MS);
-    if (after === undefined || wait <= 0 || manager.isNewerThan(after)) return void reply.send(manager.snapshot());
+    const settingsNewer = settings !== undefined && settings !== String(config.version);
+    if (after === undefined || wait <= 0 || settingsNewer || manager.isNewerThan(after))
+      return void reply.send(snapshot());
     const forget = () => {
       clearTimeout(timer);
       polls.delete(answer);
     };
     const answer = () => {
       forget();
-      if (!reply.sent) reply.send(manager.snapshot());
+      if (!reply.sent) reply.send(snapshot());
     };
     const timer = setTimeout(answer, wait);
     polls.add(answer);

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import type { Router } from '../routing/index.js';
-import type { MembershipSnapshot, ReplicaHandle } from './replica.js';
+import type { MembershipSnapshot, PublishedSettings, ReplicaHandle } from './replica.js';
 import type { ControllerTarget, RoutingSource } from './source.js';
 
 export interface FollowerOptions {
@@ -22,10 +22,17 @@ const RETRY_MAX_MS = 2000;
  * new version and rebuilds the routing table from it. While the controller is away it keeps
  * routing on the last version it has (static stability) and retries with backoff.
  */
-export class MembershipFollower extends EventEmitter<{ routing: [Router<ReplicaHandle>] }> implements RoutingSource {
+export class MembershipFollower
+  extends EventEmitter<{ routing: [Router<ReplicaHandle>]; settings: [PublishedSettings] }>
+  implements RoutingSource
+{
   router: Router<ReplicaHandle>;
   /** Epoch (controller run) and version of the table in use; undefined before the first. */
   current: { epoch: string; version: number } | undefined;
+  /** The version of the controller's run-time settings applied; undefined before the first. */
+  settingsVersion: number | undefined;
+  /** Its controller's run and that version (a restarted controller counts from 1 again). */
+  private settingsSeen: string | undefined;
   /** Whether the last poll reached the controller. */
   reachable = false;
   private readonly agent: Agent;
@@ -83,7 +90,8 @@ export class MembershipFollower extends EventEmitter<{ routing: [Router<ReplicaH
   private async poll(): Promise<void> {
     const after = this.current ? `${this.current.epoch}:${this.current.version}` : '';
     const wait = this.options.waitMs ?? 25_000;
-    const res = await request(`${this.origin}/membership?after=${encodeURIComponent(after)}&wait=${wait}`, {
+    const settings = this.settingsVersion === undefined ? '' : `&settings=${this.settingsVersion}`;
+    const res = await request(`${this.origin}/membership?after=${encodeURIComponent(after)}${settings}&wait=${wait}`, {
       dispatcher: this.agent,
       headersTimeout: wait + 5000,
       bodyTimeout: wait + 5000,
@@ -97,6 +105,14 @@ export class MembershipFollower extends EventEmitter<{ routing: [Router<ReplicaH
   }
 
   private apply(snapshot: MembershipSnapshot): void {
+    // Settings first: the routing table that comes with them is read by them (its keys, its slow start).
+    const { settings } = snapshot;
+    const seen = settings === undefined ? undefined : `${snapshot.epoch}:${settings.version}`;
+    if (settings !== undefined && seen !== this.settingsSeen) {
+      this.settingsSeen = seen;
+      this.settingsVersion = settings.version;
+      this.emit('settings', settings);
+    }
     const { current } = this;
     if (current && current.epoch === snapshot.epoch && current.version >= snapshot.version) return;
     this.router = this.options.emptyRouter.with(...snapshot.members);

@@ -23,4 +23,13 @@ export interface MembershipSnapshot {
   readonly version: number;
   /** In ring-index order. */
   readonly members: readonly ReplicaHandle[];
+  /** The controller's run-time settings, which every data plane applies alike. */
+  readonly settings?: PublishedSettings;
+}
+
+/** The run-time settings of one version, as a controller publishes them to its data planes. */
+export interface PublishedSettings {
+  readonly version: number;
+  /** Every run-time setting in its file form. */
+  readonly values: Readonly<Record<string, unknown>>;
 }

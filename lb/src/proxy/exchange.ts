@@ -69,7 +69,9 @@ export class Exchange implements RelayStrategy, Movable {
   readonly id: string;
   readonly canSwitch: boolean;
   readonly trace: RequestTrace | undefined;
-  readonly key: RequestKey;
+  key: RequestKey;
+  /** The request id's key: the key when no HASH_KEY source yields one. */
+  private readonly idKey: RequestKey;
   /** A bodiless GET or HEAD: it goes to the next replica when one fails before answering. */
   private readonly safe: boolean;
   private readonly clientIp: string;
@@ -95,7 +97,8 @@ export class Exchange implements RelayStrategy, Movable {
     const id = requestIdFrom(request.requestId);
     this.id = id.text;
     // No key of its own: the request's id routes it (the client's integer X-Request-Id, else random).
-    this.key = host.keyOf(request, clientIp) ?? id.key;
+    this.idKey = id.key;
+    this.key = this.keyNow();
     this.safe = !request.hasBody && (request.method === 'GET' || request.method === 'HEAD');
     this.canSwitch = request.upgrade;
   }
@@ -179,11 +182,20 @@ export class Exchange implements RelayStrategy, Movable {
     this.kept?.moveAway?.();
   }
 
+  rekey(): void {
+    this.key = this.keyNow();
+  }
+
+  /** The request's key by the key sources now. */
+  private keyNow(): RequestKey {
+    return this.host.keyOf(this.request, this.clientIp) ?? this.idKey;
+  }
+
   /** The replica answered 101: the two sockets become a tunnel for the key (re-homed when it moves). */
   switched(sockets: SwitchedSockets): void {
     const replica = this.target!;
     this.host.answered(replica.name, 101, performance.now() - this.startedAt);
-    this.host.tunnel({ key: this.key, replica: replica.name, ...sockets });
+    this.host.tunnel({ key: this.key, keyNow: () => this.keyNow(), replica: replica.name, ...sockets });
   }
 
   /** `deadline`: the attempt's, when it goes on on a new connection (a stale one's retry). */

@@ -5,6 +5,7 @@ import type { ReplicaHandle } from '../membership/replica.js';
 import type { RoutingSource } from '../membership/source.js';
 import type { ForwardingMetrics } from '../metrics.js';
 import { type KeySource, type RequestKey, routingIdOf } from '../routing/index.js';
+import type { Settings } from '../settings/schema.js';
 import type { Deadlines } from './deadlines.js';
 import type { ExchangeHost } from './exchange.js';
 import { type Movable, MovedKeys } from './moved-keys.js';
@@ -16,24 +17,29 @@ import { keyOf, keySourceOf } from './routing-key.js';
 import { ReplicaSelection, type SelectionOptions } from './selection.js';
 import type { TunnelOpening } from './tunnel.js';
 import { Tunnels } from './tunnels.js';
-import { UPSTREAM_IDLE_TIMEOUT_MS, type Upstream, type UpstreamFactory } from './upstream.js';
+import { type PoolOptions, UPSTREAM_IDLE_TIMEOUT_MS, type Upstream, type UpstreamFactory } from './upstream.js';
 
-export interface ForwarderOptions extends SelectionOptions {
-  /** HASH_KEY: where a request's routing key comes from, in order. */
-  readonly keySources: readonly KeySource[];
-  /** UPSTREAM_404=pass: a replica's 404 reaches the client as it is. */
-  readonly pass404: boolean;
-  /** REHOME_GRACE_MS: after a routing change, tunnels whose key moved are closed spread over this. */
-  readonly rehomeGraceMs: number;
-  /** TUNNEL_IDLE_TIMEOUT_MS: a tunnel with no byte either way for this long is closed; 0 is off. */
-  readonly tunnelIdleTimeoutMs: number;
+/** The settings the forwarder reads, when it needs them (a reload may change them). */
+export type ForwardingSettings = Readonly<
+  Pick<
+    Settings,
+    | 'hashKey'
+    | 'hashBalanceFactor'
+    | 'upstream404'
+    | 'rehomeGraceMs'
+    | 'tunnelIdleTimeoutMs'
+    | 'slowStartMs'
+    | 'upstreamTimeoutMs'
+    | 'upstreamMaxConnections'
+  >
+>;
+
+export interface ForwarderOptions extends Omit<SelectionOptions, 'balanceFactor' | 'slowStartMs'> {
+  readonly settings: ForwardingSettings;
   /** The routing table, and news of each new one. */
   readonly membership: RoutingSource;
   readonly metrics: ForwardingMetrics;
   readonly log: Logger;
-  readonly upstreamTimeoutMs: number;
-  /** Connections to one replica at once; more requests wait (until their deadline) for one to be freed. */
-  readonly maxConnectionsPerReplica: number;
   /** Told each replica outcome (the dashboard's traffic numbers). */
   readonly onResult?: (replica: string, ok: boolean, ms: number) => void;
   /** Told when a replica refuses, resets or times out, so it is checked now. */
@@ -53,7 +59,6 @@ const CONNECT_TIMEOUT_MS = 1000;
  * Each routing table reaches all four.
  */
 export class Forwarder implements ExchangeHost {
-  readonly pass404: boolean;
   private readonly selection: ReplicaSelection;
   private readonly pools: ReplicaPools;
   private readonly outcomes: Outcomes;
@@ -61,30 +66,47 @@ export class Forwarder implements ExchangeHost {
   /** HTTP/2 streams in flight to a replica, re-homed as tunnels are. */
   private readonly streams: MovedKeys<Movable>;
   /** HASH_KEY is `request-id` alone (the default): the request's id is its key, nothing to extract. */
-  private readonly byRequestId: boolean;
+  private byRequestId: boolean;
 
   constructor(
     private readonly options: ForwarderOptions,
     deadlines: Deadlines,
   ) {
-    const { metrics, membership } = options;
-    this.pass404 = options.pass404;
-    this.byRequestId = options.keySources.every((source) => source.kind === 'request-id');
-    this.selection = new ReplicaSelection(options);
-    const poolOptions = {
-      maxConnections: options.maxConnectionsPerReplica,
-      connectTimeoutMs: Math.min(options.upstreamTimeoutMs, CONNECT_TIMEOUT_MS),
-      responseTimeoutMs: options.upstreamTimeoutMs,
+    const { metrics, membership, settings } = options;
+    this.byRequestId = byRequestId(settings.hashKey);
+    this.selection = new ReplicaSelection({
+      ...options,
+      get balanceFactor() {
+        return settings.hashBalanceFactor;
+      },
+      get slowStartMs() {
+        return settings.slowStartMs;
+      },
+    });
+    const poolOptions: PoolOptions = {
+      get maxConnections() {
+        return settings.upstreamMaxConnections;
+      },
+      get connectTimeoutMs() {
+        return Math.min(settings.upstreamTimeoutMs, CONNECT_TIMEOUT_MS);
+      },
+      get responseTimeoutMs() {
+        return settings.upstreamTimeoutMs;
+      },
       idleTimeoutMs: UPSTREAM_IDLE_TIMEOUT_MS,
     };
     this.pools = new ReplicaPools(options.newUpstream, poolOptions, deadlines, (replica) =>
       metrics.poolTimeouts.inc({ replica }),
     );
     this.outcomes = new Outcomes(options, this.selection);
-    this.streams = new MovedKeys(options.rehomeGraceMs);
+    this.streams = new MovedKeys(() => settings.rehomeGraceMs);
     this.tunnels = new Tunnels({
-      rehomeGraceMs: options.rehomeGraceMs,
-      tunnelIdleTimeoutMs: options.tunnelIdleTimeoutMs,
+      get rehomeGraceMs() {
+        return settings.rehomeGraceMs;
+      },
+      get tunnelIdleTimeoutMs() {
+        return settings.tunnelIdleTimeoutMs;
+      },
       router: () => membership.router,
       opened: (replica) => metrics.tunnelOpened(replica),
       closed: (replica, reason) => metrics.tunnelClosed(replica, reason),
@@ -98,16 +120,36 @@ export class Forwarder implements ExchangeHost {
     });
   }
 
+  /** UPSTREAM_404=pass: a replica's 404 reaches the client as it is. */
+  get pass404(): boolean {
+    return this.options.settings.upstream404 === 'pass';
+  }
+
+  /**
+   * A reload changed run-time settings (the settings object holds the new values): new key sources
+   * are read again from every open tunnel's and stream's request, and those whose key now has
+   * another owner end as re-homing ends them; a new slow-start window applies to who is warming.
+   */
+  reconfigured(changed: ReadonlySet<string>): void {
+    const router = this.options.membership.router;
+    if (changed.has('hashKey')) {
+      this.byRequestId = byRequestId(this.options.settings.hashKey);
+      this.tunnels.rekey(router);
+      this.streams.rekey(router);
+    }
+    if (changed.has('slowStartMs')) this.selection.onRouting(router);
+  }
+
   // ---- the choice of replica
 
   keyOf(request: AdmittedRequest, clientIp: string): RequestKey | undefined {
     if (this.byRequestId) return undefined;
-    const key = keyOf(this.options.keySources, request, clientIp);
+    const key = keyOf(this.options.settings.hashKey, request, clientIp);
     return key === undefined ? undefined : routingIdOf(key);
   }
 
   keySourceOf(request: AdmittedRequest, clientIp: string): string | undefined {
-    return this.byRequestId ? undefined : keySourceOf(this.options.keySources, request, clientIp);
+    return this.byRequestId ? undefined : keySourceOf(this.options.settings.hashKey, request, clientIp);
   }
 
   choose(key: RequestKey, tried?: ReadonlySet<string>, passedOver?: PassedOver[]): ReplicaHandle | undefined {
@@ -186,3 +228,6 @@ export class Forwarder implements ExchangeHost {
     this.tunnels.closeAll();
   }
 }
+
+/** HASH_KEY is `request-id` alone (the default): the request's id is its key, nothing to extract. */
+const byRequestId = (sources: readonly KeySource[]): boolean => sources.every((source) => source.kind === 'request-id');

@@ -8,6 +8,8 @@ export interface Movable {
   readonly replica: string;
   /** The key has another owner now: end it, so that its client comes back to the new one. */
   moveAway(): void;
+  /** HASH_KEY changed: its key is read again from its request, by the sources now. */
+  rekey(): void;
 }
 
 /**
@@ -20,7 +22,8 @@ export class MovedKeys<T extends Movable> {
   /** Each open one, and the re-homing end scheduled for it once its key moved. */
   private readonly open = new Map<T, NodeJS.Timeout | undefined>();
 
-  constructor(private readonly graceMs: number) {}
+  /** `graceMs`: REHOME_GRACE_MS now (a reload may change it). */
+  constructor(private readonly graceMs: () => number) {}
 
   /** `item` opened; `router`, the table now, may already have moved its key. */
   add(item: T, router: Router<ReplicaHandle>): void {
@@ -38,6 +41,14 @@ export class MovedKeys<T extends Movable> {
     for (const item of this.open.keys()) this.rehomeIfMoved(item, router);
   }
 
+  /** New key sources (a reload's HASH_KEY): each key is read again; those that now have another owner end. */
+  rekey(router: Router<ReplicaHandle>): void {
+    for (const item of this.open.keys()) {
+      item.rekey();
+      this.rehomeIfMoved(item, router);
+    }
+  }
+
   items(): IterableIterator<T> {
     return this.open.keys();
   }
@@ -52,7 +63,7 @@ export class MovedKeys<T extends Movable> {
   /** Schedules the end of `item` when its key has another owner on `router` (once). */
   private rehomeIfMoved(item: T, router: Router<ReplicaHandle>): void {
     if (this.open.get(item) !== undefined || router.lookup(item.key)?.name === item.replica) return;
-    const timer = setTimeout(() => item.moveAway(), Math.random() * this.graceMs);
+    const timer = setTimeout(() => item.moveAway(), Math.random() * this.graceMs());
     timer.unref();
     this.open.set(item, timer);
   }

@@ -1,4 +1,4 @@
-import { type KeySource, MAX_KEY_LENGTH } from '../routing/key-sources.js';
+import { type KeySource, keySourceText, MAX_KEY_LENGTH } from '../routing/key-sources.js';
 import { headerValue } from './header-list.js';
 import type { AdmittedRequest } from './request.js';
 import { INTEGER_ID } from './request-id.js';
@@ -24,20 +24,7 @@ export function keySourceOf(
   clientIp: string,
 ): string | undefined {
   const source = sources.find((one) => keyOf([one], request, clientIp) !== undefined);
-  return source && sourceName(source);
-}
-
-function sourceName(source: KeySource): string {
-  switch (source.kind) {
-    case 'header':
-    case 'cookie':
-    case 'query':
-      return `${source.kind}:${source.name}`;
-    case 'segment':
-      return `segment:${source.n}`;
-    default:
-      return source.kind;
-  }
+  return source && keySourceText(source);
 }
 
 function fromSource(source: KeySource, request: AdmittedRequest, clientIp: string): string | undefined {

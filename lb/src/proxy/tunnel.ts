@@ -8,6 +8,8 @@ import { connectionOf, readByStream, type SocketConnection, serveSocket } from '
 export interface TunnelOpening {
   /** The routing key that chose the replica: re-homing compares its owner after every change. */
   readonly key: RequestKey;
+  /** Its request's key by the key sources now (after a reload changed HASH_KEY). */
+  readonly keyNow: () => RequestKey;
   readonly replica: string;
   readonly client: Socket;
   readonly upstream: Socket;
@@ -36,8 +38,9 @@ export class Tunnel implements SocketConnection, Movable {
   /** What the client's socket had read and written when the tunnel began (its HTTP request and the 101). */
   private clientBytesAtStart: [number, number] = [0, 0];
 
-  readonly key: RequestKey;
+  key: RequestKey;
   readonly replica: string;
+  private readonly keyNow: () => RequestKey;
   private readonly client: Socket;
   private readonly upstream: Socket;
   /** The access log's record of the request that opened it: its line is written on close. */
@@ -48,10 +51,15 @@ export class Tunnel implements SocketConnection, Movable {
     private readonly owner: TunnelOwner,
   ) {
     this.key = opening.key;
+    this.keyNow = opening.keyNow;
     this.replica = opening.replica;
     this.client = opening.client;
     this.upstream = opening.upstream;
     this.seen = opening.seen;
+  }
+
+  rekey(): void {
+    this.key = this.keyNow();
   }
 
   /**

@@ -23,7 +23,7 @@ export class Tunnels implements TunnelOwner {
   private readonly open: MovedKeys<Tunnel>;
 
   constructor(private readonly options: TunnelOptions) {
-    this.open = new MovedKeys(options.rehomeGraceMs);
+    this.open = new MovedKeys(() => options.rehomeGraceMs);
   }
 
   /** The replica switched protocols: the two sockets are relayed as a tunnel for its key. */
@@ -38,6 +38,11 @@ export class Tunnels implements TunnelOwner {
   /** A new routing table: tunnels whose key moved are closed within the grace. */
   rehome(router: Router<ReplicaHandle>): void {
     this.open.rehome(router);
+  }
+
+  /** New key sources: tunnels whose key, read again, has another owner are closed within the grace. */
+  rekey(router: Router<ReplicaHandle>): void {
+    this.open.rekey(router);
   }
 
   /** Open tunnels per replica (the dashboard). */

@@ -8,7 +8,7 @@ import { type RoutingTable, smallestFreeIndex, weightOf } from '../routing/index
 import type { ReplicaDriver } from './driver.js';
 import { type MembershipEvents, type ReplicaEventType, replicaEvent } from './events.js';
 import { ReplicaLifecycle } from './lifecycle.js';
-import { checkNames, generateNames, pickRandom, quoteName } from './names.js';
+import { checkNames, generateNames, nameKey, pickRandom, quoteName } from './names.js';
 import { type Probe, probeHeartbeat } from './probe.js';
 import { capacityRefusal, refuseOnDriver, takenRefusal } from './refusals.js';
 
@@ -62,11 +62,13 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     super();
     this.current = options.router;
     this.probe = options.probe ?? probeHeartbeat;
-    const { driver, startTimeoutMs, log } = options;
+    const { driver, log } = options;
     this.lifecycle = new ReplicaLifecycle({
       driver,
       probe: this.probe,
-      startTimeoutMs,
+      get startTimeoutMs() {
+        return options.startTimeoutMs;
+      },
       log,
       concurrency: options.concurrency ?? 8,
     });
@@ -112,10 +114,11 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   }
 
   /**
-   * Adopts the driver's running replicas, then starts `Server-k` ones up to `n`.
+   * Adopts the driver's running replicas, then starts `Server-k` ones up to `n`, or the `listed`
+   * ones (a configuration file's `replicas:`) that are not running yet.
    * An adopted replica that does not answer stays a member, out of the routing table.
    */
-  init(n: number): Promise<void> {
+  init(n: number, listed?: readonly { name: string; weight: number }[]): Promise<void> {
     return this.mutex.runExclusive(async () => {
       const adopted = (await this.options.driver.list()).sort((a, b) => a.index - b.index);
       const adoptees: { handle: ReplicaHandle; answers: boolean }[] = [];
@@ -132,6 +135,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       this.setRouter(this.options.router.with(...adoptees.filter((a) => a.answers).map((a) => a.handle)));
       for (const { handle, answers } of adoptees)
         this.emitMember('adopted', handle.name, answers ? undefined : 'no heartbeat at adoption');
+      if (listed !== undefined) return this.startListed(listed);
       const room = this.options.maxReplicas - this.totalWeight();
       const missing = Math.min(n - this.byName.size, room);
       if (missing > 0) await this.startAll(generateNames(missing, this.byName.keys()), 1);
@@ -257,6 +261,19 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   async close(): Promise<void> {
     await Promise.all(this.drains);
     await this.mutex.runExclusive(() => this.options.driver.close(this.options.stopTimeoutMs));
+  }
+
+  /** The listed replicas not adopted, by weight, as far as MAX_REPLICAS leaves room. */
+  private async startListed(listed: readonly { name: string; weight: number }[]): Promise<void> {
+    const known = new Set([...this.byName.keys()].map(nameKey));
+    let room = this.options.maxReplicas - this.totalWeight();
+    const byWeight = new Map<number, string[]>();
+    for (const { name, weight } of listed) {
+      if (known.has(nameKey(name)) || weight > room) continue;
+      room -= weight;
+      byWeight.set(weight, [...(byWeight.get(weight) ?? []), name]);
+    }
+    for (const [weight, names] of byWeight) await this.startAll(names, weight);
   }
 
   /** The members' weights added up: what MAX_REPLICAS bounds. */

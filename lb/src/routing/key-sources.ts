@@ -44,3 +44,17 @@ export function parseKeySources(text: string): KeySource[] | string {
   }
   return sources;
 }
+
+/** A source as HASH_KEY writes it (`cookie:sid`): what parseKeySources reads back. */
+export function keySourceText(source: KeySource): string {
+  switch (source.kind) {
+    case 'header':
+    case 'cookie':
+    case 'query':
+      return `${source.kind}:${source.name}`;
+    case 'segment':
+      return `segment:${source.n}`;
+    default:
+      return source.kind;
+  }
+}

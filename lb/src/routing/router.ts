@@ -8,6 +8,9 @@ export interface RoutingMember {
   readonly weight?: number;
 }
 
+/** Most a replica may weigh (SPEC "Weights"). */
+export const MAX_WEIGHT = 16;
+
 /** A member's weight (1 when it has none). */
 export const weightOf = (member: RoutingMember): number => member.weight ?? 1;
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { ConfigError, type Env, raw } from './env.js';
+import { ConfigError } from './errors.js';
 
 /** TLS_CERT and TLS_KEY: where the PEM files are, and what they held when last read. */
 export interface TlsFiles {
@@ -11,9 +11,7 @@ export interface TlsFiles {
 }
 
 /** Both or neither: one alone is a mistake, never "no TLS". Files that cannot be used stop the LB. */
-export function tlsFiles(env: Env): TlsFiles | undefined {
-  const certPath = raw(env, 'TLS_CERT');
-  const keyPath = raw(env, 'TLS_KEY');
+export function tlsFiles(certPath: string | undefined, keyPath: string | undefined): TlsFiles | undefined {
   if (certPath === undefined && keyPath === undefined) return undefined;
   if (certPath === undefined || keyPath === undefined) {
     throw new ConfigError(

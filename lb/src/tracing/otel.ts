@@ -2,7 +2,12 @@ import * as api from '@opentelemetry/api';
 import { parseTraceParent, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  type Sampler,
+  type SamplingResult,
+} from '@opentelemetry/sdk-trace-base';
 import type { TracingConfig } from '../config.js';
 import { headerValue } from '../proxy/header-list.js';
 import type { RequestRecord, RequestSpan, RequestTrace, RequestTracer } from '../proxy/observation.js';
@@ -14,6 +19,21 @@ const SHUTDOWN_EXPORT_MS = 2000;
 /** The data plane's tracer, and how it stops (its last spans are exported first). */
 export interface Tracing extends RequestTracer {
   shutdown(): Promise<void>;
+  /** A reload changed the sampler: new requests are sampled by it. */
+  resample(config: TracingConfig): void;
+}
+
+/** The SDK's sampler, replaced when a reload changes it (the provider keeps the one it was given). */
+class ReplaceableSampler implements Sampler {
+  constructor(public inner: Sampler) {}
+
+  shouldSample(...args: Parameters<Sampler['shouldSample']>): SamplingResult {
+    return this.inner.shouldSample(...args);
+  }
+
+  toString(): string {
+    return this.inner.toString();
+  }
 }
 
 /**
@@ -27,19 +47,21 @@ export interface Tracing extends RequestTracer {
  * SDK's non-recording span would carry, and costs nothing more. A picked one is started by the
  * SDK on the same trace id (handed over by the id generator), so the SDK's sampler agrees.
  */
-export function startTracing(config: TracingConfig, defaultServiceName: string): Tracing {
+export function startTracing(config: TracingConfig, defaultServiceName: string, url?: string): Tracing {
   const ids = new HandOverIds();
+  const sampler = new ReplaceableSampler(samplerOf(config));
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({
       'service.name': process.env.OTEL_SERVICE_NAME?.trim() || defaultServiceName,
     }),
-    sampler: samplerOf(config),
+    sampler,
     idGenerator: ids,
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+    // The URL as the settings give it (a file may set it); the exporter reads the other OTEL_* itself.
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(url === undefined ? {} : { url }))],
   });
   const tracer = provider.getTracer('consistent-hash-lb');
   const propagator = new W3CTraceContextPropagator();
-  const decider = samplingDecider(config);
+  let decider = samplingDecider(config);
 
   /** The client's trace context, as the SDK's propagator reads it (tracestate too). */
   const contextOf = (traceparent: string, headers: readonly string[]) => {
@@ -71,6 +93,10 @@ export function startTracing(config: TracingConfig, defaultServiceName: string):
       const own = span.spanContext();
       const flags = own.traceFlags.toString(16).padStart(2, '0');
       return { traceId: own.traceId, traceparent: `00-${own.traceId}-${own.spanId}-${flags}`, span: requestSpan(span) };
+    },
+    resample(next: TracingConfig) {
+      sampler.inner = samplerOf(next);
+      decider = samplingDecider(next);
     },
     /**
      * Exports what is left, for SHUTDOWN_EXPORT_MS at most: a collector that is gone costs those
