@@ -77,50 +77,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     async (request) => replicasReply(await manager.remove(request.body.n, request.body.hostnames ?? [])),
   );
 
-  app.get('/config', async () => ({ message: config.effective(), status: 'successful' }));
-
-  app.post('/config/reload', { onRequest: admin }, async () => {
-    try {
-      return { message: await config.reload(), status: 'successful' };
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      throw new LbError('BAD_REQUEST', `Configuration not reloaded, nothing changed: ${error.errors.join('; ')}`);
-    }
-  });
-
-  // What data-plane instances (and tools) route by: members with name, ring index and URL, and
-  // the run-time settings. `?after=<epoch>:<version>&settings=<n>&wait=<ms>` is a long poll: it
-  // answers once the table or the settings are newer.
-  const polls = new Set<() => void>();
-  const snapshot = () => ({ ...manager.snapshot(), settings: config.published() });
-  // One listener answers every waiting poll (however many data planes follow, no listener each).
-  const answerAll = () => {
-    for (const answer of [...polls]) answer();
-  };
-  manager.on('routing', answerAll);
-  config.on('applied', answerAll);
-  app.get<{ Querystring: { after?: string; wait?: string; settings?: string } }>('/membership', (request, reply) => {
-    const { after, settings } = request.query;
-    const wait = Math.min(Number(request.query.wait) || 0, MAX_MEMBERSHIP_WAIT_MS);
-    const settingsNewer = settings !== undefined && settings !== String(config.version);
-    if (after === undefined || wait <= 0 || settingsNewer || manager.isNewerThan(after))
-      return void reply.send(snapshot());
-    const forget = () => {
-      clearTimeout(timer);
-      polls.delete(answer);
-    };
-    const answer = () => {
-      forget();
-      if (!reply.sent) reply.send(snapshot());
-    };
-    const timer = setTimeout(answer, wait);
-    polls.add(answer);
-    reply.raw.once('close', forget);
-  });
-  // Shutdown answers the polls waiting (their followers come back to a restarted controller).
-  app.addHook('preClose', async () => {
-    for (const answer of [...polls]) answer();
-  });
+  registerConfig(app, config, admin);
+  registerMembership(app, manager, config);
 
   app.get('/metrics', async (_request, reply) => {
     reply.type(Registry.PROMETHEUS_CONTENT_TYPE);
@@ -184,4 +142,55 @@ function adminGuard(token: string | undefined) {
     if (!timingSafeEqual(digest(given), expected))
       return fail(reply.header('www-authenticate', 'Bearer'), new LbError('UNAUTHORIZED'));
   };
+}
+
+/** GET /config and POST /config/reload (admin). */
+function registerConfig(app: FastifyInstance, config: ConfigVersions, admin: ReturnType<typeof adminGuard>): void {
+  app.get('/config', async () => ({ message: config.effective(), status: 'successful' }));
+
+  app.post('/config/reload', { onRequest: admin }, async () => {
+    try {
+      return { message: await config.reload(), status: 'successful' };
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      throw new LbError('BAD_REQUEST', `Configuration not reloaded, nothing changed: ${error.errors.join('; ')}`);
+    }
+  });
+}
+
+/** GET /membership: what data planes follow (a long poll). */
+function registerMembership(app: FastifyInstance, manager: ReplicaManager, config: ConfigVersions): void {
+  // What data-plane instances (and tools) route by: members with name, ring index and URL, and
+  // the run-time settings. `?after=<epoch>:<version>&settings=<n>&wait=<ms>` is a long poll: it
+  // answers once the table or the settings are newer.
+  const polls = new Set<() => void>();
+  const snapshot = () => ({ ...manager.snapshot(), settings: config.published() });
+  // One listener answers every waiting poll (however many data planes follow, no listener each).
+  const answerAll = () => {
+    for (const answer of [...polls]) answer();
+  };
+  manager.on('routing', answerAll);
+  config.on('applied', answerAll);
+  app.get<{ Querystring: { after?: string; wait?: string; settings?: string } }>('/membership', (request, reply) => {
+    const { after, settings } = request.query;
+    const wait = Math.min(Number(request.query.wait) || 0, MAX_MEMBERSHIP_WAIT_MS);
+    const settingsNewer = settings !== undefined && settings !== String(config.version);
+    if (after === undefined || wait <= 0 || settingsNewer || manager.isNewerThan(after))
+      return void reply.send(snapshot());
+    const forget = () => {
+      clearTimeout(timer);
+      polls.delete(answer);
+    };
+    const answer = () => {
+      forget();
+      if (!reply.sent) reply.send(snapshot());
+    };
+    const timer = setTimeout(answer, wait);
+    polls.add(answer);
+    reply.raw.once('close', forget);
+  });
+  // Shutdown answers the polls waiting (their followers come back to a restarted controller).
+  app.addHook('preClose', async () => {
+    for (const answer of [...polls]) answer();
+  });
 }
