@@ -46,7 +46,7 @@ const DERIVED: ReadonlySet<SettingName> = new Set(['host', 'replicaDriver', 'k',
  */
 export function exampleFile(): string {
   const lines = [
-    '# The load balancer\'s configuration file (LB_CONFIG=lb.yaml, or --config lb.yaml): every setting',
+    "# The load balancer's configuration file (LB_CONFIG=lb.yaml, or --config lb.yaml): every setting",
     '# at its default. A name is its environment variable in lower camel case (UPSTREAM_TIMEOUT_MS is',
     '# upstreamTimeoutMs); the environment overrides the file. "reload": SIGHUP or POST /config/reload',
     '# applies a change while the LB runs; "restart": a change waits for the next start. null: unset.',

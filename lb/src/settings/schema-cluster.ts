@@ -137,7 +137,7 @@ export const CLUSTER_SETTINGS = {
   containerPrefix: text('CONTAINER_PREFIX', {
     group: 'Replicas',
     doc: 'prefix of replica container names (the DNS alias stays the bare name)',
-    pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,30}$/,
+    pattern: /^([A-Za-z0-9][A-Za-z0-9_.-]{0,30})?$/,
     what: 'empty or up to 31 of [A-Za-z0-9_.-]',
     fallback: '',
     defaultDoc: 'empty',

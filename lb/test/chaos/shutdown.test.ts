@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { idleTunnels } from '../../../kit/src/idle.js';
 import { isAlive, send, spawnLb, waitFor } from '../../../kit/src/lb.js';
+import { wrk } from '../../../kit/src/wrk.js';
 import { hashFunctionByName, Ring } from '../../src/routing/index.js';
 import { SHUTDOWN_MARGIN_MS } from '../../src/shutdown.js';
 
@@ -110,35 +111,6 @@ describe('graceful shutdown under keep-alive load', () => {
     );
   });
 });
-
-/** wrk against `/home` for `seconds`; resolves to its summary (requests, non-2xx, socket errors). */
-function wrk(port: number, seconds: number, connections: number) {
-  return new Promise<{
-    requests: number;
-    non2xx: number;
-    connect: number;
-    read: number;
-    write: number;
-    timeout: number;
-  }>((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/home`]);
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.on('error', reject);
-    child.on('exit', () => {
-      const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-      const [connect, read, write, timeout] = (errors?.slice(1) ?? [0, 0, 0, 0]).map(Number) as number[];
-      resolve({
-        requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN),
-        non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
-        connect: connect!,
-        read: read!,
-        write: write!,
-        timeout: timeout!,
-      });
-    });
-  });
-}
 
 describe('graceful shutdown with open tunnels', () => {
   it('SIGTERM with 200 open WebSocket tunnels and wrk running: exits within DRAIN_TIMEOUT_MS plus the margin, every tunnel sees a close (no reset), no request is lost', {

@@ -53,3 +53,35 @@ export function modelRoutingId(key: string): bigint {
   if (/^\d+$/.test(key)) return BigInt(key);
   return BigInt(`0x${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 12)}`);
 }
+
+/** SHA-256 of a value's shortest big-endian bytes, read as an unsigned integer (SPEC "Hash functions"). */
+function sha256Value(value: bigint): bigint {
+  let hex = value.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  return BigInt(`0x${createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex')}`);
+}
+
+/** The SPEC's `sha256` hash, written out from its table (H and Phi of `given`, then SHA-256). */
+export const modelSha256: HashFunction = {
+  name: 'sha256',
+  requestSlot: (id, slots) => {
+    const i = BigInt(id);
+    return Number(sha256Value(i * i + 2n * i + 17n) % BigInt(slots));
+  },
+  virtualSlot: (i, j, slots) => {
+    const [a, b] = [BigInt(i), BigInt(j)];
+    return Number(sha256Value(a * a + b * b + 2n * b + 25n) % BigInt(slots));
+  },
+};
+
+/** The replica that owns `key` on the contract's default ring (sha256, 512 slots, K = 9), by the model alone. */
+export function modelOwner(replicas: readonly Member[], key: string, slots = 512, k = 9): string {
+  const index = referenceLookup(
+    modelSha256,
+    slots,
+    k,
+    replicas.map((r) => r.index),
+    modelRoutingId(key),
+  );
+  return replicas.find((r) => r.index === index)!.name;
+}
