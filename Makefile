@@ -15,11 +15,18 @@ NETWORK        ?= net1
 LB_PORT        ?= 5000
 # The address `make up` publishes the LB port on (compose reads it too): loopback unless you open it.
 LB_BIND        ?= 127.0.0.1
+# A configuration file for `make up` / `make run` (`make up LB_CONFIG=lb.yaml`); N then comes
+# from it (its `n` or `replicas`) unless given here too.
+ifneq ($(LB_CONFIG),)
+N              ?=
+LB_CONFIG_DIR  := $(abspath $(dir $(LB_CONFIG)))
+LB_CONFIG_PATH := /etc/lb/$(notdir $(LB_CONFIG))
+endif
 N              ?= 3
 COMPOSE_PROJECT_NAME ?= lb
 DOCKER_GID     ?= $(shell stat -c %g /var/run/docker.sock 2>/dev/null || echo 0)
 COMPOSE        ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
-export NODE_IMAGE SERVER_IMAGE LB_IMAGE LB_CONTAINER LB_ID NETWORK LB_PORT LB_BIND N COMPOSE_PROJECT_NAME DOCKER_GID
+export NODE_IMAGE SERVER_IMAGE LB_IMAGE LB_CONTAINER LB_ID NETWORK LB_PORT LB_BIND N COMPOSE_PROJECT_NAME DOCKER_GID LB_CONFIG_DIR LB_CONFIG_PATH
 LABEL := io.consistent-hash-lb.owner=$(LB_ID)
 
 help: ## list the targets

@@ -2,7 +2,8 @@
 // Each try has its own (ref'd) timeout: right after `compose up`, docker-proxy accepts
 // connections before the LB listens and never answers them.
 const url = process.env.LB_URL ?? 'http://127.0.0.1:5000';
-const want = Number(process.env.N ?? 3);
+// N unset (a configuration file says how many): one replica serving is ready.
+const want = process.env.N === undefined ? 3 : Number(process.env.N) || 1;
 const deadline = Date.now() + Number(process.env.WAIT_SECONDS ?? 90) * 1000;
 
 async function rep() {

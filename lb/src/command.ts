@@ -32,9 +32,9 @@ export function effectiveConfigText(config: Config): string {
   const lines = [`# effective configuration${config.configFile ? ` (${config.configFile}, environment)` : ''}`];
   for (const name of SETTING_NAMES) {
     const origin = config.origins[name];
-    const value = stringify({ [name]: shown[name] }, { flow: true })
+    const value = stringify({ [name]: shown[name] }, { flow: true, flowCollectionPadding: false })
       .trim()
-      .replace(/^\{ (.*) \}$/, '$1');
+      .replace(/^\{(.*)\}$/, '$1');
     const note = origin === 'default' ? '' : `  # ${origin === 'file' ? from : settingOf(name).env}`;
     lines.push(`${value}${note}`);
   }

@@ -63,9 +63,9 @@ export function exampleFile(): string {
     const plain = setting.doc.replace(/\[([^\]]+)\]\([^)]+\)/g, '$1').replaceAll('`', '');
     lines.push(`# ${setting.env} (${reloadText(setting)}): ${plain}`);
     const value = DERIVED.has(name) ? null : setting.show(defaults[name]);
-    const line = stringify({ [name]: value }, { flow: true, lineWidth: 0 })
+    const line = stringify({ [name]: value }, { flow: true, lineWidth: 0, flowCollectionPadding: false })
       .trim()
-      .replace(/^\{ (.*) \}$/, '$1');
+      .replace(/^\{(.*)\}$/, '$1');
     lines.push(DERIVED.has(name) ? `${line} # ${setting.defaultDoc.replaceAll('`', '')}` : line);
   }
   lines.push(

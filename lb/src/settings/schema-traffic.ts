@@ -12,7 +12,7 @@ export const TRAFFIC_SETTINGS = {
   // ---- Forwarding
   hashKey: custom<KeySource[]>('HASH_KEY', {
     group: 'Forwarding',
-    doc: "where a request's routing key comes from, in order (see [Routing keys](forwarding.md#routing-keys))",
+    doc: "where a request's routing key comes from, in order (see [Routing keys](forwarding.md#routing-keys-in-detail))",
     schema: listSchema(),
     expects: 'a list of key sources',
     fallback: 'request-id',
