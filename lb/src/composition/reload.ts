@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { applyRuntimeSettings, type Config, ConfigError, type ConfigReading, restartNeeded } from '../config.js';
 import type { PublishedSettings } from '../membership/replica.js';
 import { type FileLayer, resolveSettings, shownSettings } from '../settings/resolve.js';
-import { RUNTIME_NAMES, SETTING_NAMES, type SettingName, settingOf } from '../settings/schema.js';
+import { SETTING_NAMES, type SettingName, settingOf } from '../settings/schema.js';
 
 /** What a reload did. */
 export interface ReloadOutcome {
@@ -24,6 +24,8 @@ export interface ReloadOutcome {
 export class ConfigVersions extends EventEmitter<{ applied: [ReadonlySet<SettingName>, number] }> {
   version = 1;
   private pending: SettingName[] = [];
+  /** The run-time settings a reload has changed since the start: what data planes take from it. */
+  private readonly reloaded = new Set<SettingName>();
   private readonly mutex = new Mutex();
 
   constructor(
@@ -48,6 +50,7 @@ export class ConfigVersions extends EventEmitter<{ applied: [ReadonlySet<Setting
       const changed = applyRuntimeSettings(this.config, next, next.origins);
       this.pending = restartNeeded(this.config, next);
       if (changed.size > 0) {
+        for (const name of changed) this.reloaded.add(name);
         this.version++;
         this.emit('applied', changed, this.version);
       }
@@ -64,17 +67,20 @@ export class ConfigVersions extends EventEmitter<{ applied: [ReadonlySet<Setting
     return { version: this.version, settings: shownSettings(this.config), restartNeeded: this.pending };
   }
 
-  /** What data planes apply: the run-time settings of this version. */
+  /**
+   * What data planes apply: the run-time settings reloads changed, as this version has them. Until
+   * a reload changes one, each data plane keeps its own (its environment means what it always meant).
+   */
   published(): PublishedSettings {
     const shown = shownSettings(this.config);
-    return { version: this.version, values: Object.fromEntries(RUNTIME_NAMES.map((name) => [name, shown[name]])) };
+    return { version: this.version, values: Object.fromEntries([...this.reloaded].map((name) => [name, shown[name]])) };
   }
 }
 
 /**
- * In a data plane: the controller's run-time settings written into this process's configuration
- * (its own file and environment give only the settings that need a restart). Returns the names that
- * changed; values it cannot read change nothing (an error).
+ * In a data plane: the run-time settings the controller's reloads changed, written into this
+ * process's configuration (the rest stay as its own file and environment give them). Returns the
+ * names that changed; values it cannot read change nothing (an error).
  */
 export function applyPublished(config: Config, published: PublishedSettings): Set<SettingName> {
   // Its own settings that need a restart, the controller's run-time ones (secrets are not run-time).

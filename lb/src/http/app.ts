@@ -8,7 +8,6 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import type { ConfigVersions } from '../composition/reload.js';
 import { ConfigError } from '../config.js';
 import { LbError, pathOf, toFailure } from '../contract/errors.js';
 import { ownPathMethod } from '../contract/paths.js';
@@ -18,6 +17,16 @@ import type { ReplicaManager } from '../replicas/manager.js';
 import { addRequest } from './admin-input.js';
 import { errorHandler } from './errors.js';
 import { type AddBody, addBody, type MembershipBody, membershipBody, replicaList } from './schemas.js';
+
+/** The configuration as the admin routes see it: its versions, and reloads (composition/reload.ts). */
+export interface ConfigVersions {
+  readonly version: number;
+  effective(): unknown;
+  /** The run-time settings data planes apply, with the membership. */
+  published(): unknown;
+  reload(): Promise<unknown>;
+  on(event: 'applied', listener: () => void): unknown;
+}
 
 export interface AppOptions {
   readonly manager: ReplicaManager;

@@ -34,7 +34,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['http'],
   ['cluster'],
   ['composition'],
-  ['lb.ts', 'main.ts'],
+  ['lb.ts', 'command.ts', 'main.ts'],
 ];
 
 function sources(dir = SRC): string[] {
