@@ -265,6 +265,57 @@ describe('gRPC through the LB to h2c replicas (REPLICA_PROTOCOL=h2c)', () => {
     }
   });
 
+  it('a reload that changes HASH_KEY ends exactly the streaming calls whose key moved; the rest go on', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lb-grpc-reload-'));
+    const file = join(dir, 'lb.yaml');
+    await writeFile(file, 'hashKey: header:x-user\nrehomeGraceMs: 50\n');
+    const lb = await startLb({ N: '3', REPLICA_PROTOCOL: 'h2c', LB_CONFIG: file });
+    try {
+      const ring = Ring.of({ slots: 512, virtualServers: 9, hash: sha256 }, lb.lb.manager.router.members);
+      const owner = (key: string) => ring.lookup(modelRoutingId(key))!.name;
+      const echo = client(lb.url);
+      const chats = Array.from({ length: 40 }, (_, k) => {
+        const metadata = userMetadata(`user-${k}`);
+        metadata.set('x-team', `team-${k}`);
+        const stream = echo.Chat(metadata);
+        const got: string[] = [];
+        stream.on('data', (message: { text: string }) => got.push(message.text));
+        stream.on('error', () => undefined);
+        const ended = new Promise<{ code: number; details: string }>((resolve) => stream.on('status', resolve));
+        let status: { code: number; details: string } | undefined;
+        void ended.then((s) => (status = s));
+        return { user: `user-${k}`, team: `team-${k}`, stream, got, ended, status: () => status };
+      });
+      await waitFor('every greeting', () => chats.every((c) => c.got.length === 1) || undefined, 5000);
+      for (const chat of chats) assert.equal(chat.got[0], owner(chat.user));
+      const moved = chats.filter((c) => owner(c.team) !== owner(c.user));
+      assert.ok(moved.length > 5 && moved.length < 40, `${moved.length} of 40 keys moved`);
+
+      await writeFile(file, 'hashKey: header:x-team\nrehomeGraceMs: 50\n');
+      assert.equal((await lb.call('POST', '/config/reload')).json.message.version, 2);
+      await waitFor('the moved calls to end', () => moved.every((c) => c.status() !== undefined) || undefined, 5000);
+      const ends = await Promise.all(moved.map((c) => c.ended));
+      for (const [k, end] of ends.entries()) {
+        assert.equal(end.code, status.UNAVAILABLE);
+        assert.equal(end.details, `The key moved from replica ${owner(moved[k]!.user)}: call again`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      const kept = chats.filter((c) => !moved.includes(c));
+      assert.deepEqual(
+        kept.filter((c) => c.status() !== undefined).map((c) => c.user),
+        [],
+        'only the moved calls ended',
+      );
+      for (const chat of kept) chat.stream.write({ text: 'still here' });
+      await waitFor('every echo', () => kept.every((c) => c.got.length === 2) || undefined, 5000);
+      for (const chat of kept) chat.stream.end();
+      for (const end of await Promise.all(kept.map((c) => c.ended))) assert.equal(end.code, status.OK);
+    } finally {
+      await lb.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the replicas are told to speak h2c and are watched by the gRPC health check: a killed one is replaced', async () => {
     const lb = await startLb({ N: '1', ...H2C });
     try {
