@@ -137,15 +137,7 @@ function membershipOwner(config: Config, driver: ReplicaDriver, log: Logger, inF
   const monitor = new HeartbeatMonitor({
     manager,
     recovery,
-    get intervalMs() {
-      return config.heartbeatIntervalMs;
-    },
-    get timeoutMs() {
-      return config.heartbeatTimeoutMs;
-    },
-    get maxFailCount() {
-      return config.maxFailCount;
-    },
+    settings: config,
     probe,
     log,
   });

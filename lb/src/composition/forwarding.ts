@@ -162,17 +162,7 @@ function outlierDetector(
   ejected: (name: string) => void,
 ): OutlierDetector {
   return new OutlierDetector(
-    {
-      get consecutiveErrors() {
-        return config.outlierConsecutive5xx || Number.POSITIVE_INFINITY;
-      },
-      get baseEjectionMs() {
-        return config.outlierEjectionMs;
-      },
-      get maxEjectedPercent() {
-        return config.outlierMaxEjectedPercent;
-      },
-    },
+    config,
     () => membership.router.size,
     (name, until) => {
       ejected(name);

@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
 import type { ReplicaManager } from '../replicas/manager.js';
 import { type Probe, probeHeartbeat } from '../replicas/probe.js';
+import type { Settings } from '../settings/schema.js';
 import type { Recovery } from './recovery.js';
 
 export interface MonitorOptions {
   readonly manager: ReplicaManager;
   readonly recovery: Recovery;
-  readonly intervalMs: number;
-  readonly timeoutMs: number;
-  readonly maxFailCount: number;
+  /** HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, MAX_FAIL_COUNT: read at each round (a reload may change them). */
+  readonly settings: Readonly<Pick<Settings, 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'maxFailCount'>>;
   readonly log: Logger;
   readonly probe?: Probe;
 }
@@ -64,11 +64,12 @@ export class HeartbeatMonitor {
         .finally(() => {
           if (this.running) this.schedule();
         });
-    }, this.options.intervalMs);
+    }, this.options.settings.heartbeatIntervalMs);
   }
 
   private async check(name: string): Promise<void> {
-    const { manager, recovery, timeoutMs, maxFailCount, log } = this.options;
+    const { manager, recovery, log } = this.options;
+    const { heartbeatTimeoutMs: timeoutMs, maxFailCount } = this.options.settings;
     const replica = manager.get(name);
     if (!replica || this.inFlight.has(name)) return;
     this.inFlight.add(name);
@@ -82,7 +83,7 @@ export class HeartbeatMonitor {
       }
       // Proxy reports can trigger checks back to back; the contract counts failures an interval apart.
       const now = Date.now();
-      if (now - (this.lastCounted.get(name) ?? -Infinity) < this.options.intervalMs) return;
+      if (now - (this.lastCounted.get(name) ?? -Infinity) < this.options.settings.heartbeatIntervalMs) return;
       this.lastCounted.set(name, now);
       const failures = recovery.failed(name);
       if (failures > 0) log.warn({ name, failures, max: maxFailCount }, 'heartbeat failed');

@@ -1,11 +1,15 @@
-export interface OutlierOptions {
-  /** Consecutive 5xx answers (or failed attempts) that eject a replica from routing choices. */
-  readonly consecutiveErrors: number;
-  /** First ejection lasts this long; each further one of the same replica one more time as long. */
-  readonly baseEjectionMs: number;
-  /** At most this share of the replicas is ejected at once (at least one may always be). */
-  readonly maxEjectedPercent: number;
-}
+import type { Settings } from '../settings/schema.js';
+
+/**
+ * OUTLIER_CONSECUTIVE_5XX: 5xx answers (or failed attempts) in a row that eject a replica from
+ * routing choices (0 is off); OUTLIER_EJECTION_MS: the first ejection's length, each further one
+ * of the same replica one more time as long; OUTLIER_MAX_EJECTED_PERCENT: at most this share of
+ * the replicas is ejected at once (at least one may always be). Read at each answer (a reload may
+ * change them).
+ */
+export type OutlierOptions = Readonly<
+  Pick<Settings, 'outlierConsecutive5xx' | 'outlierEjectionMs' | 'outlierMaxEjectedPercent'>
+>;
 
 interface Record {
   consecutive: number;
@@ -44,12 +48,13 @@ export class OutlierDetector {
     }
     const now = at ?? Date.now(); // read only for a bad answer: good ones, on every request, need no clock
     record.consecutive++;
-    if (record.consecutive < this.options.consecutiveErrors || this.isEjected(name, now)) return;
-    const cap = Math.max(1, Math.floor((this.replicaCount() * this.options.maxEjectedPercent) / 100));
+    const threshold = this.options.outlierConsecutive5xx || Number.POSITIVE_INFINITY;
+    if (record.consecutive < threshold || this.isEjected(name, now)) return;
+    const cap = Math.max(1, Math.floor((this.replicaCount() * this.options.outlierMaxEjectedPercent) / 100));
     if (this.countEjected(now) >= cap) return;
     record.ejections++;
     record.consecutive = 0;
-    record.ejectedUntil = now + this.options.baseEjectionMs * record.ejections;
+    record.ejectedUntil = now + this.options.outlierEjectionMs * record.ejections;
     this.ejectedCount++;
     this.onEjected(name, record.ejectedUntil);
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OutlierDetector } from '../../src/health/outliers.js';
 
-const options = { consecutiveErrors: 3, baseEjectionMs: 1000, maxEjectedPercent: 50 };
+const options = { outlierConsecutive5xx: 3, outlierEjectionMs: 1000, outlierMaxEjectedPercent: 50 };
 
 describe('outlier detection (passive health)', () => {
   it('ejects after N consecutive 5xx or failed attempts, for a back-off that grows with each ejection', () => {
@@ -17,7 +17,7 @@ describe('outlier detection (passive health)', () => {
     assert.equal(d.isEjected('A', 0), false);
     d.observe('A', 503, 0);
     assert.equal(d.isEjected('A', 10), true);
-    assert.equal(d.isEjected('A', 1000), false, 'back after baseEjectionMs');
+    assert.equal(d.isEjected('A', 1000), false, 'back after OUTLIER_EJECTION_MS');
     for (let k = 0; k < 3; k++) d.observe('A', 502, 2000);
     assert.equal(d.isEjected('A', 3999), true, 'second ejection lasts twice as long');
     assert.equal(d.isEjected('A', 4000), false);
@@ -38,7 +38,7 @@ describe('outlier detection (passive health)', () => {
     const d = new OutlierDetector(options, () => 3);
     for (const name of ['A', 'B']) for (let k = 0; k < 3; k++) d.observe(name, 500, 0);
     assert.deepEqual(d.ejected(0), ['A'], '50% of 3 is 1');
-    const none = new OutlierDetector({ ...options, maxEjectedPercent: 0 }, () => 3);
+    const none = new OutlierDetector({ ...options, outlierMaxEjectedPercent: 0 }, () => 3);
     for (let k = 0; k < 3; k++) none.observe('A', 500, 0);
     assert.deepEqual(none.ejected(0), ['A'], 'at least one may be ejected');
   });

@@ -29,7 +29,13 @@ async function setup(n = 3, maxFailCount = 3, adoptable: ReplicaHandle[] = [], d
   const events: string[] = [];
   recovery.on('event', (e: ReplicaEvent) => events.push(`${e.type} ${e.name}`));
   // Ticks are driven by hand: intervalMs only spaces counted failures.
-  const monitor = new HeartbeatMonitor({ manager, recovery, intervalMs: 0, timeoutMs: 50, maxFailCount, log, probe });
+  const monitor = new HeartbeatMonitor({
+    manager,
+    recovery,
+    settings: { heartbeatIntervalMs: 0, heartbeatTimeoutMs: 50, maxFailCount },
+    log,
+    probe,
+  });
   await manager.init(n);
   return { driver, down, manager, recovery, monitor, events };
 }
@@ -197,9 +203,7 @@ describe('health recovery (fake driver, ticks by hand)', () => {
     const monitor = new HeartbeatMonitor({
       manager,
       recovery,
-      intervalMs: 30,
-      timeoutMs: 50,
-      maxFailCount: 3,
+      settings: { heartbeatIntervalMs: 30, heartbeatTimeoutMs: 50, maxFailCount: 3 },
       log,
       probe,
     });
@@ -239,9 +243,7 @@ describe('health recovery (fake driver, ticks by hand)', () => {
     const monitor = new HeartbeatMonitor({
       manager,
       recovery,
-      intervalMs: 10_000,
-      timeoutMs: 50,
-      maxFailCount: 2,
+      settings: { heartbeatIntervalMs: 10_000, heartbeatTimeoutMs: 50, maxFailCount: 2 },
       log,
       probe,
     });
@@ -303,9 +305,7 @@ describe('health recovery (fake driver, ticks by hand)', () => {
     const monitor = new HeartbeatMonitor({
       manager,
       recovery,
-      intervalMs: 10,
-      timeoutMs: 50,
-      maxFailCount: 3,
+      settings: { heartbeatIntervalMs: 10, heartbeatTimeoutMs: 50, maxFailCount: 3 },
       log,
       probe,
     });
@@ -343,9 +343,7 @@ describe('health recovery (fake driver, ticks by hand)', () => {
     const monitor = new HeartbeatMonitor({
       manager,
       recovery,
-      intervalMs: 60_000,
-      timeoutMs: 50,
-      maxFailCount: 3,
+      settings: { heartbeatIntervalMs: 60_000, heartbeatTimeoutMs: 50, maxFailCount: 3 },
       log,
       probe,
     });
