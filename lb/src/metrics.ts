@@ -2,8 +2,11 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { AnswerMetrics } from './answer-metrics.js';
 import type { OutlierDetector } from './health/outliers.js';
 import type { Recovery } from './health/recovery.js';
+import type { ChangeFeed } from './membership/changes.js';
+import type { ReplicaHandle } from './membership/replica.js';
 import type { RoutingSource } from './membership/source.js';
 import type { ReplicaManager } from './replicas/manager.js';
+import { imbalance, keyspaceShares, type RoutingTable } from './routing/index.js';
 
 /**
  * What one data plane forwards (each LB worker and each data-plane instance has its own; the
@@ -164,6 +167,37 @@ export class ControllerMetrics {
     help: "The controller's configuration version (GET /config)",
     registers: [this.registry],
   });
+
+  /** The key space: the last change's moved share, each replica's share, the imbalance. */
+  observeKeyspace(feed: ChangeFeed, router: () => RoutingTable<ReplicaHandle>): void {
+    new Gauge({
+      name: 'lb_keyspace_moved_ratio',
+      help: 'The share of the key space (ring slots or Maglev entries) whose owner the last routing change moved',
+      registers: [this.registry],
+      collect() {
+        this.set(feed.lastMovedRatio);
+      },
+    });
+    new Gauge({
+      name: 'lb_keyspace_share',
+      help: "Each replica's share of the key space",
+      labelNames: ['replica'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [replica, share] of Object.entries(keyspaceShares(router()))) this.set({ replica }, share);
+      },
+    });
+    new Gauge({
+      name: 'lb_keyspace_imbalance',
+      help: 'The largest share of the key space over the mean (weights counted; 1 is even)',
+      registers: [this.registry],
+      collect() {
+        const table = router();
+        this.set(imbalance(table, keyspaceShares(table)));
+      },
+    });
+  }
 
   /** `processPrefix`: its own process metrics, when the data plane runs in other processes (LB_WORKERS). */
   constructor(manager: ReplicaManager, recovery: Recovery, processPrefix?: string) {

@@ -9,6 +9,7 @@ import { HeartbeatMonitor } from '../health/monitor.js';
 import { Recovery } from '../health/recovery.js';
 import { buildApp } from '../http/app.js';
 import { createLogger } from '../logging.js';
+import { ChangeFeed } from '../membership/changes.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import { ControllerMetrics, exposition } from '../metrics.js';
 import { assertPortFree } from '../proxy/front/data-plane.js';
@@ -157,12 +158,14 @@ function adminApp(
     metrics: ControllerMetrics;
     workers?: WorkerPlanes;
     versions: ConfigVersions;
+    feed: ChangeFeed;
   },
 ): FastifyInstance {
   const { manager, recovery, events } = owner;
-  const { forwarding, stats, metrics, workers, versions } = parts;
+  const { forwarding, stats, metrics, workers, versions, feed } = parts;
   return buildApp({
     config: versions,
+    feed,
     manager,
     metricsText: () => exposition(metrics.registry, workers ? () => workers.metrics() : forwarding.metrics.registry),
     log,
@@ -226,6 +229,8 @@ export async function createLoadBalancer(
   // With workers, this process's own metrics are named apart from theirs (lb_process_* is theirs,
   // summed; lb_controller_process_* its own).
   const metrics = new ControllerMetrics(manager, recovery, workers ? 'lb_controller_' : undefined);
+  const feed = new ChangeFeed(manager);
+  metrics.observeKeyspace(feed, () => manager.router);
   const versions = new ConfigVersions(
     config,
     () => readConfig(config.sources.env, config.sources),
@@ -240,7 +245,7 @@ export async function createLoadBalancer(
     forwarding.metrics.configVersion.set(version);
   });
   forwarding.metrics.configVersion.set(versions.version);
-  const app = adminApp(config, log, owner, { forwarding, stats, metrics, workers, versions });
+  const app = adminApp(config, log, owner, { forwarding, stats, metrics, workers, versions, feed });
   const serveTraffic = workers === undefined;
 
   let stopped: Promise<void> | undefined;

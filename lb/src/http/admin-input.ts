@@ -1,9 +1,7 @@
 import { LbError } from '../contract/errors.js';
 import { checkNames } from '../replicas/names.js';
+import { MAX_WEIGHT } from '../routing/index.js';
 import type { AddBody } from './schemas.js';
-
-/** Most a replica may weigh (SPEC "Weights"). */
-export const MAX_WEIGHT = 16;
 
 /** What `/add` asks for, well formed. */
 export interface AddRequest {

@@ -13,9 +13,11 @@ import { LbError, pathOf, toFailure } from '../contract/errors.js';
 import { ownPathMethod } from '../contract/paths.js';
 import { registerDashboard } from '../dashboard/routes.js';
 import type { DashboardSources } from '../dashboard/snapshot.js';
+import type { ChangeFeed } from '../membership/changes.js';
 import type { ReplicaManager } from '../replicas/manager.js';
 import { addRequest } from './admin-input.js';
 import { errorHandler } from './errors.js';
+import { registerKeyspace } from './keyspace-routes.js';
 import { type AddBody, addBody, type MembershipBody, membershipBody, replicaList } from './schemas.js';
 
 /** The configuration as the admin routes see it: its versions, and reloads (composition/reload.ts). */
@@ -40,6 +42,8 @@ export interface AppOptions {
   readonly dashboard: DashboardSources;
   /** The configuration, its versions and reloads. */
   readonly config: ConfigVersions;
+  /** The key space's changes (GET /membership/changes). */
+  readonly feed: ChangeFeed;
 }
 
 const ADMIN_BODY_LIMIT = 16 * 1024;
@@ -88,6 +92,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   registerConfig(app, config, admin);
   registerMembership(app, manager, config);
+  registerKeyspace(app, manager, options.feed);
 
   app.get('/metrics', async (_request, reply) => {
     reply.type(Registry.PROMETHEUS_CONTENT_TYPE);

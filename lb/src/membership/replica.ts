@@ -16,6 +16,9 @@ export interface ReplicaHandle extends RoutingMember {
   readonly url: string;
 }
 
+/** Why a routing table changed: replicas added or removed, one flatlined or respawned, a weight changed. */
+export type ChangeReason = 'add' | 'rm' | 'flatline' | 'respawn' | 'weight' | 'reload';
+
 /** What data planes route by: the routing table's members, numbered so newer wins. */
 export interface MembershipSnapshot {
   /** This controller's run: versions count from 0 again after a restart. */
@@ -23,6 +26,8 @@ export interface MembershipSnapshot {
   readonly version: number;
   /** In ring-index order. */
   readonly members: readonly ReplicaHandle[];
+  /** Why this table was made (undefined before the first). */
+  readonly reason?: ChangeReason;
   /** The controller's run-time settings, which every data plane applies alike. */
   readonly settings?: PublishedSettings;
 }

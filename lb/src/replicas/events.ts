@@ -1,4 +1,4 @@
-import type { ReplicaHandle } from '../membership/replica.js';
+import type { ChangeReason, ReplicaHandle } from '../membership/replica.js';
 import type { RoutingTable } from '../routing/index.js';
 
 /** What happened to a replica: membership changes (manager) and recovery (health). */
@@ -25,7 +25,7 @@ export function replicaEvent(type: ReplicaEventType, name: string, detail?: stri
 /** The manager's events, typed once for every listener. */
 export interface MembershipEvents {
   /** A new routing table is current (membership changed, or a member left or re-entered it). */
-  routing: [router: RoutingTable<ReplicaHandle>];
+  routing: [router: RoutingTable<ReplicaHandle>, reason: ChangeReason];
   /** A member joined or left. */
   member: [event: ReplicaEvent];
 }

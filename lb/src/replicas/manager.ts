@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
 import { LbError } from '../contract/errors.js';
-import type { MembershipSnapshot, ReplicaHandle } from '../membership/replica.js';
+import type { ChangeReason, MembershipSnapshot, ReplicaHandle } from '../membership/replica.js';
 import { type RoutingTable, smallestFreeIndex, weightOf } from '../routing/index.js';
 import type { ReplicaDriver } from './driver.js';
 import { type MembershipEvents, type ReplicaEventType, replicaEvent } from './events.js';
@@ -11,6 +11,12 @@ import { ReplicaLifecycle } from './lifecycle.js';
 import { checkNames, generateNames, nameKey, pickRandom, quoteName } from './names.js';
 import { type Probe, probeHeartbeat } from './probe.js';
 import { capacityRefusal, refuseOnDriver, takenRefusal } from './refusals.js';
+
+/** A change previewed: the routing table after it, and the members then. */
+export interface Plan {
+  readonly after: RoutingTable<ReplicaHandle>;
+  readonly names: readonly string[];
+}
 
 /** A member as the manager knows it. */
 export interface Member extends ReplicaHandle {
@@ -54,6 +60,8 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   private readonly drains = new Set<Promise<void>>();
   private current: RoutingTable<ReplicaHandle>;
   private version = 0;
+  /** Why the table in use was made. */
+  private reason: ChangeReason | undefined;
   private readonly epoch = randomUUID();
   private readonly probe: Probe;
   private readonly lifecycle: ReplicaLifecycle;
@@ -89,6 +97,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     return {
       epoch: this.epoch,
       version: this.version,
+      ...(this.reason === undefined ? {} : { reason: this.reason }),
       members: this.current.members.map(({ name, index, url, weight, joinedAt }) => ({
         name,
         index,
@@ -132,7 +141,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
         adoptees.push({ handle, answers: await this.probe(handle.url, this.options.heartbeatTimeoutMs) });
       }
       // The table first: listeners (recovery) read it to tell a kept adoptee from one to respawn.
-      this.setRouter(this.options.router.with(...adoptees.filter((a) => a.answers).map((a) => a.handle)));
+      this.setRouter(this.options.router.with(...adoptees.filter((a) => a.answers).map((a) => a.handle)), 'add');
       for (const { handle, answers } of adoptees)
         this.emitMember('adopted', handle.name, answers ? undefined : 'no heartbeat at adoption');
       if (listed !== undefined) return this.startListed(listed);
@@ -148,19 +157,48 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
    */
   add(n: number, hostnames: readonly string[], weight = 1): Promise<string[]> {
     return this.mutex.runExclusive(async () => {
-      for (const name of hostnames) {
-        const refusal = takenRefusal(name, this.byName.keys(), this.draining.keys());
-        if (refusal) throw refusal;
-      }
-      const weights = [...this.byName.values()].map(weightOf);
-      const full = capacityRefusal(n, weight, weights, this.options.maxReplicas);
-      if (full) throw full;
-      const taken = [...this.byName.keys(), ...this.draining.keys(), ...hostnames];
-      const names = [...hostnames, ...generateNames(n - hostnames.length, taken)];
-      await refuseOnDriver(this.options.driver, names);
+      const names = await this.addition(n, hostnames, weight);
       await this.startAll(names, weight, Date.now());
       return this.names();
     });
+  }
+
+  /**
+   * What `/add` would do now, changing nothing: the routing table after it and the member names
+   * (POST /membership/plan). Refused as `/add` would refuse it.
+   */
+  async planAdd(n: number, hostnames: readonly string[], weight = 1): Promise<Plan> {
+    const names = await this.addition(n, hostnames, weight);
+    const indices: number[] = [];
+    const taken = this.members().map((m) => m.index);
+    for (const _ of names) indices.push(smallestFreeIndex([...taken, ...indices]));
+    const planned = names.map((name, k) => ({ name, index: indices[k]!, weight, url: '' }));
+    return { after: this.current.with(...planned), names: [...this.names(), ...names] };
+  }
+
+  /**
+   * What `/rm` would do now, changing nothing; the replicas it picks at random beyond the named
+   * ones are picked here at random too (name them all for the plan of one exact change).
+   */
+  planRemove(n: number, hostnames: readonly string[]): Plan {
+    const chosen = this.removal(n, hostnames);
+    const after = chosen.reduce((router, name) => (router.has(name) ? router.without(name) : router), this.current);
+    return { after, names: this.names().filter((name) => !chosen.includes(name)) };
+  }
+
+  /** The names `/add` starts; throws what `/add` refuses. */
+  private async addition(n: number, hostnames: readonly string[], weight: number): Promise<string[]> {
+    for (const name of hostnames) {
+      const refusal = takenRefusal(name, this.byName.keys(), this.draining.keys());
+      if (refusal) throw refusal;
+    }
+    const weights = [...this.byName.values()].map(weightOf);
+    const full = capacityRefusal(n, weight, weights, this.options.maxReplicas);
+    if (full) throw full;
+    const taken = [...this.byName.keys(), ...this.draining.keys(), ...hostnames];
+    const names = [...hostnames, ...generateNames(n - hostnames.length, taken)];
+    await refuseOnDriver(this.options.driver, names);
+    return names;
   }
 
   /** `/rm`: removes the named replicas, then `n - len(hostnames)` random others. */
@@ -179,28 +217,13 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   /** `/rm`'s change: the chosen replicas leave the routing table and membership at once. */
   private unroute(n: number, hostnames: readonly string[]): Promise<{ names: string[]; chosen: string[] }> {
     return this.mutex.runExclusive(async () => {
-      const size = this.byName.size;
-      const outOfRange = () =>
-        new LbError(
-          'BAD_REQUEST',
-          size === 0
-            ? 'There is no replica to remove'
-            : `n must be between 1 and ${size} (the number of replicas), got ${n}`,
-        );
-      if (n < 1) throw outOfRange();
-      // The contract's own check comes before the range: n = 5 with six names is that error.
-      if (hostnames.length > n) throw new LbError('HOSTNAMES_OVER_REMOVABLE');
-      if (n > size) throw outOfRange();
-      checkNames(hostnames);
-      for (const name of hostnames) {
-        if (!this.byName.has(name))
-          throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} is not a replica of this load balancer`);
-      }
-      const others = [...this.byName.keys()].filter((name) => !hostnames.includes(name));
-      const chosen = [...hostnames, ...pickRandom(others, n - hostnames.length)];
+      const chosen = this.removal(n, hostnames);
 
       // Out of the routing table first, so no new request goes there; then drained and stopped.
-      this.setRouter(chosen.reduce((router, name) => router.without(name), this.current));
+      this.setRouter(
+        chosen.reduce((router, name) => router.without(name), this.current),
+        'rm',
+      );
       for (const name of chosen) {
         this.draining.set(name, this.byName.get(name)!);
         this.byName.delete(name);
@@ -208,6 +231,29 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
       }
       return { names: this.names(), chosen };
     });
+  }
+
+  /** The replicas `/rm` takes out (the named ones, then others at random); throws what `/rm` refuses. */
+  private removal(n: number, hostnames: readonly string[]): string[] {
+    const size = this.byName.size;
+    const outOfRange = () =>
+      new LbError(
+        'BAD_REQUEST',
+        size === 0
+          ? 'There is no replica to remove'
+          : `n must be between 1 and ${size} (the number of replicas), got ${n}`,
+      );
+    if (n < 1) throw outOfRange();
+    // The contract's own check comes before the range: n = 5 with six names is that error.
+    if (hostnames.length > n) throw new LbError('HOSTNAMES_OVER_REMOVABLE');
+    if (n > size) throw outOfRange();
+    checkNames(hostnames);
+    for (const name of hostnames) {
+      if (!this.byName.has(name))
+        throw new LbError('BAD_REQUEST', `Hostname ${quoteName(name)} is not a replica of this load balancer`);
+    }
+    const others = [...this.byName.keys()].filter((name) => !hostnames.includes(name));
+    return [...hostnames, ...pickRandom(others, n - hostnames.length)];
   }
 
   /**
@@ -233,7 +279,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   eject(name: string): Promise<boolean> {
     return this.mutex.runExclusive(() => {
       if (!this.byName.has(name) || !this.current.has(name)) return false;
-      this.setRouter(this.current.without(name));
+      this.setRouter(this.current.without(name), 'flatline');
       return true;
     });
   }
@@ -247,12 +293,12 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     return this.mutex.runExclusive(async () => {
       const member = this.byName.get(name);
       if (!member) return false;
-      if (this.current.has(name)) this.setRouter(this.current.without(name));
+      if (this.current.has(name)) this.setRouter(this.current.without(name), 'flatline');
       // A respawn is no join: it keeps the join time it had (slow start is not started again).
       const joined = member.joinedAt === undefined ? {} : { joinedAt: member.joinedAt };
       const handle = { ...(await this.lifecycle.replace(name, member.index, weightOf(member))), ...joined };
       this.byName.set(name, { ...handle, startedAt: Date.now() });
-      this.setRouter(this.current.with(handle));
+      this.setRouter(this.current.with(handle), 'respawn');
       return true;
     });
   }
@@ -292,14 +338,15 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     const joined = joinedAt === undefined ? {} : { joinedAt };
     const handles = started.map((handle) => ({ ...handle, ...joined }));
     for (const handle of handles) this.byName.set(handle.name, { ...handle, startedAt: Date.now() });
-    this.setRouter(this.current.with(...handles));
+    this.setRouter(this.current.with(...handles), 'add');
     for (const name of names) this.emitMember('added', name);
   }
 
-  private setRouter(router: RoutingTable<ReplicaHandle>): void {
+  private setRouter(router: RoutingTable<ReplicaHandle>, reason: ChangeReason): void {
     this.current = router;
     this.version++;
-    this.emit('routing', router);
+    this.reason = reason;
+    this.emit('routing', router, reason);
   }
 
   private emitMember(type: ReplicaEventType, name: string, detail?: string): void {

@@ -3,6 +3,7 @@ export * from './hash.js';
 export * from './key-sources.js';
 export * from './keys.js';
 export * from './maglev.js';
+export * from './moves.js';
 export * from './primes.js';
 export * from './ring.js';
 export * from './router.js';
