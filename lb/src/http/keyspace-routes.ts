@@ -17,6 +17,8 @@ import { type AddBody, addBody } from './schemas.js';
 
 /** Most keys one POST /membership/owners may ask about. */
 export const MAX_OWNER_KEYS = 10_000;
+/** Its body may hold that many keys of the longest length (up to 3 bytes a character in UTF-8). */
+const OWNERS_BODY_LIMIT = 32 * 1024 * 1024;
 
 const ownersBody = {
   type: 'object',
@@ -58,7 +60,8 @@ export function registerKeyspace(app: FastifyInstance, manager: ReplicaManager, 
     status: 'successful',
   }));
 
-  app.post<{ Body: { keys: string[] } }>('/membership/owners', { schema: { body: ownersBody } }, async (request) => ({
+  const owners = { schema: { body: ownersBody }, bodyLimit: OWNERS_BODY_LIMIT };
+  app.post<{ Body: { keys: string[] } }>('/membership/owners', owners, async (request) => ({
     message: ownersOf(request.body.keys),
     status: 'successful',
   }));

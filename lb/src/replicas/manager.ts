@@ -173,7 +173,8 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     const taken = this.members().map((m) => m.index);
     for (const _ of names) indices.push(smallestFreeIndex([...taken, ...indices]));
     const planned = names.map((name, k) => ({ name, index: indices[k]!, weight, url: '' }));
-    return { after: this.current.with(...planned), names: [...this.names(), ...names] };
+    const all = [...this.members(), ...planned].sort((a, b) => a.index - b.index);
+    return { after: this.current.with(...planned), names: all.map((m) => m.name) };
   }
 
   /**

@@ -23,8 +23,10 @@ const LAYERS: readonly (readonly string[])[] = [
   ['routing', 'contract'],
   ['membership'],
   ['replicas'],
+  // The settings' declarations: what every part below the composition reads its settings as.
+  ['settings'],
   ['health'],
-  ['answer-metrics.ts', 'metrics.ts', 'config.ts', 'settings', 'logging.ts', 'shutdown.ts'],
+  ['answer-metrics.ts', 'metrics.ts', 'config.ts', 'logging.ts', 'shutdown.ts'],
   ['proxy'],
   ['proxy/http1'],
   ['proxy/http2'],
