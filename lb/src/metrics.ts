@@ -1,8 +1,9 @@
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { AnswerMetrics } from './answer-metrics.js';
 import type { OutlierDetector } from './health/outliers.js';
 import type { Recovery } from './health/recovery.js';
 import type { ChangeFeed } from './membership/changes.js';
+import type { HandoffNotifier } from './membership/handoff.js';
 import type { ReplicaHandle } from './membership/replica.js';
 import type { RoutingSource } from './membership/source.js';
 import type { ReplicaManager } from './replicas/manager.js';
@@ -197,6 +198,24 @@ export class ControllerMetrics {
         this.set(imbalance(table, keyspaceShares(table)));
       },
     });
+  }
+
+  /** Hand-off notifications by phase and outcome, and how long each change waited for its prepare. */
+  observeHandoff(notifier: HandoffNotifier): void {
+    const notifications = new Counter({
+      name: 'lb_handoff_notifications_total',
+      help: 'Hand-off notifications (HANDOFF_PATH) by phase (prepare, commit) and outcome (ok, failed, timeout)',
+      labelNames: ['phase', 'outcome'] as const,
+      registers: [this.registry],
+    });
+    const waited = new Histogram({
+      name: 'lb_handoff_prepare_seconds',
+      help: 'How long an /add or /rm waited for the replicas to confirm prepare (HANDOFF_TIMEOUT_MS bounds it)',
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [this.registry],
+    });
+    notifier.on('notified', (phase, outcome) => notifications.inc({ phase, outcome }));
+    notifier.on('prepared', (ms) => waited.observe(ms / 1000));
   }
 
   /** `processPrefix`: its own process metrics, when the data plane runs in other processes (LB_WORKERS). */

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { registerKv } from './kv.js';
 import { registerWebSocket } from './ws.js';
 
 export interface ServerOptions {
@@ -15,7 +16,10 @@ const homeResponse = {
   },
 } as const;
 
-/** The replica: `/home`, `/heartbeat`, `/ws` (WebSocket echo), and a JSON 404 for everything else. */
+/**
+ * The replica: `/home`, `/heartbeat`, `/ws` (WebSocket echo), `/kv/:key` (a key-value store that
+ * hands its keys over, `/lb/handoff`), and a JSON 404 for everything else.
+ */
 export function buildServer({ id, logger }: ServerOptions): FastifyInstance {
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : {}),
@@ -29,6 +33,7 @@ export function buildServer({ id, logger }: ServerOptions): FastifyInstance {
   app.get('/home', { schema: { response: homeResponse } }, async () => home);
   app.get('/heartbeat', async (_request, reply) => reply.code(200).send());
   registerWebSocket(app, id);
+  registerKv(app, id);
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ message: `<Error> '${request.url}' not found on ${id}`, status: 'failure' });
   });

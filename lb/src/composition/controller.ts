@@ -20,6 +20,7 @@ import { healthProbe, type Probe } from '../replicas/probe.js';
 import { ProcessDriver } from '../replicas/process-driver.js';
 import { hashFunctionByName, MaglevTable, Ring, type RoutingTable } from '../routing/index.js';
 import { buildForwarding, type Forwarding, warnIfAdminOpen } from './forwarding.js';
+import { keyHandoff } from './handoff.js';
 import { ConfigVersions } from './reload.js';
 
 export interface LoadBalancer {
@@ -113,7 +114,9 @@ function membershipOwner(config: Config, driver: ReplicaDriver, log: Logger, inF
     },
   });
   const probe: Probe = (url, timeoutMs) => (config.healthCheck === 'grpc' ? grpc : http)(url, timeoutMs);
+  const handoff = keyHandoff(config, log);
   const manager = new ReplicaManager({
+    beforeSwitch: handoff.beforeSwitch,
     driver,
     router: emptyRouter(config),
     maxReplicas: config.maxReplicas,
@@ -133,6 +136,7 @@ function membershipOwner(config: Config, driver: ReplicaDriver, log: Logger, inF
     inFlight,
     log,
   });
+  handoff.follow(manager);
   const recovery = new Recovery(manager, log);
   const events = new EventLog(manager, recovery);
   const monitor = new HeartbeatMonitor({
@@ -142,7 +146,7 @@ function membershipOwner(config: Config, driver: ReplicaDriver, log: Logger, inF
     probe,
     log,
   });
-  return { manager, recovery, events, monitor };
+  return { manager, recovery, events, monitor, handoff: handoff.notifier };
 }
 
 type Owner = ReturnType<typeof membershipOwner>;
@@ -231,6 +235,7 @@ export async function createLoadBalancer(
   const metrics = new ControllerMetrics(manager, recovery, workers ? 'lb_controller_' : undefined);
   const feed = new ChangeFeed(manager);
   metrics.observeKeyspace(feed, () => manager.router);
+  metrics.observeHandoff(owner.handoff);
   const versions = new ConfigVersions(
     config,
     () => readConfig(config.sources.env, config.sources),

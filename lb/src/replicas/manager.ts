@@ -41,6 +41,15 @@ export interface ManagerOptions {
   readonly drainTimeoutMs?: number;
   /** Requests in flight on a replica, as this process's data plane counts them. */
   readonly inFlight?: (name: string) => number;
+  /**
+   * Before `/add` or `/rm` switches routing to `after` (which will be `version`): the key hand-off's
+   * prepare (HANDOFF_TIMEOUT_MS bounds it). Other changes switch at once.
+   */
+  readonly beforeSwitch?: (
+    before: RoutingTable<ReplicaHandle>,
+    after: RoutingTable<ReplicaHandle>,
+    version: number,
+  ) => Promise<unknown>;
 }
 
 /** How often a drain looks at the requests still in flight. */
@@ -219,12 +228,10 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
   private unroute(n: number, hostnames: readonly string[]): Promise<{ names: string[]; chosen: string[] }> {
     return this.mutex.runExclusive(async () => {
       const chosen = this.removal(n, hostnames);
-
+      const after = chosen.reduce((router, name) => (router.has(name) ? router.without(name) : router), this.current);
+      await this.options.beforeSwitch?.(this.current, after, this.version + 1);
       // Out of the routing table first, so no new request goes there; then drained and stopped.
-      this.setRouter(
-        chosen.reduce((router, name) => router.without(name), this.current),
-        'rm',
-      );
+      this.setRouter(after, 'rm');
       for (const name of chosen) {
         this.draining.set(name, this.byName.get(name)!);
         this.byName.delete(name);
@@ -339,7 +346,10 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     const joined = joinedAt === undefined ? {} : { joinedAt };
     const handles = started.map((handle) => ({ ...handle, ...joined }));
     for (const handle of handles) this.byName.set(handle.name, { ...handle, startedAt: Date.now() });
-    this.setRouter(this.current.with(...handles), 'add');
+    const after = this.current.with(...handles);
+    // An /add (it has a join time) hands keys over first; the start does not.
+    if (joinedAt !== undefined) await this.options.beforeSwitch?.(this.current, after, this.version + 1);
+    this.setRouter(after, 'add');
     for (const name of names) this.emitMember('added', name);
   }
 

@@ -99,6 +99,25 @@ export const TRAFFIC_SETTINGS = {
     runtime: true,
   }),
 
+  // ---- Key hand-off
+  handoffPath: text('HANDOFF_PATH', {
+    group: 'Key hand-off',
+    doc: "the replicas' path for hand-off notifications: after every change, what each gains and loses (and to whom)",
+    pattern: /^\/[\x21-\x7e]{0,1023}$/,
+    what: 'a path starting with /',
+    fallback: undefined,
+    defaultDoc: 'unset (none sent)',
+    runtime: true,
+  }),
+  handoffTimeoutMs: integer('HANDOFF_TIMEOUT_MS', {
+    group: 'Key hand-off',
+    doc: '`/add` and `/rm` first send `prepare` and wait this long at most for the replicas to confirm, then switch; 0 = no wait',
+    min: 0,
+    max: 600_000,
+    fallback: 0,
+    runtime: true,
+  }),
+
   // ---- HTTP/2 and TLS
   tlsCert: text('TLS_CERT', {
     group: 'HTTP/2 and TLS',

@@ -1,0 +1,73 @@
+// Key hand-off for a replica of the load balancer (Node): what the LB's notifications say, where a
+// key lies in the key space, and a handler that sends the keys a replica loses to their new owner.
+import { hashFunctionByName, type RequestKey, routingIdOf, sha256 } from '../../lb/src/routing/index.js';
+
+/** Consecutive positions of the key space; `from` > `to` wraps past the last one. */
+export interface PositionRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** How keys map to positions: the ring's slots (by its hash function) or Maglev's entries. */
+export interface Keyspace {
+  readonly kind: 'ring' | 'maglev';
+  readonly positions: number;
+  readonly hashFunction: string;
+}
+
+/** What the LB POSTs to HANDOFF_PATH on a replica that gains or loses part of the key space. */
+export interface HandoffNotice {
+  readonly version: number;
+  /** `prepare`: before the switch (answer 2xx when the keys are handed over); `commit`: after it. */
+  readonly phase: 'prepare' | 'commit';
+  readonly keyspace: Keyspace;
+  readonly gained: readonly PositionRange[];
+  readonly lost: readonly { readonly ranges: readonly PositionRange[]; readonly to: string; readonly url: string }[];
+}
+
+/** The position of `key` (a routing key as the LB reads it: digits are their value, else hashed). */
+export function positionOf(key: string, keyspace: Keyspace): number {
+  const id: RequestKey = routingIdOf(key);
+  const hash = keyspace.kind === 'ring' ? hashFunctionByName(keyspace.hashFunction) : sha256;
+  return hash.requestSlot(id, keyspace.positions);
+}
+
+export function inRanges(position: number, ranges: readonly PositionRange[]): boolean {
+  return ranges.some((r) =>
+    r.from <= r.to ? position >= r.from && position <= r.to : position >= r.from || position <= r.to,
+  );
+}
+
+/** The keys of `keys` that `notice` moves away from this replica, by the replica that gets them. */
+export function movingKeys(keys: Iterable<string>, notice: HandoffNotice): Map<{ to: string; url: string }, string[]> {
+  const moving = new Map<{ to: string; url: string }, string[]>();
+  const targets = notice.lost.map((lost) => ({ lost, target: { to: lost.to, url: lost.url } }));
+  for (const key of keys) {
+    const at = positionOf(key, notice.keyspace);
+    const found = targets.find(({ lost }) => inRanges(at, lost.ranges));
+    if (found) moving.set(found.target, [...(moving.get(found.target) ?? []), key]);
+  }
+  return moving;
+}
+
+/**
+ * A hand-off handler for a key-value replica: on `prepare`, each key it is about to lose is sent
+ * to its new owner (`send`, replica to replica) before it answers; on `commit`, the keys it lost
+ * are dropped. The LB never trusts a replica's claim: it switches routing by its own table.
+ */
+export function handoffHandler(store: {
+  keys(): Iterable<string>;
+  send(url: string, key: string): Promise<void>;
+  drop(key: string): void;
+}) {
+  return async (notice: HandoffNotice): Promise<{ handedOver: number }> => {
+    let handedOver = 0;
+    for (const [target, keys] of movingKeys(store.keys(), notice)) {
+      if (notice.phase === 'prepare') {
+        await Promise.all(keys.map((key) => store.send(target.url, key)));
+        handedOver += keys.length;
+      } else for (const key of keys) store.drop(key);
+    }
+    return { handedOver };
+  };
+}
