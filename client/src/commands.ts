@@ -33,6 +33,9 @@ export const HELP = `commands:
   add <n> [name ...] [--weight w]
                          add n replicas, named first  (POST /add; weight 1..16)
   del <n> [name ...]     remove n replicas (alias rm) (DELETE /rm)
+  plan add|rm <n> [name ...] [--weight w]
+                         what that add or rm would move, changing nothing (POST /membership/plan)
+  owner <key>            the replica that owns a routing key now (GET /membership/owner)
   <path> [options]       GET any other path, written with a slash, e.g. /heartbeat or a/b
   ws <path> [message ...] [options]
                          open a WebSocket tunnel (e.g. ws /ws?room=42 hi), print what comes back
@@ -90,7 +93,25 @@ function takeWeight(words: readonly string[]): { rest: string[]; weight: number 
   return { rest: [...words.slice(0, at), ...words.slice(at + 2)], weight: Number(value) };
 }
 
-const COMMANDS = ['rep', 'home', 'add', 'del', 'rm', 'ws', 'grpc', 'help', 'exit', 'quit'];
+const COMMANDS = ['rep', 'home', 'add', 'del', 'rm', 'plan', 'owner', 'ws', 'grpc', 'help', 'exit', 'quit'];
+const NOT_GET = ['add', 'del', 'rm', 'plan', 'owner', 'rep', 'help', '?', 'exit', 'quit'];
+
+/** `add <n> [name ...] [--weight w]`'s body. */
+function addBody(words: readonly string[], usage: string) {
+  const { rest: names, weight } = takeWeight(words);
+  const n = count(names[0], usage);
+  return { n, hostnames: names.slice(1), ...(weight === undefined ? {} : { weight }) };
+}
+
+/** `plan add ...` / `plan rm ...`: the change's body with its op. */
+function planCommand(words: readonly string[]): Command {
+  const [op, ...rest] = words;
+  const usage = 'plan add|rm <n> [name ...] [--weight w]';
+  if (op !== 'add' && op !== 'rm' && op !== 'del') throw new CommandError(`plan what? ${usage}`);
+  const body =
+    op === 'add' ? { op, ...addBody(rest, usage) } : { op: 'rm', n: count(rest[0], usage), hostnames: rest.slice(1) };
+  return { kind: 'request', method: 'POST', path: '/membership/plan', body };
+}
 
 /** What an unknown bare word gets: the command it is likely a typo of, and how to GET it as a path. */
 function unknownWord(word: string): string {
@@ -116,8 +137,7 @@ function editDistance(a: string, b: string): number {
 export function parseCommand(line: string): Command {
   const all = line.trim().split(/\s+/).filter(Boolean);
   const [head] = all;
-  const isGet =
-    head !== undefined && !['add', 'del', 'rm', 'rep', 'help', '?', 'exit', 'quit'].includes(head.toLowerCase());
+  const isGet = head !== undefined && !NOT_GET.includes(head.toLowerCase());
   const { rest: words, headers } = isGet ? takeHeaders(all) : { rest: all, headers: undefined };
   const rest = words.slice(1);
   if (head === undefined) return { kind: 'empty' };
@@ -134,11 +154,13 @@ export function parseCommand(line: string): Command {
       if (rest.length > 0)
         throw new CommandError(`home takes no words but its options, got '${rest.join(' ')}' (type help)`);
       return { kind: 'request', method: 'GET', path: '/home', ...(headers ? { headers } : {}) };
-    case 'add': {
-      const { rest: names, weight } = takeWeight(rest);
-      const n = count(names[0], 'add <n> [name ...] [--weight w]');
-      const body = { n, hostnames: names.slice(1), ...(weight === undefined ? {} : { weight }) };
-      return { kind: 'request', method: 'POST', path: '/add', body };
+    case 'add':
+      return { kind: 'request', method: 'POST', path: '/add', body: addBody(rest, 'add <n> [name ...] [--weight w]') };
+    case 'plan':
+      return planCommand(rest);
+    case 'owner': {
+      if (rest.length !== 1) throw new CommandError('owner takes one key: owner <key> (e.g. owner user-42)');
+      return { kind: 'request', method: 'GET', path: `/membership/owner?key=${encodeURIComponent(rest[0]!)}` };
     }
     case 'ws': {
       const path = rest[0];

@@ -182,6 +182,33 @@ describe('client against a real LB', () => {
     }
   });
 
+  it('plan add 1 S5 shows what that /add would move, changing nothing; owner <key> names the replica that answers it', async () => {
+    const run = await client(['plan', 'add', '1', 'S5'], lb.url);
+    assert.equal(run.code, 0, run.stderr);
+    const plan = JSON.parse(run.stdout).message;
+    assert.deepEqual(plan.replicas, ['Server-1', 'Server-2', 'Server-3', 'S5']);
+    assert.ok(plan.movedRatio > 0.1 && plan.movedRatio < 0.5, `${plan.movedRatio}`);
+    assert.deepEqual(
+      plan.moved.map((r: { now: string }) => r.now).filter((now: string) => now !== 'S5'),
+      [],
+      'only S5 gains keys',
+    );
+    assert.deepEqual((await lb.call('GET', '/rep')).json.message.replicas, ['Server-1', 'Server-2', 'Server-3']);
+    const rm = await client(['plan', 'rm', '1', 'Server-2'], lb.url);
+    assert.deepEqual(JSON.parse(rm.stdout).message.replicas, ['Server-1', 'Server-3']);
+    const refused = await client(['plan', 'add', '1', 'Server-1'], lb.url);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout, '{"message":"<Error> Hostname \'Server-1\' already exists","status":"failure"}\n');
+    const owner = await client(['owner', 'user-42'], lb.url);
+    const served = await client([], lb.url, 'home --key user-42\n');
+    assert.equal(
+      served.stdout.trim(),
+      `{"message":"Hello from Server: ${JSON.parse(owner.stdout).message.replica}","status":"successful"}`,
+    );
+    const what = await client(['plan', 'grow', '1'], lb.url);
+    assert.deepEqual([what.code, what.stderr.trim()], [1, 'error: plan what? plan add|rm <n> [name ...] [--weight w]']);
+  });
+
   it("ws opens a tunnel on the key's replica, sends each message and prints what comes back", async () => {
     const model = Ring.of({ slots: 512, virtualServers: 9, hash: sha256 }, lb.lb.manager.router.members);
     const run = await client([], lb.url, 'ws /ws hello there --key user-42\n');

@@ -138,7 +138,7 @@ function membershipOwner(config: Config, driver: ReplicaDriver, log: Logger, inF
   });
   handoff.follow(manager);
   const recovery = new Recovery(manager, log);
-  const events = new EventLog(manager, recovery);
+  const events = new EventLog(manager, recovery, handoff.notifier);
   const monitor = new HeartbeatMonitor({
     manager,
     recovery,

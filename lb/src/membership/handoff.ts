@@ -40,8 +40,8 @@ const COMMIT_TRY_TIMEOUT_MS = 5000;
 export class HandoffNotifier extends EventEmitter<{
   /** One notification's outcome. */
   notified: [phase: HandoffNotice['phase'], outcome: HandoffOutcome];
-  /** How long a change waited for its prepare. */
-  prepared: [ms: number];
+  /** How long the change to `version` waited for its prepare, and how many of the replicas confirmed it. */
+  prepared: [ms: number, version: number, confirmed: number, asked: number];
 }> {
   constructor(private readonly options: HandoffOptions) {
     super();
@@ -68,10 +68,11 @@ export class HandoffNotifier extends EventEmitter<{
       this.emit('notified', 'prepare', outcome);
       if (outcome !== 'ok')
         this.options.log.warn({ url, version, outcome }, 'hand-off: a replica did not confirm prepare');
+      return outcome;
     });
-    await Promise.all(sends);
+    const outcomes = await Promise.all(sends);
     const ms = Date.now() - started;
-    this.emit('prepared', ms);
+    this.emit('prepared', ms, version, outcomes.filter((o) => o === 'ok').length, outcomes.length);
     this.options.log.info({ version, ms, replicas: notices.size }, 'hand-off: prepared');
     return ms;
   }

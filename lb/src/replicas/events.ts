@@ -9,7 +9,9 @@ export type ReplicaEventType =
   | 'adopted'
   | 'flatlined'
   | 'respawned'
-  | 'respawn-failed';
+  | 'respawn-failed'
+  /** A change waited for the replicas' hand-off (its name is the version). */
+  | 'handoff';
 
 export interface ReplicaEvent {
   readonly type: ReplicaEventType;

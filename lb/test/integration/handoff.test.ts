@@ -77,6 +77,9 @@ describe('key hand-off: the demo store keeps every key through add, rm and add',
       assert.equal(kept, KEYS.length, 'with hand-off, every key reads back its value');
       assert.match(metrics, /^lb_handoff_notifications_total\{phase="prepare",outcome="ok"\} \d+$/m);
       assert.match(metrics, /^lb_handoff_prepare_seconds_count 3$/m);
+      const waits = on.lb.events.recent().filter((event) => event.type === 'handoff');
+      assert.equal(waits.length, 3, 'the dashboard lists each wait');
+      assert.match(waits[0]!.detail!, /^\d+ of \d+ replicas confirmed prepare in \d+ ms$/);
     } finally {
       await on.stop();
     }
