@@ -252,11 +252,13 @@ describe('a reload writes run-time settings only', () => {
     assert.deepEqual([config.replicas.healthPath, config.replicas.healthStatus], ['/ready', [[200, 200]]]);
   });
 
-  it('the run-time settings are those the contract lists (keys, bounded loads, health, timeouts, slow start, re-homing, logs, sampling)', () => {
+  it('the run-time settings are those the contract lists (keys, bounded loads, health, timeouts, slow start, re-homing, logs, sampling), and the hand-off', () => {
     assert.deepEqual([...RUNTIME_NAMES].sort(), [
       'accessLog',
       'adminRelayTimeoutMs',
       'drainTimeoutMs',
+      'handoffPath',
+      'handoffTimeoutMs',
       'hashBalanceFactor',
       'hashKey',
       'healthPath',
