@@ -68,6 +68,7 @@ export class HandoffNotifier extends EventEmitter<{
       this.emit('notified', 'prepare', outcome);
       if (outcome !== 'ok')
         this.options.log.warn({ url, version, outcome }, 'hand-off: a replica did not confirm prepare');
+      else this.options.log.info({ url, version, phase: 'prepare' }, 'hand-off: notified');
       return outcome;
     });
     const outcomes = await Promise.all(sends);
@@ -96,6 +97,7 @@ export class HandoffNotifier extends EventEmitter<{
     this.emit('notified', 'commit', outcome);
     if (outcome !== 'ok')
       this.options.log.warn({ target, version: notice.version, outcome }, 'hand-off: commit not delivered');
+    else this.options.log.info({ target, version: notice.version, phase: 'commit' }, 'hand-off: notified');
   }
 }
 

@@ -53,7 +53,7 @@ describe('dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no bro
   it('a replica added through the page appears, and the answer is shown', async () => {
     await page.fill('#add-n', '1');
     await page.fill('#add-names', 'S9');
-    await page.click('#add-form button');
+    await page.click('#add-form button[type=submit]');
     await page.waitForSelector('[data-replica="S9"]');
     assert.match(
       (await page.locator('#answer').textContent())!,
@@ -63,10 +63,37 @@ describe('dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no bro
     assert.equal(await page.locator('#events [data-event="added"]', { hasText: 'S9' }).count(), 1);
   });
 
+  it('Preview shows the arcs of the key space an /add would move, as the plan says, and adds nothing', async () => {
+    await page.fill('#add-n', '1');
+    await page.fill('#add-names', 'S10');
+    await page.click('#add-preview');
+    await page.waitForFunction(() => document.querySelector('#plan')?.textContent?.startsWith('would move'));
+    const plan = (await lb.call('POST', '/membership/plan', { op: 'add', n: 1, hostnames: ['S10'] })).json.message;
+    assert.equal(
+      await page.locator('#plan').textContent(),
+      `would move ${(plan.movedRatio * 100).toFixed(1)}% of the key space in ${plan.moved.length} ranges; imbalance after ${plan.imbalance.toFixed(2)}`,
+    );
+    // Drawn again with every push of the page's event stream: still there after one.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(
+      await page.locator('#ring [data-moved]').evaluateAll((arcs) => arcs.map((a) => a.getAttribute('data-moved'))),
+      plan.moved.map((r: { from: number; to: number }) => `${r.from}-${r.to}`),
+    );
+    assert.equal(await page.locator('#replicas tr').count(), 4, 'a preview adds nothing');
+    await page.fill('#add-names', 'S9');
+    await page.click('#add-preview');
+    await page.waitForFunction(() => document.querySelector('#plan')?.textContent?.includes('already exists'));
+    assert.equal(await page.locator('#ring [data-moved]').count(), 0, 'a refused plan draws nothing');
+    // The browser logs the refused call's 400 itself; it is the only error the page met.
+    assert.deepEqual(consoleErrors.splice(0), [
+      'Failed to load resource: the server responded with a status of 400 (Bad Request)',
+    ]);
+  });
+
   it('an error from the LB is shown, and nothing changes', async () => {
     await page.fill('#add-n', '1');
     await page.fill('#add-names', 'S9');
-    await page.click('#add-form button');
+    await page.click('#add-form button[type=submit]');
     await page.waitForFunction(() => document.querySelector('#answer')?.textContent?.startsWith('400'));
     assert.match((await page.locator('#answer').textContent())!, /Hostname 'S9' already exists/);
     assert.equal(await page.locator('#replicas tr').count(), 4);

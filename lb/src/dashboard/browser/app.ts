@@ -208,14 +208,84 @@ function drawEvents(s: DashboardSnapshot): void {
 }
 
 function render(s: DashboardSnapshot): void {
+  shown = s;
   const colors: Colors = {};
   for (const r of s.replicas) colors[r.name] = colorOf(r.index);
   const routing = s.routing === 'ring' ? ` (${s.hashFunction})` : '';
   byId('summary').textContent = `${s.replicas.length} replicas, ${s.routing}${routing}`;
   drawRing(s, colors);
+  drawPlan(s, colors);
   drawReplicas(s, colors);
   drawTotals(s);
   drawEvents(s);
+}
+
+/** A previewed change (POST /membership/plan): the ranges of the key space it would move. */
+interface PlanView {
+  readonly moved: readonly { from: number; to: number; was: string | null; now: string | null }[];
+  readonly movedRatio: number;
+  readonly imbalance: number;
+}
+let plan: PlanView | undefined;
+/** The last snapshot drawn: a preview draws it again with (or without) its arcs. */
+let shown: DashboardSnapshot | undefined;
+/** A replica the plan would add has no color yet. */
+const NEW_REPLICA = '#e8590c';
+
+/** The previewed plan's moved ranges, as arcs just outside the ring in the color of their new owner. */
+function drawPlan(s: DashboardSnapshot, colors: Colors): void {
+  if (plan === undefined) return;
+  const svg = byId<SVGSVGElement>('ring');
+  const positions = s.layout.kind === 'ring' ? s.layout.slots : s.layout.tableSize;
+  const angle = (position: number) => (position / positions) * 2 * Math.PI - Math.PI / 2;
+  const outer = RADIUS + 16;
+  const edge = (a: number) => `${(outer * Math.cos(a)).toFixed(1)} ${(outer * Math.sin(a)).toFixed(1)}`;
+  for (const range of plan.moved) {
+    const span = range.from <= range.to ? range.to - range.from + 1 : positions - range.from + range.to + 1;
+    const [start, end] = [angle(range.from), angle(range.from) + (span / positions) * 2 * Math.PI];
+    const large = span / positions > 0.5 ? 1 : 0;
+    const color = (range.now && colors[range.now]) || NEW_REPLICA;
+    const arc = node(
+      'path',
+      {
+        d: `M ${edge(start)} A ${outer} ${outer} 0 ${large} 1 ${edge(end)}`,
+        fill: 'none',
+        stroke: color,
+        'stroke-width': 8,
+        'data-moved': `${range.from}-${range.to}`,
+      },
+      undefined,
+      true,
+    );
+    arc.appendChild(
+      node('title', {}, `slots ${range.from}..${range.to}: ${range.was ?? 'none'} -> ${range.now ?? 'none'}`, true),
+    );
+    svg.appendChild(arc);
+  }
+}
+
+/** Previews an /add or /rm: its moved arcs on the ring until the next change is made or previewed. */
+async function preview(body: Record<string, unknown>): Promise<void> {
+  const summary = byId('plan');
+  try {
+    const res = await fetch('/membership/plan', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const answer = (await res.json()) as { message: PlanView | string };
+    if (!res.ok || typeof answer.message === 'string') {
+      plan = undefined;
+      if (shown) render(shown);
+      summary.textContent = `${res.status} ${String(answer.message)}`;
+      return;
+    }
+    plan = answer.message;
+    if (shown) render(shown);
+    summary.textContent = `would move ${(plan.movedRatio * 100).toFixed(1)}% of the key space in ${plan.moved.length} ranges; imbalance after ${plan.imbalance.toFixed(2)}`;
+  } catch (error) {
+    summary.textContent = `preview failed: ${(error as Error).message}`;
+  }
 }
 
 /** An admin call; its status and answer are shown as they come. */
@@ -239,12 +309,22 @@ const names = (id: string): string[] =>
     .filter(Boolean);
 const count = (id: string): number => Number(byId<HTMLInputElement>(id).value);
 
+byId('add-preview').addEventListener('click', () => {
+  void preview({ op: 'add', n: count('add-n'), hostnames: names('add-names'), weight: count('add-weight') });
+});
+byId('rm-preview').addEventListener('click', () => {
+  void preview({ op: 'rm', n: count('rm-n'), hostnames: names('rm-names') });
+});
 byId('add-form').addEventListener('submit', (e) => {
   e.preventDefault();
+  plan = undefined;
+  byId('plan').textContent = '';
   void admin('POST', '/add', { n: count('add-n'), hostnames: names('add-names'), weight: count('add-weight') });
 });
 byId('rm-form').addEventListener('submit', (e) => {
   e.preventDefault();
+  plan = undefined;
+  byId('plan').textContent = '';
   void admin('DELETE', '/rm', { n: count('rm-n'), hostnames: names('rm-names') });
 });
 
