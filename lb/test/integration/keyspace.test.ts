@@ -1,49 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { subscribeChanges as subscribe } from '../../../kit/src/feed.js';
 import { type RunningLb, send, startLb, waitFor } from '../../../kit/src/lb.js';
 import { parseConfig } from '../../src/config.js';
 import { createDataPlaneInstance, type DataPlaneInstance } from '../../src/lb.js';
 import { modelOwner } from '../helpers/ring.js';
-
-interface FeedEvent {
-  readonly id: string;
-  readonly event: string;
-  // biome-ignore lint/suspicious/noExplicitAny: the test reads the fields it expects
-  readonly data: any;
-}
-
-/** A subscriber of GET /membership/changes: the events as they come. */
-async function subscribe(url: string, lastEventId?: string) {
-  const controller = new AbortController();
-  const res = await fetch(`${url}/membership/changes`, {
-    headers: lastEventId ? { 'last-event-id': lastEventId } : {},
-    signal: controller.signal,
-  });
-  assert.equal(res.headers.get('content-type'), 'text/event-stream');
-  const events: FeedEvent[] = [];
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffered = '';
-  void (async () => {
-    for (;;) {
-      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-      if (done) return;
-      buffered += decoder.decode(value, { stream: true });
-      let end = buffered.indexOf('\n\n');
-      while (end !== -1) {
-        const block = buffered.slice(0, end);
-        buffered = buffered.slice(end + 2);
-        const field = (name: string) => block.match(new RegExp(`^${name}: ?(.*)$`, 'm'))?.[1];
-        const data = field('data');
-        if (data !== undefined)
-          events.push({ id: field('id') ?? '', event: field('event') ?? 'message', data: JSON.parse(data) });
-        end = buffered.indexOf('\n\n');
-      }
-    }
-  })();
-  return { events, close: () => controller.abort() };
-}
 
 describe('key ownership: owners, plans and the change feed', () => {
   let lb: RunningLb;
