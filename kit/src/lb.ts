@@ -1,7 +1,12 @@
 import { spawn } from 'node:child_process';
 import { pino } from 'pino';
 import { parseConfig } from '../../lb/src/config.js';
-import { createLoadBalancer, type LoadBalancer } from '../../lb/src/lb.js';
+import {
+  createDataPlaneInstance,
+  createLoadBalancer,
+  type DataPlaneInstance,
+  type LoadBalancer,
+} from '../../lb/src/lb.js';
 import type { ReplicaHandle } from '../../lb/src/membership/replica.js';
 import type { ReplicaDriver } from '../../lb/src/replicas/driver.js';
 import type { ProcessDriver } from '../../lb/src/replicas/process-driver.js';
@@ -42,6 +47,19 @@ export async function startLb(env: Record<string, string> = {}, driver?: Replica
     send(url, method, path, body, headers);
   const pid = (replica: string) => (lb.driver as ProcessDriver).pid(replica)!;
   return { lb, url, call, pid, stop: () => lb.stop() };
+}
+
+/** A data-plane instance (LB_ROLE=data-plane) in this process, following `controller`, quiet logs. */
+export async function startDataPlane(
+  controller: string,
+  env: Record<string, string> = {},
+): Promise<{ instance: DataPlaneInstance; url: string }> {
+  const config = parseConfig(
+    { PORT: '0', LB_ROLE: 'data-plane', CONTROLLER_URL: controller, ...env },
+    { driver: 'process' },
+  );
+  const instance = createDataPlaneInstance(config, { log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  return { instance, url: await instance.start() };
 }
 
 /** An LB as its own process (the built bundle), as `npm start` runs it. */

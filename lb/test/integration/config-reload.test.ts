@@ -3,10 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { type RunningLb, replicasBody, send, startLb, waitFor } from '../../../kit/src/lb.js';
-import { parseConfig } from '../../src/config.js';
-import { createDataPlaneInstance, type DataPlaneInstance } from '../../src/lb.js';
+import { type RunningLb, replicasBody, send, startDataPlane, startLb, waitFor } from '../../../kit/src/lb.js';
+import type { DataPlaneInstance } from '../../src/lb.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lb-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,12 +20,7 @@ describe('GET /config and POST /config/reload', () => {
   before(async () => {
     writeFileSync(file, 'upstreamTimeoutMs: 4000\nreplicas: [alpha-1, {name: beta-2, weight: 2}]\n');
     lb = await startLb({ LB_CONFIG: file, ADMIN_TOKEN: 's3cret' });
-    const config = parseConfig(
-      { PORT: '0', LB_ROLE: 'data-plane', CONTROLLER_URL: lb.url, UPSTREAM_TIMEOUT_MS: '9000' },
-      { driver: 'process' },
-    );
-    plane = createDataPlaneInstance(config, { log: pino({ level: 'silent' }) });
-    planeUrl = await plane.start();
+    ({ instance: plane, url: planeUrl } = await startDataPlane(lb.url, { UPSTREAM_TIMEOUT_MS: '9000' }));
   });
   after(async () => {
     await plane?.stop();

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { subscribeChanges as subscribe } from '../../../kit/src/feed.js';
-import { type RunningLb, send, startLb, waitFor } from '../../../kit/src/lb.js';
-import { parseConfig } from '../../src/config.js';
-import { createDataPlaneInstance, type DataPlaneInstance } from '../../src/lb.js';
+import { type RunningLb, send, startDataPlane, startLb, waitFor } from '../../../kit/src/lb.js';
+import type { DataPlaneInstance } from '../../src/lb.js';
 import { modelOwner } from '../helpers/ring.js';
 
 describe('key ownership: owners, plans and the change feed', () => {
@@ -13,12 +11,7 @@ describe('key ownership: owners, plans and the change feed', () => {
   let planeUrl: string;
   before(async () => {
     lb = await startLb({ N: '3', HASH_KEY: 'header:x-key' });
-    const config = parseConfig(
-      { PORT: '0', LB_ROLE: 'data-plane', CONTROLLER_URL: lb.url, HASH_KEY: 'header:x-key' },
-      { driver: 'process' },
-    );
-    plane = createDataPlaneInstance(config, { log: pino({ level: 'silent' }) });
-    planeUrl = await plane.start();
+    ({ instance: plane, url: planeUrl } = await startDataPlane(lb.url, { HASH_KEY: 'header:x-key' }));
   });
   after(async () => {
     await plane?.stop();
