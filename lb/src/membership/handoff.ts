@@ -52,7 +52,7 @@ export class HandoffNotifier extends EventEmitter<{
     return this.options.path() !== undefined && this.options.timeoutMs() > 0;
   }
 
-  /** Sends `prepare` to every replica the change involves; resolves once each answered or the timeout passed. */
+  /** Sends `prepare` to every replica the change involves; resolves once each that loses keys answered, or the timeout passed. */
   async prepare(
     before: RoutingTable<ReplicaHandle>,
     after: RoutingTable<ReplicaHandle>,
@@ -71,7 +71,9 @@ export class HandoffNotifier extends EventEmitter<{
       else this.options.log.info({ url, version, phase: 'prepare' }, 'hand-off: notified');
       return outcome;
     });
-    const outcomes = await Promise.all(sends);
+    // The replicas that only gain are told too; the switch waits for those that lose keys.
+    const losing = [...notices.values()].map((notice, k) => (notice.lost.length > 0 ? sends[k]! : undefined));
+    const outcomes = await Promise.all(losing.filter((send) => send !== undefined));
     const ms = Date.now() - started;
     this.emit('prepared', ms, version, outcomes.filter((o) => o === 'ok').length, outcomes.length);
     this.options.log.info({ version, ms, replicas: notices.size }, 'hand-off: prepared');
