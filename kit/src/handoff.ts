@@ -71,3 +71,20 @@ export function handoffHandler(store: {
     return { handedOver };
   };
 }
+
+/** Who owns each of `keys` now, by the LB's own rule (POST /membership/owners, at most 10,000 a call). */
+export async function ownerOf(lbUrl: string, keys: readonly string[]): Promise<Map<string, string>> {
+  const owners = new Map<string, string>();
+  for (let from = 0; from < keys.length; from += 10_000) {
+    const res = await fetch(`${lbUrl.replace(/\/+$/, '')}/membership/owners`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ keys: keys.slice(from, from + 10_000) }),
+    });
+    const body = (await res.json()) as { message: { key: string; replica: string }[] | string };
+    if (!res.ok || typeof body.message === 'string')
+      throw new Error(`the LB answered ${res.status}: ${String(body.message)}`);
+    for (const { key, replica } of body.message) owners.set(key, replica);
+  }
+  return owners;
+}

@@ -35,6 +35,11 @@ describe('key ownership: owners, plans and the change feed', () => {
       const one = (await send(planeUrl, 'GET', `/membership/owner?key=${encodeURIComponent(key)}`)).json.message;
       assert.equal(served.headers.get('x-served-by'), one.replica, key);
     }
+    // kit's helper for replicas asks the same, in batches of 10,000.
+    const { ownerOf } = await import('../../../kit/src/handoff.js');
+    const byHelper = await ownerOf(lb.url, [...keys, 'one-more']);
+    assert.equal(byHelper.size, 10_001);
+    for (const owner of answer.json.message) assert.equal(byHelper.get(owner.key), owner.replica);
     const single = (await lb.call('GET', '/membership/owner?key=123')).json.message;
     assert.deepEqual([single.key, single.routingId], ['123', '123'], 'digits are their own routing id');
   });
