@@ -1,3 +1,5 @@
+import { editDistance } from '../../lb/src/settings/edit-distance.js';
+
 /** One line the user typed, understood. */
 export type Command =
   | {
@@ -118,19 +120,6 @@ function unknownWord(word: string): string {
   const near = COMMANDS.find((command) => editDistance(word.toLowerCase(), command) <= 2);
   const guess = near ? `did you mean '${near}'? ` : '';
   return `unknown command '${word}': ${guess}a path to GET starts with /, e.g. /${word} (type help)`;
-}
-
-/** Levenshtein distance (short words only). */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, k) => k);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row.push(Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    }
-    previous = row;
-  }
-  return previous[b.length]!;
 }
 
 /** Parses one line; throws CommandError with a usage hint for malformed input. */

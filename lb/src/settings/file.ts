@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { isMap, parseDocument } from 'yaml';
 import { REPLICA_NAME } from '../replicas/names.js';
 import { MAX_WEIGHT } from '../routing/index.js';
+import { editDistance } from './edit-distance.js';
 import type { FileLayer } from './resolve.js';
 import { SETTING_NAMES } from './schema.js';
 
@@ -109,17 +110,4 @@ export function suggestion(key: string): string {
   }
   const near = best !== undefined && best.distance <= Math.max(2, Math.floor(plain(key).length / 4));
   return near ? ` (did you mean '${best!.name}'?)` : '';
-}
-
-/** Levenshtein distance (insertions, deletions, substitutions). */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = row;
-  }
-  return previous[b.length]!;
 }
