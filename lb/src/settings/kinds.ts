@@ -69,7 +69,8 @@ function common(
   };
 }
 
-const numeric = (text: string): unknown => (/^\d+(\.\d+)?$/.test(text) ? Number(text) : text);
+/** Environment text that is a decimal number, as a number; anything else stays text (the schema refuses it). */
+export const numberFromEnv = (text: string): unknown => (/^\d+(\.\d+)?$/.test(text) ? Number(text) : text);
 
 /** An integer in min..max; `max` may depend on earlier settings (N up to MAX_REPLICAS). */
 export function integer(
@@ -84,17 +85,18 @@ export function integer(
   },
 ): Setting<number> {
   const max = (earlier: Earlier) => options.maxOf?.(earlier) ?? options.max;
+  const expects = (earlier: Earlier) => `an integer in ${options.min}..${max(earlier)}`;
   const { fallback } = options;
   return {
     ...common(env, options),
     schema: Type.Integer({ minimum: options.min, maximum: options.max }),
-    expects: (earlier) => `an integer in ${options.min}..${max(earlier)}`,
+    expects,
     fallback: (earlier) => (typeof fallback === 'function' ? fallback(earlier) : fallback),
     defaultDoc: options.defaultDoc ?? String(fallback),
     fromEnv: (text) => (/^\d+$/.test(text) ? Number(text) : text),
     parse(value, earlier) {
       const n = value as number;
-      if (n > max(earlier)) throw mustBe(`an integer in ${options.min}..${max(earlier)}`, String(n));
+      if (n > max(earlier)) throw mustBe(expects(earlier), String(n));
       options.check?.(n);
       return n;
     },
@@ -148,16 +150,15 @@ export function text<Fallback extends string | undefined | ((start: StartContext
 /** A number above `above` and at most `max` (HASH_BALANCE_FACTOR); unset by default. */
 export function ratio(
   env: string,
-  options: Common & { readonly above?: number; readonly min?: number; readonly max: number; readonly what: string },
+  options: Common & { readonly above: number; readonly max: number; readonly what: string },
 ): Setting<number | undefined> {
-  const bounds = options.above === undefined ? { minimum: options.min ?? 0 } : { exclusiveMinimum: options.above };
   return {
     ...common(env, options),
-    schema: Type.Number({ ...bounds, maximum: options.max }),
+    schema: Type.Number({ exclusiveMinimum: options.above, maximum: options.max }),
     expects: () => options.what,
     fallback: () => undefined,
     defaultDoc: options.defaultDoc ?? 'unset',
-    fromEnv: numeric,
+    fromEnv: numberFromEnv,
     parse: (value) => value as number | undefined,
     show: (value) => value ?? null,
   };

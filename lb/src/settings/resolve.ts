@@ -83,7 +83,7 @@ export function resolveSettings(env: Env, file: FileLayer | undefined, start: St
   for (const name of SETTING_NAMES) {
     const setting = settingOf(name);
     const earlier: Earlier = settings;
-    const fallback = () => setting.parse(setting.fallback(earlier, start) ?? undefined, earlier, start);
+    const fallback = () => setting.parse(setting.fallback(earlier, start), earlier, start);
     if (setting.readWhen && !setting.readWhen(earlier)) {
       settings[name] = fallback();
       origins[name] = 'default';

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { type KeySource, keySourceText } from '../routing/index.js';
 import { TRACES_SAMPLERS } from './defaults.js';
-import { custom, integer, listSchema, oneOf, ratio, text } from './kinds.js';
+import { custom, integer, listSchema, numberFromEnv, oneOf, ratio, text } from './kinds.js';
 import { hashKey, otlpEndpoint, tracingOn } from './values.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -193,7 +193,7 @@ export const TRAFFIC_SETTINGS = {
     fallback: 1,
     runtime: true,
     readWhen: tracingOn,
-    fromEnv: (value) => (/^\d+(\.\d+)?$/.test(value) ? Number(value) : value),
+    fromEnv: numberFromEnv,
     parse: (value) => value as number,
     show: (value) => value,
   }),
