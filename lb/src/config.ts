@@ -115,19 +115,27 @@ function viewsOf(
   return {
     driver: settings.replicaDriver,
     virtualServers: settings.k,
-    replicas: {
-      port: settings.replicaPort,
-      env: settings.replicaEnv,
-      command: settings.replicaCommand,
-      healthPath: settings.healthPath,
-      healthStatus: settings.healthStatus,
-    },
+    replicas: replicaSpecOf(settings),
     tracing: tracingOf(settings),
     tls: collect(errors, () => tlsFiles(settings.tlsCert, settings.tlsKey)),
-    healthCheck: settings.replicaProtocol === 'h2c' && origins.healthPath === 'default' ? 'grpc' : 'http',
+    healthCheck: healthCheckOf(settings, origins),
     initialReplicas: listed(file, settings, origins, errors),
   };
 }
+
+function replicaSpecOf(settings: Readonly<Settings>): ReplicaSpec {
+  return {
+    port: settings.replicaPort,
+    env: settings.replicaEnv,
+    command: settings.replicaCommand,
+    healthPath: settings.healthPath,
+    healthStatus: settings.healthStatus,
+  };
+}
+
+/** h2c replicas are asked by the gRPC health protocol unless HEALTH_PATH is set. */
+const healthCheckOf = (settings: Readonly<Settings>, origins: Readonly<Record<SettingName, Origin>>) =>
+  settings.replicaProtocol === 'h2c' && origins.healthPath === 'default' ? ('grpc' as const) : ('http' as const);
 
 function collect<T>(errors: string[], read: () => T): T | undefined {
   try {
@@ -203,8 +211,9 @@ export function applyRuntimeSettings(
     changed.add(name);
   }
   if (changed.size === 0) return changed;
-  target.replicas = { ...config.replicas, healthPath: config.healthPath, healthStatus: config.healthStatus };
-  target.healthCheck = config.replicaProtocol === 'h2c' && origins.healthPath === 'default' ? 'grpc' : 'http';
+  // The views of what is running now (a data plane's `next` holds the controller's values only for what it changed).
+  target.replicas = replicaSpecOf(config);
+  target.healthCheck = healthCheckOf(config, target.origins);
   // Tracing stays on or off as it started (its endpoints need a restart); its sampler is run-time.
   if (config.tracing) target.tracing = tracingOf({ ...config, otelSdkDisabled: false });
   return changed;
