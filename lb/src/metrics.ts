@@ -4,10 +4,8 @@ import type { OutlierDetector } from './health/outliers.js';
 import type { Recovery } from './health/recovery.js';
 import type { ChangeFeed } from './membership/changes.js';
 import type { HandoffNotifier } from './membership/handoff.js';
-import type { ReplicaHandle } from './membership/replica.js';
 import type { RoutingSource } from './membership/source.js';
 import type { ReplicaManager } from './replicas/manager.js';
-import { imbalance, keyspaceShares, type RoutingTable } from './routing/index.js';
 
 /**
  * What one data plane forwards (each LB worker and each data-plane instance has its own; the
@@ -169,14 +167,14 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
-  /** The key space: the last change's moved share, each replica's share, the imbalance. */
-  observeKeyspace(feed: ChangeFeed, router: () => RoutingTable<ReplicaHandle>): void {
+  /** The key space, as the last change left it: its moved share, each replica's share, the imbalance. */
+  observeKeyspace(feed: ChangeFeed): void {
     new Gauge({
       name: 'lb_keyspace_moved_ratio',
       help: 'The share of the key space (ring slots or Maglev entries) whose owner the last routing change moved',
       registers: [this.registry],
       collect() {
-        this.set(feed.lastMovedRatio);
+        this.set(feed.last?.movedRatio ?? 0);
       },
     });
     new Gauge({
@@ -186,7 +184,7 @@ export class ControllerMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const [replica, share] of Object.entries(keyspaceShares(router()))) this.set({ replica }, share);
+        for (const [replica, share] of Object.entries(feed.last?.shares ?? {})) this.set({ replica }, share);
       },
     });
     new Gauge({
@@ -194,8 +192,7 @@ export class ControllerMetrics {
       help: 'The largest share of the key space over the mean (weights counted; 1 is even)',
       registers: [this.registry],
       collect() {
-        const table = router();
-        this.set(imbalance(table, keyspaceShares(table)));
+        this.set(feed.last?.imbalance ?? 0);
       },
     });
   }

@@ -136,7 +136,6 @@ function membershipOwner(config: Config, driver: ReplicaDriver, log: Logger, inF
     inFlight,
     log,
   });
-  handoff.follow(manager);
   const recovery = new Recovery(manager, log);
   const events = new EventLog(manager, recovery, handoff.notifier);
   const monitor = new HeartbeatMonitor({
@@ -146,7 +145,7 @@ function membershipOwner(config: Config, driver: ReplicaDriver, log: Logger, inF
     probe,
     log,
   });
-  return { manager, recovery, events, monitor, handoff: handoff.notifier };
+  return { manager, recovery, events, monitor, handoff };
 }
 
 type Owner = ReturnType<typeof membershipOwner>;
@@ -234,8 +233,9 @@ export async function createLoadBalancer(
   // summed; lb_controller_process_* its own).
   const metrics = new ControllerMetrics(manager, recovery, workers ? 'lb_controller_' : undefined);
   const feed = new ChangeFeed(manager);
-  metrics.observeKeyspace(feed, () => manager.router);
-  metrics.observeHandoff(owner.handoff);
+  metrics.observeKeyspace(feed);
+  owner.handoff.follow(feed);
+  metrics.observeHandoff(owner.handoff.notifier);
   const versions = new ConfigVersions(
     config,
     () => readConfig(config.sources.env, config.sources),

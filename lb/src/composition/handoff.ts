@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { ChangeFeed } from '../membership/changes.js';
 import { HandoffNotifier } from '../membership/handoff.js';
 import type { ReplicaHandle } from '../membership/replica.js';
-import type { ReplicaManager } from '../replicas/manager.js';
 import type { RoutingTable } from '../routing/index.js';
 
 /** The key hand-off (HANDOFF_PATH, HANDOFF_TIMEOUT_MS, read at each change): prepare before a switch, commit after. */
@@ -17,13 +17,9 @@ export function keyHandoff(config: Config, log: Logger) {
     notifier,
     beforeSwitch: (before: RoutingTable<ReplicaHandle>, after: RoutingTable<ReplicaHandle>, version: number) =>
       notifier.prepare(before, after, version),
-    /** Every change of `manager`'s table is committed to the replicas it involves. */
-    follow(manager: ReplicaManager): void {
-      let previous = manager.router;
-      manager.on('routing', (router) => {
-        notifier.commit(previous, router, manager.snapshot().version);
-        previous = router;
-      });
+    /** Every change the feed records is committed to the replicas it involves. */
+    follow(feed: ChangeFeed): void {
+      feed.on('change', (change, before, after) => notifier.commit(change.moved, before, after, change.version));
     },
   };
 }

@@ -3,15 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { LbError } from '../contract/errors.js';
 import type { ChangeFeed, KeyspaceChange } from '../membership/changes.js';
 import type { Plan, ReplicaManager } from '../replicas/manager.js';
-import {
-  imbalance,
-  keyspaceShares,
-  MAX_KEY_LENGTH,
-  movedRanges,
-  positionCount,
-  positionsIn,
-  routingIdOf,
-} from '../routing/index.js';
+import { keyspaceChange, keyspaceShares, MAX_KEY_LENGTH, routingIdOf } from '../routing/index.js';
 import { addRequest } from './admin-input.js';
 import { type AddBody, addBody } from './schemas.js';
 
@@ -114,15 +106,7 @@ export function registerKeyspace(app: FastifyInstance, manager: ReplicaManager, 
 /** What a plan shows: the moved ranges and ratio, the shares before and after, the imbalance after. */
 function planOf(manager: ReplicaManager, plan: Plan) {
   const before = manager.router;
-  const moved = movedRanges(before, plan.after);
-  const positions = positionCount(before);
-  const sharesAfter = keyspaceShares(plan.after);
-  return {
-    moved,
-    movedRatio: positionsIn(moved, positions) / positions,
-    sharesBefore: keyspaceShares(before),
-    sharesAfter,
-    imbalance: imbalance(plan.after, sharesAfter),
-    replicas: plan.names,
-  };
+  const { moved, movedRatio, shares, imbalance } = keyspaceChange(before, plan.after);
+  const sharesBefore = keyspaceShares(before);
+  return { moved, movedRatio, sharesBefore, sharesAfter: shares, imbalance, replicas: plan.names };
 }

@@ -1,12 +1,10 @@
 import { EventEmitter } from 'node:events';
 import {
-  imbalance,
+  keyspaceChange,
   keyspaceShares,
   type MovedRange,
-  movedRanges,
   ownersByPosition,
   positionCount,
-  positionsIn,
   type RoutingTable,
 } from '../routing/index.js';
 import type { ChangeReason, MembershipSnapshot, ReplicaHandle } from './replica.js';
@@ -50,11 +48,14 @@ export const HISTORY = 1000;
  * The key space's changes, one a routing-table change, with the last HISTORY kept so that a
  * subscriber that reconnects resumes after the last one it saw.
  */
-export class ChangeFeed extends EventEmitter<{ change: [KeyspaceChange] }> {
+export class ChangeFeed extends EventEmitter<{
+  /** A change, and the tables before and after it (whoever acts on a change reads the one computation). */
+  change: [KeyspaceChange, RoutingTable<ReplicaHandle>, RoutingTable<ReplicaHandle>];
+}> {
   private readonly history: KeyspaceChange[] = [];
   private previous: RoutingTable<ReplicaHandle>;
-  /** The last change's share of moved key space (0 before any). */
-  lastMovedRatio = 0;
+  /** The last change: the shares and imbalance of the table now (undefined before any). */
+  last: KeyspaceChange | undefined;
 
   constructor(
     private readonly source: ChangeSource,
@@ -81,9 +82,9 @@ export class ChangeFeed extends EventEmitter<{ change: [KeyspaceChange] }> {
       if (last && last.replica === replica) last.to = at;
       else owners.push({ from: at, to: at, replica });
     });
-    const { version } = this.source.snapshot();
+    const { epoch, version } = this.source.snapshot();
     return {
-      id: this.currentId(),
+      id: `${epoch}:${version}`,
       version,
       owners,
       positions: positionCount(router),
@@ -97,22 +98,13 @@ export class ChangeFeed extends EventEmitter<{ change: [KeyspaceChange] }> {
   }
 
   private record(router: RoutingTable<ReplicaHandle>, reason: ChangeReason): void {
-    const moved = movedRanges(this.previous, router);
+    const before = this.previous;
     this.previous = router;
-    const shares = keyspaceShares(router);
     const { epoch, version } = this.source.snapshot();
-    const change: KeyspaceChange = {
-      id: `${epoch}:${version}`,
-      version,
-      reason,
-      moved,
-      movedRatio: positionsIn(moved, positionCount(router)) / positionCount(router),
-      shares,
-      imbalance: imbalance(router, shares),
-    };
-    this.lastMovedRatio = change.movedRatio;
+    const change: KeyspaceChange = { id: `${epoch}:${version}`, version, reason, ...keyspaceChange(before, router) };
+    this.last = change;
     this.history.push(change);
     if (this.history.length > this.keep) this.history.shift();
-    this.emit('change', change);
+    this.emit('change', change, before, router);
   }
 }

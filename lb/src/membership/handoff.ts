@@ -47,11 +47,6 @@ export class HandoffNotifier extends EventEmitter<{
     super();
   }
 
-  /** Whether `/add` and `/rm` prepare before they switch. */
-  get preparing(): boolean {
-    return this.options.path() !== undefined && this.options.timeoutMs() > 0;
-  }
-
   /** Sends `prepare` to every replica the change involves; resolves once each that loses keys answered, or the timeout passed. */
   async prepare(
     before: RoutingTable<ReplicaHandle>,
@@ -62,7 +57,8 @@ export class HandoffNotifier extends EventEmitter<{
     const timeoutMs = this.options.timeoutMs();
     if (path === undefined || timeoutMs <= 0) return 0;
     const started = Date.now();
-    const notices = noticesOf(before, after, version, 'prepare', this.options.hashFunction);
+    const moved = movedRanges(before, after);
+    const notices = noticesOf(moved, before, after, version, 'prepare', this.options.hashFunction);
     const sends = [...notices].map(async ([url, notice]) => {
       const outcome = await post(`${url}${path}`, notice, timeoutMs);
       this.emit('notified', 'prepare', outcome);
@@ -80,11 +76,16 @@ export class HandoffNotifier extends EventEmitter<{
     return ms;
   }
 
-  /** Sends `commit` to every replica the change involves, retried with backoff; returns at once. */
-  commit(before: RoutingTable<ReplicaHandle>, after: RoutingTable<ReplicaHandle>, version: number): void {
+  /** Sends `commit` to every replica a change (its `moved` ranges) involves, retried with backoff; returns at once. */
+  commit(
+    moved: readonly MovedRange[],
+    before: RoutingTable<ReplicaHandle>,
+    after: RoutingTable<ReplicaHandle>,
+    version: number,
+  ): void {
     const path = this.options.path();
     if (path === undefined) return;
-    for (const [url, notice] of noticesOf(before, after, version, 'commit', this.options.hashFunction)) {
+    for (const [url, notice] of noticesOf(moved, before, after, version, 'commit', this.options.hashFunction)) {
       void this.commitTo(`${url}${path}`, notice);
     }
   }
@@ -124,15 +125,15 @@ async function post(url: string, notice: HandoffNotice, timeoutMs: number): Prom
   }
 }
 
-/** Each involved replica's notice, by its URL. */
+/** Each replica's notice of a change from `before` to `after` that moved `moved`, by its URL. */
 export function noticesOf(
+  moved: readonly MovedRange[],
   before: RoutingTable<ReplicaHandle>,
   after: RoutingTable<ReplicaHandle>,
   version: number,
   phase: HandoffNotice['phase'],
   hashFunction: string,
 ): Map<string, HandoffNotice> {
-  const moved = movedRanges(before, after);
   const urlOf = new Map<string, string>();
   for (const m of [...before.members, ...after.members]) urlOf.set(m.name, m.url);
   const involved = new Set<string>();

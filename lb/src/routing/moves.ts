@@ -79,3 +79,11 @@ export function imbalance(table: RoutingTable<Named>, shares: Record<string, num
   for (const m of members) worst = Math.max(worst, (shares[m.name] ?? 0) / (weightOf(m) / totalWeight));
   return worst;
 }
+
+/** What a change from `before` to `after` does to the key space: moved ranges, their share, the shares and imbalance after. */
+export function keyspaceChange(before: RoutingTable<Named>, after: RoutingTable<Named>) {
+  const moved = movedRanges(before, after);
+  const shares = keyspaceShares(after);
+  const positions = positionCount(after);
+  return { moved, movedRatio: positionsIn(moved, positions) / positions, shares, imbalance: imbalance(after, shares) };
+}
