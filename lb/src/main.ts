@@ -13,8 +13,6 @@ interface Runnable {
   stop(): Promise<void>;
   /** SIGHUP: access logs are opened again by their names. */
   reopenLogs(): void;
-  /** SIGHUP: the configuration is read again (the controller's; data planes follow it). */
-  reload?(): void;
 }
 
 const command = parseCommand(process.argv.slice(2));
@@ -40,7 +38,12 @@ const withWorkers = config.lbWorkers > 1 && config.lbRole === 'all';
  * following its membership over its internal socket. LB_ROLE=data-plane forwards only,
  * following CONTROLLER_URL.
  */
-async function create(): Promise<{ runnable: Runnable; log: (msg: string, extra?: object) => void }> {
+async function create(): Promise<{
+  runnable: Runnable;
+  log: (msg: string, extra?: object) => void;
+  /** SIGHUP: the controller's configuration is read again (data planes follow it; a refused one is logged and counted). */
+  reload?: () => void;
+}> {
   if (config.lbRole === 'data-plane') {
     const logger = createLogger(config.logLevel, 'lb-data-plane');
     const instance = createDataPlaneInstance(config, { worker: cluster.isWorker, log: logger });
@@ -48,7 +51,7 @@ async function create(): Promise<{ runnable: Runnable; log: (msg: string, extra?
   }
   if (!withWorkers) {
     const lb = await createLoadBalancer(config);
-    return { runnable: withReload(lb), log: (msg, extra) => lb.app.log.info(extra ?? {}, msg) };
+    return { runnable: lb, log: (msg, extra) => lb.app.log.info(extra ?? {}, msg), reload: reloadOf(lb) };
   }
   let supervisor: WorkerSupervisor | undefined;
   const lb = await createLoadBalancer(config, { workers: { metrics: () => supervisor!.metrics() } });
@@ -71,15 +74,11 @@ async function create(): Promise<{ runnable: Runnable; log: (msg: string, extra?
   // just been killed would hang, never answered and never closed.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2) });
-  const runnable = withReload(withWorkerProcesses(lb, supervisor), lb);
-  return { runnable, log: (msg, extra) => lb.app.log.info(extra ?? {}, msg) };
+  const runnable = withWorkerProcesses(lb, supervisor);
+  return { runnable, log: (msg, extra) => lb.app.log.info(extra ?? {}, msg), reload: reloadOf(lb) };
 }
 
-/** SIGHUP reloads the controller's configuration (a refused one is logged and counted inside). */
-function withReload(runnable: Runnable, lb: LoadBalancer = runnable as LoadBalancer): Runnable {
-  runnable.reload = () => void lb.versions.reload().catch(() => undefined);
-  return runnable;
-}
+const reloadOf = (lb: LoadBalancer) => () => void lb.versions.reload().catch(() => undefined);
 
 /** The controller, then the supervised workers on the port; stopping drains the workers first. */
 function withWorkerProcesses(controller: Runnable, supervisor: WorkerSupervisor): Runnable {
@@ -101,7 +100,7 @@ function withWorkerProcesses(controller: Runnable, supervisor: WorkerSupervisor)
   };
 }
 
-const { runnable, log } = await create().catch((error: unknown) => {
+const { runnable, log, reload } = await create().catch((error: unknown) => {
   // One clear line (e.g. Docker engine unreachable), not a stack trace.
   console.error(`lb: cannot start: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
@@ -127,7 +126,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 // It also reloads the configuration (nginx's, HAProxy's and Caddy's convention).
 process.on('SIGHUP', () => {
   runnable.reopenLogs();
-  runnable.reload?.();
+  reload?.();
 });
 
 try {

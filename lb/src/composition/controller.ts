@@ -245,9 +245,7 @@ export async function createLoadBalancer(
   metrics.configVersion.set(versions.version);
   versions.on('applied', (changed, version) => {
     metrics.configVersion.set(version);
-    if (changed.has('logLevel')) log.level = config.logLevel;
-    forwarding.reconfigured(changed);
-    forwarding.metrics.configVersion.set(version);
+    forwarding.reconfigured(changed, version);
   });
   forwarding.metrics.configVersion.set(versions.version);
   const app = adminApp(config, log, owner, { forwarding, stats, metrics, workers, versions, feed });

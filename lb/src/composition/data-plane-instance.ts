@@ -87,9 +87,7 @@ export function createDataPlaneInstance(
   follower.on('settings', (published) => {
     try {
       const changed = applyPublished(config, published);
-      if (changed.has('logLevel')) log.level = config.logLevel;
-      forwarding.reconfigured(changed);
-      metrics.configVersion.set(published.version);
+      forwarding.reconfigured(changed, published.version);
       if (changed.size > 0) log.info({ version: published.version, changed: [...changed] }, 'configuration applied');
     } catch (error) {
       log.error({ err: (error as Error).message, version: published.version }, "controller's settings not applied");

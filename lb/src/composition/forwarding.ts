@@ -65,8 +65,11 @@ export interface Forwarding {
    * and key are read again; files that cannot be used leave the old pair in use, and say why.
    */
   reload(): void;
-  /** A reload wrote new run-time settings into the configuration: what read them once reads them again. */
-  reconfigured(changed: ReadonlySet<string>): void;
+  /**
+   * Configuration `version` is applied (its run-time settings written into the configuration): what
+   * read them once reads them again, the log takes its level, the metrics say the version.
+   */
+  reconfigured(changed: ReadonlySet<string>, version: number): void;
 }
 
 /** The forwarding path (data plane, forwarder, outliers, metrics), fed by `membership`, whoever owns it. */
@@ -138,9 +141,11 @@ export function buildForwarding(deps: ForwardingDeps): Forwarding {
       observed.reopen();
       if (config.tls) reloadTls(dataPlane, config.tls, log);
     },
-    reconfigured: (changed) => {
+    reconfigured: (changed, version) => {
+      if (changed.has('logLevel')) log.level = config.logLevel;
       forwarder.reconfigured(changed);
       observed.reconfigured(changed);
+      metrics.configVersion.set(version);
     },
   };
 }
