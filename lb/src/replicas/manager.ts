@@ -178,9 +178,7 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
    */
   async planAdd(n: number, hostnames: readonly string[], weight = 1): Promise<Plan> {
     const names = await this.addition(n, hostnames, weight);
-    const indices: number[] = [];
-    const taken = this.members().map((m) => m.index);
-    for (const _ of names) indices.push(smallestFreeIndex([...taken, ...indices]));
+    const indices = this.freeIndices(names.length);
     const planned = names.map((name, k) => ({ name, index: indices[k]!, weight, url: '' }));
     const all = [...this.members(), ...planned].sort((a, b) => a.index - b.index);
     return { after: this.current.with(...planned), names: all.map((m) => m.name) };
@@ -337,12 +335,17 @@ export class ReplicaManager extends EventEmitter<MembershipEvents> {
     return total;
   }
 
-  /** Starts every name in parallel (the next free indices); if any fails, stops them all and throws. */
-  private async startAll(names: readonly string[], weight: number, joinedAt?: number): Promise<void> {
+  /** The `count` smallest ring indices no member holds (what `/add`'s replicas get). */
+  private freeIndices(count: number): number[] {
     const indices: number[] = [];
     const taken = this.members().map((m) => m.index);
-    for (const _ of names) indices.push(smallestFreeIndex([...taken, ...indices]));
-    const started = await this.lifecycle.startAll(names, indices, weight);
+    for (let k = 0; k < count; k++) indices.push(smallestFreeIndex([...taken, ...indices]));
+    return indices;
+  }
+
+  /** Starts every name in parallel (the next free indices); if any fails, stops them all and throws. */
+  private async startAll(names: readonly string[], weight: number, joinedAt?: number): Promise<void> {
+    const started = await this.lifecycle.startAll(names, this.freeIndices(names.length), weight);
     const joined = joinedAt === undefined ? {} : { joinedAt };
     const handles = started.map((handle) => ({ ...handle, ...joined }));
     for (const handle of handles) this.byName.set(handle.name, { ...handle, startedAt: Date.now() });
