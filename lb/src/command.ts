@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import type { Config } from './config.js';
+import { yamlLine } from './settings/docs.js';
 import { shownSettings } from './settings/resolve.js';
 import { SETTING_NAMES, settingOf } from './settings/schema.js';
 
@@ -32,9 +33,7 @@ export function effectiveConfigText(config: Config): string {
   const lines = [`# effective configuration${config.configFile ? ` (${config.configFile}, environment)` : ''}`];
   for (const name of SETTING_NAMES) {
     const origin = config.origins[name];
-    const value = stringify({ [name]: shown[name] }, { flow: true, flowCollectionPadding: false })
-      .trim()
-      .replace(/^\{(.*)\}$/, '$1');
+    const value = yamlLine(name, shown[name]);
     const note = origin === 'default' ? '' : `  # ${origin === 'file' ? from : settingOf(name).env}`;
     lines.push(`${value}${note}`);
   }

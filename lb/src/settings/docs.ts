@@ -37,6 +37,13 @@ export function settingsTable(names: readonly SettingName[] = SETTING_NAMES, doc
   return `${rows.join('\n')}\n`;
 }
 
+/** `name: value` as one YAML line (lists in flow style, never folded), as a file would hold it. */
+export function yamlLine(name: string, value: unknown): string {
+  return stringify({ [name]: value }, { flow: true, lineWidth: 0, flowCollectionPadding: false })
+    .trim()
+    .replace(/^\{(.*)\}$/, '$1');
+}
+
 /** A default that depends on other settings or on how the LB runs is left unset (null) in the example. */
 const DERIVED: ReadonlySet<SettingName> = new Set(['host', 'replicaDriver', 'k', 'maxReplicas']);
 
@@ -63,9 +70,7 @@ export function exampleFile(): string {
     const plain = setting.doc.replace(/\[([^\]]+)\]\([^)]+\)/g, '$1').replaceAll('`', '');
     lines.push(`# ${setting.env} (${reloadText(setting)}): ${plain}`);
     const value = DERIVED.has(name) ? null : setting.show(defaults[name]);
-    const line = stringify({ [name]: value }, { flow: true, lineWidth: 0, flowCollectionPadding: false })
-      .trim()
-      .replace(/^\{(.*)\}$/, '$1');
+    const line = yamlLine(name, value);
     lines.push(DERIVED.has(name) ? `${line} # ${setting.defaultDoc.replaceAll('`', '')}` : line);
   }
   lines.push(
