@@ -83,10 +83,9 @@ export class Forwarder implements ExchangeHost {
         return settings.slowStartMs;
       },
     });
+    // UPSTREAM_MAX_CONNECTIONS needs a restart; the timeouts are read when a request needs them.
     const poolOptions: PoolOptions = {
-      get maxConnections() {
-        return settings.upstreamMaxConnections;
-      },
+      maxConnections: settings.upstreamMaxConnections,
       get connectTimeoutMs() {
         return Math.min(settings.upstreamTimeoutMs, CONNECT_TIMEOUT_MS);
       },
