@@ -1,7 +1,7 @@
 import { type KeySource, keySourceText, MAX_KEY_LENGTH } from '../routing/key-sources.js';
 import { headerValue } from './header-list.js';
 import type { AdmittedRequest } from './request.js';
-import { INTEGER_ID } from './request-id.js';
+import { isIntegerId } from './request-id.js';
 
 /**
  * The request's key: the first source in `sources` that yields a non-empty one (at most
@@ -30,7 +30,7 @@ export function keySourceOf(
 function fromSource(source: KeySource, request: AdmittedRequest, clientIp: string): string | undefined {
   switch (source.kind) {
     case 'request-id':
-      return request.requestId !== undefined && INTEGER_ID.test(request.requestId) ? request.requestId : undefined;
+      return request.requestId !== undefined && isIntegerId(request.requestId) ? request.requestId : undefined;
     case 'header':
       return wireKey(headerValue(request.headers, source.name));
     case 'cookie':

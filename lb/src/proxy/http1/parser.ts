@@ -139,8 +139,10 @@ export class HttpParser {
   consume(socket: Socket, reader: ParsedReader): boolean {
     const handle = (socket as unknown as { _handle?: object })._handle;
     if (!handle) return false;
-    this.native[Native.kOnExecute] = (result: number | ParseError) =>
-      reader.onParsed(result, () => this.native.getCurrentBuffer());
+    const native = this.native;
+    // One closure for every read: the reader asks for the chunk only when llhttp stopped short.
+    const current = (): Buffer => native.getCurrentBuffer();
+    native[Native.kOnExecute] = (result: number | ParseError) => reader.onParsed(result, current);
     this.native.consume(handle);
     return true;
   }

@@ -48,14 +48,19 @@ export function requestHead(
   let hasHost = false;
   for (let k = 0; k < raw.length; k += 2) {
     const name = raw[k]!;
-    const lower = name.toLowerCase();
-    if (req.upgrade && lower === 'upgrade') upgrade ??= raw[k + 1];
-    if (lower === 'x-forwarded-for') {
+    const field = fieldOf(name);
+    // Most fields go up as they came: no rule names them, and no Connection header lists them.
+    if (field === Field.Other && listed === undefined) {
+      head += `${name}: ${raw[k + 1]!}\r\n`;
+      continue;
+    }
+    if (req.upgrade && field === Field.Upgrade) upgrade ??= raw[k + 1];
+    if (field === Field.XForwardedFor) {
       forwardedFor = forwardedFor === undefined ? raw[k + 1]! : `${forwardedFor}, ${raw[k + 1]!}`;
       continue;
     }
-    if (droppedUp(lower, listed, traceparent, secure)) continue;
-    if (lower === 'host') {
+    if (droppedUpField(field, name, listed, traceparent, secure)) continue;
+    if (field === Field.Host) {
       if (req.host !== undefined) continue;
       hasHost = true;
     }
@@ -71,6 +76,26 @@ export function requestHead(
   if (secure) head += 'x-forwarded-proto: https\r\n';
   head += `x-forwarded-for: ${forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`}\r\n\r\n`;
   return head;
+}
+
+/** `droppedUp` for a field `fieldOf` classified (`name` as received). */
+function droppedUpField(
+  field: Field,
+  name: string,
+  listed: ReadonlySet<string> | undefined,
+  traceparent: string | undefined,
+  secure: boolean,
+): boolean {
+  return (
+    field === Field.HopByHop ||
+    field === Field.XRequestId ||
+    field === Field.XForwardedFor ||
+    field === Field.Expect ||
+    field === Field.Upgrade ||
+    listed?.has(name.toLowerCase()) === true ||
+    (traceparent !== undefined && field === Field.Traceparent) ||
+    (secure && field === Field.XForwardedProto)
+  );
 }
 
 /**
@@ -134,9 +159,13 @@ export function responseHead(res: DownstreamResponse): string {
   let hasDate = false;
   for (let k = 0; k < raw.length; k += 2) {
     const name = raw[k]!;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower) || (lbHeaders && SET_BY_LB_DOWN.has(lower))) continue;
-    if (lower === 'date') hasDate = true;
+    const field = fieldOf(name);
+    if (field !== Field.Other || listed !== undefined) {
+      if (field === Field.HopByHop || field === Field.Upgrade) continue;
+      if (listed?.has(name.toLowerCase())) continue;
+      if (lbHeaders && (field === Field.XRequestId || field === Field.XServedBy)) continue;
+      if (field === Field.Date) hasDate = true;
+    }
     head += `${name}: ${raw[k + 1]!}\r\n`;
   }
   if (!hasDate) head += `Date: ${httpDate()}\r\n`;
@@ -186,8 +215,11 @@ export function connectionListed(raw: readonly string[]): Set<string> | undefine
   for (let k = 0; k < raw.length; k += 2) {
     const name = raw[k]!;
     if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    const value = raw[k + 1]!;
+    // The usual value names a header that is hop-by-hop anyway: nothing more is dropped.
+    if (value.length === 10 && value.toLowerCase() === 'keep-alive') continue;
     listed ??= new Set();
-    for (const token of raw[k + 1]!.split(',')) listed.add(token.trim().toLowerCase());
+    for (const token of value.split(',')) listed.add(token.trim().toLowerCase());
   }
   return listed;
 }
@@ -202,4 +234,76 @@ function httpDate(): string {
     dateText = new Date(second * 1000).toUTCString();
   }
   return dateText;
+}
+
+/** What the head rules make of a field, by its name. */
+enum Field {
+  /** No rule names it: it goes through as it came (unless a Connection header lists it). */
+  Other,
+  /** RFC 9110 7.6.1 (HOP_BY_HOP), `Upgrade` aside. */
+  HopByHop,
+  Upgrade,
+  Host,
+  Date,
+  Expect,
+  XRequestId,
+  XForwardedFor,
+  XForwardedProto,
+  XServedBy,
+  Traceparent,
+}
+
+/**
+ * The field a header name is, compared without case and without a lower-case copy: by length first,
+ * as most names are none of these (a copy and a Set lookup per header cost a request's head a
+ * string hash each).
+ */
+function fieldOf(name: string): Field {
+  switch (name.length) {
+    case 2:
+      return named(name, 'te') ? Field.HopByHop : Field.Other;
+    case 4:
+      return named(name, 'host') ? Field.Host : named(name, 'date') ? Field.Date : Field.Other;
+    case 6:
+      return named(name, 'expect') ? Field.Expect : Field.Other;
+    case 7:
+      return named(name, 'upgrade') ? Field.Upgrade : named(name, 'trailer') ? Field.HopByHop : Field.Other;
+    case 10:
+      return named(name, 'connection') || named(name, 'keep-alive') ? Field.HopByHop : Field.Other;
+    case 11:
+      return named(name, 'traceparent')
+        ? Field.Traceparent
+        : named(name, 'x-served-by')
+          ? Field.XServedBy
+          : Field.Other;
+    case 12:
+      return named(name, 'x-request-id') ? Field.XRequestId : Field.Other;
+    case 15:
+      return named(name, 'x-forwarded-for') ? Field.XForwardedFor : Field.Other;
+    case 16:
+      return named(name, 'proxy-connection') ? Field.HopByHop : Field.Other;
+    case 17:
+      return named(name, 'transfer-encoding')
+        ? Field.HopByHop
+        : named(name, 'x-forwarded-proto')
+          ? Field.XForwardedProto
+          : Field.Other;
+    case 18:
+      return named(name, 'proxy-authenticate') ? Field.HopByHop : Field.Other;
+    case 19:
+      return named(name, 'proxy-authorization') ? Field.HopByHop : Field.Other;
+    default:
+      return Field.Other;
+  }
+}
+
+/**
+ * `name` is `lower` (same length, lower-case letters, digits and '-') in any case. OR-ing 0x20
+ * folds only A-Z onto a-z among the characters a field name may hold; '-' and digits are unchanged.
+ */
+function named(name: string, lower: string): boolean {
+  for (let at = 0; at < lower.length; at++) {
+    if ((name.charCodeAt(at) | 0x20) !== lower.charCodeAt(at)) return false;
+  }
+  return true;
 }
