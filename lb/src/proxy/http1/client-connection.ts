@@ -178,12 +178,12 @@ export class ClientConnection
     if (!this.speaks || !this.pipeline.isReceiving) return 0;
     const admitted = admit(head);
     if (admitted instanceof LbError) {
-      this.pipeline.enqueue({ refusal: admitted, head: { method: head.method, path: head.url } });
+      this.pipeline.enqueueRefusal(admitted, { method: head.method, path: head.url });
       return 0;
     }
     const relay = this.host.relayFor(this, admitted);
     if (relay.canSwitch && this.phase === 'open') this.to('switching');
-    this.pipeline.enqueue({ relay });
+    this.pipeline.enqueue(relay);
     return 0;
   }
 

@@ -9,6 +9,11 @@ interface WriteRequest {
   bytes: number;
   buffer: Buffer | null;
 }
+/** What `writableLength` and `writableCorked` read. */
+interface WritableState {
+  readonly length: number;
+  readonly corked: number;
+}
 interface StreamHandle {
   writeBuffer(req: WriteRequest, data: Buffer): number;
   writeLatin1String(req: WriteRequest, data: string): number;
@@ -32,18 +37,23 @@ const { WriteWrap, streamBaseState, kLastWriteWasAsync } = (
 export class DirectWriter {
   /** Direct writes the kernel has not taken yet. */
   private pending = 0;
+  /** The stream's own state, read in place of its getters (shared by every kind of stream, so megamorphic). */
+  private readonly state: WritableState;
 
   /** `owner.onWriteDrain` runs when a write that returned false has gone out (as 'drain' does for the stream). */
   constructor(
     private readonly socket: Socket,
     private readonly owner: WriteOwner,
-  ) {}
+  ) {
+    this.state = (socket as unknown as { _writableState: WritableState })._writableState;
+  }
 
   /** False when the kernel did not take it all at once: wait for `drained`. */
   write(data: string | Buffer): boolean {
-    const socket = this.socket;
-    const handle = (socket as unknown as { _handle?: StreamHandle })._handle;
-    if (!handle || socket.writableLength > 0 || socket.writableCorked > 0 || socket.connecting || socket.destroyed) {
+    const { socket, state } = this;
+    // A destroyed socket has no handle (node:net drops it in _destroy, synchronously).
+    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
+    if (!handle || state.length > 0 || state.corked > 0 || socket.connecting) {
       return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
     }
     const req = new WriteWrap();

@@ -123,7 +123,7 @@ export class HttpParser {
     native[Native.kOnBody] = (chunk: Buffer) => handler.onBody(chunk);
     native[Native.kOnMessageComplete] = () => {
       // Trailers arrive through kOnHeaders too: they are not forwarded, and must not leak into the next head.
-      this.pendingHeaders = [];
+      if (this.pendingHeaders.length > 0) this.pendingHeaders = [];
       this.pendingUrl = '';
       handler.onMessageComplete();
     };

@@ -53,18 +53,27 @@ export class Pipeline {
 
   /** A request's first byte. */
   begin(afterShutdown: boolean): void {
-    this.receiving = { relay: undefined, refusal: undefined, started: false, afterShutdown };
+    this.receiving = { relay: undefined, refusal: undefined, refusedHead: undefined, started: false, afterShutdown };
   }
 
-  /** The request being received had its head read: it takes its place in line (answered now when first). */
-  enqueue(answer: { relay: Relay } | { refusal: LbError; head: { method: string; path: string } }): void {
+  /** The request being received had its head read: `relay` answers it, in its place in line (now when first). */
+  enqueue(relay: Relay): void {
     const queued = this.receiving;
     if (!queued) return;
-    if ('relay' in answer) queued.relay = answer.relay;
-    else {
-      queued.refusal = answer.refusal;
-      queued.refusedHead = answer.head;
-    }
+    queued.relay = relay;
+    this.line(queued);
+  }
+
+  /** The request being received had its head read, and is refused with `refusal` in its turn. */
+  enqueueRefusal(refusal: LbError, head: { readonly method: string; readonly path: string }): void {
+    const queued = this.receiving;
+    if (!queued) return;
+    queued.refusal = refusal;
+    queued.refusedHead = head;
+    this.line(queued);
+  }
+
+  private line(queued: Queued): void {
     this.queue.push(queued);
     if (this.queue.length === 1) this.startNext();
   }
@@ -112,7 +121,13 @@ export class Pipeline {
       receiving.relay = undefined;
       receiving.refusal = error;
     } else {
-      this.queue.push({ relay: undefined, refusal: error, started: false, afterShutdown: true });
+      this.queue.push({
+        relay: undefined,
+        refusal: error,
+        refusedHead: undefined,
+        started: false,
+        afterShutdown: true,
+      });
     }
     if (this.queue.length === 1) this.startNext();
   }
