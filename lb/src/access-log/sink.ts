@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import sonicBoom from 'sonic-boom';
 import type { RequestLog, RequestRecord } from '../proxy/observation.js';
-import { accessLine } from './line.js';
+import { accessLines } from './line.js';
 
 // CommonJS: its class is the module itself (its own `SonicBoom` property, which the types name).
 const { SonicBoom } = sonicBoom;
@@ -12,6 +12,7 @@ const MAX_BUFFERED_BYTES = 16 * 2 ** 20;
 /** Lines reach the disk this long after their requests ended, at most (or sooner, once BATCH_LINES gathered). */
 const BATCH_MS = 20;
 const BATCH_LINES = 256;
+const NEWLINE = 0x0a;
 /** On shutdown, what is buffered gets this long to be written. */
 const CLOSE_TIMEOUT_MS = 2000;
 
@@ -45,9 +46,16 @@ export class AccessLogSink implements RequestLog {
   constructor(target: AccessLogTarget, events: AccessLogEvents) {
     const dest = destination(target);
     this.reopenable = 'dest' in dest && dest.dest !== 1;
-    this.stream = new SonicBoom({ ...dest, sync: false, append: true, maxLength: MAX_BUFFERED_BYTES });
+    // Buffers, not strings: a string's bytes would be encoded again after every write, to find where it stopped.
+    this.stream = new SonicBoom({
+      ...dest,
+      sync: false,
+      append: true,
+      maxLength: MAX_BUFFERED_BYTES,
+      contentMode: 'buffer',
+    });
     this.stream.on('error', (error: Error) => events.error(error));
-    this.stream.on('drop', (data: string) => events.dropped(countLines(data)));
+    this.stream.on('drop', (data: Buffer) => events.dropped(countLines(data)));
   }
 
   write(record: RequestRecord): void {
@@ -65,9 +73,8 @@ export class AccessLogSink implements RequestLog {
     const records = this.batch;
     if (records.length === 0) return;
     this.batch = [];
-    let chunk = '';
-    for (const record of records) chunk += accessLine(record);
-    this.stream.write(chunk);
+    // contentMode 'buffer' takes Buffers; the types know only strings.
+    this.stream.write(accessLines(records) as unknown as string);
   };
 
   /** The file again by its name (logrotate moved the old one away); stdout, a FIFO or a device stays. */
@@ -110,8 +117,8 @@ function destination(target: AccessLogTarget): { dest: string | number } | { fd:
   return { fd };
 }
 
-function countLines(data: string): number {
+function countLines(data: Buffer): number {
   let lines = 0;
-  for (let at = data.indexOf('\n'); at !== -1; at = data.indexOf('\n', at + 1)) lines++;
+  for (let at = data.indexOf(NEWLINE); at !== -1; at = data.indexOf(NEWLINE, at + 1)) lines++;
   return lines;
 }

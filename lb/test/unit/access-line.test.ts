@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { accessLine } from '../../src/access-log/line.js';
+import { accessLine, accessLines } from '../../src/access-log/line.js';
 import { requestRecord } from '../../src/proxy/observation.js';
 
 describe('access-log line', () => {
@@ -69,6 +69,19 @@ describe('access-log durations', () => {
       record.durationMs = ms;
       assert.equal(JSON.parse(accessLine(record)).durationMs, Math.round(ms * 1000) / 1000, String(ms));
       assert.match(accessLine(record), new RegExp(`"durationMs":${JSON.stringify(Math.round(ms * 1000) / 1000)},`));
+    }
+  });
+});
+
+describe('access-log batches', () => {
+  it('are the lines in UTF-8, whether a batch is all ASCII or holds text past it', () => {
+    const ascii = requestRecord('10.0.0.7', 'GET', '/plain');
+    const wide = requestRecord('10.0.0.8', 'GET', '/caf\u00e9');
+    const escaped = requestRecord('10.0.0.9', 'GET', '/"\u00ff"');
+    const pair = requestRecord('10.0.0.9', 'GET', '/\u{1f600}');
+    for (const batch of [[ascii], [ascii, wide], [wide, ascii], [ascii, escaped], [pair, ascii], [ascii, ascii]]) {
+      const expected = Buffer.from(batch.map(accessLine).join(''), 'utf8');
+      assert.deepEqual(accessLines(batch), expected, batch.map((r) => r.path).join(' '));
     }
   });
 });
