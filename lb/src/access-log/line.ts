@@ -7,12 +7,12 @@ import type { Attempt, PassedOver, RequestRecord } from '../proxy/observation.js
  */
 export function accessLine(record: RequestRecord): string {
   return (
-    `{"time":"${isoTime(record.time)}","event":"${record.event}","client":${text(record.client)}` +
+    `{"time":"${isoTime(record.time)}","event":"${record.event}","client":${quoted(record.client)}` +
     `,"method":${text(record.method)},"path":${text(record.path)},"status":${record.status}` +
     `,"bytesIn":${record.bytesIn},"bytesOut":${record.bytesOut}` +
     `,"durationMs":${milliseconds(record.durationMs)}` +
-    `,"requestId":${text(record.requestId)},"keySource":${text(record.keySource)}` +
-    `,"routingId":${text(record.routingId)},"replica":${text(record.replica)}` +
+    `,"requestId":${quoted(record.requestId)},"keySource":${text(record.keySource)}` +
+    `,"routingId":${quoted(record.routingId)},"replica":${text(record.replica)}` +
     `,"attempts":${attempts(record.attempts)},"passedOver":${passedOver(record.passedOver)}` +
     `,"traceId":${text(record.traceId)},"error":${text(record.error)},"closedBy":${text(record.closedBy)}` +
     `,"protocol":"${record.protocol}","tls":${record.tls}}\n`
@@ -42,6 +42,14 @@ export function accessLines(records: readonly RequestRecord[]): Buffer {
 
 /** Every text value formatted since `accessLines` began was ASCII (the rest of a line always is). */
 let allAscii = true;
+
+/**
+ * A value that never needs escaping, quoted without a look: a socket's address, and the request's
+ * id and routing id (decimal digits, as the data plane makes them).
+ */
+function quoted(value: string | null): string {
+  return value === null ? 'null' : `"${value}"`;
+}
 
 /** A JSON string (escaped as JSON.stringify does), or null. */
 function text(value: string | null): string {

@@ -108,7 +108,8 @@ export class Exchange implements RelayStrategy, Movable {
     const { record } = seen;
     const { request, id } = this;
     record.requestId = id;
-    record.routingId = String(this.key);
+    // Keyed by its id, the routing id is the id's text (canonical decimal): no number printed again.
+    record.routingId = this.key === this.idKey ? id : String(this.key);
     record.keySource =
       this.host.keySourceOf(request, this.clientIp) ??
       (request.requestId !== undefined && request.requestId === id ? 'request-id' : 'random');
