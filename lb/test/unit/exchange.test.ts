@@ -28,6 +28,13 @@ const SCRIPTS: Record<string, Script> = {
   // One byte more than its Content-Length, then a second answer nobody asked for.
   overlong: (s) =>
     s.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nxyHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'),
+  // A whole second answer nobody asked for, in the same write as the first.
+  twice: (s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nxHTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nz'),
+  // The first bytes of a second answer in the same write, its rest a moment later.
+  trailing: (s) => {
+    s.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nxHTTP/1.1 20');
+    setTimeout(() => s.writable && s.write('0 OK\r\ncontent-length: 1\r\n\r\nz'), 5);
+  },
   garbage: (s) => s.write('HTTP/1.1 2x0 OK\r\n\r\n'),
   // A switch of protocols nobody asked for.
   switching: (s) => s.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n'),
@@ -315,6 +322,25 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     assert.equal(entry.sockets - before, 2, 'each exchange needed a new connection');
     host.close();
   });
+
+  for (const name of ['twice', 'trailing']) {
+    it(`an answer nobody asked for after a whole one closes the pooled connection (${name})`, {
+      timeout: 5000,
+    }, async () => {
+      const entry = servers.get(name)!;
+      const before = entry.sockets;
+      const host = new FakeHost([name]);
+      for (let k = 0; k < 2; k++) {
+        const client = new FakeClient();
+        forward(host, client, GET).start();
+        await client.done;
+        assert.equal(answer(client.text).body, 'x', 'each request gets its own answer, never the extra one');
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      assert.equal(entry.sockets - before, 2, 'each exchange needed a new connection');
+      host.close();
+    });
+  }
 
   it('a malformed status line is a failure of that replica (BAD_RESPONSE)', async () => {
     const { host, client } = run(['garbage', 'ok']);
