@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { bigEndianBytes, given, hashFunctionByName, modified, sha256 } from '../../src/routing/index.js';
+import { sha256OfSafeIntegerMod } from '../../src/routing/sha256-block.js';
 
 describe('hash functions', () => {
   it('given: H(i) = i^2 + 2i + 17 and Phi(i, j) = i^2 + j^2 + 2j + 25, mod SLOTS', () => {
@@ -82,6 +83,28 @@ describe('hash functions', () => {
     for (const id of ids) {
       for (const slots of [512, 1009, 1 << 20])
         assert.equal(sha256.requestSlot(id, slots), reference(BigInt(id), slots), `id ${id} slots ${slots}`);
+    }
+  });
+
+  it("sha256 of a safe integer in place is node:crypto's digest of its bytes, for every length of them", () => {
+    const viaCrypto = (value: number, slots: number) =>
+      Number(
+        BigInt(
+          `0x${createHash('sha256')
+            .update(bigEndianBytes(BigInt(value)))
+            .digest('hex')}`,
+        ) % BigInt(slots),
+      );
+    const values = [0, 1, 0x7f, 0x80, 0xff, Number.MAX_SAFE_INTEGER, 94_906_264 ** 2];
+    for (let bytes = 1; bytes <= 7; bytes++) values.push(2 ** (8 * bytes) - 1, 2 ** (8 * bytes), 2 ** (8 * bytes) + 1);
+    for (let k = 0; k < 2000; k++) values.push(Math.floor(Math.random() * 2 ** (1 + (k % 53))));
+    for (let k = 0; k < 500; k++) {
+      const id = Math.floor(Math.random() * 94_906_265);
+      values.push(id * id + 2 * id + 17);
+    }
+    for (const value of values.filter((v) => v <= Number.MAX_SAFE_INTEGER)) {
+      for (const slots of [1, 512, 1009, 65521, 1 << 20])
+        assert.equal(sha256OfSafeIntegerMod(value, slots), viaCrypto(value, slots), `value ${value} slots ${slots}`);
     }
   });
 
