@@ -31,15 +31,10 @@ export function sha256OfSafeIntegerMod(value: number, slots: number): number {
   W[length >> 2]! |= 0x80 << (24 - 8 * (length & 3)); // the padding's 1 bit
   W[15] = length * 8; // the message's length in bits
   compress();
-  // Horner's rule over the digest's 32 bytes: exact with plain numbers because slots <= 2^20.
+  // Horner's rule over the digest's eight 32-bit words: exact with plain numbers, since
+  // mod * 2^32 + word < 2^20 * 2^32 = 2^52 when slots <= 2^20.
   let mod = 0;
-  for (let word = 0; word < 8; word++) {
-    const h = H[word]!;
-    mod = (mod * 256 + ((h >>> 24) & 0xff)) % slots;
-    mod = (mod * 256 + ((h >>> 16) & 0xff)) % slots;
-    mod = (mod * 256 + ((h >>> 8) & 0xff)) % slots;
-    mod = (mod * 256 + (h & 0xff)) % slots;
-  }
+  for (let word = 0; word < 8; word++) mod = (mod * 4294967296 + (H[word]! >>> 0)) % slots;
   return mod;
 }
 

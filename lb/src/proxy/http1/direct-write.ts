@@ -29,6 +29,12 @@ const { WriteWrap, streamBaseState, kLastWriteWasAsync } = (
 };
 
 /**
+ * A write request the kernel took whole at once: the handle never bound it (libuv got no
+ * request), so the next write takes it instead of a new WriteWrap (node:net makes one a write).
+ */
+let spare: WriteRequest | undefined;
+
+/**
  * Writes to a socket's handle past the Writable stream (node:net's own writeGeneric, minus the
  * stream bookkeeping: about a tenth of the data plane's CPU per request). Only while the stream
  * holds nothing and is not corked, so bytes keep their order (libuv queues a handle's writes in
@@ -56,7 +62,8 @@ export class DirectWriter {
     if (!handle || state.length > 0 || state.corked > 0 || socket.connecting) {
       return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
     }
-    const req = new WriteWrap();
+    const req = spare ?? new WriteWrap();
+    spare = undefined;
     req.handle = handle;
     req.async = false;
     req.bytes = 0;
@@ -68,7 +75,10 @@ export class DirectWriter {
       socket.destroy(); // 'close' follows, as for a failed stream write
       return true;
     }
-    if (streamBaseState[kLastWriteWasAsync] === 0) return true;
+    if (streamBaseState[kLastWriteWasAsync] === 0) {
+      spare = req;
+      return true;
+    }
     req.async = true;
     if (typeof data !== 'string') req.buffer = data; // kept alive until written
     this.pending++;
