@@ -233,6 +233,9 @@ async function main(): Promise<void> {
       const cpu = cpuOf(variant);
       if (plain && cpu) console.log(`${variant} / lb CPU per request: ${(cpu / plain).toFixed(3)}`);
     }
+    // The LB's own work against the least its parts cost (raw sockets and llhttp relaying unchanged).
+    const floor = cpuOf('node-floor');
+    if (plain && floor) console.log(`lb / node-floor CPU per request: ${(plain / floor).toFixed(3)}`);
     if (receiver.spans() > 0) log(`the OTLP receiver got ${receiver.spans()} spans`);
     const h2Rows = suite === 'all' ? await runH2Suite({ dir, rounds, duration, log, stops }) : [];
     if (h2Rows.length > 0) printH2Rows(h2Rows);
