@@ -74,6 +74,7 @@ const LABELS = {
   direct: 'direct (one replica)',
   lb: '**lb**',
   'lb-2w': 'lb, `LB_WORKERS=2`',
+  'lb-log': 'lb, `ACCESS_LOG` to a file',
   'node-bare': 'node-bare (node:http + undici)',
   'node-floor': 'node-floor (raw sockets + llhttp, no work)',
   nginx: 'nginx',
@@ -83,7 +84,7 @@ const LABELS = {
 function bench(results) {
   const nginx = results.rows.find((r) => r.target === 'nginx');
   const lines = [
-    `Measured ${date(results.generatedAt)} (${results.machine.cpus} cores ${results.machine.cpu}, ${results.machine.memoryGiB} GiB, Node ${results.machine.node.slice(1)}; ${results.client}, ${results.connections} connections, ${results.rounds} rounds of ${results.duration} s, medians), \`npm run bench -- --json plots/bench.json\`:`,
+    `Measured ${date(results.generatedAt)} (${results.machine.cpus} cores ${results.machine.cpu}, ${results.machine.memoryGiB} GiB, Node ${results.machine.node.slice(1)}; ${results.client}, ${results.connections} connections, ${results.rounds} rounds of ${results.duration} s, medians), \`npm run bench -- ${results.args ?? '--json plots/bench.json'}\`:`,
     '',
     '| target | req/s | p50 ms | p99 ms | CPU us/req | req/s vs nginx | CPU vs nginx |',
     '| --- | --- | --- | --- | --- | --- | --- |',

@@ -241,6 +241,8 @@ async function main(): Promise<void> {
     if (h2Rows.length > 0) printH2Rows(h2Rows);
     const machine = machineOf();
     const report = {
+      /** The command's own arguments, for the page that shows these figures. */
+      args: process.argv.slice(2).join(' '),
       client,
       rows,
       h2Rows,

@@ -15,8 +15,6 @@ export const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Request headers the LB replaces or answers itself: the id, the client chain, the expectation. */
-const SET_BY_LB_UP = new Set(['x-request-id', 'x-forwarded-for', 'expect']);
 /** Response headers the LB sets itself; a replica's own copies are dropped. */
 export const SET_BY_LB_DOWN = new Set(['x-request-id', 'x-served-by']);
 
@@ -109,13 +107,7 @@ export function droppedUp(
   traceparent: string | undefined,
   secure: boolean,
 ): boolean {
-  return (
-    HOP_BY_HOP.has(lower) ||
-    SET_BY_LB_UP.has(lower) ||
-    listed?.has(lower) === true ||
-    (traceparent !== undefined && lower === 'traceparent') ||
-    (secure && lower === 'x-forwarded-proto')
-  );
+  return droppedUpField(fieldOf(lower), lower, listed, traceparent, secure);
 }
 
 /**
