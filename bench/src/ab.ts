@@ -5,7 +5,7 @@
 // (--a-env / --b-env: K=V pairs separated by commas, added to each side's environment).
 import { parseArgs } from 'node:util';
 import { spawnLb } from '../../kit/src/lb.js';
-import { type Sample, withCpu, wrkRun } from './measure.js';
+import { median, type Sample, withCpu, wrkRun } from './measure.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -21,12 +21,6 @@ if (positionals.length !== 2) throw new Error('usage: bench:ab -- <bundle A> <bu
 const rounds = Number(values.rounds ?? 9);
 const duration = Number(values.duration ?? 3);
 const connections = Number(values.connections ?? 64);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 interface Round extends Sample {
   cpuUsPerRequest: number;

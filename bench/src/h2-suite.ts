@@ -5,7 +5,7 @@ import { spawnLb } from '../../kit/src/lb.js';
 import { freePort } from '../../kit/src/net.js';
 import { type H2Ports, makeTlsPair, startHaproxyH2, startNginxH2 } from './h2-proxies.js';
 import { type H2Load, h2loadRun } from './h2load.js';
-import { childrenOf, withCpu } from './measure.js';
+import { childrenOf, median, withCpu } from './measure.js';
 import { ensureInstalled, type ProxyProcess, supervise } from './proxies.js';
 
 /** One row of the HTTP/2 suite: a proxy and a kind of load. */
@@ -172,12 +172,6 @@ async function startLbs(cert: string, key: string, stops: (() => Promise<void>)[
     grpcReplicas: await replicaPorts(grpc),
   };
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 function medianRow(target: string, rows: H2Row[]): H2Row {
   const cpu = rows.map((r) => r.cpu_us_per_req).filter((c): c is number => c !== null);

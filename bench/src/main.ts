@@ -10,7 +10,7 @@ import { freePort } from '../../kit/src/net.js';
 import { waitForHeartbeat } from '../../lb/src/replicas/probe.js';
 import { valueBarChart, writeChart } from '../../tester/src/charts.js';
 import { printH2Rows, runH2Suite } from './h2-suite.js';
-import { autocannonRun, childrenOf, commandOf, type Sample, withCpu, wrkRun } from './measure.js';
+import { autocannonRun, childrenOf, commandOf, median, type Sample, withCpu, wrkRun } from './measure.js';
 import { ensureInstalled, type ProxyProcess, startHaproxy, startNginx, startNodeScript } from './proxies.js';
 
 interface Row {
@@ -92,12 +92,6 @@ async function otlpReceiver(): Promise<{ url: string; spans: () => number; stop:
     stop: () => new Promise((r) => server.close(() => r())),
   };
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 function machineOf() {
   return {
@@ -227,15 +221,25 @@ async function main(): Promise<void> {
         `| ${r.target} | ${r.rps.toFixed(0)} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${cpu} | ${r.errors} | ${rpsRatio} | ${cpuRatio} |`,
       );
     }
+    // Each ratio two ways: of the two medians, and the median of each round's own ratio (the two ran
+    // back to back in every round, so the machine's drift between rounds cancels).
     const cpuOf = (t: string) => rows.find((r) => r.target === t)?.cpu_us_per_req;
-    const plain = cpuOf('lb');
-    for (const variant of ['lb-cookie', 'lb-log', 'lb-trace100', 'lb-trace1']) {
-      const cpu = cpuOf(variant);
-      if (plain && cpu) console.log(`${variant} / lb CPU per request: ${(cpu / plain).toFixed(3)}`);
-    }
+    const compare = (a: string, b: string) => {
+      const [ca, cb] = [cpuOf(a), cpuOf(b)];
+      if (!ca || !cb) return;
+      const [ra, rb] = [samples[a]!, samples[b]!];
+      const paired = ra.flatMap((r, k) => {
+        const x = r.cpu_us_per_req;
+        const y = rb[k]?.cpu_us_per_req;
+        return x && y ? [x / y] : [];
+      });
+      console.log(
+        `${a} / ${b} CPU per request: ${(ca / cb).toFixed(3)} (medians), ${median(paired).toFixed(3)} (median of ${paired.length} rounds' ratios)`,
+      );
+    };
+    for (const variant of ['lb-cookie', 'lb-log', 'lb-trace100', 'lb-trace1']) compare(variant, 'lb');
     // The LB's own work against the least its parts cost (raw sockets and llhttp relaying unchanged).
-    const floor = cpuOf('node-floor');
-    if (plain && floor) console.log(`lb / node-floor CPU per request: ${(plain / floor).toFixed(3)}`);
+    compare('lb', 'node-floor');
     if (receiver.spans() > 0) log(`the OTLP receiver got ${receiver.spans()} spans`);
     const h2Rows = suite === 'all' ? await runH2Suite({ dir, rounds, duration, log, stops }) : [];
     if (h2Rows.length > 0) printH2Rows(h2Rows);

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 import { spawnLb } from '../../kit/src/lb.js';
 import { freePort } from '../../kit/src/net.js';
-import { childrenOf, withCpu } from './measure.js';
+import { childrenOf, median, withCpu } from './measure.js';
 import { ensureInstalled, startHaproxy, startNginx } from './proxies.js';
 
 const { values } = parseArgs({
@@ -20,7 +20,6 @@ const SECONDS = Number(values.seconds ?? 5);
 const ROUNDS = Number(values.rounds ?? 3);
 const MESSAGE = Buffer.alloc(64 * 1024, 7);
 const log = (line: string) => console.error(line);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Opens the tunnels, echoes for `seconds`, returns the payload bytes moved (sent + received). */
 async function echoFor(port: number, seconds: number): Promise<number> {
