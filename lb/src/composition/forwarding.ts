@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
+import { monotonicMs } from '../clock.js';
 import type { Config } from '../config.js';
 import { listensBeyondLoopback } from '../config.js';
 import { LbError } from '../contract/errors.js';
@@ -171,7 +172,10 @@ function outlierDetector(
     () => membership.router.size,
     (name, until) => {
       ejected(name);
-      log.warn({ replica: name, forMs: until - Date.now() }, 'replica ejected: consecutive 5xx or failed attempts');
+      log.warn(
+        { replica: name, forMs: Math.round(until - monotonicMs()) },
+        'replica ejected: consecutive 5xx or failed attempts',
+      );
     },
   );
 }

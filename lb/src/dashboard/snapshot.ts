@@ -63,7 +63,7 @@ export function dashboardSnapshot(sources: DashboardSources) {
       respawns: recovery.get(r.name)?.respawns ?? 0,
       uptimeSeconds: Math.round((now - r.startedAt) / 1000),
       inRing: router.has(r.name),
-      ejected: outliers.isEjected(r.name, now),
+      ejected: outliers.isEjected(r.name),
       ...stats.rates(r.name, now),
     })),
     totals: stats.totals(now),

@@ -1,3 +1,4 @@
+import { monotonicMs } from '../clock.js';
 import type { Settings } from '../settings/schema.js';
 
 /**
@@ -46,7 +47,7 @@ export class OutlierDetector {
       record = { consecutive: 0, ejections: 0, ejectedUntil: 0 };
       this.records.set(name, record);
     }
-    const now = at ?? Date.now(); // read only for a bad answer: good ones, on every request, need no clock
+    const now = at ?? monotonicMs(); // read only for a bad answer: good ones, on every request, need no clock
     record.consecutive++;
     const threshold = this.options.outlierConsecutive5xx || Number.POSITIVE_INFINITY;
     if (record.consecutive < threshold || this.isEjected(name, now)) return;
@@ -64,14 +65,14 @@ export class OutlierDetector {
     if (this.ejectedCount === 0) return false;
     const record = this.records.get(name);
     if (record === undefined || record.ejectedUntil === 0) return false;
-    if (record.ejectedUntil > (now ?? Date.now())) return true;
+    if (record.ejectedUntil > (now ?? monotonicMs())) return true;
     record.ejectedUntil = 0;
     this.ejectedCount--;
     return false;
   }
 
   /** Names ejected now (dashboard, metrics). */
-  ejected(now = Date.now()): string[] {
+  ejected(now = monotonicMs()): string[] {
     return [...this.records.keys()].filter((name) => this.isEjected(name, now));
   }
 

@@ -1,4 +1,6 @@
-/** Something with a deadline: expire() runs once the deadline (ms epoch) has passed. */
+import { monotonicMs } from '../clock.js';
+
+/** Something with a deadline: expire() runs once the deadline (on `monotonicMs`) has passed. */
 export interface Timed {
   deadline: number;
   expire(now: number): void;
@@ -14,7 +16,7 @@ export class Deadlines {
   private readonly timer: NodeJS.Timeout;
 
   constructor(readonly resolutionMs: number) {
-    this.timer = setInterval(() => this.sweep(Date.now()), resolutionMs);
+    this.timer = setInterval(() => this.sweep(monotonicMs()), resolutionMs);
     this.timer.unref();
   }
 

@@ -1,3 +1,4 @@
+import { monotonicMs } from '../clock.js';
 import type { OutlierDetector } from '../health/outliers.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import { boundedChoice, loadBound, type RequestKey, type Router, slowStartFraction } from '../routing/index.js';
@@ -102,7 +103,7 @@ export class ReplicaSelection {
 
   /** A connection to the replica failed: passed over for SUSPECT_MS. */
   suspect(name: string): void {
-    this.suspects.set(name, Date.now() + SUSPECT_MS);
+    this.suspects.set(name, monotonicMs() + SUSPECT_MS);
   }
 
   /**
@@ -153,7 +154,7 @@ export class ReplicaSelection {
     if (this.suspects.size === 0) return false;
     const until = this.suspects.get(name);
     if (until === undefined) return false;
-    if (until > Date.now()) return true;
+    if (until > monotonicMs()) return true;
     this.suspects.delete(name);
     return false;
   }

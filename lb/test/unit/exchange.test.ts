@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { monotonicMs } from '../../src/clock.js';
 import { LbError } from '../../src/contract/errors.js';
 import type { ReplicaHandle } from '../../src/membership/replica.js';
 import { Deadlines } from '../../src/proxy/deadlines.js';
@@ -385,7 +386,7 @@ describe('Exchange (scripted raw replicas, fake client and host)', () => {
     assert.equal(await exchangeOn().done, true); // its connection is now idle in the pool
     const sockets = servers.get('ok')!.sockets;
     // After a stall, the overdue sweep and a new request run in one turn of the event loop.
-    deadlines.sweep(Date.now() + 60_000);
+    deadlines.sweep(monotonicMs() + 60_000);
     const next = exchangeOn();
     const done = await Promise.race([next.done, new Promise((r) => setTimeout(() => r('no answer within 1 s'), 1000))]);
     assert.equal(done, true);

@@ -24,6 +24,20 @@ describe('outlier detection (passive health)', () => {
     assert.deepEqual(ejected, ['A@1000', 'A@4000']);
   });
 
+  it('an ejection lasts OUTLIER_EJECTION_MS of real time, whatever the wall clock does meanwhile', async () => {
+    const d = new OutlierDetector({ ...options, outlierEjectionMs: 100 }, () => 4);
+    const realNow = Date.now;
+    try {
+      for (let k = 0; k < 3; k++) d.observe('A', 500);
+      assert.equal(d.isEjected('A'), true);
+      Date.now = () => realNow() - 3_600_000; // stepped back an hour
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal(d.isEjected('A'), false, 'back after 100 ms, not after an hour');
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
   it('any answer below 500 resets the count', () => {
     const d = new OutlierDetector(options, () => 4);
     d.observe('A', 500, 0);

@@ -20,7 +20,7 @@ const MAX_FUNCTION_LINES = 80;
  * of the data plane's observers (access log, tracing) on `proxy/`.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['routing', 'contract'],
+  ['routing', 'contract', 'clock.ts'],
   ['membership'],
   ['replicas'],
   // The settings' declarations: what every part below the composition reads its settings as.

@@ -1,5 +1,6 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
+import { monotonicMs } from '../../clock.js';
 import { pathOf } from '../../contract/errors.js';
 import { ownPathMethod } from '../../contract/paths.js';
 import type { TlsFiles } from '../../settings/tls.js';
@@ -157,7 +158,7 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
     this.options.forwarder.closeTunnels();
     for (const connection of this.connections) connection.drain();
     // A connection that sent nothing yet gets the grace an idle one gets.
-    for (const sniffing of this.sniffing) sniffing.deadline = Date.now() + this.shutdownGraceMs;
+    for (const sniffing of this.sniffing) sniffing.deadline = monotonicMs() + this.shutdownGraceMs;
     this.h2.drain();
     if (!this.isEmpty) {
       const emptied = new Promise<void>((resolve) => (this.emptied = resolve));
@@ -220,7 +221,7 @@ export class DataPlane implements ConnectionHost, StreamHost, SniffOwner {
   /** Until its first bytes come, a connection waits as long as an idle keep-alive one. */
   private accept(socket: Socket): void {
     const idleFor = this.closing ? this.shutdownGraceMs : this.keepAliveTimeoutMs;
-    const sniffing = new Sniffing(socket, this, Date.now() + idleFor);
+    const sniffing = new Sniffing(socket, this, monotonicMs() + idleFor);
     this.sniffing.add(sniffing);
     this.options.deadlines.watch(sniffing);
   }

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { monotonicMs } from '../../clock.js';
 import { LbError } from '../../contract/errors.js';
 import type { Timed } from '../deadlines.js';
 import { logRefusal, type Observers, VIA_H1, VIA_H1_TLS } from '../observation.js';
@@ -170,7 +171,7 @@ export class ClientConnection
   onMessageBegin(): void {
     if (!this.speaks) return;
     this.pipeline.begin(this.host.closing);
-    this.deadline = Date.now() + this.host.requestTimeoutMs;
+    this.deadline = monotonicMs() + this.host.requestTimeoutMs;
   }
 
   onHead(head: Head): number {
@@ -262,7 +263,7 @@ export class ClientConnection
   expire(): void {
     if (!this.pipeline.isReceiving) {
       // Idle a while, with keep-alive left: the parser goes (node:http frees idle parsers too).
-      if (this.reader.releasable && this.isIdle && !this.host.closing && Date.now() < this.keepAliveEnd) {
+      if (this.reader.releasable && this.isIdle && !this.host.closing && monotonicMs() < this.keepAliveEnd) {
         this.reader.release(onWake);
         this.deadline = this.keepAliveEnd;
         return;
@@ -379,7 +380,7 @@ export class ClientConnection
       this.socket.end();
       return;
     }
-    const now = Date.now();
+    const now = monotonicMs();
     if (this.host.closing) {
       this.deadline = now + this.host.shutdownGraceMs;
       return;

@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { monotonicMs } from '../../clock.js';
 import type { Deadlines, Timed } from '../deadlines.js';
 import { type Acquired, type PoolOptions, type Upstream, UpstreamError, type UpstreamTarget } from '../upstream.js';
 import { UpstreamConnection, type UpstreamSlot } from './upstream-connection.js';
@@ -80,7 +81,7 @@ export class UpstreamPool implements Upstream, UpstreamSlot {
       next.done(null, connection);
       return;
     }
-    connection.park(Date.now() + this.options.idleTimeoutMs);
+    connection.park(monotonicMs() + this.options.idleTimeoutMs);
     this.idle.push(connection);
   }
 

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { monotonicMs } from '../../clock.js';
 import type { LbError } from '../../contract/errors.js';
 import { headerValue } from '../header-list.js';
 import { type Observation, type Observers, observationOf, VIA_H1, VIA_H1_TLS } from '../observation.js';
@@ -262,7 +263,7 @@ export class Relay implements LegOwner, Attempts {
     upstream: Upstream,
     servedBy: string | undefined,
     fresh = false,
-    deadline = Date.now() + upstream.options.responseTimeoutMs,
+    deadline = monotonicMs() + upstream.options.responseTimeoutMs,
   ): void {
     this.servedBy = servedBy;
     this.leg.acquire(upstream, fresh, deadline, this.canSwitch);

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { monotonicMs } from '../../clock.js';
 import type { Deadlines, Timed } from '../deadlines.js';
 import { move, type Transitions } from '../phase.js';
 import type { AdmittedRequest } from '../request.js';
@@ -112,7 +113,7 @@ export class UpstreamConnection implements Carrier, ParserHandler, ParsedReader,
   /** Connects; `done` hears of the outcome (by the connect timeout at the latest). */
   connect(done: Acquired): void {
     this.acquired = done;
-    this.deadline = Date.now() + this.slot.options.connectTimeoutMs;
+    this.deadline = monotonicMs() + this.slot.options.connectTimeoutMs;
     this.slot.deadlines.watch(this);
     this.socket.once('error', onConnectError);
     this.socket.once('connect', onConnect);
@@ -233,13 +234,13 @@ export class UpstreamConnection implements Carrier, ParserHandler, ParsedReader,
     }
     this.to('answering');
     this.responseKeepAlive = head.keepAlive;
-    this.deadline = Date.now() + this.slot.options.responseTimeoutMs;
+    this.deadline = monotonicMs() + this.slot.options.responseTimeoutMs;
     return handler.onResponseHead(head);
   }
 
   onBody(chunk: Buffer): void {
     if (!this.handler) return;
-    this.deadline = Date.now() + this.slot.options.responseTimeoutMs;
+    this.deadline = monotonicMs() + this.slot.options.responseTimeoutMs;
     this.handler.onResponseBody(chunk);
   }
 

@@ -1,4 +1,5 @@
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { monotonicMs } from '../../clock.js';
 import { LbError } from '../../contract/errors.js';
 import { type Observation, type Observers, observationOf, VIA_H2, VIA_H2_TLS, type Via } from '../observation.js';
 import { type Attempts, forwardingOf, type RelayStrategy } from '../relay-strategy.js';
@@ -119,7 +120,7 @@ export class StreamRelay implements LegOwner, Attempts {
       );
       return;
     }
-    this.leg.acquire(upstream, fresh, deadline ?? Date.now() + upstream.options.responseTimeoutMs, false);
+    this.leg.acquire(upstream, fresh, deadline ?? monotonicMs() + upstream.options.responseTimeoutMs, false);
   }
 
   reply(error: LbError, _keepAlive = true, namesReplica = true): void {

@@ -1,4 +1,5 @@
 import { type ClientHttp2Session, type ClientHttp2Stream, constants } from 'node:http2';
+import { monotonicMs } from '../../clock.js';
 import type { Deadlines, Timed } from '../deadlines.js';
 import { isGrpc } from '../header-list.js';
 import type { AdmittedRequest } from '../request.js';
@@ -50,7 +51,7 @@ export class H2cStream implements Carrier, Timed {
     const grpc = isGrpc(request.headers);
     const own = grpc ? grpcTimeoutMs(request.headers) : undefined;
     this.idleBounded = !grpc;
-    this.deadline = own === undefined ? deadline : Date.now() + own + GRPC_DEADLINE_GRACE_MS;
+    this.deadline = own === undefined ? deadline : monotonicMs() + own + GRPC_DEADLINE_GRACE_MS;
     this.slot.deadlines.watch(this);
     let stream: ClientHttp2Stream;
     try {
@@ -114,12 +115,12 @@ export class H2cStream implements Carrier, Timed {
     let status = 0;
     for (let k = 0; k < raw.length; k += 2) if (raw[k] === ':status') status = Number(raw[k + 1]);
     this.answering = true;
-    this.deadline = this.idleBounded ? Date.now() + this.slot.options.responseTimeoutMs : 0;
+    this.deadline = this.idleBounded ? monotonicMs() + this.slot.options.responseTimeoutMs : 0;
     this.handler?.onResponseHead({ status, headers: withoutPseudo(raw), whole });
   }
 
   private onData(chunk: Buffer): void {
-    if (this.idleBounded) this.deadline = Date.now() + this.slot.options.responseTimeoutMs;
+    if (this.idleBounded) this.deadline = monotonicMs() + this.slot.options.responseTimeoutMs;
     this.handler?.onResponseBody(chunk);
   }
 
