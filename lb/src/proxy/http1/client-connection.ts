@@ -260,10 +260,10 @@ export class ClientConnection
 
   // ---- deadlines and shutdown
 
-  expire(): void {
+  expire(now: number): void {
     if (!this.pipeline.isReceiving) {
       // Idle a while, with keep-alive left: the parser goes (node:http frees idle parsers too).
-      if (this.reader.releasable && this.isIdle && !this.host.closing && monotonicMs() < this.keepAliveEnd) {
+      if (this.reader.releasable && this.isIdle && !this.host.closing && now < this.keepAliveEnd) {
         this.reader.release(onWake);
         this.deadline = this.keepAliveEnd;
         return;
