@@ -19,18 +19,20 @@ const INITIAL = Int32Array.from([
 /** The message schedule and the digest, reused: one block at a time, on one thread. */
 const W = new Int32Array(64);
 const H = new Int32Array(8);
+/** All 64 rounds: the whole digest. */
+const ROUNDS = 64;
+/**
+ * The digest's last word is IV[7] plus the `h` of the last round, which is the `e` of round 60:
+ * a ring of 2^k slots (k <= 20, the default 512 among them) needs only those low bits, so only
+ * rounds 0-60.
+ */
+const ROUNDS_FOR_LAST_WORD = 61;
 
 /** The digest of `value`'s shortest big-endian bytes (1 to 7 of them: value is a safe integer >= 0), mod `slots` (<= 2^20). */
 export function sha256OfSafeIntegerMod(value: number, slots: number): number {
-  let length = 1;
-  for (let rest = Math.floor(value / 256); rest > 0; rest = Math.floor(rest / 256)) length++;
-  W.fill(0, 0, 16);
-  for (let at = length - 1, rest = value; at >= 0; at--, rest = Math.floor(rest / 256)) {
-    W[at >> 2]! |= (rest % 256) << (24 - 8 * (at & 3));
-  }
-  W[length >> 2]! |= 0x80 << (24 - 8 * (length & 3)); // the padding's 1 bit
-  W[15] = length * 8; // the message's length in bits
-  compress();
+  writeBlock(value);
+  if ((slots & (slots - 1)) === 0) return ((INITIAL[7]! + compress(ROUNDS_FOR_LAST_WORD)) >>> 0) & (slots - 1);
+  compress(ROUNDS);
   // Horner's rule over the digest's eight 32-bit words: exact with plain numbers, since
   // mod * 2^32 + word < 2^20 * 2^32 = 2^52 when slots <= 2^20.
   let mod = 0;
@@ -38,8 +40,31 @@ export function sha256OfSafeIntegerMod(value: number, slots: number): number {
   return mod;
 }
 
-function compress(): void {
-  for (let t = 16; t < 64; t++) {
+/** The one padded block of `value`'s bytes: at most 7 of them (value < 2^53), so in W[0] and W[1]. */
+function writeBlock(value: number): void {
+  const low = value % 4294967296;
+  const high = (value - low) / 4294967296; // below 2^21: at most 3 bytes
+  let length: number;
+  if (high === 0) {
+    length = low < 0x100 ? 1 : low < 0x10000 ? 2 : low < 0x1000000 ? 3 : 4;
+    const shift = 8 * (4 - length);
+    // Left-aligned bytes, then the padding's 1 bit (in the next word when the first is full).
+    W[0] = shift === 0 ? low | 0 : (low << shift) | (0x80 << (shift - 8));
+    W[1] = shift === 0 ? 0x80000000 | 0 : 0;
+  } else {
+    const highBytes = high < 0x100 ? 1 : high < 0x10000 ? 2 : 3;
+    length = 4 + highBytes;
+    const shift = 8 * (4 - highBytes);
+    W[0] = (high << shift) | (low >>> (8 * highBytes));
+    W[1] = (low << shift) | (0x80 << (24 - 8 * highBytes));
+  }
+  W.fill(0, 2, 15);
+  W[15] = length * 8; // the message's length in bits
+}
+
+/** Runs the first `rounds` rounds over the block in W, leaves H = IV + the state, and returns the last `e`. */
+function compress(rounds: number): number {
+  for (let t = 16; t < rounds; t++) {
     const w15 = W[t - 15]!;
     const w2 = W[t - 2]!;
     const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
@@ -54,7 +79,7 @@ function compress(): void {
   let f = INITIAL[5]!;
   let g = INITIAL[6]!;
   let h = INITIAL[7]!;
-  for (let t = 0; t < 64; t++) {
+  for (let t = 0; t < rounds; t++) {
     const s1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
     const t1 = (h + s1 + ((e & f) ^ (~e & g)) + K[t]! + W[t]!) | 0;
     const s0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
@@ -76,4 +101,5 @@ function compress(): void {
   H[5] = (INITIAL[5]! + f) | 0;
   H[6] = (INITIAL[6]! + g) | 0;
   H[7] = (INITIAL[7]! + h) | 0;
+  return e;
 }
