@@ -20,7 +20,8 @@ export interface UpstreamLog {
 /**
  * A replica stand-in with paths that misbehave on purpose:
  * /echo?delay= (method, body length and digest; reads the body after `delay` ms), /bytes?n=&length= (n bytes in 16 KiB writes,
- * block k filled with byte k; chunked unless length=1), /headers (hop-by-hop and repeated
+ * block k filled with byte k; chunked unless length=1), /octets?n= (n bytes, byte i = i mod 256, sized, in 100-byte writes
+ * 5 ms apart), /headers (hop-by-hop and repeated
  * headers), /reset?on= (drops the connection if `on` is absent or names this replica),
  * /status?code=&on= (that replica answers `code`), /slow?ms= (answers late), /broken?n=&of= (promises `of` bytes, sends n, drops the
  * connection), /hang (never answers), /drip?ms= (a head at once, then a byte every 50 ms for `ms`: a busy connection).
@@ -81,6 +82,16 @@ async function handle(name: string, log: UpstreamLog, req: IncomingMessage, res:
           await new Promise((r) => res.once('drain', r));
       }
       log.sent.set(req.url!, n);
+      return void res.end();
+    }
+    case '/octets': {
+      const octets = Buffer.alloc(Number(query.get('n')));
+      for (let at = 0; at < octets.length; at++) octets[at] = at % 256;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': octets.length });
+      for (let at = 0; at < octets.length; at += 100) {
+        res.write(octets.subarray(at, at + 100));
+        await new Promise((r) => setTimeout(r, 5));
+      }
       return void res.end();
     }
     case '/headers':

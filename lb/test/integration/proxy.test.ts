@@ -114,6 +114,13 @@ describe('forwarding through the LB', () => {
     }
   });
 
+  it('relays a small sized answer of every byte value, arriving in pieces, byte for byte', async () => {
+    const answer = await raw(url, 'GET', '/octets?n=1000');
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers['content-length'], '1000');
+    assert.deepEqual([...answer.body], Array.from({ length: 1000 }, (_, at) => at % 256));
+  });
+
   for (const [label, query] of [
     ['small, sized', 'n=1000&length=1'],
     ['1 MiB, sized', `n=${(1 << 20) + 5}&length=1`],

@@ -53,8 +53,12 @@ export class Relay implements LegOwner, Attempts {
   private done = false;
   /** How the answer is relayed: undefined until its head arrives; 'discard' when answered in its place. */
   private mode: 'buffer' | 'relay' | 'discard' | undefined;
-  /** A small sized answer is held until whole: an upstream breaking it off gets a clean error. */
-  private held: { head: string; chunks: Buffer[] } | undefined;
+  /**
+   * A small sized answer is held until whole (an upstream breaking it off gets a clean error), as
+   * latin1 text, one character a byte: the head and the body so far, written in one string write
+   * (the handle copies it into its own storage; no Buffer is made and filled for it).
+   */
+  private held: string | undefined;
   private framing: Framing = 'none';
   private keepAlive = false;
   /** Trailer fields from an HTTP/2 upstream: they end a chunked answer. */
@@ -172,7 +176,7 @@ export class Relay implements LegOwner, Attempts {
     });
     if (length !== undefined && length > 0 && length <= HOLD_LIMIT) {
       this.mode = 'buffer';
-      this.held = { head: text, chunks: [] };
+      this.held = text;
     } else {
       this.mode = 'relay';
       this.send(text, true);
@@ -182,7 +186,7 @@ export class Relay implements LegOwner, Attempts {
 
   onResponseBody(chunk: Buffer): void {
     if (this.mode === 'buffer') {
-      this.held?.chunks.push(chunk);
+      if (this.held !== undefined) this.held += chunk.toString('latin1');
       return;
     }
     if (this.mode !== 'relay' || this.done) return;
@@ -203,10 +207,10 @@ export class Relay implements LegOwner, Attempts {
     // The request was not sent whole: the connection is mid-request and can never be reused.
     if (!this.leg.requestComplete) this.release();
     if (this.done) return;
-    if (this.mode === 'buffer' && this.held) {
-      const { head, chunks } = this.held;
+    if (this.mode === 'buffer' && this.held !== undefined) {
+      const whole = this.held;
       this.held = undefined;
-      this.send(wholeAnswer(head, chunks));
+      this.send(whole);
       this.finish(this.keepAlive);
     } else if (this.mode === 'relay') {
       if (this.framing === 'chunked') this.send(trailerSection(this.trailers));
@@ -306,19 +310,6 @@ export class Relay implements LegOwner, Attempts {
   private release(): void {
     if (this.leg.release()) this.strategy.settle();
   }
-}
-
-/**
- * A held answer as one buffer: one write, no cork and writev. The head is latin1 text
- * (llhttp's header strings are one byte a character), so its length is its byte count.
- */
-function wholeAnswer(head: string, chunks: readonly Buffer[]): Buffer {
-  let size = head.length;
-  for (const chunk of chunks) size += chunk.length;
-  const whole = Buffer.allocUnsafe(size);
-  let at = whole.write(head, 0, 'latin1');
-  for (const chunk of chunks) at += chunk.copy(whole, at);
-  return whole;
 }
 
 function contentLengthOf(headers: readonly string[]): number | undefined {
