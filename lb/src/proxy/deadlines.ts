@@ -1,4 +1,4 @@
-import { monotonicMs } from '../clock.js';
+import { monotonicMs, readEnds } from '../clock.js';
 
 /** Something with a deadline: expire() runs once the deadline (on `monotonicMs`) has passed. */
 export interface Timed {
@@ -16,7 +16,10 @@ export class Deadlines {
   private readonly timer: NodeJS.Timeout;
 
   constructor(readonly resolutionMs: number) {
-    this.timer = setInterval(() => this.sweep(monotonicMs()), resolutionMs);
+    this.timer = setInterval(() => {
+      readEnds(); // a timer runs outside any read
+      this.sweep(monotonicMs());
+    }, resolutionMs);
     this.timer.unref();
   }
 

@@ -1,3 +1,4 @@
+import { monotonicMs } from '../clock.js';
 import { LbError, notOnReplicas } from '../contract/errors.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import type { RequestKey } from '../routing/index.js';
@@ -41,7 +42,7 @@ export interface OutcomeBook {
   settled(replica: string): void;
   /** The replica answered with status `code` (as the client sees it) after `ms` to headers. */
   answered(replica: string, code: number, ms: number): void;
-  /** The replica refused, reset or timed out before answering an attempt begun at `startedAt` (performance.now()). */
+  /** The replica refused, reset or timed out before answering an attempt begun at `startedAt` (monotonicMs()). */
   failed(replica: string, error: Error, startedAt: number): void;
 }
 
@@ -127,7 +128,7 @@ export class Exchange implements RelayStrategy, Movable {
 
   accept(status: number): LbError | undefined {
     const replica = this.target!;
-    const ms = performance.now() - this.startedAt;
+    const ms = monotonicMs() - this.startedAt;
     if (status !== 404 || this.host.pass404) {
       this.host.answered(replica.name, status, ms);
       return undefined;
@@ -195,7 +196,7 @@ export class Exchange implements RelayStrategy, Movable {
   /** The replica answered 101: the two sockets become a tunnel for the key (re-homed when it moves). */
   switched(sockets: SwitchedSockets): void {
     const replica = this.target!;
-    this.host.answered(replica.name, 101, performance.now() - this.startedAt);
+    this.host.answered(replica.name, 101, monotonicMs() - this.startedAt);
     this.host.tunnel({ key: this.key, keyNow: () => this.keyNow(), replica: replica.name, ...sockets });
   }
 
@@ -204,7 +205,7 @@ export class Exchange implements RelayStrategy, Movable {
     this.target = replica;
     this.host.began(replica.name);
     this.inFlightTo = replica.name;
-    this.startedAt = performance.now();
+    this.startedAt = monotonicMs();
     relay.seen?.attempt(replica.name);
     if (relay.moveAway) {
       this.kept = relay;

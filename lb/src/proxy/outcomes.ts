@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { monotonicMs } from '../clock.js';
 import type { OutlierDetector } from '../health/outliers.js';
 import type { ReplicaHandle } from '../membership/replica.js';
 import type { ForwardingMetrics } from '../metrics.js';
@@ -21,7 +22,7 @@ export interface OutcomeOptions {
  * metrics, the dashboard and the health monitor.
  */
 export class Outcomes {
-  /** When each replica last (re-)entered the routing table (performance.now()): older failures are stale. */
+  /** When each replica last (re-)entered the routing table (monotonicMs()): older failures are stale. */
   private readonly enteredAt = new Map<string, number>();
 
   constructor(
@@ -31,7 +32,7 @@ export class Outcomes {
 
   /** A new routing table: replicas that entered it start with a clean record. */
   onRouting(router: Router<ReplicaHandle>): void {
-    const now = performance.now();
+    const now = monotonicMs();
     for (const name of this.enteredAt.keys()) if (!router.has(name)) this.enteredAt.delete(name);
     for (const member of router.members) if (!this.enteredAt.has(member.name)) this.enteredAt.set(member.name, now);
   }

@@ -118,7 +118,10 @@ describe('forwarding through the LB', () => {
     const answer = await raw(url, 'GET', '/octets?n=1000');
     assert.equal(answer.status, 200);
     assert.equal(answer.headers['content-length'], '1000');
-    assert.deepEqual([...answer.body], Array.from({ length: 1000 }, (_, at) => at % 256));
+    assert.deepEqual(
+      [...answer.body],
+      Array.from({ length: 1000 }, (_, at) => at % 256),
+    );
   });
 
   for (const [label, query] of [

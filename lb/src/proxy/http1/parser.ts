@@ -1,6 +1,7 @@
 import { maxHeaderSize } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
+import { readBegins, readEnds } from '../../clock.js';
 
 /**
  * Node's own HTTP/1 parser (llhttp behind `node:_http_common`, the one node:http uses), so the
@@ -84,8 +85,13 @@ export class HttpParser {
   constructor(kind: ParserKind, handler: ParserHandler) {
     const native = this.native;
     native.initialize(kind === 'request' ? Native.REQUEST : Native.RESPONSE, {}, maxHeaderSize, 0);
-    native[Native.kOnMessageBegin] = () => handler.onMessageBegin();
+    // Each callback marks the read it belongs to (see clock.ts): its times are one reading of the clock.
+    native[Native.kOnMessageBegin] = () => {
+      readBegins();
+      handler.onMessageBegin();
+    };
     native[Native.kOnHeaders] = (headers: string[], url: string) => {
+      readBegins();
       for (const item of headers) this.pendingHeaders.push(item);
       this.pendingUrl += url;
     };
@@ -100,6 +106,7 @@ export class HttpParser {
       upgrade: boolean,
       keepAlive: boolean,
     ) => {
+      readBegins();
       if (headers === undefined) {
         headers = this.pendingHeaders;
         this.pendingHeaders = [];
@@ -120,8 +127,12 @@ export class HttpParser {
         keepAlive,
       });
     };
-    native[Native.kOnBody] = (chunk: Buffer) => handler.onBody(chunk);
+    native[Native.kOnBody] = (chunk: Buffer) => {
+      readBegins();
+      handler.onBody(chunk);
+    };
     native[Native.kOnMessageComplete] = () => {
+      readBegins();
       // Trailers arrive through kOnHeaders too: they are not forwarded, and must not leak into the next head.
       if (this.pendingHeaders.length > 0) this.pendingHeaders = [];
       this.pendingUrl = '';
@@ -142,22 +153,34 @@ export class HttpParser {
     const native = this.native;
     // One closure for every read: the reader asks for the chunk only when llhttp stopped short.
     const current = (): Buffer => native.getCurrentBuffer();
-    native[Native.kOnExecute] = (result: number | ParseError) => reader.onParsed(result, current);
+    native[Native.kOnExecute] = (result: number | ParseError) => {
+      try {
+        reader.onParsed(result, current);
+      } finally {
+        readEnds();
+      }
+    };
     this.native.consume(handle);
     return true;
   }
 
   /** Parses `data`; returns the bytes consumed, or the error that stopped it. */
   execute(data: Buffer): number | ParseError {
-    return this.native.execute(data);
+    const result = this.native.execute(data);
+    readEnds();
+    return result;
   }
 
   /** The connection ended: completes a message framed by the close, or says it was cut short. */
   finish(): ParseError | undefined {
-    return this.native.finish();
+    const result = this.native.finish();
+    readEnds();
+    return result;
   }
 
+  /** Closed, perhaps from its own callback: that read's end (kOnExecute) is not heard of. */
   close(): void {
+    readEnds();
     this.native[Native.kOnExecute] = null;
     this.native.close();
   }
@@ -168,6 +191,7 @@ export class HttpParser {
    * (freeing it under its own stack frame crashes the process; node:http defers it the same way).
    */
   release(consumed: boolean): void {
+    readEnds();
     this.native[Native.kOnExecute] = null;
     if (consumed) this.native.unconsume();
     const native = this.native;
