@@ -81,15 +81,17 @@ export class HttpParser {
   private readonly native = new Native();
   private pendingHeaders: string[] = [];
   private pendingUrl = '';
+  private readonly onBegin: () => void;
 
   constructor(kind: ParserKind, handler: ParserHandler) {
     const native = this.native;
     native.initialize(kind === 'request' ? Native.REQUEST : Native.RESPONSE, {}, maxHeaderSize, 0);
     // Each callback marks the read it belongs to (see clock.ts): its times are one reading of the clock.
-    native[Native.kOnMessageBegin] = () => {
+    this.onBegin = () => {
       readBegins();
       handler.onMessageBegin();
     };
+    native[Native.kOnMessageBegin] = this.onBegin;
     native[Native.kOnHeaders] = (headers: string[], url: string) => {
       readBegins();
       for (const item of headers) this.pendingHeaders.push(item);
@@ -139,6 +141,15 @@ export class HttpParser {
       handler.onMessageComplete();
     };
     native[Native.kOnExecute] = null;
+  }
+
+  /**
+   * Whether llhttp calls `onMessageBegin` (it does, as made). Off while a message's beginning is
+   * known to mean nothing to the handler (an upstream connection awaiting its answer): llhttp
+   * then skips a call into JS per message.
+   */
+  hearBegins(on: boolean): void {
+    this.native[Native.kOnMessageBegin] = on ? this.onBegin : null;
   }
 
   /**

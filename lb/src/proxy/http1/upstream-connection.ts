@@ -163,6 +163,8 @@ export class UpstreamConnection implements Carrier, ParserHandler, ParsedReader,
     this.upgradeAsked = upgrade;
     this.requestComplete = !request.hasBody;
     this.deadline = deadline;
+    // The answer's beginning is expected now: onMessageBegin need not hear it (on again once it is whole).
+    this.reader.parser?.hearBegins(false);
     this.writer.write(requestHead(request, up.id, up.clientIp, this.authority, up.traceparent, up.secure));
   }
 
@@ -248,6 +250,8 @@ export class UpstreamConnection implements Carrier, ParserHandler, ParsedReader,
     if (this.phase !== 'answering') return; // an interim answer ended, or the protocol switched
     const handler = this.handler;
     this.to('answered');
+    // From here on, a message beginning is one nobody asked for.
+    this.reader.parser?.hearBegins(true);
     // Answered before the whole request was sent: the connection is not idle until the
     // exchange gives it up, so it keeps a deadline (every state of a connection has one).
     if (this.requestComplete) this.deadline = 0;

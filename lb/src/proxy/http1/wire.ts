@@ -147,7 +147,7 @@ export function responseHead(res: DownstreamResponse): string {
   const raw = res.headers;
   const listed = connectionListed(raw);
   const lbHeaders = res.servedBy !== undefined;
-  let head = `HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? 'Unknown'}\r\n`;
+  let head = statusLine(res.status);
   let hasDate = false;
   for (let k = 0; k < raw.length; k += 2) {
     const name = raw[k]!;
@@ -164,6 +164,17 @@ export function responseHead(res: DownstreamResponse): string {
   if (lbHeaders) head += `x-request-id: ${res.id}\r\nx-served-by: ${res.servedBy}\r\n`;
   if (res.framing === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
   return head + (res.keepAlive ? KEEP_ALIVE : CLOSE);
+}
+
+/** Status lines of the codes Node names, made once (a number-keyed lookup and a concatenation less per answer). */
+const STATUS_LINES: readonly (string | undefined)[] = (() => {
+  const lines: (string | undefined)[] = [];
+  for (const [code, reason] of Object.entries(STATUS_CODES)) lines[Number(code)] = `HTTP/1.1 ${code} ${reason}\r\n`;
+  return lines;
+})();
+
+function statusLine(status: number): string {
+  return STATUS_LINES[status] ?? `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
 }
 
 /**
