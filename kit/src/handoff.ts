@@ -1,5 +1,6 @@
 // Key hand-off for a replica of the load balancer (Node): what the LB's notifications say, where a
 // key lies in the key space, and a handler that sends the keys a replica loses to their new owner.
+import pLimit from 'p-limit';
 import { hashFunctionByName, type RequestKey, routingIdOf, sha256 } from '../../lb/src/routing/index.js';
 
 /** Consecutive positions of the key space; `from` > `to` wraps past the last one. */
@@ -55,6 +56,9 @@ export function movingKeys(keys: Iterable<string>, notice: HandoffNotice): Map<{
  * to its new owner (`send`, replica to replica) before it answers; on `commit`, the keys it lost
  * are dropped. The LB never trusts a replica's claim: it switches routing by its own table.
  */
+/** Keys a replica sends its new owner at once during a prepare. */
+const SENDS_AT_ONCE = 32;
+
 export function handoffHandler(store: {
   keys(): Iterable<string>;
   send(url: string, key: string): Promise<void>;
@@ -64,7 +68,10 @@ export function handoffHandler(store: {
     let handedOver = 0;
     for (const [target, keys] of movingKeys(store.keys(), notice)) {
       if (notice.phase === 'prepare') {
-        await Promise.all(keys.map((key) => store.send(target.url, key)));
+        // A few at a time: thousands of keys sent at once opened a connection each, and on a busy
+        // machine outlasted the LB's HANDOFF_TIMEOUT_MS (routing switched before they arrived).
+        const limit = pLimit(SENDS_AT_ONCE);
+        await Promise.all(keys.map((key) => limit(() => store.send(target.url, key))));
         handedOver += keys.length;
       } else for (const key of keys) store.drop(key);
     }

@@ -6,8 +6,18 @@ import { type RunningLb, startLb } from '../../../kit/src/lb.js';
 import type { HandoffNotice } from '../../src/membership/handoff.js';
 
 const KEYS = Array.from({ length: 10_000 }, (_, k) => `item-${k}`);
-/** The demo store's keys route by their path segment (`/kv/<key>`). */
-const STORE = { HASH_KEY: 'segment:2', UPSTREAM_404: 'pass', N: '3' };
+/**
+ * The demo store's keys route by their path segment (`/kv/<key>`). Its values live in its process:
+ * heartbeats get a second (not the tests' 200 ms), so that a replica busy handing keys over on a
+ * loaded machine is not declared dead and respawned empty, which would lose keys no hand-off can keep.
+ */
+const STORE = {
+  HASH_KEY: 'segment:2',
+  UPSTREAM_404: 'pass',
+  N: '3',
+  HEARTBEAT_INTERVAL_MS: '500',
+  HEARTBEAT_TIMEOUT_MS: '1000',
+};
 
 async function writeAll(lb: RunningLb): Promise<void> {
   const limit = pLimit(64);
