@@ -51,14 +51,14 @@ export function movingKeys(keys: Iterable<string>, notice: HandoffNotice): Map<{
   return moving;
 }
 
+/** Keys a replica sends its new owner at once during a prepare. */
+const SENDS_AT_ONCE = 32;
+
 /**
  * A hand-off handler for a key-value replica: on `prepare`, each key it is about to lose is sent
  * to its new owner (`send`, replica to replica) before it answers; on `commit`, the keys it lost
  * are dropped. The LB never trusts a replica's claim: it switches routing by its own table.
  */
-/** Keys a replica sends its new owner at once during a prepare. */
-const SENDS_AT_ONCE = 32;
-
 export function handoffHandler(store: {
   keys(): Iterable<string>;
   send(url: string, key: string): Promise<void>;

@@ -166,7 +166,7 @@ export function responseHead(res: DownstreamResponse): string {
   return head + (res.keepAlive ? KEEP_ALIVE : CLOSE);
 }
 
-/** Status lines of the codes Node names, made once (a number-keyed lookup and a concatenation less per answer). */
+/** Status lines of the codes Node names, made once (a number-keyed lookup and a concatenation less per answer); any other code's reason is `Unknown`. */
 const STATUS_LINES: readonly (string | undefined)[] = (() => {
   const lines: (string | undefined)[] = [];
   for (const [code, reason] of Object.entries(STATUS_CODES)) lines[Number(code)] = `HTTP/1.1 ${code} ${reason}\r\n`;
@@ -174,7 +174,7 @@ const STATUS_LINES: readonly (string | undefined)[] = (() => {
 })();
 
 function statusLine(status: number): string {
-  return STATUS_LINES[status] ?? `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  return STATUS_LINES[status] ?? `HTTP/1.1 ${status} Unknown\r\n`;
 }
 
 /**
