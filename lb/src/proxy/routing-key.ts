@@ -1,5 +1,5 @@
 import { type KeySource, keySourceText, MAX_KEY_LENGTH } from '../routing/key-sources.js';
-import { headerValue } from './header-list.js';
+import { headerValue, isName } from './header-list.js';
 import type { AdmittedRequest } from './request.js';
 import { isIntegerId } from './request-id.js';
 
@@ -71,7 +71,7 @@ const pathOnly = (target: string): string => {
 function cookieValue(headers: readonly string[], name: string): string | undefined {
   for (let k = 0; k < headers.length; k += 2) {
     const field = headers[k]!;
-    if (field.length !== 6 || field.toLowerCase() !== 'cookie') continue;
+    if (!isName(field, 'cookie')) continue;
     for (const pair of headers[k + 1]!.split(';')) {
       const eq = pair.indexOf('=');
       if (eq === -1 || pair.slice(0, eq).trim() !== name) continue;

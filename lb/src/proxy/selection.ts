@@ -38,8 +38,8 @@ const SUSPECT_MS = 1000;
 export class ReplicaSelection {
   /** Replica name -> until when it is passed over after a failed connection. */
   private readonly suspects = new Map<string, number>();
-  /** Requests in flight per replica, and in all. */
-  private readonly inFlight = new Map<string, number>();
+  /** Requests in flight per replica (a counter each, so a request costs one lookup, not a get and a set), and in all. */
+  private readonly inFlight = new Map<string, { count: number }>();
   private totalInFlight = 0;
   /** Replicas whose slow start is not over, by name (empty unless SLOW_START_MS is set). */
   private readonly warming = new Map<string, Warming>();
@@ -130,17 +130,20 @@ export class ReplicaSelection {
 
   /** Counts a request in flight to the replica (until `settled`). */
   began(name: string): void {
-    this.inFlight.set(name, (this.inFlight.get(name) ?? 0) + 1);
+    const inFlight = this.inFlight.get(name);
+    if (inFlight === undefined) this.inFlight.set(name, { count: 1 });
+    else inFlight.count++;
     this.totalInFlight++;
   }
 
   settled(name: string): void {
-    this.inFlight.set(name, (this.inFlight.get(name) ?? 1) - 1);
+    const inFlight = this.inFlight.get(name);
+    if (inFlight !== undefined) inFlight.count--;
     this.totalInFlight--;
   }
 
   /** Requests in flight to the replica now. */
-  readonly load = (name: string): number => this.inFlight.get(name) ?? 0;
+  readonly load = (name: string): number => this.inFlight.get(name)?.count ?? 0;
 
   /** Why the replica is passed over while another can serve (bounds aside); undefined when it is in good standing. */
   private passOverReason(name: string): PassOverReason | undefined {

@@ -164,6 +164,18 @@ describe('protocol edges and passive health', () => {
     assert.deepEqual((await lb.call('GET', '/rep')).json.message.N, 3, 'the trickled /add changed nothing');
   });
 
+  it('REQUEST_TIMEOUT_MS runs from the first byte of a head that came in the same read as a whole request before it', async () => {
+    // One write: a whole request, then the first bytes of a second head that never ends.
+    const both = 'GET /echo HTTP/1.1\r\nHost: lb\r\n\r\nGET /echo HTTP/1.1\r\nHo';
+    const { text, ms } = await trickle(port, [both], 10);
+    assert.deepEqual(statuses(text), [200, 408], text.slice(0, 200));
+    assert.deepEqual(contractBody(text.slice(text.lastIndexOf('HTTP/1.1 408'))), {
+      message: '<Error> Request not received within 1000 ms (REQUEST_TIMEOUT_MS)',
+      status: 'failure',
+    });
+    assert.ok(ms >= 1000 && ms < 1400, `cut after ${ms} ms`);
+  });
+
   it('protocol errors answer in the contract shape: bad method, missing Host, oversized head, too many headers', async () => {
     const cases = [
       ['get /echo HTTP/1.1\r\nHost: lb\r\n\r\n', 400, /^<Error> Malformed HTTP request: /],

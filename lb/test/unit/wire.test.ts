@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { decimalOf, isName } from '../../src/proxy/header-list.js';
 import { requestHead, responseHead } from '../../src/proxy/http1/wire.js';
 import { requestIdFrom } from '../../src/proxy/request-id.js';
 
@@ -141,6 +142,29 @@ describe('request ids', () => {
       assert.equal(typeof id.key, 'number');
       assert.ok((id.key as number) >= 100000 && (id.key as number) <= 999999, `${String(header)} -> ${id.text}`);
       assert.equal(id.text, String(id.key));
+    }
+  });
+});
+
+describe('header names and numbers, without copies', () => {
+  it('isName: equal in any case, unequal in length or any character', () => {
+    assert.equal(isName('Content-Length', 'content-length'), true);
+    assert.equal(isName('CONNECTION', 'connection'), true);
+    assert.equal(isName('Keep-Alive', 'keep-alive'), true);
+    assert.equal(isName('connection', 'connection'), true);
+    assert.equal(isName('connections', 'connection'), false);
+    assert.equal(isName('connectio', 'connection'), false);
+    assert.equal(isName('Content_Length', 'content-length'), false);
+    assert.equal(isName('keep alive', 'keep-alive'), false);
+    assert.equal(isName('x-request-ie', 'x-request-id'), false);
+  });
+
+  it('decimalOf: what Number makes of a field of digits, NaN for anything else', () => {
+    for (const text of ['0', '7', '63', '0063', '65536', '9007199254740991', '18446744073709551615', '']) {
+      assert.equal(decimalOf(text), Number(text), text);
+    }
+    for (const text of ['6 3', '-1', '+1', '1e3', '0x10', '1.5', '5, 5', 'abc']) {
+      assert.ok(Number.isNaN(decimalOf(text)), text);
     }
   });
 });

@@ -1,4 +1,5 @@
 import { LbError } from '../../contract/errors.js';
+import { isName } from '../header-list.js';
 import type { AdmittedRequest } from '../request.js';
 import type { Head, ParseError } from './parser.js';
 
@@ -76,22 +77,22 @@ function scan(headers: readonly string[]): HeaderFacts {
   };
   for (let k = 0; k < headers.length; k += 2) {
     const name = headers[k]!;
-    // Switch on length first: most headers are none of these, and lower-casing costs.
+    // Switch on length first: most headers are none of these.
     switch (name.length) {
       case 4:
-        if (name.toLowerCase() === 'host') facts.hosts++;
+        if (isName(name, 'host')) facts.hosts++;
         break;
       case 6:
-        if (name.toLowerCase() === 'expect') facts.expect ??= headers[k + 1];
+        if (isName(name, 'expect')) facts.expect ??= headers[k + 1];
         break;
       case 12:
-        if (name.toLowerCase() === 'x-request-id') facts.requestId ??= headers[k + 1];
+        if (isName(name, 'x-request-id')) facts.requestId ??= headers[k + 1];
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') facts.contentLength ??= headers[k + 1];
+        if (isName(name, 'content-length')) facts.contentLength ??= headers[k + 1];
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') facts.transferEncoding = true;
+        if (isName(name, 'transfer-encoding')) facts.transferEncoding = true;
         break;
     }
   }

@@ -168,15 +168,19 @@ export class ClientConnection
 
   // ---- the parser's callbacks
 
-  onMessageBegin(): void {
-    if (!this.speaks) return;
+  /**
+   * A request's first byte came in this read: its deadline runs from now. (No onMessageBegin, so no call
+   * into JS per request: a request is begun at its head, or after a read that ended inside it.)
+   */
+  private beginReceiving(): void {
     this.pipeline.begin(this.host.closing);
     this.deadline = monotonicMs() + this.host.requestTimeoutMs;
   }
 
   onHead(head: Head): number {
     if (head.upgrade) this.upgrade = 'stopped';
-    if (!this.speaks || !this.pipeline.isReceiving) return 0;
+    if (!this.speaks) return 0;
+    if (!this.pipeline.isReceiving) this.beginReceiving();
     const admitted = admit(head);
     if (admitted instanceof LbError) {
       this.pipeline.enqueueRefusal(admitted, { method: head.method, path: head.url });
@@ -324,6 +328,8 @@ export class ClientConnection
       );
       return;
     }
+    // The read ended inside the head of a request llhttp began in it (after any it completed).
+    if (result > 0 && !this.pipeline.isReceiving && this.speaks && this.reader.parser?.midHead()) this.beginReceiving();
     if (this.pipeline.length > 1 && !this.reader.paused(Pause.Queue)) this.reader.pause(Pause.Queue);
   }
 
@@ -346,14 +352,8 @@ export class ClientConnection
   refuse(error: LbError, head?: { method: string; path: string }): void {
     const answer = failureResponse(error, [], false);
     this.write(answer);
-    logRefusal(
-      this.host.observers.requestLog,
-      this.clientIp,
-      head,
-      error,
-      answer.length,
-      this.secure ? VIA_H1_TLS : VIA_H1,
-    );
+    const via = this.secure ? VIA_H1_TLS : VIA_H1;
+    logRefusal(this.host.observers.requestLog, this.clientIp, head, error, answer.length, via);
     this.endGracefully();
   }
 

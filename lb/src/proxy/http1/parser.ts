@@ -15,6 +15,8 @@ interface NativeParser {
   consume(handle: object): void;
   unconsume(): void;
   getCurrentBuffer(): Buffer;
+  /** False from a message's first byte until its head is whole (and in a parser that read nothing yet). */
+  headersCompleted(): boolean;
   // biome-ignore lint/suspicious/noExplicitAny: llhttp calls each slot with its own arguments (kOn* below)
   [callback: number]: ((...args: any[]) => unknown) | null;
 }
@@ -59,7 +61,11 @@ export interface Head {
 }
 
 export interface ParserHandler {
-  onMessageBegin(): void;
+  /**
+   * A message's first byte, for a handler that has this: llhttp then calls into JS for every
+   * message. One without it learns of a message begun, its head not yet whole, from `midHead()`.
+   */
+  onMessageBegin?(): void;
   /** Return 1 for a response that has no body whatever its headers say (the answer to HEAD). */
   onHead(head: Head): number;
   onBody(chunk: Buffer): void;
@@ -81,16 +87,20 @@ export class HttpParser {
   private readonly native = new Native();
   private pendingHeaders: string[] = [];
   private pendingUrl = '';
-  private readonly onBegin: () => void;
+  private readonly onBegin: (() => void) | null;
 
   constructor(kind: ParserKind, handler: ParserHandler) {
     const native = this.native;
     native.initialize(kind === 'request' ? Native.REQUEST : Native.RESPONSE, {}, maxHeaderSize, 0);
     // Each callback marks the read it belongs to (see clock.ts): its times are one reading of the clock.
-    this.onBegin = () => {
-      readBegins();
-      handler.onMessageBegin();
-    };
+    const onMessageBegin = handler.onMessageBegin?.bind(handler);
+    this.onBegin =
+      onMessageBegin === undefined
+        ? null
+        : () => {
+            readBegins();
+            onMessageBegin();
+          };
     native[Native.kOnMessageBegin] = this.onBegin;
     native[Native.kOnHeaders] = (headers: string[], url: string) => {
       readBegins();
@@ -144,7 +154,15 @@ export class HttpParser {
   }
 
   /**
-   * Whether llhttp calls `onMessageBegin` (it does, as made). Off while a message's beginning is
+   * After a read that parsed bytes: it ended inside a message's head (llhttp's own record of the
+   * message begun, which it keeps whether or not `onMessageBegin` is heard).
+   */
+  midHead(): boolean {
+    return !this.native.headersCompleted();
+  }
+
+  /**
+   * Whether llhttp calls `onMessageBegin` (it does, as made, when the handler has one). Off while a message's beginning is
    * known to mean nothing to the handler (an upstream connection awaiting its answer): llhttp
    * then skips a call into JS per message.
    */

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { monotonicMs } from '../../clock.js';
 import type { LbError } from '../../contract/errors.js';
-import { headerValue } from '../header-list.js';
+import { decimalOf, headerValue } from '../header-list.js';
 import { type Observation, type Observers, observationOf, VIA_H1, VIA_H1_TLS } from '../observation.js';
 import { type Attempts, forwardingOf, type RelayStrategy } from '../relay-strategy.js';
 import type { AdmittedRequest } from '../request.js';
@@ -314,5 +314,5 @@ export class Relay implements LegOwner, Attempts {
 
 function contentLengthOf(headers: readonly string[]): number | undefined {
   const length = headerValue(headers, 'content-length');
-  return length === undefined ? undefined : Number(length);
+  return length === undefined ? undefined : decimalOf(length);
 }

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { failureBody, type LbError } from '../../contract/errors.js';
+import { isName } from '../header-list.js';
 import type { AdmittedRequest } from '../request.js';
 
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1). */
@@ -217,10 +218,10 @@ export function connectionListed(raw: readonly string[]): Set<string> | undefine
   let listed: Set<string> | undefined;
   for (let k = 0; k < raw.length; k += 2) {
     const name = raw[k]!;
-    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    if (!isName(name, 'connection')) continue;
     const value = raw[k + 1]!;
     // The usual value names a header that is hop-by-hop anyway: nothing more is dropped.
-    if (value.length === 10 && value.toLowerCase() === 'keep-alive') continue;
+    if (isName(value, 'keep-alive')) continue;
     listed ??= new Set();
     for (const token of value.split(',')) listed.add(token.trim().toLowerCase());
   }
@@ -264,49 +265,38 @@ enum Field {
 function fieldOf(name: string): Field {
   switch (name.length) {
     case 2:
-      return named(name, 'te') ? Field.HopByHop : Field.Other;
+      return isName(name, 'te') ? Field.HopByHop : Field.Other;
     case 4:
-      return named(name, 'host') ? Field.Host : named(name, 'date') ? Field.Date : Field.Other;
+      return isName(name, 'host') ? Field.Host : isName(name, 'date') ? Field.Date : Field.Other;
     case 6:
-      return named(name, 'expect') ? Field.Expect : Field.Other;
+      return isName(name, 'expect') ? Field.Expect : Field.Other;
     case 7:
-      return named(name, 'upgrade') ? Field.Upgrade : named(name, 'trailer') ? Field.HopByHop : Field.Other;
+      return isName(name, 'upgrade') ? Field.Upgrade : isName(name, 'trailer') ? Field.HopByHop : Field.Other;
     case 10:
-      return named(name, 'connection') || named(name, 'keep-alive') ? Field.HopByHop : Field.Other;
+      return isName(name, 'connection') || isName(name, 'keep-alive') ? Field.HopByHop : Field.Other;
     case 11:
-      return named(name, 'traceparent')
+      return isName(name, 'traceparent')
         ? Field.Traceparent
-        : named(name, 'x-served-by')
+        : isName(name, 'x-served-by')
           ? Field.XServedBy
           : Field.Other;
     case 12:
-      return named(name, 'x-request-id') ? Field.XRequestId : Field.Other;
+      return isName(name, 'x-request-id') ? Field.XRequestId : Field.Other;
     case 15:
-      return named(name, 'x-forwarded-for') ? Field.XForwardedFor : Field.Other;
+      return isName(name, 'x-forwarded-for') ? Field.XForwardedFor : Field.Other;
     case 16:
-      return named(name, 'proxy-connection') ? Field.HopByHop : Field.Other;
+      return isName(name, 'proxy-connection') ? Field.HopByHop : Field.Other;
     case 17:
-      return named(name, 'transfer-encoding')
+      return isName(name, 'transfer-encoding')
         ? Field.HopByHop
-        : named(name, 'x-forwarded-proto')
+        : isName(name, 'x-forwarded-proto')
           ? Field.XForwardedProto
           : Field.Other;
     case 18:
-      return named(name, 'proxy-authenticate') ? Field.HopByHop : Field.Other;
+      return isName(name, 'proxy-authenticate') ? Field.HopByHop : Field.Other;
     case 19:
-      return named(name, 'proxy-authorization') ? Field.HopByHop : Field.Other;
+      return isName(name, 'proxy-authorization') ? Field.HopByHop : Field.Other;
     default:
       return Field.Other;
   }
-}
-
-/**
- * `name` is `lower` (same length, lower-case letters, digits and '-') in any case. OR-ing 0x20
- * folds only A-Z onto a-z among the characters a field name may hold; '-' and digits are unchanged.
- */
-function named(name: string, lower: string): boolean {
-  for (let at = 0; at < lower.length; at++) {
-    if ((name.charCodeAt(at) | 0x20) !== lower.charCodeAt(at)) return false;
-  }
-  return true;
 }
