@@ -9,14 +9,16 @@ export function headerValue(headers: readonly string[], name: string): string | 
 }
 
 /**
- * `text` is `lower` (lower-case letters, digits and '-') in any case, compared without a lower-case
- * copy: lengths first, then OR-ing 0x20, which folds only A-Z onto a-z among the characters a field
- * name (or a token such as `keep-alive`) may hold; '-' and digits are unchanged.
+ * `text` is `lower` (a lower-case name or token) in any case, compared without a lower-case copy:
+ * lengths first, then each character equal, or an upper-case letter whose lower case `lower` has
+ * (OR-ing 0x20 alone would also fold `_` and `^`, which a configured header name may hold).
  */
 export function isName(text: string, lower: string): boolean {
   if (text.length !== lower.length) return false;
   for (let at = 0; at < lower.length; at++) {
-    if ((text.charCodeAt(at) | 0x20) !== lower.charCodeAt(at)) return false;
+    const c = text.charCodeAt(at);
+    const l = lower.charCodeAt(at);
+    if (c !== l && (c < 0x41 || c > 0x5a || (c | 0x20) !== l)) return false;
   }
   return true;
 }

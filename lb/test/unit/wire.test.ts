@@ -157,6 +157,10 @@ describe('header names and numbers, without copies', () => {
     assert.equal(isName('Content_Length', 'content-length'), false);
     assert.equal(isName('keep alive', 'keep-alive'), false);
     assert.equal(isName('x-request-ie', 'x-request-id'), false);
+    // Only letters fold: '_' and '^' are token characters of their own, not '\x7f' and '~'.
+    assert.equal(isName('X_User', 'x_user'), true);
+    assert.equal(isName('X^Y', 'x^y'), true);
+    assert.equal(isName('X^Y', 'x~y'), false);
   });
 
   it('decimalOf: what Number makes of a field of digits, NaN for anything else', () => {

@@ -162,9 +162,9 @@ export class HttpParser {
   }
 
   /**
-   * Whether llhttp calls `onMessageBegin` (it does, as made, when the handler has one). Off while a message's beginning is
-   * known to mean nothing to the handler (an upstream connection awaiting its answer): llhttp
-   * then skips a call into JS per message.
+   * Whether llhttp calls `onMessageBegin` (it does, as made, when the handler has one). Off while
+   * a message's beginning is known to mean nothing to the handler (an upstream connection awaiting
+   * its answer): llhttp then skips a call into JS per message.
    */
   hearBegins(on: boolean): void {
     this.native[Native.kOnMessageBegin] = on ? this.onBegin : null;
