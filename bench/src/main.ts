@@ -10,7 +10,16 @@ import { freePort } from '../../kit/src/net.js';
 import { waitForHeartbeat } from '../../lb/src/replicas/probe.js';
 import { valueBarChart, writeChart } from '../../tester/src/charts.js';
 import { printH2Rows, runH2Suite } from './h2-suite.js';
-import { autocannonRun, childrenOf, commandOf, median, type Sample, withCpu, wrkRun } from './measure.js';
+import {
+  autocannonRun,
+  childrenOf,
+  commandOf,
+  measuringOrder,
+  median,
+  type Sample,
+  withCpu,
+  wrkRun,
+} from './measure.js';
 import { ensureInstalled, type ProxyProcess, startHaproxy, startNginx, startNodeScript } from './proxies.js';
 
 interface Row {
@@ -49,9 +58,10 @@ const suite = values.suite ?? 'all';
 if (!['all', 'h1', 'h2'].includes(suite)) throw new Error(`--suite must be all, h1 or h2 (got ${suite})`);
 const client = values.client ?? 'wrk';
 if (client !== 'wrk' && client !== 'autocannon') throw new Error(`--client must be wrk or autocannon (got ${client})`);
-const duration = Number(values.duration ?? (values.quick ? 3 : 10));
+const duration = Number(values.duration ?? (values.quick ? 3 : 5));
 const connections = Number(values.connections ?? 64);
-const rounds = Number(values.rounds ?? 3);
+/** Medians of at least 5 rounds: fewer, and one slow round moves a ratio. */
+const rounds = Number(values.rounds ?? (values.quick ? 3 : 7));
 
 /** Every target serves /heartbeat (the proxies forward it), so a 200 there means it is up. */
 const waitForPort = (port: number) => waitForHeartbeat(`http://127.0.0.1:${port}`, 10_000);
@@ -177,7 +187,7 @@ async function main(): Promise<void> {
     if (client === 'wrk' && !ensureInstalled('wrk', 'wrk', log))
       throw new Error('wrk is not installed (apt-get install wrk), or use --client autocannon');
     const wanted = values.targets ? values.targets.split(',') : Object.keys(targets);
-    const names = Object.keys(targets).filter((t) => wanted.includes(t));
+    const names = measuringOrder(Object.keys(targets).filter((t) => wanted.includes(t)));
     for (const name of names) await waitForPort(targets[name]!.port);
 
     log(`${client}: warm-up 2 s per target; then ${rounds} rounds x ${duration} s, ${connections} connections`);

@@ -132,3 +132,15 @@ function latencyMs(match: RegExpExecArray | null): number {
   const value = Number(match[1]);
   return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
 }
+
+/**
+ * The ratios the bench prints pair the LB with the floor and with its access log: those three are
+ * measured back to back (floor, LB, LB with the log), so in every round each pair is at most one
+ * round's duration apart and the machine's drift between them is least. The rest keep their order.
+ */
+export function measuringOrder(names: readonly string[]): string[] {
+  const together = ['node-floor', 'lb', 'lb-log'].filter((name) => names.includes(name));
+  const at = names.findIndex((name) => together.includes(name));
+  const rest = names.filter((name) => !together.includes(name));
+  return at === -1 ? [...names] : [...rest.slice(0, at), ...together, ...rest.slice(at)];
+}
