@@ -187,7 +187,8 @@ async function main(): Promise<void> {
     if (client === 'wrk' && !ensureInstalled('wrk', 'wrk', log))
       throw new Error('wrk is not installed (apt-get install wrk), or use --client autocannon');
     const wanted = values.targets ? values.targets.split(',') : Object.keys(targets);
-    const names = measuringOrder(Object.keys(targets).filter((t) => wanted.includes(t)));
+    const listed = Object.keys(targets).filter((t) => wanted.includes(t));
+    const names = measuringOrder(listed);
     for (const name of names) await waitForPort(targets[name]!.port);
 
     log(`${client}: warm-up 2 s per target; then ${rounds} rounds x ${duration} s, ${connections} connections`);
@@ -207,7 +208,8 @@ async function main(): Promise<void> {
         );
       }
     }
-    const rows: Row[] = names.map((target) => {
+    // Rows in the order listed (the replicas alone first), whatever the order of measuring.
+    const rows: Row[] = listed.map((target) => {
       const cpu = samples[target]!.map((r) => r.cpu_us_per_req).filter((c): c is number => c !== null);
       return {
         target,
